@@ -1,0 +1,1 @@
+"""KIS wire protocol: pure functions and immutable values, no I/O."""
