@@ -1,0 +1,416 @@
+"""Redis publisher for alerts (and, optionally, ticks) — never blocks the tick path.
+
+``publish_alert`` / ``publish_ticks`` only append to bounded in-memory outboxes and wake a
+drain task; the drain tasks send everything pending in batches, reconnecting with backoff.
+
+Delivery guarantees
+-------------------
+* **Alerts: in order, none twice, none lost while Redis is down.** Each batch goes to Redis as
+  one Lua script (atomic on the server). For each alert the script first does
+  ``SET <channel>:sent:<alert_id> 1 NX EX 259200``; only when that key is new does it
+  ``PUBLISH`` the JSON to the channel and (when ``stream`` is set) ``XADD`` it to the stream
+  (``MAXLEN ~ stream_maxlen``, field ``alert``). A batch is therefore all-or-nothing, and a batch
+  retried after an ambiguous failure (connection lost after the script ran, before the reply
+  arrived) is skipped by the server instead of being delivered twice (counted as
+  ``duplicates``; ``delivered`` counts alerts confirmed on the server either way). Not-yet-sent alerts wait in the outbox and go out, in order, when Redis
+  returns. Pub/sub subscribers that were themselves disconnected miss messages (Redis pub/sub
+  semantics); consumers that must not miss any should read the stream.
+  If the server refuses scripts (``EVAL`` disabled/ACL), the publisher falls back to
+  ``MULTI``/``EXEC`` batches, which are at-least-once under that ambiguous failure (consumers
+  dedupe by ``alert_id``); ``stats()["mode"]`` says which is in use.
+* **Overflow.** At most ``max_pending`` alerts wait; past that the **oldest** pending alert is
+  dropped (a live desk cares most about the newest moves; every alert is also in the UI/log),
+  counted in ``dropped`` and reported once per overflow episode with an ``ErrorEvent`` and a
+  ``PublisherStatsEvent``.
+* **Ticks** (``tick_channel``, for multi-host setups): best effort. Each drain publishes one
+  ``TicksEvent`` JSON per batch (≤ ``tick_batch`` ticks) with a plain pipeline. When the queue
+  is full or a batch fails, ticks are dropped and counted (``ticks_dropped``) — they are in the
+  database anyway. Ticks use their own connection, so a tick backlog never delays an alert.
+
+URLs: ``redis://[:password@]host:port/db`` and ``rediss://…`` (TLS; CA/verification options as
+redis-py URL query arguments, e.g. ``?ssl_ca_certs=/path/ca.pem``). The password never reaches
+a log, an event or ``stats()``: everything shows :func:`kis_desk.config.redact_url`.
+
+Call ``publish_alert``/``publish_ticks`` from the event loop's thread (they touch an
+``asyncio.Event``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+
+from ..config import redact_url
+from .events import AlertEvent, ErrorEvent, EventBus, PublisherStatsEvent, Tick, TicksEvent
+
+log = logging.getLogger(__name__)
+
+DEDUPE_TTL_SECONDS = 3 * 24 * 3600   # alert ids embed the business date; 3 days covers weekends
+
+# KEYS[1..n]: dedupe keys; KEYS[n+1]: stream ('' = none).
+# ARGV[1]: channel, ARGV[2]: stream maxlen, ARGV[3]: ttl, ARGV[4..n+3]: payloads.
+_DELIVER_LUA = """
+local n = #KEYS - 1
+local stream = KEYS[n + 1]
+local sent = 0
+for i = 1, n do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[3]) then
+    redis.call('PUBLISH', ARGV[1], ARGV[i + 3])
+    if stream ~= '' then
+      redis.call('XADD', stream, 'MAXLEN', '~', ARGV[2], '*', 'alert', ARGV[i + 3])
+    end
+    sent = sent + 1
+  end
+end
+return sent
+"""
+
+
+class RedisPublisher:
+    """Publishes :class:`AlertEvent` s (and optionally ticks) to Redis from a background task."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        channel: str = "kis:alerts",
+        stream: str | None = None,
+        stream_maxlen: int = 10_000,
+        max_pending: int = 10_000,
+        bus: EventBus | None = None,
+        tick_channel: str | None = None,
+        tick_max_pending: int = 50_000,
+        tick_batch: int = 500,
+        alert_batch: int = 200,
+        backoff_initial: float = 0.2,
+        backoff_max: float = 10.0,
+        connect_timeout: float = 3.0,
+        stats_interval: float = 1.0,
+    ) -> None:
+        if max_pending < 1:
+            raise ValueError("max_pending must be ≥ 1")
+        self._url = url
+        self.target = redact_url(url)
+        self._password = _password_of(url)
+        self.channel = channel
+        self.stream = stream
+        self.stream_maxlen = int(stream_maxlen)
+        self.max_pending = int(max_pending)
+        self.tick_channel = tick_channel
+        self.tick_max_pending = int(tick_max_pending)
+        self._tick_batch = max(1, int(tick_batch))
+        self._alert_batch = max(1, int(alert_batch))
+        self._bus = bus
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._connect_timeout = connect_timeout
+        self._stats_interval = stats_interval
+
+        self._outbox: deque[tuple[str, str]] = deque()      # (alert_id, json)
+        self._inflight: list[tuple[str, str]] = []
+        self._ticks: deque[Tick] = deque()
+        self._wake = asyncio.Event()
+        self._tick_wake = asyncio.Event()
+        self._stopping = False
+        self._client: aioredis.Redis | None = None
+        self._script: Any = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._use_script = True
+
+        self.delivered = 0
+        self.dropped = 0
+        self.duplicates = 0
+        self.batches = 0
+        self.reconnects = 0
+        self.ticks_sent = 0
+        self.ticks_dropped = 0
+        self.connected = False
+        self.last_error = ""
+        self._overflowing = False
+        self._overflow_reported = False
+        self._last_stats_at = 0.0
+
+    # -- tick path (synchronous, O(1)) -----------------------------------------------------------
+
+    def publish_alert(self, alert: AlertEvent) -> None:
+        """Queue an alert; returns at once. Oldest pending alert dropped past ``max_pending``."""
+        self._outbox.append((alert.alert_id, alert.to_json()))
+        over = len(self._outbox) + len(self._inflight) - self.max_pending
+        while over > 0 and self._outbox:
+            self._outbox.popleft()
+            self.dropped += 1
+            self._overflowing = True
+            over -= 1
+        self._wake.set()
+
+    def publish_ticks(self, ticks: Iterable[Tick]) -> None:
+        """Queue ticks for ``tick_channel`` (no-op without one); oldest dropped past the bound."""
+        if self.tick_channel is None:
+            return
+        q = self._ticks
+        q.extend(ticks)
+        over = len(q) - self.tick_max_pending
+        if over > 0:
+            for _ in range(over):
+                q.popleft()
+            self.ticks_dropped += over
+        self._tick_wake.set()
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> bool:
+        """Start the drain task(s). Returns whether Redis answered a first PING; when it did
+        not, alerts are queued and delivered once it does (an ErrorEvent says so)."""
+        if self._tasks:
+            return self.connected
+        self._stopping = False
+        self._client = aioredis.Redis.from_url(
+            self._url, socket_connect_timeout=self._connect_timeout,
+            socket_timeout=max(self._connect_timeout, 5.0), health_check_interval=0,
+            retry=Retry(NoBackoff(), 0),     # our drain loop retries, with its own backoff
+            client_name="kis-desk-publisher",
+        )
+        self._script = self._client.register_script(_DELIVER_LUA)
+        try:
+            await asyncio.wait_for(self._client.ping(), self._connect_timeout + 1.0)
+            self._set_connected(True)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            self._set_connected(False, exc)
+        self._tasks.append(asyncio.create_task(self._drain_alerts(), name="redis-alerts"))
+        if self.tick_channel is not None:
+            self._tasks.append(asyncio.create_task(self._drain_ticks(), name="redis-ticks"))
+        return self.connected
+
+    async def stop(self, flush_timeout: float = 5.0) -> dict[str, Any]:
+        """Try for up to ``flush_timeout`` s to deliver what is pending, then close.
+        Alerts still pending afterwards stay counted in ``pending`` (not ``dropped``)."""
+        self._stopping = True
+        self._wake.set()
+        self._tick_wake.set()
+        if self._tasks:
+            done, running = await asyncio.wait(self._tasks, timeout=max(0.0, flush_timeout))
+            for t in running:
+                t.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._tasks.clear()
+        if self._inflight:      # cancelled mid-batch: keep them, in order, as pending
+            self._outbox.extendleft(reversed(self._inflight))
+            self._inflight = []
+        if self._client is not None:
+            try:
+                await self._client.aclose()
+            except Exception:   # closing a dead connection may raise; nothing to do about it
+                pass
+            self._client = None
+        if self.pending:
+            log.warning("redis publisher stopped with %d alert(s) undelivered (%s)",
+                        self.pending, self.target)
+        self._emit_stats(force=True)
+        return self.stats()
+
+    @property
+    def pending(self) -> int:
+        return len(self._outbox) + len(self._inflight)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "delivered": self.delivered, "pending": self.pending, "dropped": self.dropped,
+            "duplicates": self.duplicates, "batches": self.batches,
+            "reconnects": self.reconnects, "connected": self.connected,
+            "ticks_sent": self.ticks_sent, "ticks_pending": len(self._ticks),
+            "ticks_dropped": self.ticks_dropped, "target": self.target,
+            "last_error": self.last_error,
+            "mode": "script" if self._use_script else "multi",
+        }
+
+    def stats_event(self) -> PublisherStatsEvent:
+        return PublisherStatsEvent(self.delivered, self.pending, self.dropped, self.connected,
+                                   self.target, self.last_error)
+
+    # -- drain tasks -------------------------------------------------------------------------------
+
+    async def _drain_alerts(self) -> None:
+        backoff = self._backoff_initial
+        while True:
+            if not self._outbox:
+                if self._stopping:
+                    return
+                self._report_overflow()
+                self._emit_stats()
+                self._wake.clear()
+                if not self._outbox:
+                    await self._wake.wait()
+                continue
+            self._report_overflow()
+            n = min(self._alert_batch, len(self._outbox))
+            self._inflight = [self._outbox.popleft() for _ in range(n)]
+            try:
+                sent = await self._send_alerts(self._inflight)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+                # Nothing of this batch was applied (script/transaction is atomic) or it was
+                # applied and a retry will be skipped by the dedupe keys: retry it first.
+                self._outbox.extendleft(reversed(self._inflight))
+                self._inflight = []
+                self._trim_after_requeue()
+                self._set_connected(False, exc)
+                # Keep retrying while stopping too: stop() bounds that with its flush_timeout.
+                await asyncio.sleep(backoff * (0.5 + random.random() / 2))
+                backoff = min(self._backoff_max, backoff * 2)
+                continue
+            # All n are on the server now: `sent` just now, the rest by an earlier attempt whose
+            # reply was lost (or the same alert_id queued twice) and skipped by the dedupe key.
+            self.delivered += n
+            self.duplicates += n - sent
+            self.batches += 1
+            self._inflight = []
+            backoff = self._backoff_initial
+            if not self.connected:
+                self._set_connected(True)
+
+    async def _send_alerts(self, batch: list[tuple[str, str]]) -> int:
+        assert self._client is not None
+        if self._use_script:
+            keys = [f"{self.channel}:sent:{aid}" for aid, _ in batch] + [self.stream or ""]
+            args = [self.channel, self.stream_maxlen, DEDUPE_TTL_SECONDS] + [p for _, p in batch]
+            try:
+                return int(await self._script(keys=keys, args=args))
+            except NoScriptError:   # AsyncScript reloads once itself; still missing: retry later
+                raise
+            except ResponseError as exc:
+                if not _scripts_refused(exc):
+                    raise
+                log.warning("Redis refuses Lua scripts (%s); falling back to MULTI/EXEC "
+                            "(at-least-once; dedupe by alert_id)", exc)
+                self._use_script = False
+        async with self._client.pipeline(transaction=True) as pipe:
+            for _, payload in batch:
+                pipe.publish(self.channel, payload)
+                if self.stream:
+                    pipe.xadd(self.stream, {"alert": payload}, maxlen=self.stream_maxlen,
+                              approximate=True)
+            await pipe.execute()
+        return len(batch)
+
+    def _trim_after_requeue(self) -> None:
+        over = len(self._outbox) - self.max_pending
+        while over > 0:
+            self._outbox.popleft()
+            self.dropped += 1
+            self._overflowing = True
+            over -= 1
+
+    async def _drain_ticks(self) -> None:
+        assert self.tick_channel is not None
+        backoff = self._backoff_initial
+        while True:
+            if not self._ticks:
+                if self._stopping:
+                    return
+                self._tick_wake.clear()
+                if not self._ticks:
+                    await self._tick_wake.wait()
+                continue
+            assert self._client is not None
+            messages: list[tuple[int, str]] = []
+            q = self._ticks
+            while q and len(messages) < 20:
+                n = min(self._tick_batch, len(q))
+                chunk = tuple(q.popleft() for _ in range(n))
+                messages.append((n, TicksEvent(chunk).to_json()))
+            try:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for _, payload in messages:
+                        pipe.publish(self.tick_channel, payload)
+                    await pipe.execute()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+                # Best effort: a pipeline may have been partly applied; never resend ticks.
+                self.ticks_dropped += sum(n for n, _ in messages)
+                self.last_error = self._scrub(exc)
+                if self._stopping:
+                    return
+                await asyncio.sleep(backoff * (0.5 + random.random() / 2))
+                backoff = min(self._backoff_max, backoff * 2)
+                continue
+            self.ticks_sent += sum(n for n, _ in messages)
+            backoff = self._backoff_initial
+
+    # -- health and events -------------------------------------------------------------------------
+
+    def _scrub(self, exc: BaseException) -> str:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if self._password:
+            text = text.replace(self._password, "***")
+        return text.replace(self._url, self.target)
+
+    def _set_connected(self, ok: bool, exc: BaseException | None = None) -> None:
+        was = self.connected
+        self.connected = ok
+        if exc is not None:
+            self.last_error = self._scrub(exc)
+        if ok and not was:
+            if self.last_error:
+                self.reconnects += 1
+                log.info("redis publisher reconnected to %s", self.target)
+            self._emit_stats(force=True)
+        elif not ok and (was or exc is not None and not self._tasks):
+            log.warning("redis publisher: %s unreachable (%s); %d alert(s) waiting",
+                        self.target, self.last_error, self.pending)
+            if self._bus is not None:
+                self._bus.publish(ErrorEvent(
+                    "redis", f"Redis at {self.target} is unreachable ({self.last_error}); "
+                    "alerts are queued and will be sent when it returns"))
+            self._emit_stats(force=True)
+
+    def _report_overflow(self) -> None:
+        if self._overflowing and not self._overflow_reported:
+            self._overflow_reported = True
+            log.warning("redis publisher queue full (%d): dropped %d oldest alert(s) so far",
+                        self.max_pending, self.dropped)
+            if self._bus is not None:
+                self._bus.publish(ErrorEvent(
+                    "redis", f"Redis alert queue full ({self.max_pending} waiting): oldest "
+                    f"alerts dropped, {self.dropped} so far"))
+            self._emit_stats(force=True)
+        elif self._overflowing and not self._outbox:
+            self._overflowing = self._overflow_reported = False   # episode over
+
+    def _emit_stats(self, force: bool = False) -> None:
+        if self._bus is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_stats_at < self._stats_interval:
+            return
+        self._last_stats_at = now
+        self._bus.publish(self.stats_event())
+
+
+def _password_of(url: str) -> str:
+    try:
+        pw = urlsplit(url).password
+    except ValueError:
+        return ""
+    return unquote(pw) if pw else ""
+
+
+def _scripts_refused(exc: ResponseError) -> bool:
+    text = str(exc).lower()
+    return ("unknown command" in text or "noperm" in text or "no permissions" in text
+            or "disabled" in text)
+
+
+__all__ = ["DEDUPE_TTL_SECONDS", "RedisPublisher"]

@@ -1,0 +1,377 @@
+"""MoveDetector: exact thresholds, window boundary, re-arm, steps, replay/out-of-order, days,
+overrides, and a property test against a brute-force reference."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from fractions import Fraction
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kis_desk.engine.detector import MoveDetector
+from kis_desk.engine.events import AlertEvent, Tick, event_from_json
+from kis_desk.protocol.records import KST
+
+T0 = datetime(2024, 1, 2, 9, 0, 0, tzinfo=KST)
+FIXED_NOW = datetime(2024, 1, 2, 0, 0, 5, tzinfo=timezone.utc)
+
+
+def tick(code: str, ts: datetime, price: int, cum: int, source: str = "ws") -> Tick:
+    return Tick(code, ts, price, 1, cum, None, None, None, 0.0, source)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def det(**kw) -> MoveDetector:
+    kw.setdefault("clock", lambda: FIXED_NOW)
+    return MoveDetector(**kw)
+
+
+class Feed:
+    """Builds one symbol's trades with growing cumulative volume."""
+
+    def __init__(self, code: str = "005930") -> None:
+        self.code, self.cum = code, 0
+
+    def __call__(self, seconds: float, price: int) -> Tick:
+        self.cum += 10
+        return tick(self.code, at(seconds), price, self.cum)
+
+
+# -- exact boundaries --------------------------------------------------------------------------
+
+def test_up_exact_boundary_499_vs_500():
+    f = Feed()
+    d = det()
+    assert d.process([f(0, 10_000), f(1, 10_499)]) == []        # +4.99 %
+    alerts = d.process([f(2, 10_500)])                         # +5.00 %
+    assert len(alerts) == 1
+    a = alerts[0]
+    assert (a.direction, a.change_pct, a.base_price, a.trigger_price, a.step) == ("up", 5.0, 10_000, 10_500, 1)
+    assert a.base_time == at(0) and a.trigger_time == at(2)
+    assert a.alert_id == "005930:20240102:up:1:30"
+    assert a.detected_at == FIXED_NOW and a.window_seconds == 60.0 and a.threshold_pct == 5.0
+
+
+def test_down_exact_boundary_499_vs_500():
+    f = Feed()
+    d = det()
+    assert d.process([f(0, 10_000), f(1, 9_501)]) == []          # −4.99 %
+    [a] = d.process([f(2, 9_500)])                              # −5.00 %
+    assert (a.direction, a.change_pct, a.base_price, a.step) == ("down", -5.0, 10_000, 1)
+    assert a.alert_id == "005930:20240102:down:1:30"
+
+
+def test_fractional_threshold_is_exact():
+    # 4.99 % is not representable in binary floating point; the comparison must still be exact.
+    f = Feed()
+    d = det(threshold_pct=4.99)
+    assert d.process([f(0, 10_000), f(1, 10_498)]) == []         # +4.98 %
+    [a] = d.process([f(2, 10_499)])                             # +4.99 % exactly
+    assert a.change_pct == 4.99 and a.threshold_pct == 4.99
+    f2 = Feed("000660")
+    [u] = det(threshold_pct=0.1).process([f2(0, 1000), f2(1, 1001)])    # +0.1 % exactly
+    assert u.direction == "up" and u.change_pct == 0.1
+    f3 = Feed("000660")
+    [b] = det(threshold_pct=0.1).process([f3(0, 1000), f3(1, 999)])   # −0.1 % exactly
+    assert b.direction == "down" and b.change_pct == -0.1
+
+
+def test_move_from_any_point_not_only_first_trade():
+    f = Feed()
+    d = det()
+    # The window opens at 10 000 but the move starts from the later low of 9 600.
+    assert d.process([f(0, 10_000), f(5, 9_800), f(10, 9_600), f(20, 9_900)]) == []
+    [a] = d.process([f(30, 10_080)])                              # +5.00 % from 9 600
+    assert (a.direction, a.base_price, a.base_time) == ("up", 9_600, at(10))
+
+
+def test_base_is_latest_occurrence_of_extreme():
+    f = Feed()
+    [a] = det().process([f(0, 100), f(5, 100), f(7, 102), f(9, 100), f(11, 105)])
+    assert a.base_time == at(9)
+
+
+# -- window boundary ---------------------------------------------------------------------------
+
+def test_window_lower_bound_is_exclusive():
+    # Base exactly `window` seconds before the trigger is outside the window.
+    f = Feed()
+    d = det()
+    assert d.process([f(0, 10_000), f(60, 10_500)]) == []
+    f = Feed()
+    d = det()
+    [a] = d.process([f(0, 10_000), f(59, 10_500)])
+    assert a.base_time == at(0)
+
+
+def test_window_boundary_down_and_custom_window():
+    f = Feed()
+    d = det(window_seconds=10)
+    assert d.process([f(0, 10_000), f(10, 9_500)]) == []
+    f = Feed()
+    d = det(window_seconds=10)
+    assert len(d.process([f(0, 10_000), f(9, 9_500)])) == 1
+
+
+def test_same_second_trades_are_in_order():
+    f = Feed()
+    [a] = det().process([f(5, 1000), f(5, 1020), f(5, 1050)])
+    assert a.base_time == a.trigger_time == at(5)
+
+
+# -- storms, re-arm, steps ---------------------------------------------------------------------
+
+def test_one_alert_per_direction_until_rearmed():
+    f = Feed()
+    d = det()
+    alerts = d.process([f(0, 1000), f(1, 1050), f(2, 1060), f(3, 1051), f(4, 1070), f(5, 1040)])
+    assert [a.step for a in alerts] == [1]
+    # Still ≥ 2.5 % above the window minimum (1000): not re-armed.
+    assert d.process([f(6, 1026), f(7, 1060)]) == []
+    # Below half the threshold (< 2.5 % above the minimum): re-armed; the next 5 % alerts again.
+    assert d.process([f(8, 1024)]) == []
+    [a] = d.process([f(9, 1050)])
+    assert (a.step, a.base_price, a.alert_id) == (1, 1000, "005930:20240102:up:1:100")
+
+
+def test_rearm_when_window_slides_past_base():
+    f = Feed()
+    d = det()
+    assert len(d.process([f(0, 1000), f(10, 1060)])) == 1
+    assert d.process([f(61, 1060)]) == []          # window now 1060 only: move 0 → re-armed
+    [a] = d.process([f(70, 1113)])                  # +5.00 % from 1060
+    assert (a.base_price, a.step) == (1060, 1)
+
+
+def test_steps_from_same_base():
+    f = Feed()
+    d = det()
+    alerts = d.process([f(0, 1000), f(1, 1050), f(2, 1099), f(3, 1100), f(4, 1120), f(5, 1150)])
+    assert [(a.step, a.base_price, a.change_pct) for a in alerts] == [
+        (1, 1000, 5.0), (2, 1000, 10.0), (3, 1000, 15.0)]
+    assert [a.alert_id.split(":")[3] for a in alerts] == ["1", "2", "3"]
+
+
+def test_gap_over_two_steps_is_one_alert():
+    f = Feed()
+    [a] = det().process([f(0, 1000), f(1, 1120)])
+    assert (a.step, a.change_pct) == (2, 12.0)
+
+
+def test_down_steps_and_both_directions_in_one_window():
+    f = Feed()
+    d = det()
+    alerts = d.process([f(0, 1000), f(1, 950), f(2, 900), f(3, 1000)])
+    assert [(a.direction, a.step) for a in alerts] == [("down", 1), ("down", 2), ("up", 2)]
+    # 900 → 1000 is +11.11 %; and the down episode re-armed when the price went back to its max.
+    assert alerts[2].change_pct == 11.11 and alerts[2].base_price == 900
+
+
+# -- replay, out of order, days ----------------------------------------------------------------
+
+def test_replayed_trades_never_alert_twice():
+    f = Feed()
+    trades = [f(0, 1000), f(1, 1050), f(2, 1000), f(3, 1020)]
+    d = det()
+    first = d.process(trades)
+    assert len(first) == 1
+    # The same trades again (socket + back-fill overlap) and a lower cum_volume: all ignored.
+    assert d.process(trades) == []
+    assert d.process([tick("005930", at(4), 1100, 35)]) == []       # cum 35 ≤ 40 processed
+    assert d.stats()["replayed"] == 5
+
+
+def test_out_of_order_trades_are_ignored():
+    f = Feed()
+    d = det()
+    d.process([f(0, 1000), f(10, 1000)])
+    late = tick("005930", at(5), 1200, 1000)                          # older than 09:00:10
+    assert d.on_tick(late) == []
+    assert d.stats()["out_of_order"] == 1
+    # ... and it did not enter the window: 1000 → 1049 is still < 5 % from the min.
+    assert d.on_tick(tick("005930", at(11), 1049, 1001)) == []
+
+
+def test_new_business_date_resets_state():
+    d = det()
+    assert len(d.process([tick("005930", at(0), 1000, 10), tick("005930", at(1), 1050, 20)])) == 1
+    next_day = T0 + timedelta(days=1)
+    # cum_volume restarts on a new day: not a replay; the window and the episode restart too.
+    assert d.on_tick(tick("005930", next_day, 1100, 5)) == []
+    [a] = d.process([tick("005930", next_day + timedelta(seconds=1), 1155, 6)])
+    assert a.alert_id == "005930:20240103:up:1:6" and a.base_price == 1100
+    # A late trade from the previous day is out of order.
+    assert d.on_tick(tick("005930", at(30), 500, 99)) == []
+
+
+def test_symbols_are_independent_and_names_used():
+    d = det(names={"005930": "삼성전자"}.get)
+    a_, b_ = Feed("005930"), Feed("000660")
+    alerts = d.process([a_(0, 1000), b_(0, 2000), a_(1, 1020), b_(1, 2100), a_(2, 1050)])
+    assert [(a.stock_code, a.stock_name) for a in alerts] == [("000660", ""), ("005930", "삼성전자")]
+
+
+def test_names_failure_does_not_lose_alert():
+    def boom(code: str) -> str:
+        raise KeyError(code)
+    f = Feed()
+    [a] = det(names=boom).process([f(0, 1000), f(1, 1050)])
+    assert a.stock_name == ""
+
+
+def test_per_symbol_overrides():
+    d = det(overrides={"000660": (10.0, 5.0)})
+    assert d.params_for("000660") == (10.0, 5.0) and d.params_for("005930") == (5.0, 60.0)
+    h = Feed("000660")
+    assert d.process([h(0, 1000), h(1, 1050), h(2, 1099)]) == []
+    assert d.process([h(10, 1000), h(14, 1100)])[0].threshold_pct == 10.0
+    h2 = Feed("000661")
+    d.set_override("000661", 2.0, 3.0)
+    assert d.process([h2(0, 1000), h2(3, 1020)]) == []         # 3 s apart: outside a 3 s window
+    [a] = d.process([h2(4, 1041)])                             # +2.06 % from 1020
+    assert (a.threshold_pct, a.window_seconds, a.base_price) == (2.0, 3.0, 1020)
+    d.clear_override("000661")
+    assert d.params_for("000661") == (5.0, 60.0)
+
+
+def test_reset_forgets_replay_marks():
+    f = Feed()
+    trades = [f(0, 1000), f(1, 1050)]
+    d = det()
+    assert len(d.process(trades)) == 1
+    d.reset("005930")
+    assert len(d.process(trades)) == 1
+    d.reset()
+    assert d.stats()["symbols"] == 0
+
+
+def test_invalid_parameters_rejected():
+    import pytest
+    for bad in (0, -1, float("nan")):
+        with pytest.raises(ValueError):
+            MoveDetector(threshold_pct=bad)
+    with pytest.raises(ValueError):
+        MoveDetector(window_seconds=0)
+
+
+def test_alert_json_round_trip():
+    f = Feed()
+    [a] = det(names=lambda c: "삼성전자").process([f(0, 71_000), f(30, 74_600)])
+    text = a.to_json()
+    d = json.loads(text)
+    assert d == {
+        "type": "alert", "alert_id": "005930:20240102:up:1:20", "stock_code": "005930",
+        "stock_name": "삼성전자", "direction": "up", "change_pct": 5.07, "base_price": 71000,
+        "base_time": "2024-01-02T09:00:00+09:00", "trigger_price": 74600,
+        "trigger_time": "2024-01-02T09:00:30+09:00", "trigger_cum_volume": 20,
+        "detected_at": "2024-01-02T00:00:05+00:00", "window_seconds": 60.0,
+        "threshold_pct": 5.0, "step": 1,
+    }
+    assert event_from_json(text) == a and isinstance(event_from_json(text), AlertEvent)
+
+
+# -- property test against a brute-force reference -----------------------------------------------
+
+class Reference:
+    """Recomputes the whole window for every trade, with Fractions. Same rules, no deques."""
+
+    def __init__(self, pct: float, window: float) -> None:
+        self.pct = Fraction(Decimal(str(pct)))
+        self.window = timedelta(seconds=window)
+        self.state: dict[str, dict] = {}
+
+    def feed(self, ticks: list[Tick]) -> list[tuple]:
+        out = []
+        for t in ticks:
+            s = self.state.get(t.stock_code)
+            day = t.timestamp.date()
+            if s is not None and day < s["day"]:
+                continue
+            if s is None or day > s["day"]:
+                s = self.state[t.stock_code] = {"day": day, "trades": [], "last_ts": None,
+                                                "last_cum": -1, "up": 0, "down": 0}
+            elif t.timestamp < s["last_ts"]:
+                continue
+            if t.price <= 0 or t.cum_volume <= s["last_cum"]:
+                continue
+            s["last_ts"], s["last_cum"] = t.timestamp, t.cum_volume
+            s["trades"].append(t)
+            win = [x for x in s["trades"] if x.timestamp > t.timestamp - self.window]
+            lo = min(x.price for x in win)
+            hi = max(x.price for x in win)
+            lo_t = [x for x in win if x.price == lo][-1]
+            hi_t = [x for x in win if x.price == hi][-1]
+            for direction, base_t, key in (("up", lo_t, "up"), ("down", hi_t, "down")):
+                base = base_t.price
+                move = Fraction(abs(t.price - base), base) * 100
+                if s[key] and move < self.pct / 2:
+                    s[key] = 0
+                level = math.floor(move / self.pct)
+                if level > s[key]:
+                    s[key] = level
+                    cents = math.floor(move * 100 + Fraction(1, 2))     # half-up, exact
+                    signed = Fraction(cents if direction == "up" else -cents, 100)
+                    out.append((f"{t.stock_code}:{day:%Y%m%d}:{direction}:{level}:{t.cum_volume}",
+                                float(signed),
+                                base, base_t.timestamp, t.timestamp, level))
+        return out
+
+
+@st.composite
+def trade_streams(draw):
+    codes = ["005930", "000660"]
+    clock = {c: T0 for c in codes}
+    price = {c: draw(st.integers(20, 200)) for c in codes}
+    cum = {c: 0 for c in codes}
+    out: list[Tick] = []
+    for _ in range(draw(st.integers(1, 150))):
+        kind = draw(st.sampled_from(["trade"] * 12 + ["replay", "old", "day"]))
+        c = draw(st.sampled_from(codes))
+        if kind == "trade":
+            clock[c] += timedelta(seconds=draw(st.integers(0, 40)))
+            price[c] = max(1, price[c] + draw(st.integers(-12, 12)))
+            cum[c] += draw(st.integers(1, 3))
+            out.append(tick(c, clock[c], price[c], cum[c]))
+        elif kind == "replay" and out:
+            out.append(draw(st.sampled_from(out)))
+        elif kind == "old":
+            cum[c] += 1
+            out.append(tick(c, clock[c] - timedelta(seconds=draw(st.integers(1, 30))),
+                            draw(st.integers(1, 300)), cum[c]))
+        elif kind == "day":
+            clock[c] = (clock[c] + timedelta(days=1)).replace(hour=9, minute=0, second=0)
+            cum[c] = 0
+    return out
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(trades=trade_streams(),
+       pct=st.sampled_from([5.0, 4.99, 2.5, 10.0, 1.0, 0.5, 7.25]),
+       window=st.sampled_from([1.0, 5.0, 30.0, 60.0, 2.5]))
+def test_matches_brute_force_reference(trades, pct, window):
+    got = [(a.alert_id, a.base_price, a.base_time, a.trigger_time, a.step, a.change_pct)
+           for a in det(threshold_pct=pct, window_seconds=window).process(trades)]
+    want = [(aid, base, bt, tt, step, chg) for aid, chg, base, bt, tt, step
+            in Reference(pct, window).feed(trades)]
+    assert got == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(trades=trade_streams())
+def test_feeding_twice_or_in_chunks_changes_nothing(trades):
+    d1 = det()
+    whole = [a.alert_id for a in d1.process(trades)]
+    assert d1.process(trades) == []                     # a full replay never alerts
+    d2 = det()
+    chunked = []
+    for i in range(0, len(trades), 7):
+        chunked += [a.alert_id for a in d2.process(trades[i:i + 7])]
+    assert whole == chunked
+    assert len(set(whole)) == len(whole)                # alert ids are unique
