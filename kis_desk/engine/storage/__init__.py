@@ -1,1 +1,14 @@
-"""engine/storage."""
+"""Storage: every trade stored exactly once (TickWriter), read side and CRUD (Repository).
+
+SQLite (default, ``UserPaths.default_database_url``) or PostgreSQL (``postgresql+psycopg://…``).
+"""
+
+from .journal import Journal, JournalLockedError
+from .repository import Repository, SecretSettingError, StoredAlert, create_engine
+from .schema import LATEST_VERSION, MIGRATIONS, current_version, migrate
+from .writer import TickWriter
+
+__all__ = [
+    "Journal", "JournalLockedError", "LATEST_VERSION", "MIGRATIONS", "Repository",
+    "SecretSettingError", "StoredAlert", "TickWriter", "create_engine", "current_version", "migrate",
+]

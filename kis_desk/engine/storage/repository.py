@@ -1,0 +1,237 @@
+"""Read side and small-table CRUD (SQLAlchemy Core, synchronous).
+
+Every method does blocking I/O: call them from a worker thread, e.g.
+``await asyncio.to_thread(repo.ticks_between, code, start, end)``, never on the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timezone
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from ...config import Secret, redact_url
+from ..events import AlertEvent, Tick
+from . import schema
+from .schema import alerts, settings, ticks, watchlist_items, watchlists
+
+
+class SecretSettingError(ValueError):
+    """Raised when code tries to persist something that looks like a credential."""
+
+
+class StoredAlert(NamedTuple):
+    alert: AlertEvent
+    acknowledged: bool
+    acknowledged_at: datetime | None
+
+
+def create_engine(url: str, **kwargs: Any) -> Engine:
+    """Engine with the pragmas kis-desk relies on (SQLite: WAL, synchronous=NORMAL, busy_timeout)."""
+    engine = sa.create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA busy_timeout=5000")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+    return engine
+
+
+def _tick(row: Any) -> Tick:
+    received = row.received_at.timestamp() if row.received_at is not None else 0.0
+    return Tick(row.stock_code, row.timestamp, int(row.price), int(row.volume), int(row.cum_volume),
+                None if row.change is None else int(row.change), row.change_rate, row.strength,
+                received, row.source)
+
+
+class Repository:
+    """Queries for the UI and the collector; watchlists, alerts and settings."""
+
+    def __init__(self, url: str, *, migrate: bool = True, engine: Engine | None = None) -> None:
+        self.url = url
+        self.engine = engine or create_engine(url)
+        if migrate:
+            schema.migrate(self.engine)
+
+    def __repr__(self) -> str:
+        return f"Repository({redact_url(self.url)!r})"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- trades ------------------------------------------------------------------------------------
+    def ticks_between(self, code: str, start: datetime, end: datetime) -> list[Tick]:
+        """Trades of ``code`` with ``start <= timestamp < end``, in trade order."""
+        q = (sa.select(ticks).where(ticks.c.stock_code == code, ticks.c.timestamp >= start,
+                                    ticks.c.timestamp < end)
+             .order_by(ticks.c.timestamp, ticks.c.cum_volume))
+        with self.engine.connect() as conn:
+            return [_tick(r) for r in conn.execute(q)]
+
+    def last_trade(self, code: str, business_date: date) -> Tick | None:
+        """The day's last stored trade (highest cumulative volume): where a back-fill resumes."""
+        q = (sa.select(ticks).where(ticks.c.stock_code == code, ticks.c.business_date == business_date)
+             .order_by(ticks.c.cum_volume.desc()).limit(1))
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        return _tick(row) if row is not None else None
+
+    def count_ticks(self, code: str | None = None, business_date: date | None = None,
+                    source: str | None = None) -> int:
+        q = sa.select(sa.func.count()).select_from(ticks)
+        if code is not None:
+            q = q.where(ticks.c.stock_code == code)
+        if business_date is not None:
+            q = q.where(ticks.c.business_date == business_date)
+        if source is not None:
+            q = q.where(ticks.c.source == source)
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    def codes_on(self, business_date: date) -> list[str]:
+        q = (sa.select(ticks.c.stock_code).where(ticks.c.business_date == business_date)
+             .distinct().order_by(ticks.c.stock_code))
+        with self.engine.connect() as conn:
+            return list(conn.execute(q).scalars())
+
+    # -- watchlists --------------------------------------------------------------------------------
+    def list_watchlists(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(watchlists.c.name)
+                                     .order_by(watchlists.c.position, watchlists.c.id)).scalars())
+
+    def create_watchlist(self, name: str, codes: Sequence[str] = ()) -> None:
+        """Raises ValueError when the name is taken or blank."""
+        name = name.strip()
+        if not name:
+            raise ValueError("watchlist name is empty")
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(watchlists.c.id).where(watchlists.c.name == name)).first():
+                raise ValueError(f"watchlist {name!r} already exists")
+            pos = conn.execute(sa.select(sa.func.coalesce(sa.func.max(watchlists.c.position), -1))).scalar_one()
+            conn.execute(sa.insert(watchlists).values(name=name, position=int(pos) + 1,
+                                                      created=datetime.now(timezone.utc)))
+            if codes:
+                self._set_codes(conn, self._wl_id(conn, name), codes)
+
+    def rename_watchlist(self, old: str, new: str) -> None:
+        new = new.strip()
+        if not new:
+            raise ValueError("watchlist name is empty")
+        with self.engine.begin() as conn:
+            wl_id = self._wl_id(conn, old)
+            if new != old and conn.execute(sa.select(watchlists.c.id).where(watchlists.c.name == new)).first():
+                raise ValueError(f"watchlist {new!r} already exists")
+            conn.execute(sa.update(watchlists).where(watchlists.c.id == wl_id).values(name=new))
+
+    def delete_watchlist(self, name: str) -> None:
+        with self.engine.begin() as conn:
+            wl_id = self._wl_id(conn, name)
+            conn.execute(sa.delete(watchlist_items).where(watchlist_items.c.watchlist_id == wl_id))
+            conn.execute(sa.delete(watchlists).where(watchlists.c.id == wl_id))
+
+    def set_watchlist_order(self, names: Sequence[str]) -> None:
+        """Reorder watchlists (names not given keep their relative order after these)."""
+        with self.engine.begin() as conn:
+            current = list(conn.execute(sa.select(watchlists.c.name)
+                                        .order_by(watchlists.c.position, watchlists.c.id)).scalars())
+            unknown = [n for n in names if n not in current]
+            if unknown:
+                raise KeyError(f"unknown watchlist(s): {', '.join(unknown)}")
+            order = list(dict.fromkeys(names)) + [n for n in current if n not in names]
+            for i, n in enumerate(order):
+                conn.execute(sa.update(watchlists).where(watchlists.c.name == n).values(position=i))
+
+    def watchlist_codes(self, name: str) -> list[str]:
+        with self.engine.connect() as conn:
+            wl_id = self._wl_id(conn, name)
+            return list(conn.execute(sa.select(watchlist_items.c.code)
+                                     .where(watchlist_items.c.watchlist_id == wl_id)
+                                     .order_by(watchlist_items.c.position)).scalars())
+
+    def set_watchlist_codes(self, name: str, codes: Sequence[str]) -> None:
+        """Replace the watchlist's codes; their order is the display order (duplicates dropped)."""
+        with self.engine.begin() as conn:
+            self._set_codes(conn, self._wl_id(conn, name), codes)
+
+    @staticmethod
+    def _wl_id(conn: sa.Connection, name: str) -> int:
+        wl_id = conn.execute(sa.select(watchlists.c.id).where(watchlists.c.name == name)).scalar()
+        if wl_id is None:
+            raise KeyError(f"no watchlist named {name!r}")
+        return int(wl_id)
+
+    @staticmethod
+    def _set_codes(conn: sa.Connection, wl_id: int, codes: Iterable[str]) -> None:
+        conn.execute(sa.delete(watchlist_items).where(watchlist_items.c.watchlist_id == wl_id))
+        rows = [{"watchlist_id": wl_id, "code": c, "position": i}
+                for i, c in enumerate(dict.fromkeys(c.strip().upper() for c in codes if c.strip()))]
+        if rows:
+            conn.execute(sa.insert(watchlist_items), rows)
+
+    # -- alerts ------------------------------------------------------------------------------------
+    def save_alert(self, alert: AlertEvent) -> bool:
+        """Insert unless already stored (same alert_id). True when inserted."""
+        values = {c: getattr(alert, c) for c in schema.ALERT_COLUMNS if c != "business_date"}
+        values["business_date"] = schema.kst_date(alert.trigger_time)
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(alerts.c.id).where(alerts.c.alert_id == alert.alert_id)).first():
+                return False
+            conn.execute(sa.insert(alerts).values(**values))
+        return True
+
+    def alerts_on(self, business_date: date) -> list[StoredAlert]:
+        q = (sa.select(alerts).where(alerts.c.business_date == business_date)
+             .order_by(alerts.c.trigger_time, alerts.c.id))
+        with self.engine.connect() as conn:
+            return [StoredAlert(AlertEvent(
+                alert_id=r.alert_id, stock_code=r.stock_code, stock_name=r.stock_name,
+                direction=r.direction, change_pct=r.change_pct, base_price=int(r.base_price),
+                base_time=r.base_time, trigger_price=int(r.trigger_price), trigger_time=r.trigger_time,
+                trigger_cum_volume=int(r.trigger_cum_volume), detected_at=r.detected_at,
+                window_seconds=r.window_seconds, threshold_pct=r.threshold_pct, step=int(r.step)),
+                bool(r.acknowledged), r.acknowledged_at) for r in conn.execute(q)]
+
+    def acknowledge(self, alert_id: str) -> bool:
+        """Mark an alert as seen. False when no such alert or already acknowledged."""
+        with self.engine.begin() as conn:
+            res = conn.execute(sa.update(alerts)
+                               .where(alerts.c.alert_id == alert_id, alerts.c.acknowledged == sa.false())
+                               .values(acknowledged=True, acknowledged_at=datetime.now(timezone.utc)))
+            return res.rowcount > 0
+
+    # -- settings (non-secret only) ---------------------------------------------------------------
+    @staticmethod
+    def _check_setting(key: str, value: object = "") -> None:
+        if isinstance(value, Secret) or schema.looks_secret(key):
+            raise SecretSettingError(
+                f"refusing to store setting {key!r}: credentials belong in the OS keyring, not the database")
+        if not isinstance(value, str):
+            raise TypeError("setting values are strings (serialise structured values yourself)")
+
+    def get_setting(self, key: str, default: str | None = None) -> str | None:
+        with self.engine.connect() as conn:
+            v = conn.execute(sa.select(settings.c.value).where(settings.c.key == key)).scalar()
+        return default if v is None else v
+
+    def set_setting(self, key: str, value: str) -> None:
+        self._check_setting(key, value)
+        with self.engine.begin() as conn:
+            updated = conn.execute(sa.update(settings).where(settings.c.key == key).values(value=value))
+            if updated.rowcount == 0:
+                conn.execute(sa.insert(settings).values(key=key, value=value))
+
+    def delete_setting(self, key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(settings).where(settings.c.key == key))
+
+    def all_settings(self) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            return {k: v for k, v in conn.execute(sa.select(settings.c.key, settings.c.value))}

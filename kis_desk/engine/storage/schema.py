@@ -1,0 +1,254 @@
+"""Database schema and forward-only migrations (SQLAlchemy 2 Core).
+
+Portable between SQLite (the desktop default) and PostgreSQL.
+
+Time values
+-----------
+Every timezone-aware column uses :class:`TZDateTime`:
+
+* PostgreSQL: native ``TIMESTAMP WITH TIME ZONE``.
+* SQLite: ``TEXT`` holding ISO-8601 **in KST with microseconds and offset**, always the same
+  shape (``2026-03-05T09:00:01.000000+09:00``). Because every value is normalised to the same
+  offset and width, text order is time order, so range queries and the (stock_code, timestamp)
+  index work on the strings directly. The writer's raw-sqlite3 fast path uses the same
+  :func:`sqlite_dt` function, so both paths always agree.
+
+``business_date`` is the KST calendar date of the trade (``DATE``; ISO text in SQLite).
+
+Migrations
+----------
+``MIGRATIONS`` is an ordered list; migration *n* takes the schema from version *n-1* to *n*.
+Each migration defines the tables it creates with its own frozen ``MetaData`` (never the current
+one), so an old database is always upgraded through the same steps a new one went through.
+Migrations only add (tables, columns, indexes); they never drop or rewrite user data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date, datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ...protocol.records import KST
+
+# -- time type -----------------------------------------------------------------------------------
+
+
+def sqlite_dt(dt: datetime) -> str:
+    """The one SQLite text form of an aware datetime (KST, microseconds, offset)."""
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime: kis-desk stores timezone-aware times only")
+    if dt.utcoffset() != _KST_OFFSET:
+        dt = dt.astimezone(KST)
+    return dt.isoformat(timespec="microseconds")
+
+
+def sqlite_epoch(ts: float) -> str:
+    """SQLite text form of an epoch-seconds wall-clock time (``Tick.received_at``)."""
+    return datetime.fromtimestamp(ts, KST).isoformat(timespec="microseconds")
+
+
+_KST_OFFSET = datetime(2000, 1, 1, tzinfo=KST).utcoffset()
+
+
+class TZDateTime(sa.types.TypeDecorator):
+    """Aware datetime: timestamptz on PostgreSQL, normalised KST ISO text on SQLite."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.String(32))
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect):  # type: ignore[override]
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return sqlite_dt(value)
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: kis-desk stores timezone-aware times only")
+        return value
+
+    def process_result_value(self, value, dialect: sa.Dialect):  # type: ignore[override]
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:  # defensive: a hand-edited row
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(KST)
+
+
+# -- current schema (what the application code queries) --------------------------------------------
+
+TICKS = "stock_prices_realtime"
+metadata = sa.MetaData()
+
+
+def _id_column() -> sa.Column:
+    # INTEGER PRIMARY KEY is SQLite's rowid alias; BIGSERIAL-like identity on PostgreSQL.
+    return sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+                     autoincrement=True)
+
+
+def _ticks_table(md: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        TICKS, md,
+        _id_column(),
+        sa.Column("stock_code", sa.String(12), nullable=False),
+        sa.Column("business_date", sa.Date, nullable=False),
+        sa.Column("timestamp", TZDateTime, nullable=False),
+        sa.Column("price", sa.BigInteger, nullable=False),
+        sa.Column("volume", sa.BigInteger, nullable=False),
+        sa.Column("cum_volume", sa.BigInteger, nullable=False),
+        sa.Column("change", sa.BigInteger),
+        sa.Column("change_rate", sa.Float(precision=53)),
+        sa.Column("strength", sa.Float(precision=53)),
+        sa.Column("received_at", TZDateTime, nullable=False),
+        sa.Column("source", sa.String(8), nullable=False),
+        sa.UniqueConstraint("stock_code", "business_date", "cum_volume", name="uq_tick_trade"),
+        sa.Index("ix_tick_code_time", "stock_code", "timestamp"),
+    )
+
+
+def _settings_table(md: sa.MetaData) -> sa.Table:
+    return sa.Table("settings", md,
+                    sa.Column("key", sa.String(200), primary_key=True),
+                    sa.Column("value", sa.Text, nullable=False))
+
+
+def _schema_version_table(md: sa.MetaData) -> sa.Table:
+    return sa.Table("schema_version", md,
+                    sa.Column("version", sa.Integer, primary_key=True),
+                    sa.Column("applied_at", TZDateTime, nullable=False),
+                    sa.Column("description", sa.String(200), nullable=False))
+
+
+def _watchlist_tables(md: sa.MetaData) -> tuple[sa.Table, sa.Table]:
+    wl = sa.Table("watchlists", md,
+                  sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+                  sa.Column("name", sa.String(100), nullable=False, unique=True),
+                  sa.Column("position", sa.Integer, nullable=False),
+                  sa.Column("created", TZDateTime, nullable=False))
+    items = sa.Table("watchlist_items", md,
+                     sa.Column("watchlist_id", sa.Integer,
+                               sa.ForeignKey("watchlists.id", ondelete="CASCADE"), primary_key=True),
+                     sa.Column("code", sa.String(12), primary_key=True),
+                     sa.Column("position", sa.Integer, nullable=False))
+    return wl, items
+
+
+def _alerts_table(md: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        "alerts", md,
+        _id_column(),
+        sa.Column("alert_id", sa.String(120), nullable=False, unique=True),
+        sa.Column("business_date", sa.Date, nullable=False),
+        sa.Column("stock_code", sa.String(12), nullable=False),
+        sa.Column("stock_name", sa.String(100), nullable=False),
+        sa.Column("direction", sa.String(4), nullable=False),
+        sa.Column("change_pct", sa.Float(precision=53), nullable=False),
+        sa.Column("base_price", sa.BigInteger, nullable=False),
+        sa.Column("base_time", TZDateTime, nullable=False),
+        sa.Column("trigger_price", sa.BigInteger, nullable=False),
+        sa.Column("trigger_time", TZDateTime, nullable=False),
+        sa.Column("trigger_cum_volume", sa.BigInteger, nullable=False),
+        sa.Column("detected_at", TZDateTime, nullable=False),
+        sa.Column("window_seconds", sa.Float(precision=53), nullable=False),
+        sa.Column("threshold_pct", sa.Float(precision=53), nullable=False),
+        sa.Column("step", sa.Integer, nullable=False),
+        sa.Column("acknowledged", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("acknowledged_at", TZDateTime),
+        sa.Index("ix_alerts_date", "business_date"),
+    )
+
+
+ticks = _ticks_table(metadata)
+settings = _settings_table(metadata)
+schema_version = _schema_version_table(metadata)
+watchlists, watchlist_items = _watchlist_tables(metadata)
+alerts = _alerts_table(metadata)
+
+TICK_COLUMNS = ("stock_code", "business_date", "timestamp", "price", "volume", "cum_volume",
+                "change", "change_rate", "strength", "received_at", "source")
+ALERT_COLUMNS = ("alert_id", "business_date", "stock_code", "stock_name", "direction",
+                 "change_pct", "base_price", "base_time", "trigger_price", "trigger_time",
+                 "trigger_cum_volume", "detected_at", "window_seconds", "threshold_pct", "step")
+
+# -- migrations ----------------------------------------------------------------------------------
+
+
+def _m1_initial(conn: Connection) -> None:
+    """v1: trades, settings, watchlists (the first released schema)."""
+    md = sa.MetaData()
+    _schema_version_table(md)
+    _ticks_table(md)
+    _settings_table(md)
+    _watchlist_tables(md)
+    md.create_all(conn)
+
+
+def _m2_alerts(conn: Connection) -> None:
+    """v2: persisted alerts with an acknowledged flag."""
+    md = sa.MetaData()
+    _alerts_table(md)
+    md.create_all(conn)
+
+
+Migration = tuple[int, str, Callable[[Connection], None]]
+MIGRATIONS: list[Migration] = [
+    (1, "initial: stock_prices_realtime, settings, watchlists", _m1_initial),
+    (2, "alerts", _m2_alerts),
+]
+LATEST_VERSION = MIGRATIONS[-1][0]
+
+
+def current_version(conn: Connection) -> int:
+    """0 for an empty database."""
+    if not sa.inspect(conn).has_table("schema_version"):
+        return 0
+    v = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
+    return int(v or 0)
+
+
+def migrate(engine: Engine, target: int | None = None) -> tuple[int, int]:
+    """Apply pending migrations up to ``target`` (default: latest). Returns (before, after).
+
+    Runs in one transaction per migration; on PostgreSQL an advisory lock serialises two
+    processes starting at once.
+    """
+    target = LATEST_VERSION if target is None else target
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(7315004)"))
+        before = current_version(conn)
+        if before > LATEST_VERSION:
+            raise RuntimeError(f"database schema v{before} is newer than this kis-desk (v{LATEST_VERSION})")
+        version = before
+        for number, description, step in MIGRATIONS:
+            if version < number <= target:
+                step(conn)
+                conn.execute(sa.insert(schema_version).values(
+                    version=number, applied_at=datetime.now(timezone.utc), description=description))
+                version = number
+    return before, version
+
+
+# -- secrets guard ---------------------------------------------------------------------------------
+
+_SECRET_KEY_RE = re.compile(r"(app_?key|appkey|secret|passw(or)?d|passwd|token|credential|api_?key|"
+                            r"private_?key|approval)", re.IGNORECASE)
+
+
+def looks_secret(key: str) -> bool:
+    """Setting names that must never be stored in the database."""
+    return bool(_SECRET_KEY_RE.search(key))
+
+
+def kst_date(dt: datetime) -> date:
+    return (dt if dt.utcoffset() == _KST_OFFSET else dt.astimezone(KST)).date()
