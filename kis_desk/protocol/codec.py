@@ -78,7 +78,7 @@ _VALID_DATES: set[str] = set()
 def _valid_time(t: str) -> bool:
     if t in _VALID_TIMES:
         return True
-    ok = len(t) == 6 and t.isdigit() and t[0:2] <= "23" and t[2:4] <= "59" and t[4:6] <= "59"
+    ok = len(t) == 6 and t.isdecimal() and t[0:2] <= "23" and t[2:4] <= "59" and t[4:6] <= "59"
     if ok and len(_VALID_TIMES) < 100_000:
         _VALID_TIMES.add(t)
     return ok
@@ -87,7 +87,7 @@ def _valid_time(t: str) -> bool:
 def _valid_date(d: str) -> bool:
     if d in _VALID_DATES:
         return True
-    ok = len(d) == 8 and d.isdigit()
+    ok = len(d) == 8 and d.isdecimal()
     if ok:
         try:
             kst_timestamp(d, "000000")
@@ -102,22 +102,22 @@ def _trade_record_error(fields: tuple[str, ...]) -> str | None:
     """Validate the fields every consumer relies on; None when usable (cached checks: hot path)."""
     code = fields[0]
     if (
-        (len(code) == 6 and code.isdigit() or len(code) == 7 and code[0] == "Q" and code[1:].isdigit())
-        and fields[2].isdigit() and fields[12].isdigit() and fields[13].isdigit()
+        (len(code) == 6 and code.isdecimal() or len(code) == 7 and code[0] == "Q" and code[1:].isdecimal())
+        and fields[2].isdecimal() and fields[12].isdecimal() and fields[13].isdecimal()
         and _valid_time(fields[1]) and _valid_date(fields[33])
     ):
         return None
-    if not (len(code) == 6 and code.isdigit()) and not (
-        len(code) == 7 and code[0] == "Q" and code[1:].isdigit()
+    if not (len(code) == 6 and code.isdecimal()) and not (
+        len(code) == 7 and code[0] == "Q" and code[1:].isdecimal()
     ):
         return f"bad stock code {code[:12]!r}"
     if not _valid_time(fields[1]):
         return f"bad trade time {fields[1][:12]!r}"
     if not _valid_date(fields[33]):
         return f"bad business date {fields[33][:12]!r}"
-    if not fields[2].isdigit():
+    if not fields[2].isdecimal():
         return f"bad price {fields[2][:12]!r}"
-    if not fields[12].isdigit():
+    if not fields[12].isdecimal():
         return f"bad trade volume {fields[12][:12]!r}"
     return f"bad cumulative volume {fields[13][:12]!r}"
 
@@ -130,7 +130,7 @@ def decode_data_frame(text: str, keys: KeyTable | None = None) -> DataFrame | Pr
     enc, tr_id, count_text, payload = parts
     if enc not in ("0", "1"):
         return ProtocolError(f"bad encryption flag {enc[:8]!r}", _excerpt(text))
-    if not count_text.isdigit() or int(count_text) == 0:
+    if not count_text.isdecimal() or int(count_text) == 0:
         return ProtocolError(f"bad record count {count_text[:8]!r}", _excerpt(text))
     count = int(count_text)
     encrypted = enc == "1"
