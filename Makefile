@@ -27,8 +27,16 @@ bench: $(STAMP)
 screenshots: $(STAMP)
 	$(BIN)/python -m tools.screenshots
 
+# dist/kis-desk/{kis-desk,kis-desk-cli} (GUI + console exe, one shared _internal/); see build.spec.
 dist: $(STAMP)
-	$(BIN)/pyinstaller --noconfirm --clean build.spec
+	$(BIN)/pyinstaller --noconfirm --clean --distpath dist --workpath build/pyinstaller/onedir build.spec
+	@du -sh dist/kis-desk
+
+# dist/onefile/kis-desk: a single self-extracting file (the spec puts it in dist/onefile/).
+.PHONY: dist-onefile
+dist-onefile: $(STAMP)
+	KIS_DESK_ONEFILE=1 $(BIN)/pyinstaller --noconfirm --clean --distpath dist --workpath build/pyinstaller/onefile build.spec
+	@du -sh dist/onefile/kis-desk*
 
 selfcheck: $(STAMP)
 	$(BIN)/kis-desk --self-check

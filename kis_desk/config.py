@@ -163,8 +163,20 @@ class UserPaths:
         return f"sqlite:///{(self.data / 'kis-desk.sqlite3').as_posix()}"
 
     @property
+    def default_demo_database_url(self) -> str:
+        """The built-in simulator's ticks never mix with real market data."""
+        return f"sqlite:///{(self.data / 'kis-desk-demo.sqlite3').as_posix()}"
+
+    @property
     def journal_dir(self) -> Path:
         return self.data / "journal"
+
+    def journal_dir_for(self, database_url: str) -> Path:
+        """One journal per database, so a journal is always replayed into the right one."""
+        import hashlib
+
+        digest = hashlib.sha256(redact_url(database_url).encode()).hexdigest()[:12]
+        return self.data / "journal" / digest
 
 
 @dataclass

@@ -71,6 +71,9 @@ class SimConfig:
     slot_hold_seconds: float = 0.0
     #: largest client→server WebSocket message accepted
     max_client_message: int = 65_536
+    #: code -> (YYYYMMDD, last price, cumulative volume, cumulative value): continue a day that an
+    #: earlier run already stored, so a restarted demo does not reuse (code, date, cum_volume).
+    resume: dict[str, tuple[str, int, int, int]] = field(default_factory=dict)
     extra: dict[str, object] = field(default_factory=dict)
 
     @property

@@ -139,6 +139,20 @@ class Symbol:
         self.h_bid = array("q")
         self.h_cttr = array("q")     # CTTR × 100
 
+    def resume(self, price: int, cum_volume: int, cum_value: int) -> None:
+        """Continue today's session from a stored state (the trades before are not in history)."""
+        if cum_volume <= 0 or price <= 0:
+            return
+        self.price = price
+        self.fair = float(price)
+        self.open = self.high = self.low = price
+        self.open_time = self.high_time = self.low_time = "090000"
+        self.cum_vol = cum_volume
+        self.cum_value = max(cum_value, price)
+        self.sell_vol = cum_volume // 2
+        self.buy_vol = cum_volume - self.sell_vol
+        self.sell_cnt = self.buy_cnt = max(1, cum_volume // 200)
+
     # -- history ------------------------------------------------------------------------------
     @property
     def count(self) -> int:
@@ -216,6 +230,9 @@ class Market:
         if weight is None:
             weight = 0.1 + 0.4 * code_unit(code, "weight")
         sym = Symbol(code, weight, now, self.business_date)
+        state = self.config.resume.get(code)
+        if state is not None and state[0] == self.business_date:
+            sym.resume(state[1], state[2], state[3])
         self.symbols[code] = sym
         self._order.append(sym)
         total = self._cum_weights[-1] if self._cum_weights else 0.0

@@ -1,0 +1,258 @@
+"""End-to-end benchmarks of the collector (issue 3 and 4 goals).
+
+* ingest: the same pre-built stream (burst_server) consumed by a bare ``websockets`` receive
+  loop vs by the whole collector (decode → Tick → detector → bus → writer committed to SQLite);
+  ratio = our trades/s ÷ bare trades/s (goal ≥ 0.5).
+* latency: the stream paced at 2,000 and 20,000 trades/s; trade sent by the server → row
+  committed in SQLite, p50/p99 (goal p99 < 100 ms at 2,000/s).
+* resubscribe: simulator drops every socket; time until every symbol is acknowledged again
+  (goal median < 2 s).
+* alert: simulator jumps under 2,000 trades/s; jump trade's arrival → alert received by a Redis
+  subscriber, p50/p99 (goal p99 < 100 ms). Skipped when no Redis is reachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from websockets.asyncio.client import connect
+
+from kis_desk.config import UserPaths
+from kis_desk.engine.collector import Collector, CollectorConfig
+from kis_desk.engine.events import AlertEvent, SessionStateEvent, TicksEvent
+from kis_desk.protocol.codec import build_approval_request, build_subscription
+
+from .burst_server import BurstServer, make_frames
+
+CODES = [f"{i:06d}" for i in range(100_010, 100_050)]   # 40 codes: one session
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def _paths(tmp: str) -> UserPaths:
+    base = Path(tmp)
+    return UserPaths(base / "data", base / "logs", base / "config")
+
+
+async def _bare_receive(frames: list[tuple[str, int]]) -> float:
+    """Baseline: approval + subscribe + a bare recv loop counting data frames."""
+    server = BurstServer(frames, expected_subscriptions=len(CODES))
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(server.rest_url + "/oauth2/Approval",
+                                 json=build_approval_request("k", "s")) as r:
+                approval = (await r.json())["approval_key"]
+        async with connect(server.ws_url, ping_interval=None, max_size=None, compression=None) as ws:
+            for code in CODES:
+                await ws.send(build_subscription(approval, "H0STCNT0", code))
+            expected = len(frames)
+            got = 0
+            first = 0.0
+            while got < expected:
+                msg = await ws.recv(decode=False)
+                if msg[:1] == b"0":
+                    if got == 0:
+                        first = time.perf_counter()
+                    got += 1
+            return time.perf_counter() - first
+    finally:
+        await server.stop()
+
+
+async def _collector_receive(frames: list[tuple[str, int]], n_trades: int, tmp: str,
+                             rate: float | None = None) -> dict[str, Any]:
+    """Our pipeline on the same stream: time from the first tick to the last row committed."""
+    server = BurstServer(frames, rate=rate, expected_subscriptions=len(CODES))
+    await server.start()
+    cfg = CollectorConfig(env="sim", ws_url=server.ws_url, rest_url=server.rest_url, codes=list(CODES),
+                          db_url=f"sqlite:///{tmp}/bench-{time.time_ns()}.sqlite3", paths=_paths(tmp))
+    collector = Collector(cfg)
+    first: list[float] = []
+    latencies: list[float] = []
+    frame_of: dict[tuple[str, int], int] = {}
+    if rate is not None:
+        for i, (frame, _k) in enumerate(frames):
+            payload = frame.split("|", 3)[3].split("^")
+            for j in range(0, len(payload), 46):
+                frame_of[(payload[j], int(payload[j + 13]))] = i
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, TicksEvent) and not first:
+            first.append(time.perf_counter())
+
+    def on_committed(batch: Any, commit_wall: float) -> None:
+        if rate is None or isinstance(batch, int):
+            return
+        for t in batch:
+            i = frame_of.get((t.stock_code, t.cum_volume))
+            if i is not None and i < len(server.sent_at):
+                latencies.append((commit_wall - server.sent_at[i]) * 1000)
+
+    collector.bus.subscribe(on_event)
+    await collector.start()
+    collector.writer.on_committed.append(on_committed)
+    try:
+        deadline = time.perf_counter() + 300
+        while collector.writer.stats().stored + collector.writer.stats().duplicates < n_trades:
+            if time.perf_counter() > deadline:
+                raise TimeoutError("collector did not store the stream within 300 s")
+            await asyncio.sleep(0.005)
+        elapsed = time.perf_counter() - first[0]
+    finally:
+        await collector.stop()
+        await server.stop()
+    return {"elapsed": elapsed, "latencies_ms": latencies, "stored": collector.writer.stats().stored}
+
+
+async def _ingest(quick: bool, tmp: str) -> list[dict[str, Any]]:
+    n = 40_000 if quick else 200_000
+    frames = make_frames(CODES, n)
+    bare = []
+    ours = []
+    for _ in range(1 if quick else 3):
+        bare.append(n / await _bare_receive(frames))
+        ours.append(n / (await _collector_receive(frames, n, tmp))["elapsed"])
+    b, o = statistics.median(bare), statistics.median(ours)
+    return [
+        {"metric": "bare websockets receive", "value": b, "unit": "trades/s"},
+        {"metric": "collector ingest (parse+detect+store)", "value": o, "unit": "trades/s",
+         "baseline": b, "ratio": o / b, "goal": ">= 0.5"},
+    ]
+
+
+async def _latency(quick: bool, tmp: str) -> list[dict[str, Any]]:
+    rows = []
+    for rate in (2_000, 20_000):
+        n = int(rate * (3 if quick else 8))
+        frames = make_frames(CODES, n, seed=rate, max_batch=5)
+        result = await _collector_receive(frames, n, tmp, rate=rate)
+        lat = result["latencies_ms"]
+        rows.append({"metric": f"trade→committed p50 @ {rate}/s", "value": _pct(lat, 0.5), "unit": "ms"})
+        rows.append({"metric": f"trade→committed p99 @ {rate}/s", "value": _pct(lat, 0.99), "unit": "ms",
+                     "goal": "< 100" if rate == 2_000 else ""})
+    return rows
+
+
+async def _resubscribe(quick: bool, tmp: str) -> list[dict[str, Any]]:
+    from kis_desk.market.symbols import default_watchlist
+
+    codes = default_watchlist()[:50]
+    cfg = CollectorConfig(env="sim", codes=codes, sim_rate=500, paths=_paths(tmp),
+                          db_url=f"sqlite:///{tmp}/resub-{time.time_ns()}.sqlite3")
+    collector = Collector(cfg)
+    acked: dict[str, set[str]] = {}
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, SessionStateEvent):
+            acked[event.session] = set(event.symbols) if event.state == "live" else set()
+
+    collector.bus.subscribe(on_event)
+    await collector.start()
+    durations = []
+    try:
+        async def all_live(timeout: float) -> bool:
+            end = time.perf_counter() + timeout
+            while time.perf_counter() < end:
+                if sum(len(s) for s in acked.values()) >= len(codes):
+                    return True
+                await asyncio.sleep(0.005)
+            return False
+
+        await all_live(30)
+        for _ in range(3 if quick else 8):
+            await asyncio.sleep(1.0)
+            t0 = time.perf_counter()
+            collector.simulator.faults.drop_all()
+            await asyncio.sleep(0)   # let the drop propagate before polling the state
+            for s in acked.values():
+                s.clear()
+            if await all_live(30):
+                durations.append(time.perf_counter() - t0)
+    finally:
+        await collector.stop()
+    return [{"metric": "server back → all 50 resubscribed (median)", "value": statistics.median(durations)
+             if durations else float("nan"), "unit": "s", "goal": "< 2"},
+            {"metric": "… worst of trials", "value": max(durations) if durations else float("nan"), "unit": "s"}]
+
+
+async def _alerts(quick: bool, tmp: str) -> list[dict[str, Any]]:
+    import redis.asyncio as aioredis
+
+    url = os.environ.get("KIS_DESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    client = aioredis.from_url(url)
+    try:
+        await client.ping()
+    except Exception as exc:
+        await client.aclose()
+        return [{"metric": "jump arrival → Redis subscriber", "value": None, "unit": "skipped: " + str(exc)[:40]}]
+    from kis_desk.market.symbols import default_watchlist
+
+    codes = default_watchlist()[:50]
+    channel = f"kis:bench:{time.time_ns()}"
+    cfg = CollectorConfig(env="sim", codes=codes, sim_rate=2000, paths=_paths(tmp), redis_url=url,
+                          redis_channel=channel, db_url=f"sqlite:///{tmp}/alerts-{time.time_ns()}.sqlite3")
+    collector = Collector(cfg)
+    arrival: dict[tuple[str, int], float] = {}
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, TicksEvent):
+            for t in event.ticks:
+                arrival[(t.stock_code, t.cum_volume)] = t.received_at
+
+    collector.bus.subscribe(on_event)
+    pubsub = client.pubsub()
+    await pubsub.subscribe(channel)
+    latencies = []
+    await collector.start()
+    try:
+        jumps = codes[:5] if quick else codes[:20]
+        for i, code in enumerate(jumps):
+            collector.simulator.jump(code, 7.0 if i % 2 == 0 else -7.0, 2.0)
+        deadline = time.perf_counter() + (20 if quick else 40)
+        while len(latencies) < len(jumps) and time.perf_counter() < deadline:
+            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if msg is None:
+                continue
+            now = time.time()
+            alert = AlertEvent.from_dict(json.loads(msg["data"]))
+            t = arrival.get((alert.stock_code, alert.trigger_cum_volume))
+            if t is not None:
+                latencies.append((now - t) * 1000)
+    finally:
+        await collector.stop()
+        await pubsub.aclose()
+        await client.aclose()
+    return [{"metric": "jump arrival → Redis subscriber p50", "value": _pct(latencies, 0.5), "unit": "ms"},
+            {"metric": "jump arrival → Redis subscriber p99", "value": _pct(latencies, 0.99), "unit": "ms",
+             "goal": "< 100"},
+            {"metric": "alerts measured", "value": len(latencies), "unit": "alerts"}]
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for part in (_ingest, _latency, _resubscribe, _alerts):
+            results += asyncio.run(part(quick, tmp))
+    ratios = {r["metric"]: r["ratio"] for r in results if "ratio" in r}
+    return {"name": "pipeline", "results": results, "ratios": ratios}
+
+
+if __name__ == "__main__":
+    report = run(quick="--quick" in os.sys.argv)
+    for r in report["results"]:
+        print(r)
+    print(json.dumps(report, default=str))

@@ -1,0 +1,327 @@
+"""The collector: feed → storage + detector → publishers, with one event bus out.
+
+It runs headless (``kis-desk collect``) and inside the desktop app; it knows nothing about Qt.
+Everything it reports goes out as engine events (engine.events) on ``self.bus``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from ..config import (
+    ENVIRONMENTS,
+    AppCredential,
+    Environment,
+    Secret,
+    UserPaths,
+    credentials_from_env,
+    custom_environment,
+    redact_url,
+)
+from ..logs import register_secret
+from ..protocol.records import KST
+from .events import (
+    AlertEvent,
+    ErrorEvent,
+    EventBus,
+    MarketPhaseEvent,
+    RateEvent,
+    Tick,
+    TicksEvent,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(ValueError):
+    """A configuration the collector cannot start with; the message is for the user."""
+
+
+@dataclass
+class CollectorConfig:
+    env: str = "sim"                               # sim | mock | real | custom
+    codes: list[str] = field(default_factory=list)  # empty → the default 50-symbol watchlist
+    ws_url: str | None = None
+    rest_url: str | None = None
+    credentials: list[AppCredential] | None = None  # None → environment variables (mock/real)
+    db_url: str | None = None                       # None → SQLite in the user data directory
+    redis_url: str | None = None
+    redis_channel: str = "kis:alerts"
+    redis_stream: str | None = None
+    redis_tick_channel: str | None = None            # also publish every tick (multi-host setups)
+    threshold_pct: float = 5.0
+    window_seconds: float = 60.0
+    overrides: dict[str, tuple[float, float]] = field(default_factory=dict)
+    sim_rate: float = 200.0
+    sim_keys: int = 2                               # simulated app keys (2 → 50 symbols all live)
+    sim_jumps: list[tuple[str, float, float]] = field(default_factory=list)  # (code, pct, seconds)
+    silence_timeout: float = 90.0
+    always_open: bool | None = None                 # None → True for sim, calendar otherwise
+    paths: UserPaths | None = None
+
+
+def _calendar_open(now: datetime) -> bool:
+    from ..market.calendar import phase_at
+
+    return phase_at(now).trading
+
+
+def today_kst() -> date:
+    return datetime.now(KST).date()
+
+
+class Collector:
+    """Owns the feed, the writer, the detector and the publisher for one watchlist."""
+
+    def __init__(self, config: CollectorConfig, bus: EventBus | None = None) -> None:
+        from ..market.symbols import default_directory, default_watchlist
+
+        self.config = config
+        self.bus = bus or EventBus()
+        self.paths = (config.paths or UserPaths.default()).ensure()
+        self.symbols = default_directory()
+        self.codes: list[str] = list(config.codes) or default_watchlist()
+        self.simulator: Any = None
+        self._stopped_simulator: Any = None
+        self.writer: Any = None
+        self.repository: Any = None
+        self.detector: Any = None
+        self.publisher: Any = None
+        self.feed: Any = None
+        self.environment: Environment | None = None
+        self.alerts = 0
+        self.ticks_total = 0
+        self._ticks_by_source: dict[str, int] = {}
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._last_ticks: dict[str, Tick | None] = {}
+        self._started = False
+        self._stopping = False
+
+    # -- life cycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start everything; raises ConfigError with a user-facing reason when it cannot."""
+        from ..feed.manager import FeedManager
+        from .detector import MoveDetector
+        from .storage import Repository, TickWriter
+
+        cfg = self.config
+        db_url = cfg.db_url or (self.paths.default_demo_database_url if self._is_embedded_sim
+                                else self.paths.default_database_url)
+        self.writer = TickWriter(db_url, journal_dir=self.paths.journal_dir_for(db_url), bus=self.bus)
+        try:
+            await self.writer.start()
+            self.repository = Repository(db_url)
+            self._last_ticks = await asyncio.to_thread(self._load_last_ticks, self.codes)
+        except Exception as exc:
+            await self.writer.stop()
+            raise ConfigError(f"database {redact_url(db_url)} is not usable: {_one_line(exc)}") from exc
+        credentials = await self._prepare_environment()
+        self.detector = MoveDetector(cfg.threshold_pct, cfg.window_seconds,
+                                     overrides=dict(cfg.overrides), names=self.symbols.name)
+        if cfg.redis_url:
+            from .publisher import RedisPublisher
+
+            self.publisher = RedisPublisher(cfg.redis_url, channel=cfg.redis_channel,
+                                            stream=cfg.redis_stream, bus=self.bus,
+                                            tick_channel=cfg.redis_tick_channel)
+            await self.publisher.start()
+        assert self.environment is not None
+        self.feed = FeedManager(
+            self.environment, credentials, self._on_ticks, bus=self.bus,
+            last_seen=self._last_seen, silence_timeout=cfg.silence_timeout,
+            always_open=self.simulator is not None if cfg.always_open is None else cfg.always_open,
+            is_market_open=_calendar_open,
+        )
+        self._started = True
+        await self.feed.start(self.codes)
+        self._tasks.append(asyncio.create_task(self._report_loop(), name="collector-report"))
+        log.info("collector started: %d symbols, env %s, database %s", len(self.codes),
+                 self.environment.name, redact_url(db_url))
+
+    @property
+    def _is_embedded_sim(self) -> bool:
+        return self.config.env == "sim" and not (self.config.ws_url or self.config.rest_url)
+
+    async def _prepare_environment(self) -> list[AppCredential]:
+        cfg = self.config
+        if cfg.env == "sim" and not (cfg.ws_url or cfg.rest_url):
+            from ..sim import SimConfig, Simulator
+
+            resume = {t.stock_code: (t.timestamp.strftime("%Y%m%d"), t.price, t.cum_volume,
+                                     t.price * t.cum_volume)
+                      for t in self._last_ticks.values() if t is not None}
+            self.simulator = Simulator(SimConfig(codes=list(self.codes), rate=cfg.sim_rate,
+                                                 always_open=True, resume=resume))
+            await self.simulator.start()
+            for code, pct, seconds in cfg.sim_jumps:
+                self.simulator.jump(code, pct, seconds)
+            self.environment = custom_environment(self.simulator.ws_url, self.simulator.rest_url,
+                                                  rate=19.0, name="sim")
+            return [AppCredential(f"key{i + 1}", Secret(f"SIMKEY{i + 1:02d}"), Secret(f"SIMSECRET{i + 1:02d}"))
+                    for i in range(max(1, cfg.sim_keys))]
+        if cfg.ws_url or cfg.rest_url:
+            if not (cfg.ws_url and cfg.rest_url):
+                raise ConfigError("--ws-url and --rest-url go together")
+            base = ENVIRONMENTS.get(cfg.env)
+            self.environment = custom_environment(cfg.ws_url, cfg.rest_url,
+                                                  rate=base.rest_rate_per_second if base else 19.0,
+                                                  name=cfg.env if cfg.env != "sim" else "custom")
+        elif cfg.env in ENVIRONMENTS:
+            self.environment = ENVIRONMENTS[cfg.env]
+        else:
+            raise ConfigError(f"unknown environment {cfg.env!r} (sim, mock or real)")
+        credentials = cfg.credentials if cfg.credentials is not None else credentials_from_env()
+        if not credentials:
+            if cfg.env == "sim":  # a simulator at an explicit URL accepts any key
+                credentials = [AppCredential("key1", Secret("SIMKEY01"), Secret("SIMSECRET01"))]
+            else:
+                raise ConfigError(
+                    f"no KIS app key for the {cfg.env} environment: set KIS_APP_KEY and "
+                    "KIS_APP_SECRET (KIS_APP_KEY_2/KIS_APP_SECRET_2 … for more symbols), "
+                    "or add keys in the app's settings")
+        for c in credentials:
+            register_secret(c.app_key.reveal())
+            register_secret(c.app_secret.reveal())
+        return credentials
+
+    async def stop(self) -> None:
+        """Stop the feed, flush every tick to the database (or journal), close publishers."""
+        if self._stopping:
+            return
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self.feed is not None:
+            try:
+                await self.feed.stop()
+            except Exception:
+                log.exception("feed stop failed")
+        if self.writer is not None:
+            await self.writer.stop()
+        if self.publisher is not None:
+            try:
+                await self.publisher.stop()
+            except Exception:
+                log.exception("publisher stop failed")
+        await self._stop_simulator()
+        log.info("collector stopped")
+
+    async def _stop_simulator(self) -> None:
+        if self.simulator is not None:
+            await self.simulator.stop()
+            self._stopped_simulator = self.simulator   # its history stays readable (tests)
+            self.simulator = None
+
+    # -- watchlist ----------------------------------------------------------------------------
+    async def set_watchlist(self, codes: Sequence[str]) -> None:
+        """Apply a new watchlist live: subscribe/unsubscribe, re-shard, poll the overflow."""
+        self.codes = list(dict.fromkeys(codes))
+        new = [c for c in self.codes if c not in self._last_ticks]
+        if new and self.repository is not None:
+            self._last_ticks.update(await asyncio.to_thread(self._load_last_ticks, new))
+        if self.simulator is not None:
+            for code in self.codes:
+                self.simulator.add_code(code)
+        if self.feed is not None and self._started:
+            await self.feed.set_symbols(self.codes)
+
+    async def acknowledge_alert(self, alert_id: str) -> None:
+        if self.repository is not None:
+            await asyncio.to_thread(self.repository.acknowledge, alert_id)
+
+    # -- hot path -----------------------------------------------------------------------------
+    def _on_ticks(self, ticks: Sequence[Tick], source: str = "ws") -> None:
+        """Called on the loop with the trades of one read / back-fill page / poll."""
+        if not ticks:
+            return
+        batch = tuple(ticks)
+        self.ticks_total += len(batch)
+        self._ticks_by_source[source] = self._ticks_by_source.get(source, 0) + len(batch)
+        self.writer.submit(batch)
+        alerts = self.detector.process(batch)
+        self.bus.publish(TicksEvent(batch))
+        for alert in alerts:
+            self._emit_alert(alert)
+
+    def _emit_alert(self, alert: AlertEvent) -> None:
+        self.alerts += 1
+        log.warning("ALERT %s %s %s %+.2f%% (%s → %s)", alert.stock_code, alert.stock_name,
+                    alert.direction, alert.change_pct, alert.base_price, alert.trigger_price)
+        if self.publisher is not None:
+            self.publisher.publish_alert(alert)
+        self.writer.submit_alert(alert)
+        self.bus.publish(alert)
+
+    def _load_last_ticks(self, codes: Sequence[str]) -> dict[str, Tick | None]:
+        """Last stored trade of today per code. Runs in a worker thread, never on the loop."""
+        today = today_kst()
+        return {code: self.repository.last_trade(code, today) for code in codes}
+
+    def _last_seen(self, code: str) -> tuple[date, int, str] | None:
+        """(date, cum_volume, HHMMSS) of the last stored trade, so the feed back-fills the gap
+        since the previous run. Served from the cache loaded off the loop."""
+        tick = self._last_ticks.get(code)
+        if tick is None:
+            return None
+        return tick.timestamp.date(), tick.cum_volume, tick.timestamp.strftime("%H%M%S")
+
+    # -- reporting ----------------------------------------------------------------------------
+    async def _report_loop(self) -> None:
+        from ..market.calendar import next_phase_change, phase_at
+
+        last_total, last_time = self.ticks_total, time.monotonic()
+        last_phase = None
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            rate = (self.ticks_total - last_total) / max(now - last_time, 1e-6)
+            last_total, last_time = self.ticks_total, now
+            self.bus.publish(RateEvent(round(rate, 1), self.ticks_total))
+            try:
+                wall = datetime.now(KST)
+                phase = phase_at(wall)
+                if phase != last_phase:
+                    last_phase = phase
+                    detail = "simulator: always open" if self.simulator is not None else ""
+                    self.bus.publish(MarketPhaseEvent(phase.value, detail, next_phase_change(wall)))
+            except Exception as exc:  # calendar trouble must not stop reporting
+                self.bus.publish(ErrorEvent("calendar", _one_line(exc)))
+
+    def summary(self) -> dict[str, Any]:
+        """Counters for the CLI's closing JSON line and the self-check."""
+        feed = self.feed.stats() if self.feed is not None else {}
+        storage = self.writer.stats() if self.writer is not None else None
+        publisher = self.publisher.stats() if self.publisher is not None else None
+        return {
+            "received": self.ticks_total,
+            "received_ws": self._ticks_by_source.get("ws", 0),
+            "stored": getattr(storage, "stored", 0),
+            "duplicates": getattr(storage, "duplicates", 0),
+            "journaled": getattr(storage, "journaled", 0),
+            "failed": getattr(storage, "failed", 0),
+            "backfilled": feed.get("backfilled", 0),
+            "polled": feed.get("polled", 0),
+            "reconnects": feed.get("reconnects", 0),
+            "protocol_errors": feed.get("protocol_errors", 0),
+            "gaps_unrecovered": feed.get("gaps_unrecovered", 0),
+            "alerts": self.alerts,
+            "alerts_delivered": getattr(publisher, "delivered", 0) if publisher else 0,
+            "alerts_dropped": getattr(publisher, "dropped", 0) if publisher else 0,
+            "symbols": len(self.codes),
+        }
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

@@ -1,0 +1,123 @@
+"""``kis-desk collect``: the collector without a window.
+
+Runs until ``--duration`` ends or SIGINT/SIGTERM, logs progress, flushes everything on the way
+out and prints one JSON summary as its last stdout line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from typing import Any
+
+from ..config import parse_codes
+from .collector import Collector, CollectorConfig, ConfigError
+from .events import ErrorEvent, Event
+
+log = logging.getLogger("kis_desk.collect")
+
+
+def config_from_args(args: argparse.Namespace) -> CollectorConfig:
+    """Shared by ``collect`` and the desktop app; raises ConfigError for bad arguments."""
+    cfg = CollectorConfig(env=args.env or "sim")
+    if args.codes:
+        try:
+            cfg.codes = parse_codes(args.codes)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        if not cfg.codes:
+            raise ConfigError("--codes is empty")
+    cfg.ws_url, cfg.rest_url = args.ws_url, args.rest_url
+    if bool(cfg.ws_url) != bool(cfg.rest_url):
+        raise ConfigError("--ws-url and --rest-url go together")
+    cfg.db_url = args.db
+    cfg.redis_url = args.redis
+    if args.redis_channel:
+        cfg.redis_channel = args.redis_channel
+    if args.threshold is not None:
+        if not 0 < args.threshold < 100:
+            raise ConfigError("--threshold must be between 0 and 100 (percent)")
+        cfg.threshold_pct = args.threshold
+    if args.window is not None:
+        if not 1 <= args.window <= 3600:
+            raise ConfigError("--window must be between 1 and 3600 seconds")
+        cfg.window_seconds = args.window
+    if args.sim_rate is not None:
+        if not 0 < args.sim_rate <= 50_000:
+            raise ConfigError("--sim-rate must be between 0 and 50000 trades/s")
+        cfg.sim_rate = args.sim_rate
+    return cfg
+
+
+async def _load_watchlist(collector_cfg: CollectorConfig, name: str) -> None:
+    from ..config import UserPaths
+    from .storage import Repository
+
+    url = collector_cfg.db_url or UserPaths.default().ensure().default_database_url
+    repo = Repository(url)
+    codes = await asyncio.to_thread(repo.watchlist_codes, name)
+    if not codes:
+        raise ConfigError(f"watchlist {name!r} does not exist or is empty")
+    collector_cfg.codes = codes
+
+
+async def run_collect(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    cfg = config_from_args(args)
+    if args.watchlist:
+        await _load_watchlist(cfg, args.watchlist)
+    collector = Collector(cfg)
+    fatal: list[str] = []
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, ErrorEvent):
+            (log.error if event.fatal else log.warning)("%s: %s", event.source, event.message)
+            if event.fatal:
+                fatal.append(event.message)
+                stop.set()
+
+    collector.bus.subscribe(on_event)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # Windows: KeyboardInterrupt path below
+            pass
+    await collector.start()
+    log.info("collecting %d symbols (%s); stop with Ctrl-C", len(collector.codes), cfg.env)
+    try:
+        progress = asyncio.create_task(_progress(collector))
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=args.duration)
+        except TimeoutError:
+            pass
+        progress.cancel()
+    finally:
+        await collector.stop()
+    summary = collector.summary()
+    return (3 if fatal else 0), summary
+
+
+async def _progress(collector: Collector) -> None:
+    while True:
+        await asyncio.sleep(10)
+        s = collector.summary()
+        log.info("received %d stored %d duplicates %d backfilled %d reconnects %d alerts %d "
+                 "journaled %d", s["received"], s["stored"], s["duplicates"], s["backfilled"],
+                 s["reconnects"], s["alerts"], s["journaled"])
+
+
+def collect_main(args: argparse.Namespace) -> int:
+    try:
+        code, summary = asyncio.run(run_collect(args))
+    except ConfigError as exc:
+        print(f"kis-desk collect: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    print(json.dumps(summary, ensure_ascii=False), flush=True)
+    return code
