@@ -52,10 +52,12 @@ def setup_logging(level: str = "INFO", log_dir: Path | None = None, *, stream=No
             root.removeHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
     fmt = RedactingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    console = logging.StreamHandler(stream or sys.stderr)
-    console.setFormatter(fmt)
-    console._kis_desk = True  # type: ignore[attr-defined]
-    root.addHandler(console)
+    out = stream or sys.stderr
+    if out is not None:  # a windowed (frozen) Windows app has no stderr
+        console = logging.StreamHandler(out)
+        console.setFormatter(fmt)
+        console._kis_desk = True  # type: ignore[attr-defined]
+        root.addHandler(console)
     path = None
     if log_dir is not None:
         try:

@@ -31,12 +31,26 @@ def _float_or_none(text: str) -> float | None:
         return None
 
 
+_TIMESTAMPS: dict[str, datetime] = {}
+
+
 def kst_timestamp(business_date: str, hhmmss: str) -> datetime:
-    """KST datetime from BSOP_DATE (YYYYMMDD) and STCK_CNTG_HOUR (HHMMSS)."""
-    return datetime(
-        int(business_date[0:4]), int(business_date[4:6]), int(business_date[6:8]),
-        int(hhmmss[0:2]), int(hhmmss[2:4]), int(hhmmss[4:6]), tzinfo=KST,
-    )
+    """KST datetime from BSOP_DATE (YYYYMMDD) and STCK_CNTG_HOUR (HHMMSS).
+
+    Cached: KIS times have one-second resolution, so a busy stream repeats the same few values
+    (datetimes are immutable, sharing them is safe).
+    """
+    key = business_date + hhmmss
+    ts = _TIMESTAMPS.get(key)
+    if ts is None:
+        ts = datetime(
+            int(business_date[0:4]), int(business_date[4:6]), int(business_date[6:8]),
+            int(hhmmss[0:2]), int(hhmmss[2:4]), int(hhmmss[4:6]), tzinfo=KST,
+        )
+        if len(_TIMESTAMPS) >= 200_000:
+            _TIMESTAMPS.clear()
+        _TIMESTAMPS[key] = ts
+    return ts
 
 
 class TradeRecord(NamedTuple):
