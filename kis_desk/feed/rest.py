@@ -1,0 +1,463 @@
+"""KIS REST client: approval key, access token, and the three quotation calls the feed needs.
+
+Secrets leave their :class:`~kis_desk.config.Secret` wrapper only here, when the HTTP request
+is built; they are never logged and never part of an exception message. Every numeric value
+is parsed from KIS's strings (KIS sends numbers as decimal strings, §8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+
+from ..config import AppCredential, Environment
+from ..protocol.codec import build_approval_request, build_token_request
+from ..protocol.records import KST
+from .ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+PATH_APPROVAL = "/oauth2/Approval"
+PATH_TOKEN = "/oauth2/tokenP"
+PATH_PRICE = "/uapi/domestic-stock/v1/quotations/inquire-price"
+PATH_TIME_CONCLUSION = "/uapi/domestic-stock/v1/quotations/inquire-time-itemconclusion"
+PATH_CCNL = "/uapi/domestic-stock/v1/quotations/inquire-ccnl"
+TR_PRICE = "FHKST01010100"
+TR_TIME_CONCLUSION = "FHPST01060000"
+TR_CCNL = "FHKST01010300"
+
+CODE_RATE_LIMIT = "EGW00201"        # 초당 거래건수를 초과하였습니다 (HTTP 500)
+CODE_TOKEN_RATE = "EGW00133"        # 접근토큰 발급 잠시 후 다시 시도하세요(1분당 1회) (HTTP 403)
+TOKEN_INVALID_CODES = frozenset({"EGW00121", "EGW00123"})  # invalid / expired token → re-issue once
+#: Codes KIS uses for a wrong app key / secret (EGW00102–EGW00105 family, and the OAuth ones).
+CREDENTIAL_CODES = frozenset({"EGW00102", "EGW00103", "EGW00104", "EGW00105", "EGW00106",
+                              "EGW00002", "EGW00003"})
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+class KisError(Exception):
+    """A KIS call failed. ``msg_cd`` is KIS's code when there is one."""
+
+    def __init__(self, message: str, *, msg_cd: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.msg_cd = msg_cd
+        self.status = status
+
+
+class CredentialError(KisError):
+    """KIS rejected the app key or secret. Retrying soon will not help."""
+
+
+class RateLimitedError(KisError):
+    """EGW00201 persisted through every retry."""
+
+
+class TokenRateLimitedError(KisError):
+    """EGW00133: an access token was issued less than a minute ago (by us or another process)."""
+
+
+class KisTransportError(KisError):
+    """Network failure, timeout, or a reply that is not KIS-shaped JSON."""
+
+
+class KisApiError(KisError):
+    """Any other ``rt_cd != "0"`` reply."""
+
+
+# -- parsed values -------------------------------------------------------------------------------
+
+def _int(value: Any, default: int | None = None) -> int | None:
+    if value is None:
+        return default
+    text = str(value).strip().replace(",", "")
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return int(float(text))
+        except ValueError:
+            return default
+
+
+def _float(value: Any) -> float | None:
+    if value is None:
+        return None
+    text = str(value).strip().replace(",", "")
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _req_int(row: Mapping[str, Any], key: str) -> int:
+    v = _int(row.get(key))
+    if v is None:
+        raise KisApiError(f"KIS reply field {key!r} is missing or not a number: {str(row.get(key))[:20]!r}")
+    return v
+
+
+@dataclass(frozen=True, slots=True)
+class PriceQuote:
+    """``inquire-price`` output (the fields the feed uses)."""
+
+    code: str
+    price: int
+    change: int | None
+    change_rate: float | None
+    sign: str
+    cum_volume: int
+    open: int | None = None
+    high: int | None = None
+    low: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConclusionRow:
+    """One trade row of ``inquire-time-itemconclusion`` output2 (or ``inquire-ccnl`` output)."""
+
+    hhmmss: str
+    price: int
+    volume: int
+    cum_volume: int | None      # inquire-ccnl rows carry no acml_vol
+    change: int | None
+    change_rate: float | None
+    sign: str
+    strength: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConclusionPage:
+    """One call of ``inquire-time-itemconclusion``: summary + rows, newest first as KIS sends."""
+
+    code: str
+    hour: str
+    price: int | None
+    cum_volume: int | None
+    rows: tuple[ConclusionRow, ...]
+
+
+def _valid_hhmmss(t: str) -> bool:
+    return len(t) == 6 and t.isdigit() and t[:2] <= "23" and t[2:4] <= "59" and t[4:] <= "59"
+
+
+def parse_price(code: str, body: Mapping[str, Any]) -> PriceQuote:
+    out = body.get("output")
+    if not isinstance(out, Mapping):
+        raise KisApiError("inquire-price reply without an 'output' object")
+    return PriceQuote(
+        code=str(out.get("stck_shrn_iscd") or code),
+        price=_req_int(out, "stck_prpr"),
+        change=_int(out.get("prdy_vrss")),
+        change_rate=_float(out.get("prdy_ctrt")),
+        sign=str(out.get("prdy_vrss_sign", "")),
+        cum_volume=_req_int(out, "acml_vol"),
+        open=_int(out.get("stck_oprc")),
+        high=_int(out.get("stck_hgpr")),
+        low=_int(out.get("stck_lwpr")),
+    )
+
+
+def parse_conclusion_row(row: Mapping[str, Any], *, volume_key: str = "cnqn") -> ConclusionRow:
+    hhmmss = str(row.get("stck_cntg_hour", "")).strip()
+    if not _valid_hhmmss(hhmmss):
+        raise KisApiError(f"trade row with a bad time {hhmmss[:12]!r}")
+    price = _int(row.get("stck_prpr"))
+    if price is None:  # the doc's name; the real server says stck_prpr (CLUEFIN erratum)
+        price = _int(row.get("stck_pbpr"))
+    if price is None:
+        raise KisApiError("trade row without a price (stck_prpr)")
+    volume = _int(row.get(volume_key))
+    if volume is None:
+        volume = _int(row.get("cntg_vol" if volume_key == "cnqn" else "cnqn"))
+    if volume is None:
+        raise KisApiError(f"trade row without a volume ({volume_key})")
+    return ConclusionRow(
+        hhmmss=hhmmss, price=price, volume=volume, cum_volume=_int(row.get("acml_vol")),
+        change=_int(row.get("prdy_vrss")), change_rate=_float(row.get("prdy_ctrt")),
+        sign=str(row.get("prdy_vrss_sign", "")), strength=_float(row.get("tday_rltv")),
+    )
+
+
+def parse_time_conclusion(code: str, hour: str, body: Mapping[str, Any]) -> ConclusionPage:
+    out1 = body.get("output1") if isinstance(body.get("output1"), Mapping) else {}
+    out2 = body.get("output2")
+    if out2 is None:
+        out2 = []
+    if isinstance(out2, Mapping):  # the doc types it as an object; the server sends an array
+        out2 = [out2]
+    if not isinstance(out2, list):
+        raise KisApiError("inquire-time-itemconclusion reply: output2 is not a list")
+    rows = []
+    for r in out2:
+        if not isinstance(r, Mapping) or not r.get("stck_cntg_hour"):
+            continue  # KIS pads short pages with empty rows
+        row = parse_conclusion_row(r)
+        if row.cum_volume is None:
+            raise KisApiError("inquire-time-itemconclusion row without acml_vol")
+        rows.append(row)
+    return ConclusionPage(code, hour, _int(out1.get("stck_prpr")), _int(out1.get("acml_vol")),
+                          tuple(rows))
+
+
+def parse_ccnl(body: Mapping[str, Any]) -> list[ConclusionRow]:
+    out = body.get("output")
+    if not isinstance(out, list):
+        raise KisApiError("inquire-ccnl reply: output is not a list")
+    return [parse_conclusion_row(r, volume_key="cntg_vol") for r in out
+            if isinstance(r, Mapping) and r.get("stck_cntg_hour")]
+
+
+def _describe(body: Any) -> tuple[str, str]:
+    """(code, message) from either KIS error shape."""
+    if isinstance(body, Mapping):
+        code = str(body.get("msg_cd") or body.get("error_code") or "")
+        msg = str(body.get("msg1") or body.get("error_description") or "")
+        return code, msg.strip()
+    return "", ""
+
+
+# -- client --------------------------------------------------------------------------------------
+
+class KisRestClient:
+    """One app key's REST access. Share one instance per key: it owns the key's rate budget."""
+
+    def __init__(self, env: Environment, credential: AppCredential,
+                 session: aiohttp.ClientSession | None = None, *,
+                 limiter: RateLimiter | None = None, token_retry_wait: float = 61.0,
+                 token_retries: int = 3, rate_limit_retries: int = 8,
+                 rate_limit_wait: float = 1.0, timeout: float = 10.0, custtype: str = "P") -> None:
+        self.env = env
+        self.credential = credential
+        self.label = credential.label
+        self._session = session
+        self._own_session = session is None
+        self.limiter = limiter or RateLimiter(env.rest_rate_per_second)
+        self.token_retry_wait = token_retry_wait
+        self.token_retries = token_retries
+        self.rate_limit_retries = rate_limit_retries
+        self.rate_limit_wait = rate_limit_wait
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.custtype = custtype
+        self._approval: str | None = None
+        self._approval_lock = asyncio.Lock()
+        self._token: str | None = None
+        self._token_expires: float = 0.0
+        self._token_lock = asyncio.Lock()
+        self.calls = 0
+        self.rate_limited = 0
+
+    # -- lifecycle --
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+            self._own_session = True
+        return self._session
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    async def __aenter__(self) -> KisRestClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- low level --
+    async def _request(self, method: str, path: str, *, json_body: dict[str, str] | None = None,
+                       params: dict[str, str] | None = None,
+                       headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        url = self.env.rest_url.rstrip("/") + path
+        try:
+            async with self._http().request(method, url, json=json_body, params=params,
+                                            headers=headers, timeout=self.timeout) as resp:
+                status = resp.status
+                text = await resp.text(errors="replace")
+        except asyncio.TimeoutError as exc:
+            raise KisTransportError(f"{self.label}: {path} timed out") from exc
+        except aiohttp.ClientError as exc:
+            raise KisTransportError(f"{self.label}: {path} failed: {type(exc).__name__}: {exc}") from exc
+        self.calls += 1
+        try:
+            body = json.loads(text) if text else None
+        except ValueError:
+            body = None
+        if body is None and status == 200:
+            raise KisTransportError(f"{self.label}: {path} answered HTTP 200 with a non-JSON body")
+        return status, body
+
+    def _credential_error(self, path: str, status: int, code: str, msg: str) -> CredentialError:
+        detail = f"{code} {msg}".strip() or f"HTTP {status}"
+        return CredentialError(f"{self.label}: app key/secret rejected by KIS ({detail}) at {path}",
+                               msg_cd=code, status=status)
+
+    async def _oauth(self, path: str, body: dict[str, str]) -> Mapping[str, Any]:
+        """POST an OAuth request; classify errors (no rate limiter: these are not quotations)."""
+        status, reply = await self._request("POST", path, json_body=body,
+                                            headers={"content-type": "application/json; charset=utf-8"})
+        code, msg = _describe(reply)
+        if status == 200 and isinstance(reply, Mapping) and not code.startswith("EGW") \
+                and str(reply.get("rt_cd", "0")) == "0":
+            return reply
+        if code == CODE_TOKEN_RATE:
+            raise TokenRateLimitedError(f"{self.label}: token issued less than a minute ago ({code})",
+                                        msg_cd=code, status=status)
+        if code == CODE_RATE_LIMIT:
+            raise RateLimitedError(f"{self.label}: {path} rate-limited ({code})", msg_cd=code, status=status)
+        if code in CREDENTIAL_CODES or status in (401, 403):
+            raise self._credential_error(path, status, code, msg)
+        if status >= 500:
+            raise KisTransportError(f"{self.label}: {path} HTTP {status} {code} {msg}".rstrip(),
+                                    msg_cd=code, status=status)
+        raise KisApiError(f"{self.label}: {path} failed: HTTP {status} {code} {msg}".rstrip(),
+                          msg_cd=code, status=status)
+
+    # -- auth --
+    async def approval_key(self, *, refresh: bool = False) -> str:
+        """WebSocket approval key (cached; valid for the day and only checked at session setup)."""
+        async with self._approval_lock:
+            if self._approval is None or refresh:
+                body = build_approval_request(self.credential.app_key.reveal(),
+                                              self.credential.app_secret.reveal())
+                reply = await self._oauth(PATH_APPROVAL, body)
+                key = reply.get("approval_key")
+                if not isinstance(key, str) or not key:
+                    raise KisApiError(f"{self.label}: /oauth2/Approval reply without approval_key")
+                self._approval = key
+            return self._approval
+
+    def invalidate_approval(self) -> None:
+        self._approval = None
+
+    async def access_token(self, *, refresh: bool = False) -> str:
+        """Bearer token, cached until it expires (KIS: 1 issuance per minute, 24 h validity).
+
+        On EGW00133 it waits ``token_retry_wait`` (a minute) instead of hammering the endpoint.
+        """
+        async with self._token_lock:
+            if not refresh and self._token is not None and time.monotonic() < self._token_expires:
+                return self._token
+            attempt = 0
+            while True:
+                body = build_token_request(self.credential.app_key.reveal(),
+                                           self.credential.app_secret.reveal())
+                try:
+                    reply = await self._oauth(PATH_TOKEN, body)
+                    break
+                except TokenRateLimitedError:
+                    attempt += 1
+                    if attempt > self.token_retries:
+                        raise
+                    log.warning("%s: access token rate-limited (EGW00133); retrying in %.0f s",
+                                self.label, self.token_retry_wait)
+                    await asyncio.sleep(self.token_retry_wait)
+            token = reply.get("access_token")
+            if not isinstance(token, str) or not token:
+                raise KisApiError(f"{self.label}: /oauth2/tokenP reply without access_token")
+            self._token = token
+            self._token_expires = time.monotonic() + self._token_lifetime(reply)
+            return token
+
+    @staticmethod
+    def _token_lifetime(reply: Mapping[str, Any]) -> float:
+        lifetime = float(_int(reply.get("expires_in"), 86400) or 86400)
+        exp = reply.get("access_token_token_expired")
+        if isinstance(exp, str):
+            try:
+                at = datetime.strptime(exp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=KST)
+                lifetime = min(lifetime, (at - datetime.now(KST)).total_seconds())
+            except ValueError:
+                pass
+        return max(60.0, lifetime - 300.0)  # renew five minutes early
+
+    # -- quotations --
+    async def _quote(self, path: str, tr_id: str, params: dict[str, str]) -> Mapping[str, Any]:
+        token_refreshed = False
+        rate_retries = 0
+        while True:
+            token = await self.access_token()
+            await self.limiter.acquire()
+            headers = {
+                "content-type": "application/json; charset=utf-8",
+                "authorization": f"Bearer {token}",
+                "appkey": self.credential.app_key.reveal(),
+                "appsecret": self.credential.app_secret.reveal(),
+                "tr_id": tr_id,
+                "custtype": self.custtype,
+            }
+            status, reply = await self._request("GET", path, params=params, headers=headers)
+            code, msg = _describe(reply)
+            if code == CODE_RATE_LIMIT:
+                self.rate_limited += 1
+                rate_retries += 1
+                self.limiter.penalize(self.rate_limit_wait)
+                if rate_retries > self.rate_limit_retries:
+                    raise RateLimitedError(f"{self.label}: {tr_id} still rate-limited after "
+                                           f"{rate_retries - 1} retries ({code})", msg_cd=code, status=status)
+                continue
+            if code in TOKEN_INVALID_CODES and not token_refreshed:
+                token_refreshed = True
+                async with self._token_lock:
+                    if self._token == token:
+                        self._token = None
+                continue
+            if status == 200 and isinstance(reply, Mapping) and str(reply.get("rt_cd", "")) == "0":
+                return reply
+            if code in CREDENTIAL_CODES or status in (401, 403):
+                raise self._credential_error(path, status, code, msg)
+            if status >= 500 and not code:
+                raise KisTransportError(f"{self.label}: {tr_id} HTTP {status}", status=status)
+            raise KisApiError(f"{self.label}: {tr_id} failed: HTTP {status} {code} {msg}".rstrip(),
+                              msg_cd=code, status=status)
+
+    async def inquire_price(self, code: str, market: str = "J") -> PriceQuote:
+        body = await self._quote(PATH_PRICE, TR_PRICE,
+                                 {"FID_COND_MRKT_DIV_CODE": market, "FID_INPUT_ISCD": code})
+        return parse_price(code, body)
+
+    async def inquire_time_itemconclusion(self, code: str, hour_hhmmss: str,
+                                          market: str = "J") -> ConclusionPage:
+        """Trades at or before ``hour_hhmmss`` today, newest first (one page; no tr_cont paging)."""
+        body = await self._quote(PATH_TIME_CONCLUSION, TR_TIME_CONCLUSION,
+                                 {"FID_COND_MRKT_DIV_CODE": market, "FID_INPUT_ISCD": code,
+                                  "FID_INPUT_HOUR_1": hour_hhmmss})
+        return parse_time_conclusion(code, hour_hhmmss, body)
+
+    async def inquire_ccnl(self, code: str, market: str = "J") -> list[ConclusionRow]:
+        """The latest (≈30) trades, newest first; rows carry no cumulative volume."""
+        body = await self._quote(PATH_CCNL, TR_CCNL,
+                                 {"FID_COND_MRKT_DIV_CODE": market, "FID_INPUT_ISCD": code})
+        return parse_ccnl(body)
+
+
+def hhmmss_minus(hhmmss: str, seconds: int) -> str | None:
+    """``HHMMSS`` minus ``seconds``; None before midnight."""
+    total = int(hhmmss[:2]) * 3600 + int(hhmmss[2:4]) * 60 + int(hhmmss[4:]) - seconds
+    if total < 0:
+        return None
+    return f"{total // 3600:02d}{total % 3600 // 60:02d}{total % 60:02d}"
+
+
+def kst_now() -> datetime:
+    return datetime.now(KST)
+
+
+__all__ = [
+    "CREDENTIAL_CODES", "ConclusionPage", "ConclusionRow", "CredentialError", "KisApiError",
+    "KisError", "KisRestClient", "KisTransportError", "PriceQuote", "RateLimitedError",
+    "TokenRateLimitedError", "hhmmss_minus", "kst_now", "parse_ccnl", "parse_conclusion_row",
+    "parse_price", "parse_time_conclusion",
+]

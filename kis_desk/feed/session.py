@@ -1,0 +1,448 @@
+"""One KIS WebSocket session per app key: approval → connect → subscribe → read, forever.
+
+cryptofeed's connection handler is the model: one ``async with`` per connection, a watcher
+that closes the socket when nothing arrives for ``silence_timeout`` seconds, exponential
+back-off with jitter that resets after a healthy period. KIS specifics (kis-protocol.md):
+
+* no library pings (KIS drops clients that send unsolicited control frames, §4); PINGPONG is
+  answered at once by echoing the exact text;
+* frames are received as bytes and decoded leniently: invalid UTF-8 never ends the session
+  (§5.3), and ``max_size`` is large (§12: "1009 text message too big");
+* ≤41 registrations; wanted and acknowledged subscriptions are tracked separately; ALREADY IN
+  SUBSCRIBE counts as subscribed; OPSP0008 reports the symbol as not live here;
+* OPSP8996 (app key in use) waits ``in_use_wait`` (≥ 20 s by default, §3.3) before retrying;
+  OPSP0011 (invalid approval) fetches a new approval key once, then backs off;
+* closing is abrupt on a stall (KIS does not answer close frames, §4 "Close handshake").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from ..config import Environment
+from ..engine.events import Tick
+from ..protocol.codec import build_subscription, decode_message
+from ..protocol.fields import TRADE_TR_IDS
+from ..protocol.messages import AckKind, ControlReply, DataFrame, PingPong, ProtocolError
+from .backoff import Backoff, BackoffPolicy, jittered
+from .rest import CredentialError, KisError, KisRestClient
+
+log = logging.getLogger(__name__)
+
+# session states (SessionStateEvent.state); "connecting" covers the subscribe phase too
+CONNECTING, LIVE, BACKOFF, STALLED, STOPPED, FAILED = (
+    "connecting", "live", "backoff", "stalled", "stopped", "failed")
+
+
+@dataclass
+class SessionConfig:
+    tr_id: str = "H0STCNT0"
+    silence_timeout: float = 90.0        # no frame of any kind for this long → reconnect
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    in_use_wait: float = 20.0            # OPSP8996: the slot stays busy for tens of seconds
+    credential_wait: float = 300.0       # wrong app key: retry rarely (the user must fix it)
+    subscribe_spacing: float = 0.02      # 41 registrations in < 1 s, still not a burst
+    max_size: int | None = 16 * 2**20
+    max_queue: int = 4096                # frames buffered by the library before flow control
+    open_timeout: float = 10.0
+    close_timeout: float = 1.0
+    custtype: str = "P"
+    internal_error_retry: float = 1.0    # OPSP0007/9993: resend that registration after this
+
+
+class AppKeyInUse(Exception):
+    pass
+
+
+class InvalidApproval(Exception):
+    pass
+
+
+class SessionListener:
+    """Callbacks a session makes, synchronously on the loop. Override what you need."""
+
+    def on_ticks(self, session: FeedSession, ticks: list[Tick]) -> None: ...
+    def on_subscribed(self, session: FeedSession, code: str) -> None: ...
+    def on_unsubscribed(self, session: FeedSession, code: str) -> None: ...
+    def on_rejected(self, session: FeedSession, code: str, reply: ControlReply) -> None: ...
+    def on_state(self, session: FeedSession, state: str, detail: str,
+                 retry_in: float | None) -> None: ...
+    def on_protocol_error(self, session: FeedSession, reason: str, excerpt: str) -> None: ...
+    def on_problem(self, session: FeedSession, message: str, fatal: bool) -> None: ...
+    def on_disconnected(self, session: FeedSession) -> None: ...
+
+
+class FeedSession:
+    """A self-healing WebSocket session for one app key. Start it once; it runs until stopped."""
+
+    def __init__(self, env: Environment, rest: KisRestClient, *, label: str | None = None,
+                 config: SessionConfig | None = None, listener: SessionListener | None = None,
+                 codes: Iterable[str] = (), rng: random.Random | None = None) -> None:
+        self.env = env
+        self.rest = rest
+        self.label = label or rest.label
+        self.config = config or SessionConfig()
+        self.listener = listener or SessionListener()
+        self._rng = rng or random.Random()
+        self.backoff = Backoff(self.config.backoff, self._rng)
+        self.wanted: dict[str, None] = dict.fromkeys(codes)   # ordered set
+        self.acked: set[str] = set()
+        self.rejected: dict[str, str] = {}                    # code -> msg_cd
+        self.state = STOPPED
+        self._keys: dict[str, tuple[str, str]] = {}
+        self._ws: websockets.ClientConnection | None = None
+        self._outbox: asyncio.Queue[tuple[str, bool]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._stopping = False
+        self._last_frame = 0.0
+        self._stalled = False
+        self._approval_refreshed = False
+        self._approval: str | None = None
+        self._connected_at: float | None = None
+        self._timers: set[asyncio.TimerHandle] = set()
+        # counters
+        self.frames = 0
+        self.received = 0
+        self.protocol_errors = 0
+        self.pingpongs = 0
+        self.connects = 0
+        self.reconnects = 0
+        self.stalls = 0
+        self.oversized_closes = 0
+        self.in_use_refusals = 0
+        self.invalid_approvals = 0
+        self.credential_failures = 0
+        self.last_resubscribe_seconds: float | None = None   # connect → every wanted code acked
+
+    # -- public API ----------------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None
+
+    @property
+    def pending(self) -> set[str]:
+        return set(self.wanted) - self.acked
+
+    async def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._stopping = False
+            self._stop.clear()
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"feed-{self.label}")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._stop.set()
+        for t in self._timers:
+            t.cancel()
+        ws = self._ws
+        if ws is not None:
+            try:
+                await asyncio.wait_for(ws.close(), self.config.close_timeout + 0.5)
+            except Exception:  # KIS may never answer the close frame
+                ws.transport.abort()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._task = None
+        self._set_state(STOPPED, "stopped")
+
+    def add(self, codes: Iterable[str]) -> None:
+        """Want these codes too; subscribes at once when connected."""
+        for c in codes:
+            if c in self.wanted:
+                continue
+            self.wanted[c] = None
+            self.rejected.pop(c, None)
+            if self._ws is not None:
+                self._outbox.put_nowait((c, True))
+
+    def remove(self, codes: Iterable[str]) -> None:
+        """Stop wanting these codes; unsubscribes (tr_type "2") when connected."""
+        for c in codes:
+            if c not in self.wanted:
+                continue
+            del self.wanted[c]
+            self.rejected.pop(c, None)
+            if self._ws is not None and c in self.acked:
+                self._outbox.put_nowait((c, False))
+            self.acked.discard(c)
+
+    def set_codes(self, codes: Iterable[str]) -> None:
+        codes = list(dict.fromkeys(codes))
+        self.remove([c for c in self.wanted if c not in set(codes)])
+        self.add(codes)
+
+    def stats(self) -> dict[str, int | float | None]:
+        return {
+            "frames": self.frames, "received": self.received,
+            "protocol_errors": self.protocol_errors, "pingpongs": self.pingpongs,
+            "connects": self.connects, "reconnects": self.reconnects, "stalls": self.stalls,
+            "oversized_closes": self.oversized_closes, "in_use_refusals": self.in_use_refusals,
+            "invalid_approvals": self.invalid_approvals,
+            "credential_failures": self.credential_failures,
+            "last_resubscribe_seconds": self.last_resubscribe_seconds,
+        }
+
+    # -- internals -----------------------------------------------------------------------------
+    def _set_state(self, state: str, detail: str = "", retry_in: float | None = None) -> None:
+        self.state = state
+        try:
+            self.listener.on_state(self, state, detail, retry_in)
+        except Exception:
+            log.exception("%s: state listener failed", self.label)
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _run(self) -> None:
+        first = True
+        while not self._stopping:
+            wait: float | None = None
+            detail = ""
+            failed = False
+            try:
+                self._set_state(CONNECTING, "connecting" if first else "reconnecting")
+                first = False
+                approval = await self.rest.approval_key()
+                await self._connect_and_read(approval)
+                detail = "connection lost"
+            except AppKeyInUse:
+                self.in_use_refusals += 1
+                wait = jittered(self.config.in_use_wait, self._rng, 0.1)
+                detail = "app key in use by another session (OPSP8996); waiting"
+            except InvalidApproval:
+                self.invalid_approvals += 1
+                if not self._approval_refreshed:
+                    self._approval_refreshed = True
+                    self.rest.invalidate_approval()
+                    detail = "approval key refused (OPSP0011); fetching a new one"
+                else:
+                    detail = "approval key refused again (OPSP0011); backing off"
+            except CredentialError as exc:
+                self.credential_failures += 1
+                wait = self.config.credential_wait
+                detail = str(exc)
+                failed = True
+            except KisError as exc:
+                detail = f"approval request failed: {exc}"
+            except ConnectionClosed as exc:
+                detail = self._describe_close(exc)
+            except (OSError, asyncio.TimeoutError, InvalidHandshake, InvalidURI) as exc:
+                detail = f"cannot connect: {type(exc).__name__}: {exc}"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never let the session die
+                log.exception("%s: unexpected error", self.label)
+                detail = f"unexpected error: {type(exc).__name__}: {exc}"
+            finally:
+                if self._ws is not None or self._connected_at is not None:
+                    self._after_disconnect()
+            if self._stopping:
+                break
+            if failed:   # wrong app key/secret: say so once per attempt, retry rarely
+                self.listener.on_problem(self, detail, False)
+                self._set_state(FAILED, detail, wait)
+                await self._sleep(wait or self.config.credential_wait)
+                continue
+            if wait is None:
+                wait = self.backoff.next_delay()
+            log.info("%s: %s; retrying in %.1f s", self.label, detail, wait)
+            self._set_state(BACKOFF, detail, wait)
+            await self._sleep(wait)
+
+    def _describe_close(self, exc: ConnectionClosed) -> str:
+        if self._stalled:
+            return f"no data for {self.config.silence_timeout:g} s; reconnecting"
+        sent = exc.sent.code if exc.sent is not None else None
+        if sent == 1009:
+            self.oversized_closes += 1
+            return "oversized frame closed the connection"
+        rcvd = exc.rcvd.code if exc.rcvd is not None else None
+        return f"connection closed (received {rcvd}, sent {sent})"
+
+    def _after_disconnect(self) -> None:
+        now = time.monotonic()
+        self.backoff.disconnected(now)
+        self._ws = None
+        self._connected_at = None
+        self.acked.clear()
+        for t in self._timers:
+            t.cancel()
+        self._timers.clear()
+        try:
+            self.listener.on_disconnected(self)
+        except Exception:
+            log.exception("%s: disconnect listener failed", self.label)
+
+    async def _connect_and_read(self, approval: str) -> None:
+        cfg = self.config
+        self._approval = approval
+        async with websockets.connect(
+            self.env.ws_url, ping_interval=None, ping_timeout=None, max_size=cfg.max_size,
+            max_queue=cfg.max_queue, compression=None, open_timeout=cfg.open_timeout,
+            close_timeout=cfg.close_timeout,
+        ) as ws:
+            now = time.monotonic()
+            self._ws = ws
+            self._connected_at = now
+            self._last_frame = now
+            self._stalled = False
+            self.connects += 1
+            if self.connects > 1:
+                self.reconnects += 1
+            self.backoff.connected(now)
+            self.acked.clear()
+            self._keys.clear()
+            self._outbox = asyncio.Queue()
+            for c in self.wanted:
+                self._outbox.put_nowait((c, True))
+            if self.wanted:
+                self._set_state(CONNECTING, f"subscribing {len(self.wanted)} symbols")
+            else:
+                self._set_state(LIVE, "connected, no symbols")
+            loop = asyncio.get_running_loop()
+            sender = loop.create_task(self._send_loop(ws, approval))
+            watchdog = loop.create_task(self._watchdog(ws))
+            try:
+                await self._read_loop(ws)
+            finally:
+                sender.cancel()
+                watchdog.cancel()
+                self._ws = None
+
+    async def _send_loop(self, ws: websockets.ClientConnection, approval: str) -> None:
+        cfg = self.config
+        while True:
+            code, subscribe = await self._outbox.get()
+            if subscribe and (code not in self.wanted or code in self.acked):
+                continue
+            if not subscribe and code in self.wanted:
+                continue
+            await ws.send(build_subscription(approval, cfg.tr_id, code, subscribe=subscribe,
+                                             custtype=cfg.custtype))
+            if cfg.subscribe_spacing > 0:
+                await asyncio.sleep(cfg.subscribe_spacing)
+
+    async def _watchdog(self, ws: websockets.ClientConnection) -> None:
+        timeout = self.config.silence_timeout
+        step = max(0.05, min(1.0, timeout / 4))
+        while True:
+            await asyncio.sleep(step)
+            idle = time.monotonic() - self._last_frame
+            if idle >= timeout:
+                self.stalls += 1
+                self._stalled = True
+                log.warning("%s: no frame for %.1f s; dropping the connection", self.label, idle)
+                self._set_state(STALLED, f"no data for {idle:.0f} s")
+                ws.transport.abort()   # abrupt: KIS does not answer close frames
+                return
+
+    async def _read_loop(self, ws: websockets.ClientConnection) -> None:
+        recv = ws.recv
+        tr_ids = TRADE_TR_IDS
+        listener = self.listener
+        while True:
+            raw = await recv(decode=False)
+            self._last_frame = time.monotonic()
+            msg = decode_message(raw, self._keys)
+            cls = msg.__class__
+            if cls is DataFrame:
+                self.frames += 1
+                if msg.errors:
+                    for e in msg.errors:
+                        self._protocol_error(e, "")
+                if msg.records and msg.tr_id in tr_ids:
+                    now = time.time()
+                    ticks = [Tick.from_record(r, now) for r in msg.records]
+                    self.received += len(ticks)
+                    try:
+                        listener.on_ticks(self, ticks)
+                    except Exception:   # a consumer bug must not cost the connection
+                        log.exception("%s: tick listener failed", self.label)
+            elif cls is PingPong:
+                self.pingpongs += 1
+                # echo the exact text back at once (§4)
+                await ws.send(raw, text=True) if isinstance(raw, bytes) else await ws.send(raw)
+            elif cls is ControlReply:
+                self._on_control(ws, msg)
+            else:
+                assert isinstance(msg, ProtocolError)
+                self._protocol_error(msg.reason, msg.excerpt)
+
+    def _protocol_error(self, reason: str, excerpt: str) -> None:
+        self.protocol_errors += 1
+        try:
+            self.listener.on_protocol_error(self, reason, excerpt)
+        except Exception:
+            log.exception("%s: protocol-error listener failed", self.label)
+
+    def _on_control(self, ws: websockets.ClientConnection, reply: ControlReply) -> None:
+        kind = reply.kind
+        code = reply.tr_key
+        if kind is AckKind.SUBSCRIBED or kind is AckKind.ALREADY_SUBSCRIBED:
+            if reply.key and reply.iv:
+                self._keys[reply.tr_id] = (reply.key, reply.iv)
+            self._approval_refreshed = False
+            if code in self.wanted:
+                if code not in self.acked:
+                    self.acked.add(code)
+                    self.listener.on_subscribed(self, code)
+                self._check_live()
+            elif code:
+                self._outbox.put_nowait((code, False))   # removed while the ack was in flight
+        elif kind is AckKind.UNSUBSCRIBED or kind is AckKind.NOT_SUBSCRIBED:
+            self.acked.discard(code)
+            self.listener.on_unsubscribed(self, code)
+            self._check_live()
+        elif kind is AckKind.MAX_SUBSCRIPTIONS:
+            self._reject(code, reply, "more registrations than this session allows (OPSP0008)")
+        elif kind is AckKind.APPKEY_IN_USE:
+            raise AppKeyInUse()
+        elif kind is AckKind.INVALID_APPROVAL:
+            raise InvalidApproval()
+        elif kind is AckKind.INVALID_APPKEY:
+            raise CredentialError(f"{self.label}: app key/secret rejected by KIS ({reply.msg_cd})",
+                                  msg_cd=reply.msg_cd)
+        elif kind is AckKind.INTERNAL_ERROR and code in self.wanted:
+            log.warning("%s: %s for %s; retrying the registration", self.label, reply.msg_cd, code)
+            loop = asyncio.get_running_loop()
+            handle = loop.call_later(self.config.internal_error_retry,
+                                     self._outbox.put_nowait, (code, True))
+            self._timers.add(handle)
+        elif code in self.wanted:
+            self._reject(code, reply, f"registration refused ({reply.msg_cd} {reply.msg1})")
+        else:
+            self._protocol_error(f"unexpected control reply {reply.msg_cd} {reply.msg1}"[:200], "")
+
+    def _reject(self, code: str, reply: ControlReply, why: str) -> None:
+        if code not in self.wanted:
+            return
+        del self.wanted[code]
+        self.acked.discard(code)
+        self.rejected[code] = reply.msg_cd
+        log.warning("%s: %s not live on this session: %s", self.label, code, why)
+        self.listener.on_rejected(self, code, reply)
+        self._check_live()
+
+    def _check_live(self) -> None:
+        """Announce LIVE (with the acknowledged symbols) whenever nothing is pending any more."""
+        if self._ws is None or self.pending:
+            return
+        if self.state != LIVE and self._connected_at is not None:
+            self.last_resubscribe_seconds = time.monotonic() - self._connected_at
+        self._set_state(LIVE, f"{len(self.acked)} symbols live")
