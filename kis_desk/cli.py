@@ -71,7 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    if args.command is None and not args.self_check:
+        args = parser.parse_args([*argv, "app"])   # the desktop app is the default command
     from .config import UserPaths
     from .logs import setup_logging
 
