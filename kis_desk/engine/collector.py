@@ -294,7 +294,8 @@ class Collector:
                 if phase != last_phase:
                     last_phase = phase
                     detail = "simulator: always open" if self.simulator is not None else ""
-                    self.bus.publish(MarketPhaseEvent(phase.value, detail, next_phase_change(wall)))
+                    change_at, _next_phase = next_phase_change(wall)
+                    self.bus.publish(MarketPhaseEvent(phase.value, detail, change_at))
             except Exception as exc:  # calendar trouble must not stop reporting
                 self.bus.publish(ErrorEvent("calendar", _one_line(exc)))
 

@@ -1,0 +1,189 @@
+"""Desktop entry point: one asyncio loop inside Qt (qasync), the collector on that loop.
+
+Shutdown (window close, SIGINT, SIGTERM) always goes through ``await collector.stop()``, which
+flushes every received trade to the database (or its journal) before the process exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..config import UserPaths
+from ..engine.collector import Collector, CollectorConfig, ConfigError
+from ..settings import SettingsStore, UserSettings
+from .i18n import set_language, tr
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WATCHLIST = {"ko": "기본", "en": "Default"}
+CLI_WATCHLIST = "--codes"
+
+
+def merge_settings(config: CollectorConfig, args: argparse.Namespace | None, settings: UserSettings,
+                   store: SettingsStore) -> CollectorConfig:
+    """Command-line options win; otherwise the user's saved settings (and keyring secrets)."""
+    given = (lambda name: getattr(args, name, None) is not None) if args is not None else (lambda name: False)
+    if not given("env"):
+        config.env = settings.environment
+    if config.env in ("mock", "real") and config.credentials is None:
+        creds = store.credentials(settings)
+        if creds:
+            config.credentials = creds
+    if not given("db"):
+        config.db_url = store.database_url(settings) or config.db_url
+    if not given("redis"):
+        config.redis_url = store.redis_url(settings) or config.redis_url
+    if not given("redis_channel") and settings.redis_channel:
+        config.redis_channel = settings.redis_channel
+    if not given("threshold"):
+        config.threshold_pct = settings.alert_threshold_pct
+    if not given("window"):
+        config.window_seconds = settings.alert_window_seconds
+    return config
+
+
+def resolve_watchlist(db_url: str, requested: str | None, cli_codes: Sequence[str],
+                      settings: UserSettings) -> tuple[str, list[str]]:
+    """Which stored watchlist to open and its codes (creates the default list on first run).
+
+    Blocking (database): run it in a worker thread.
+    """
+    from ..engine.storage import Repository
+    from ..market.symbols import default_watchlist
+
+    repo = Repository(db_url)
+    try:
+        names = repo.list_watchlists()
+        if cli_codes:
+            if CLI_WATCHLIST in names:
+                repo.set_watchlist_codes(CLI_WATCHLIST, cli_codes)
+            else:
+                repo.create_watchlist(CLI_WATCHLIST, cli_codes)
+            return CLI_WATCHLIST, list(cli_codes)
+        if requested:
+            if requested not in names:
+                raise ConfigError(f"watchlist {requested!r} does not exist")
+            return requested, repo.watchlist_codes(requested)
+        if not names:
+            name = DEFAULT_WATCHLIST.get(settings.language, "Default")
+            codes = default_watchlist()
+            repo.create_watchlist(name, codes)
+            return name, codes
+        name = settings.watchlist if settings.watchlist in names else names[0]
+        return name, repo.watchlist_codes(name)
+    finally:
+        repo.close()
+
+
+async def run_window(config: CollectorConfig, *, store: SettingsStore | None = None,
+                     watchlist: str | None = None, on_started: Callable[[Any], Any] | None = None,
+                     stop: asyncio.Event | None = None) -> int:
+    """Create the collector and the window, run until closed/signalled, stop cleanly."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from .main_window import MainWindow
+
+    store = store or SettingsStore()
+    settings = store.load()
+    set_language(settings.language)
+    paths = (config.paths or UserPaths.default()).ensure()
+    embedded_sim = config.env == "sim" and not (config.ws_url or config.rest_url)
+    # the collector's rule (simulated trades never mix with real ones), made explicit so the
+    # watchlist is read from the very database the collector will use
+    config.db_url = config.db_url or (paths.default_demo_database_url if embedded_sim
+                                      else paths.default_database_url)
+    db_url = config.db_url
+    stop = stop or asyncio.Event()
+    from PySide6.QtWidgets import QApplication
+
+    qapp = QApplication.instance()
+    quit_on_close = qapp.quitOnLastWindowClosed()
+    qapp.setQuitOnLastWindowClosed(False)    # quit only after the collector has flushed
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError, ValueError):
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+
+    name, codes = await asyncio.to_thread(resolve_watchlist, db_url, watchlist, config.codes, settings)
+    config.codes = list(codes)
+    collector = Collector(config)
+    window = MainWindow(collector, store, settings)
+    window.closeRequested.connect(stop.set)
+    window.show()
+    started = False
+    try:
+        try:
+            await collector.start()
+            started = True
+        except ConfigError as exc:
+            box = QMessageBox(QMessageBox.Icon.Critical, tr("error.title"), tr("error.start", message=str(exc)),
+                              QMessageBox.StandardButton.Ok, window)
+            box.open()
+            window.open_settings()
+        if started:
+            if not codes:
+                await collector.set_watchlist([])
+            await window.start(name, codes)
+            if not store.secrets.persistent:
+                window.status.showMessage(tr("error.keyring_session"), 15000)
+        if on_started is not None:
+            result = on_started(window)
+            if asyncio.iscoroutine(result):
+                await result
+        await stop.wait()
+    finally:
+        if window.isVisible():
+            window.save_layout()
+        await window.shutdown()
+        await collector.stop()      # flushes storage
+        window.hide()
+        window.deleteLater()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+        qapp.setQuitOnLastWindowClosed(quit_on_close)
+    return 0
+
+
+def run_app(argv: Sequence[str], config: CollectorConfig, *, watchlist: str | None = None,
+            store: SettingsStore | None = None, on_started: Callable[[Any], Any] | None = None) -> int:
+    """QApplication + qasync loop + window + collector; returns the exit code."""
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(list(argv))
+    app.setApplicationName("kis-desk")
+    app.setOrganizationName("kis-desk")
+    app.setQuitOnLastWindowClosed(False)     # we quit after the collector has flushed
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(run_window(config, store=store, watchlist=watchlist,
+                                                  on_started=on_started))
+    finally:
+        loop.close()                 # joins the worker threads of asyncio.to_thread
+        asyncio.set_event_loop(None)
+
+
+def app_main(args: argparse.Namespace) -> int:
+    """``kis-desk`` / ``kis-desk app``: command-line options over saved settings."""
+    from ..engine.headless import config_from_args
+
+    store = SettingsStore()
+    try:
+        config = config_from_args(args)
+        merge_settings(config, args, store.load(), store)
+        return run_app(sys.argv, config, watchlist=getattr(args, "watchlist", None), store=store)
+    except ConfigError as exc:
+        print(f"kis-desk: {exc}", file=sys.stderr)
+        return 2

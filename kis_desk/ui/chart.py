@@ -1,0 +1,228 @@
+"""Detail chart of the selected symbol: intraday price line, per-minute volume bars, alerts.
+
+pyqtgraph with ``setClipToView`` and peak downsampling, so a busy symbol's full day (10⁵+
+trades) redraws cheaply. History comes from the repository (loaded off the GUI thread by the
+window); live trades are appended to growable numpy buffers and redrawn by a 4 Hz timer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from ..engine.events import AlertEvent, Tick
+from .i18n import tr
+from .theme import KOREAN, Palette
+
+KST_UTC_OFFSET = -9 * 3600    # pyqtgraph's convention: seconds *west* of UTC
+
+
+_BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800)
+
+
+def volume_bucket(span_seconds: float, bars: int = 90) -> int:
+    """Seconds per volume bar so the visible day shows roughly ``bars`` bars (1 s … 30 min)."""
+    for size in _BUCKETS:
+        if span_seconds / size <= bars:
+            return size
+    return _BUCKETS[-1]
+
+
+class WonAxis(pg.AxisItem):
+    """Price axis with thousands separators (integer won), like the grid."""
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph API)
+        return [f"{v * scale:,.0f}" for v in values]
+
+
+class _Series:
+    """Append-only (time, price, volume) buffers that double when full."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.t = np.empty(capacity)
+        self.p = np.empty(capacity)
+        self.v = np.empty(capacity)
+        self.n = 0
+        self.last_cum = -1
+
+    def clear(self) -> None:
+        self.n = 0
+        self.last_cum = -1
+
+    def extend(self, ticks: list[Tick]) -> None:
+        ticks = [t for t in ticks if t.cum_volume > self.last_cum]
+        if not ticks:
+            return
+        need = self.n + len(ticks)
+        if need > len(self.t):
+            cap = max(need, 2 * len(self.t))
+            for name in ("t", "p", "v"):
+                old = getattr(self, name)
+                new = np.empty(cap)
+                new[: self.n] = old[: self.n]
+                setattr(self, name, new)
+        s = slice(self.n, need)
+        self.t[s] = [t.timestamp.timestamp() for t in ticks]
+        self.p[s] = [t.price for t in ticks]
+        self.v[s] = [t.volume for t in ticks]
+        self.n = need
+        self.last_cum = ticks[-1].cum_volume
+
+
+class DetailChart(QWidget):
+    """Chart for one code at a time; ``show_symbol`` + ``load_history`` + ``on_ticks``."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=True, background="w", foreground="k")
+        self.layout_widget = pg.GraphicsLayoutWidget()
+        self.price_plot = self.layout_widget.addPlot(
+            row=0, col=0, axisItems={"bottom": pg.DateAxisItem(utcOffset=KST_UTC_OFFSET),
+                                     "left": WonAxis("left")})
+        self.volume_plot = self.layout_widget.addPlot(
+            row=1, col=0, axisItems={"bottom": pg.DateAxisItem(utcOffset=KST_UTC_OFFSET),
+                                     "left": WonAxis("left")})
+        self.layout_widget.ci.layout.setRowStretchFactor(0, 3)
+        self.layout_widget.ci.layout.setRowStretchFactor(1, 1)
+        self.volume_plot.setXLink(self.price_plot)
+        self.price_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.volume_plot.showGrid(x=True, y=False, alpha=0.2)
+        self.price_plot.setClipToView(True)
+        self.price_plot.setDownsampling(auto=True, mode="peak")
+        self.price_line = self.price_plot.plot([], [], pen=pg.mkPen((40, 40, 40), width=1.2))
+        self.price_line.setClipToView(True)
+        self.price_line.setDownsampling(auto=True, method="peak")
+        self.base_line = pg.InfiniteLine(angle=0, pen=pg.mkPen((150, 150, 150), style=Qt.PenStyle.DashLine))
+        self.base_line.hide()
+        self.price_plot.addItem(self.base_line)
+        self.alert_points = pg.ScatterPlotItem(size=11, symbol="t1")
+        self.price_plot.addItem(self.alert_points)
+        self.volume_bars = pg.BarGraphItem(x=[], height=[], width=50, brush=(120, 120, 160))
+        self.volume_plot.addItem(self.volume_bars)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.layout_widget)
+        self.palette: Palette = KOREAN
+        self.code: str | None = None
+        self.name = ""
+        self.series = _Series()
+        self.alerts: list[AlertEvent] = []
+        self.prev_close: int | None = None
+        self._dirty = False
+        self.redraws = 0
+        self.timer = QTimer(self)
+        self.timer.setInterval(250)
+        self.timer.timeout.connect(self._redraw_if_dirty)
+        self.timer.start()
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.price_plot.setLabel("left", tr("chart.price"))
+        self.volume_plot.setLabel("left", tr("chart.volume"))
+        self._title()
+
+    def _title(self) -> None:
+        if self.code is None:
+            self.price_plot.setTitle(tr("chart.empty"))
+        else:
+            self.price_plot.setTitle(tr("chart.title", code=self.code, name=self.name))
+
+    def set_palette(self, palette: Palette) -> None:
+        self.palette = palette
+        self._dirty = True
+
+    # -- data ---------------------------------------------------------------------------------
+    def show_symbol(self, code: str, name: str) -> None:
+        """Switch to ``code`` (empty until history arrives; live ticks start right away)."""
+        self.code, self.name = code, name
+        self.series.clear()
+        self.alerts = []
+        self.prev_close = None
+        self._title()
+        self._dirty = True
+
+    def load_history(self, code: str, ticks: list[Tick], alerts: list[AlertEvent]) -> None:
+        """Stored trades (from the repository) go in front of any live trades already shown."""
+        if code != self.code:
+            return
+        live_t, live_p, live_v = (self.series.t[: self.series.n].copy(), self.series.p[: self.series.n].copy(),
+                                  self.series.v[: self.series.n].copy())
+        live_cum = self.series.last_cum
+        self.series.clear()
+        self.series.extend(list(ticks))
+        if live_cum > self.series.last_cum and len(live_t):
+            # keep live points newer than history (the trades table lags the bus by the writer)
+            keep = live_t > (self.series.t[self.series.n - 1] if self.series.n else -1)
+            k = int(keep.sum())
+            if k:
+                need = self.series.n + k
+                if need > len(self.series.t):
+                    for name in ("t", "p", "v"):
+                        old = getattr(self.series, name)
+                        new = np.empty(max(need, 2 * len(old)))
+                        new[: self.series.n] = old[: self.series.n]
+                        setattr(self.series, name, new)
+                self.series.t[self.series.n:need] = live_t[keep]
+                self.series.p[self.series.n:need] = live_p[keep]
+                self.series.v[self.series.n:need] = live_v[keep]
+                self.series.n = need
+                self.series.last_cum = live_cum
+        for t in ticks[-1:]:
+            if t.change is not None:
+                self.prev_close = t.price - t.change
+        for a in alerts:
+            self.add_alert(a)
+        self._dirty = True
+
+    def on_ticks(self, ticks) -> None:
+        code = self.code
+        if code is None:
+            return
+        mine = [t for t in ticks if t.stock_code == code]
+        if mine:
+            self.series.extend(mine)
+            last = mine[-1]
+            if last.change is not None:
+                self.prev_close = last.price - last.change
+            self._dirty = True
+
+    def add_alert(self, alert: AlertEvent) -> None:
+        if alert.stock_code == self.code and all(a.alert_id != alert.alert_id for a in self.alerts):
+            self.alerts.append(alert)
+            self._dirty = True
+
+    # -- drawing ------------------------------------------------------------------------------
+    def _redraw_if_dirty(self) -> None:
+        if self._dirty:
+            self.redraw()
+
+    def redraw(self) -> None:
+        self._dirty = False
+        self.redraws += 1
+        s = self.series
+        n = s.n
+        t, p, v = s.t[:n], s.p[:n], s.v[:n]
+        sign = 0
+        if n and self.prev_close:
+            sign = 1 if p[-1] > self.prev_close else -1 if p[-1] < self.prev_close else 0
+        self.price_line.setData(t, p, pen=pg.mkPen(self.palette.direction(sign), width=1.3))
+        if self.prev_close:
+            self.base_line.setValue(self.prev_close)
+            self.base_line.show()
+        else:
+            self.base_line.hide()
+        if n:
+            size = volume_bucket(float(t[-1] - t[0]))
+            buckets = (t // size).astype(np.int64)
+            uniq, inverse = np.unique(buckets, return_inverse=True)
+            sums = np.bincount(inverse, weights=v)
+            self.volume_bars.setOpts(x=uniq * size + size / 2, height=sums, width=size * 0.8)
+        else:
+            self.volume_bars.setOpts(x=[], height=[], width=50)
+        spots = [{"pos": (a.trigger_time.timestamp(), a.trigger_price),
+                  "brush": pg.mkBrush(self.palette.direction(1 if a.direction == "up" else -1)),
+                  "symbol": "t1" if a.direction == "up" else "t",
+                  "pen": pg.mkPen("k"), "data": a.alert_id} for a in self.alerts]
+        self.alert_points.setData(spots)

@@ -1,0 +1,120 @@
+"""Status bar: sessions, live/polled split, ticks/s, storage, Redis, market phase, last error."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from PySide6.QtWidgets import QLabel, QStatusBar
+
+from ..engine.events import (
+    ErrorEvent,
+    Event,
+    MarketPhaseEvent,
+    PublisherStatsEvent,
+    RateEvent,
+    SessionStateEvent,
+    StorageStatsEvent,
+    SubscriptionPlanEvent,
+)
+from ..protocol.records import KST
+from .i18n import tr
+
+_CELL = "padding: 0 6px; border-left: 1px solid palette(mid);"
+_STATE_COLOURS = {"live": "#0a8a3c", "connecting": "#b07000", "backoff": "#c05000",
+                  "stalled": "#c05000", "failed": "#c00000", "stopped": "#777777"}
+
+
+class EngineStatusBar(QStatusBar):
+    """Labels updated straight from engine events (all are low-rate: ≤ a few per second)."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("engineStatus")
+        self.sessions = QLabel()
+        self.plan = QLabel()
+        self.rate = QLabel()
+        self.storage = QLabel()
+        self.redis = QLabel()
+        self.phase = QLabel()
+        self.error = QLabel()
+        self.error.setStyleSheet("color: #b00000;")
+        for w in (self.sessions, self.plan, self.rate, self.storage, self.redis, self.phase):
+            w.setStyleSheet(_CELL)
+            self.addPermanentWidget(w)
+        self.addWidget(self.error, 1)
+        self._sessions: dict[str, SessionStateEvent] = {}
+        self._last: dict[type, Event] = {}
+        self.retranslate()
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, SessionStateEvent):
+            self._sessions[event.session] = event
+            self._render_sessions()
+        elif isinstance(event, SubscriptionPlanEvent | RateEvent | StorageStatsEvent
+                        | PublisherStatsEvent | MarketPhaseEvent | ErrorEvent):
+            self._last[type(event)] = event
+            self._render(event)
+
+    def retranslate(self) -> None:
+        self._render_sessions()
+        if PublisherStatsEvent not in self._last:
+            self.redis.setText(tr("status.redis.off"))
+        for event in self._last.values():
+            self._render(event)
+
+    def _render_sessions(self) -> None:
+        parts, tips = [], []
+        for label in sorted(self._sessions):
+            ev = self._sessions[label]
+            colour = _STATE_COLOURS.get(ev.state, "#333333")
+            text = tr("status.session", session=label, state=tr(f"state.{ev.state}"))
+            parts.append(f'<span style="color:{colour}">●</span> {text}')
+            tip = f"{label}: {ev.state} ({len(ev.symbols)})"
+            if ev.detail:
+                tip += f" — {ev.detail}"
+            if ev.retry_in:
+                tip += f" (retry in {ev.retry_in:.0f}s)"
+            tips.append(tip)
+        self.sessions.setText("  ".join(parts))
+        self.sessions.setToolTip("\n".join(tips))
+
+    def _render(self, event: Event) -> None:
+        if isinstance(event, SubscriptionPlanEvent):
+            live = sum(len(c) for c in event.live.values())
+            self.plan.setText(tr("status.plan", live=live, polled=len(event.polled)))
+            self.plan.setToolTip(tr("status.plan.tip", needed=event.keys_needed,
+                                    configured=event.keys_configured))
+            self.plan.setStyleSheet(_CELL + ("color: #c05000;" if event.polled else ""))
+        elif isinstance(event, RateEvent):
+            self.rate.setText(tr("status.rate", rate=event.ticks_per_second))
+            self.rate.setToolTip(f"{event.total_ticks:,}")
+        elif isinstance(event, StorageStatsEvent):
+            state = tr("status.ok") if event.database_ok else tr("status.down")
+            self.storage.setText(tr("status.storage", state=state, backlog=event.backlog))
+            self.storage.setStyleSheet(_CELL + ("" if event.database_ok else "color: #c00000;"))
+            self.storage.setToolTip(tr("status.storage.tip", database=event.database, stored=event.stored,
+                                       duplicates=event.duplicates, journaled=event.journaled,
+                                       failed=event.failed,
+                                       error=f"\n{event.last_error}" if event.last_error else ""))
+        elif isinstance(event, PublisherStatsEvent):
+            state = tr("status.ok") if event.connected else tr("status.down")
+            self.redis.setText(tr("status.redis", state=state, delivered=event.delivered))
+            self.redis.setStyleSheet(_CELL + ("" if event.connected else "color: #c00000;"))
+            self.redis.setToolTip(tr("status.redis.tip", target=event.target, pending=event.pending,
+                                     dropped=event.dropped,
+                                     error=f"\n{event.last_error}" if event.last_error else ""))
+        elif isinstance(event, MarketPhaseEvent):
+            self.phase.setText(tr("status.phase", phase=tr(f"phase.{event.phase}")))
+            tip = event.detail
+            nxt = event.next_change
+            if isinstance(nxt, tuple | list):   # (when, phase) as calendar.next_phase_change returns
+                nxt = nxt[0] if nxt else None
+            if isinstance(nxt, str):
+                nxt = datetime.fromisoformat(nxt)
+            if isinstance(nxt, datetime):
+                tip += ("\n" if tip else "") + nxt.astimezone(KST).strftime("→ %Y-%m-%d %H:%M")
+            self.phase.setToolTip(tip)
+        elif isinstance(event, ErrorEvent):
+            at = event.at.astimezone(KST).strftime("%H:%M:%S")
+            self.error.setText(f"{at} " + tr("status.error", source=event.source, message=event.message))
+            self.error.setToolTip(event.message)

@@ -1,0 +1,442 @@
+"""Watchlist editor: named lists, add by code or name (with completion), remove, drag to reorder,
+CSV import/export.
+
+The editor is a view: it validates input and emits *intents* (``codesEdited``,
+``createRequested`` …); the main window persists them through the repository (off the GUI
+thread) and applies the codes live via ``EngineHandle.set_watchlist``, then calls ``set_lists``.
+
+Unknown codes: the bundled symbol list has only a few hundred names, so a well-formed code that
+is not in it is *accepted with a warning* (KIS may still know it); anything that is neither a
+well-formed code nor a known name is refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QByteArray,
+    QMimeData,
+    QModelIndex,
+    QPersistentModelIndex,
+    QStringListModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QCompleter,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..config import is_valid_stock_code
+from .engine_handle import SymbolLookup
+from .i18n import tr
+
+MIME = "application/x-kis-desk-rows"
+
+
+class InputError(ValueError):
+    """User input refused; the message is for the user (already translated)."""
+
+
+def resolve_symbol(text: str, symbols: SymbolLookup) -> tuple[str, str | None]:
+    """Code for user text (a code, a Korean/English name, or a completer entry).
+
+    Returns (code, warning or None); raises InputError when nothing sensible matches.
+    """
+    raw = text.strip()
+    if not raw:
+        raise InputError(tr("wl.invalid", text=text))
+    first = raw.split()[0].upper()
+    if is_valid_stock_code(first):
+        return first, (None if first in symbols else tr("wl.unknown", code=first))
+    matches = symbols.search(raw, 5)
+    lowered = raw.lower()
+    exact = [s for s in matches if s.name_ko.lower() == lowered or s.name_en.lower() == lowered]
+    if exact:
+        return exact[0].code, None
+    if len(matches) == 1:
+        return matches[0].code, None
+    raise InputError(tr("wl.invalid", text=raw))
+
+
+def parse_csv(text: str) -> tuple[list[str], list[int]]:
+    """``code[,name]`` per line, optional header, ``#`` comments → (codes, bad line numbers)."""
+    codes: list[str] = []
+    bad: list[int] = []
+    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if not row or not row[0].strip() or row[0].lstrip().startswith("#"):
+            continue
+        code = row[0].strip().upper()
+        if is_valid_stock_code(code):
+            if code not in codes:
+                codes.append(code)
+        elif number == 1 and not any(ch.isdigit() for ch in code):
+            continue   # header line ("code,name")
+        else:
+            bad.append(number)
+    return codes, bad
+
+
+def read_text_file(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp949")   # files saved by Korean Excel
+
+
+class CodesModel(QAbstractListModel):
+    """The current list's codes; drag and drop moves rows within the list."""
+
+    orderChanged = Signal()
+
+    def __init__(self, names, parent=None) -> None:
+        super().__init__(parent)
+        self._name_of = names
+        self.codes: list[str] = []
+
+    def set_codes(self, codes: Sequence[str]) -> None:
+        self.beginResetModel()
+        self.codes = list(dict.fromkeys(codes))
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.codes)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self.codes):
+            return None
+        code = self.codes[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return f"{code}  {self._name_of(code)}"
+        if role == Qt.ItemDataRole.UserRole:
+            return code
+        return None
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        base = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
+        if not index.isValid():
+            return Qt.ItemFlag.ItemIsDropEnabled
+        return base | Qt.ItemFlag.ItemNeverHasChildren
+
+    def supportedDropActions(self) -> Qt.DropAction:
+        return Qt.DropAction.MoveAction
+
+    def supportedDragActions(self) -> Qt.DropAction:
+        return Qt.DropAction.MoveAction
+
+    def mimeTypes(self) -> list[str]:
+        return [MIME]
+
+    def mimeData(self, indexes) -> QMimeData:
+        rows = sorted({i.row() for i in indexes if i.isValid()})
+        mime = QMimeData()
+        mime.setData(MIME, QByteArray(",".join(map(str, rows)).encode()))
+        return mime
+
+    def canDropMimeData(self, data, action, row, column, parent) -> bool:
+        return data.hasFormat(MIME)
+
+    def dropMimeData(self, data: QMimeData, action: Qt.DropAction, row: int, column: int,
+                     parent: QModelIndex | QPersistentModelIndex) -> bool:
+        """Move the dragged rows to ``row``.
+
+        Returns False on purpose after moving: the view then treats the drop as not taken and
+        does not delete the "moved-out" source rows itself (we already moved them).
+        """
+        if not data.hasFormat(MIME):
+            return False
+        text = bytes(data.data(MIME).data()).decode()
+        rows = [int(r) for r in text.split(",") if r]
+        if not rows:
+            return False
+        if row < 0:
+            row = parent.row() if parent.isValid() else len(self.codes)
+        self.move_rows(rows, row)
+        return False
+
+    def move_rows(self, rows: Sequence[int], dest: int) -> None:
+        """Move rows (any selection) so they sit, in order, before original row ``dest``."""
+        rows = sorted(r for r in set(rows) if 0 <= r < len(self.codes))
+        if not rows:
+            return
+        moving = [self.codes[r] for r in rows]
+        before = sum(1 for r in rows if r < dest)
+        rest = [c for i, c in enumerate(self.codes) if i not in set(rows)]
+        dest = max(0, min(len(rest), dest - before))
+        new = rest[:dest] + moving + rest[dest:]
+        if new != self.codes:
+            self.set_codes(new)
+            self.orderChanged.emit()
+
+
+class WatchlistEditor(QWidget):
+    codesEdited = Signal(str, list)         # watchlist name, new codes (already validated)
+    switchRequested = Signal(str)
+    createRequested = Signal(str)
+    renameRequested = Signal(str, str)
+    deleteRequested = Signal(str)
+    message = Signal(str, bool)             # text, is_warning
+
+    def __init__(self, symbols: SymbolLookup, parent=None) -> None:
+        super().__init__(parent)
+        self.symbols = symbols
+        self.names: list[str] = []
+        self.current = ""
+        self.lists = QComboBox()
+        self.lists.setObjectName("watchlistCombo")
+        self.lists.activated.connect(self._switch)
+        self.new_button, self.rename_button, self.delete_button = QPushButton(), QPushButton(), QPushButton()
+        self.new_button.clicked.connect(self._new)
+        self.rename_button.clicked.connect(self._rename)
+        self.delete_button.clicked.connect(self._delete)
+        self.input = QLineEdit()
+        self.input.setObjectName("addSymbol")
+        self.completer = QCompleter(self._completions(), self)
+        self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        self.completer.setMaxVisibleItems(12)
+        self.input.setCompleter(self.completer)
+        self.input.returnPressed.connect(self.add_from_input)
+        self.add_button = QPushButton()
+        self.add_button.clicked.connect(self.add_from_input)
+        self.model = CodesModel(symbols.name, self)
+        self.model.orderChanged.connect(self._emit_codes)
+        self.view = QListView()
+        self.view.setObjectName("watchlistCodes")
+        self.view.setModel(self.model)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view.setDragEnabled(True)
+        self.view.setAcceptDrops(True)
+        self.view.setDropIndicatorShown(True)
+        self.view.setDragDropMode(QAbstractItemView.DragDropMode.DragDrop)
+        self.view.setDefaultDropAction(Qt.DropAction.MoveAction)
+        self.remove_button, self.up_button, self.down_button = QPushButton(), QPushButton(), QPushButton()
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.up_button.clicked.connect(lambda: self.move_selected(-1))
+        self.down_button.clicked.connect(lambda: self.move_selected(1))
+        self.import_button, self.export_button = QPushButton(), QPushButton()
+        self.import_button.clicked.connect(self._import_dialog)
+        self.export_button.clicked.connect(self._export_dialog)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.count = QLabel()
+
+        top = QHBoxLayout()
+        top.addWidget(self.lists, 1)
+        for b in (self.new_button, self.rename_button, self.delete_button):
+            top.addWidget(b)
+        add = QHBoxLayout()
+        add.addWidget(self.input, 1)
+        add.addWidget(self.add_button)
+        edit = QHBoxLayout()
+        for b in (self.remove_button, self.up_button, self.down_button):
+            edit.addWidget(b)
+        edit.addStretch(1)
+        edit.addWidget(self.count)
+        io_row = QHBoxLayout()
+        io_row.addWidget(self.import_button)
+        io_row.addWidget(self.export_button)
+        io_row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addLayout(add)
+        layout.addWidget(self.view, 1)
+        layout.addLayout(edit)
+        layout.addLayout(io_row)
+        layout.addWidget(self.status)
+        self.retranslate()
+
+    def _completions(self) -> QStringListModel:
+        entries = []
+        for s in self.symbols:  # type: ignore[attr-defined]
+            entries.append(f"{s.code} {s.name_ko} · {s.name_en}" if s.name_en else f"{s.code} {s.name_ko}")
+        return QStringListModel(entries, self)
+
+    def retranslate(self) -> None:
+        self.new_button.setText(tr("wl.new"))
+        self.rename_button.setText(tr("wl.rename"))
+        self.delete_button.setText(tr("wl.delete"))
+        self.input.setPlaceholderText(tr("wl.add_placeholder"))
+        self.add_button.setText(tr("wl.add"))
+        self.remove_button.setText(tr("wl.remove"))
+        self.up_button.setText(tr("wl.up"))
+        self.down_button.setText(tr("wl.down"))
+        self.import_button.setText(tr("wl.import"))
+        self.export_button.setText(tr("wl.export"))
+        self.count.setText(tr("wl.count", count=len(self.model.codes)))
+
+    # -- state from the window ----------------------------------------------------------------
+    def set_lists(self, names: Sequence[str], current: str, codes: Sequence[str]) -> None:
+        self.names, self.current = list(names), current
+        self.lists.blockSignals(True)
+        self.lists.clear()
+        self.lists.addItems(self.names)
+        if current in self.names:
+            self.lists.setCurrentIndex(self.names.index(current))
+        self.lists.blockSignals(False)
+        self.model.set_codes(codes)
+        self.count.setText(tr("wl.count", count=len(self.model.codes)))
+
+    def codes(self) -> list[str]:
+        return list(self.model.codes)
+
+    def show_message(self, text: str, warning: bool = False) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet("color: #b00000;" if warning else "color: #206020;")
+        self.message.emit(text, warning)
+
+    # -- edits --------------------------------------------------------------------------------
+    def add_text(self, text: str) -> bool:
+        """Add one symbol from user text; False (with a message) when refused."""
+        try:
+            code, warning = resolve_symbol(text, self.symbols)
+        except InputError as exc:
+            self.show_message(str(exc), True)
+            return False
+        if code in self.model.codes:
+            self.show_message(tr("wl.duplicate", code=code), True)
+            return False
+        self.model.set_codes(self.model.codes + [code])
+        self.show_message(warning or tr("wl.added", code=code, name=self.symbols.name(code)), bool(warning))
+        self._emit_codes()
+        return True
+
+    def add_from_input(self) -> None:
+        if self.add_text(self.input.text()):
+            self.input.clear()
+
+    def remove_codes(self, codes: Sequence[str]) -> None:
+        drop = set(codes)
+        new = [c for c in self.model.codes if c not in drop]
+        if new != self.model.codes:
+            self.model.set_codes(new)
+            self._emit_codes()
+
+    def remove_selected(self) -> None:
+        rows = {i.row() for i in self.view.selectionModel().selectedIndexes()}
+        self.remove_codes([self.model.codes[r] for r in rows if r < len(self.model.codes)])
+
+    def move_selected(self, delta: int) -> None:
+        rows = sorted({i.row() for i in self.view.selectionModel().selectedIndexes()})
+        if not rows:
+            return
+        moving = [self.model.codes[r] for r in rows]
+        dest = rows[0] - 1 if delta < 0 else rows[-1] + 2
+        if dest < 0 or dest > len(self.model.codes):
+            return
+        self.model.move_rows(rows, dest)
+        sel = self.view.selectionModel()
+        sel.clearSelection()
+        for code in moving:
+            idx = self.model.index(self.model.codes.index(code))
+            sel.select(idx, sel.SelectionFlag.Select)
+
+    def import_csv(self, path: str | Path) -> int:
+        """Append the file's codes (duplicates skipped); returns how many were added."""
+        try:
+            codes, bad = parse_csv(read_text_file(Path(path)))
+        except (OSError, UnicodeDecodeError) as exc:
+            self.show_message(str(exc), True)
+            return 0
+        added = [c for c in codes if c not in self.model.codes]
+        if added:
+            self.model.set_codes(self.model.codes + added)
+            self._emit_codes()
+        msgs = [tr("wl.imported", count=len(added))]
+        unknown = [c for c in added if c not in self.symbols]
+        if unknown:
+            msgs.append(tr("wl.unknown", code=", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")))
+        if bad:
+            msgs.append(tr("wl.import_bad", count=len(bad), lines=", ".join(map(str, bad[:10]))))
+        self.show_message("\n".join(msgs), bool(bad or unknown))
+        return len(added)
+
+    def export_csv(self, path: str | Path) -> None:
+        """``code,name`` with a header; UTF-8 with BOM so Excel shows Hangul."""
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["code", "name"])
+        for c in self.model.codes:
+            w.writerow([c, self.symbols.name(c)])
+        Path(path).write_text(buf.getvalue(), encoding="utf-8-sig")
+        self.show_message(tr("wl.exported", count=len(self.model.codes), path=str(path)))
+
+    def _emit_codes(self) -> None:
+        self.count.setText(tr("wl.count", count=len(self.model.codes)))
+        self.codesEdited.emit(self.current, list(self.model.codes))
+
+    # -- named lists (dialogs) ----------------------------------------------------------------
+    def _switch(self, i: int) -> None:
+        if 0 <= i < len(self.names) and self.names[i] != self.current:
+            self.switchRequested.emit(self.names[i])
+
+    def validate_new_name(self, name: str, old: str | None = None) -> str:
+        name = name.strip()
+        if not name:
+            raise InputError(tr("wl.name_empty"))
+        if name != old and name in self.names:
+            raise InputError(tr("wl.name_taken", name=name))
+        return name
+
+    def _ask_name(self, title: str, default: str = "") -> str | None:
+        text, ok = QInputDialog.getText(self, title, tr("wl.name_prompt"), text=default)
+        return text if ok else None
+
+    def _new(self) -> None:
+        name = self._ask_name(tr("wl.new_title"))
+        if name is None:
+            return
+        try:
+            self.createRequested.emit(self.validate_new_name(name))
+        except InputError as exc:
+            self.show_message(str(exc), True)
+
+    def _rename(self) -> None:
+        name = self._ask_name(tr("wl.rename_title"), self.current)
+        if name is None:
+            return
+        try:
+            new = self.validate_new_name(name, self.current)
+        except InputError as exc:
+            self.show_message(str(exc), True)
+            return
+        if new != self.current:
+            self.renameRequested.emit(self.current, new)
+
+    def _delete(self) -> None:
+        if len(self.names) <= 1:
+            self.show_message(tr("wl.last_list"), True)
+            return
+        answer = QMessageBox.question(self, tr("wl.error_title"), tr("wl.delete_confirm", name=self.current))
+        if answer == QMessageBox.StandardButton.Yes:
+            self.deleteRequested.emit(self.current)
+
+    def _import_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, tr("wl.import"), "", tr("wl.csv_filter"))
+        if path:
+            self.import_csv(path)
+
+    def _export_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, tr("wl.export"), f"{self.current or 'watchlist'}.csv",
+                                              tr("wl.csv_filter"))
+        if path:
+            self.export_csv(path)

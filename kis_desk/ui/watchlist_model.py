@@ -1,0 +1,532 @@
+"""The watchlist grid's model: per-row state updated per tick, repainted on a timer.
+
+Why coalesce: a busy market delivers thousands of trades per second; repainting per trade is
+what makes other Qt trading screens lag (vnpy #333/#1837). Here a tick only updates the row's
+plain-Python state and marks the row dirty; a QTimer (8 Hz) emits one ``dataChanged`` per
+contiguous range of dirty rows. No re-sort or resize happens per update.
+
+Memory stays flat whatever the tick count: each row keeps its current values, at most ~62
+one-second samples for the 1-minute change and a sparkline of at most ``SPARK_POINTS`` points
+whose bucket width doubles whenever it fills (1 s, 2 s, 4 s … — a full trading day ends at
+~128 s per point).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from enum import IntEnum
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QFont
+
+from ..engine.events import (
+    AlertEvent,
+    Event,
+    SessionStateEvent,
+    SubscriptionPlanEvent,
+    Tick,
+    TicksEvent,
+)
+from .i18n import tr
+from .theme import KOREAN, Palette
+
+SPARK_ROLE = Qt.ItemDataRole.UserRole + 1     # (points tuple, previous close or None)
+SORT_ROLE = Qt.ItemDataRole.UserRole + 2      # raw value for QSortFilterProxyModel
+CODE_ROLE = Qt.ItemDataRole.UserRole + 3      # the row's stock code
+SIGN_ROLE = Qt.ItemDataRole.UserRole + 4      # -2 limit down, -1 down, 0, 1 up, 2 limit up
+
+SPARK_POINTS = 240
+FLASH_SECONDS = 0.6
+REFRESH_HZ = 8
+LIMIT_PCT = 29.5   # KRX daily limit is ±30 % of the previous close, rounded to the tick size
+
+
+class Col(IntEnum):
+    CODE = 0
+    NAME = 1
+    PRICE = 2
+    CHANGE = 3
+    CHANGE_PCT = 4
+    CHANGE_1M = 5
+    VOLUME = 6
+    STRENGTH = 7
+    TIME = 8
+    SPARK = 9
+    FEED = 10
+
+
+NCOLS = len(Col)
+_HEADER_KEYS = ("col.code", "col.name", "col.price", "col.change", "col.change_pct",
+                "col.change_1m", "col.volume", "col.strength", "col.time", "col.spark", "col.feed")
+_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+_CENTER = Qt.AlignmentFlag.AlignCenter
+_ALIGN = {Col.CODE: _LEFT, Col.NAME: _LEFT, Col.TIME: _CENTER, Col.SPARK: _CENTER, Col.FEED: _CENTER}
+_ALIGN_BY_COL = tuple(int(_ALIGN.get(c, _RIGHT).value) for c in Col)   # plain ints: data() is hot
+_FLAGS = (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren)
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)          # 0
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)          # 3
+_FONT = int(Qt.ItemDataRole.FontRole.value)                # 6
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole.value)  # 7
+_BACKGROUND = int(Qt.ItemDataRole.BackgroundRole.value)    # 8
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole.value)    # 9
+_SPARK, _SORT, _CODE, _SIGN = (int(Qt.ItemDataRole.UserRole.value) + k for k in (1, 2, 3, 4))
+
+
+class Sparkline:
+    """Last price per time bucket; the bucket doubles when ``SPARK_POINTS`` is reached."""
+
+    __slots__ = ("points", "width", "bucket")
+
+    def __init__(self) -> None:
+        self.points: list[float] = []
+        self.width = 1             # seconds per point
+        self.bucket = -1           # bucket number of the last point
+
+    def add(self, epoch: int, price: float) -> None:
+        b = epoch // self.width
+        if b == self.bucket and self.points:
+            self.points[-1] = price
+            return
+        if b < self.bucket:        # late trade (back-fill): it belongs to a past bucket; keep order
+            return
+        self.points.append(price)
+        self.bucket = b
+        if len(self.points) > SPARK_POINTS:
+            self.points = self.points[1::2]   # keep each pair's later (closing) price
+            self.width *= 2
+            self.bucket = epoch // self.width
+
+
+class RowState:
+    """Everything shown for one symbol (plain Python: updated per tick, read per paint)."""
+
+    __slots__ = ("code", "name", "price", "change", "change_rate", "cum_volume", "strength",
+                 "time", "epoch", "minute", "spark", "flash_until", "flash_sign", "alerts",
+                 "feed", "session", "cache")
+
+    def __init__(self, code: str, name: str) -> None:
+        self.code = code
+        self.name = name
+        self.price: int | None = None
+        self.change: int | None = None
+        self.change_rate: float | None = None
+        self.cum_volume: int | None = None
+        self.strength: float | None = None
+        self.time: datetime | None = None
+        self.epoch = 0
+        self.minute: deque[list[int]] = deque()   # [epoch second, price], oldest first
+        self.spark = Sparkline()
+        self.flash_until = 0.0
+        self.flash_sign = 0
+        self.alerts: list[AlertEvent] = []        # unacknowledged, oldest first
+        self.feed = "waiting"                      # waiting | live | polled
+        self.session = ""
+        self.cache: tuple | None = None            # (display, foreground, background, font) per column
+
+    def apply(self, t: Tick, now: float) -> None:
+        """One trade. Back-filled trades older than the current one only feed history."""
+        self.cache = None
+        epoch = int(t.timestamp.timestamp())
+        if self.cum_volume is not None and t.cum_volume < self.cum_volume:
+            self.spark.add(epoch, t.price)
+            return
+        if self.price is not None and t.price != self.price:
+            self.flash_until = now + FLASH_SECONDS
+            self.flash_sign = 1 if t.price > self.price else -1
+        self.price = t.price
+        if t.change is not None:
+            self.change = t.change
+        if t.change_rate is not None:
+            self.change_rate = t.change_rate
+        self.cum_volume = t.cum_volume
+        if t.strength is not None:
+            self.strength = t.strength
+        self.time = t.timestamp
+        self.epoch = epoch
+        m = self.minute
+        if m and m[-1][0] == epoch:
+            m[-1][1] = t.price
+        else:
+            m.append([epoch, t.price])
+            cutoff = epoch - 60
+            while len(m) > 1 and m[1][0] <= cutoff:
+                m.popleft()
+        self.spark.add(epoch, t.price)
+
+    @property
+    def sign(self) -> int:
+        c = self.change or 0
+        rate = self.change_rate or 0.0
+        if c > 0:
+            return 2 if rate >= LIMIT_PCT else 1
+        if c < 0:
+            return -2 if rate <= -LIMIT_PCT else -1
+        return 0
+
+    @property
+    def change_1m(self) -> float | None:
+        if self.price is None or not self.minute:
+            return None
+        base = self.minute[0][1]
+        return (self.price - base) / base * 100.0 if base else None
+
+    @property
+    def prev_close(self) -> int | None:
+        if self.price is None or self.change is None:
+            return None
+        return self.price - self.change
+
+
+class WatchlistModel(QAbstractTableModel):
+    """Rows = watchlist codes in order; updated from engine events, repainted by a timer."""
+
+    alertRaised = Signal(object)        # AlertEvent (after the row is highlighted)
+    alertsAcknowledged = Signal(list)   # alert ids
+
+    def __init__(self, names=None, parent=None, refresh_hz: float = REFRESH_HZ) -> None:
+        super().__init__(parent)
+        self._name_of = names or (lambda code: code)
+        self._rows: list[RowState] = []
+        self._index: dict[str, int] = {}
+        self._dirty: set[int] = set()
+        self._flashing: set[int] = set()
+        self._sessions: dict[str, str] = {}
+        self._live: dict[str, str] = {}      # code -> session label (last SubscriptionPlanEvent)
+        self._polled: set[str] = set()
+        self.palette: Palette = KOREAN
+        self.bold = QFont()
+        self.bold.setBold(True)
+        self.emits = 0                    # dataChanged signals sent (tests, benchmark)
+        self.ticks_applied = 0
+        self.timer = QTimer(self)
+        self.timer.setInterval(int(1000 / refresh_hz))
+        self.timer.timeout.connect(self.flush)
+        self.timer.start()
+
+    # -- rows ---------------------------------------------------------------------------------
+    def codes(self) -> list[str]:
+        return [r.code for r in self._rows]
+
+    def row_of(self, code: str) -> int | None:
+        return self._index.get(code)
+
+    def state(self, code: str) -> RowState | None:
+        i = self._index.get(code)
+        return self._rows[i] if i is not None else None
+
+    def set_codes(self, codes: Sequence[str]) -> None:
+        """Replace the watchlist; rows for codes kept retain their state (prices, history)."""
+        old = {r.code: r for r in self._rows}
+        self.beginResetModel()
+        self._rows = [old.get(c) or RowState(c, self._name_of(c)) for c in dict.fromkeys(codes)]
+        self._index = {r.code: i for i, r in enumerate(self._rows)}
+        for r in self._rows:
+            r.feed, r.session = self._feed_of(r.code)
+            r.cache = None
+        self._dirty.clear()
+        self._flashing.clear()
+        self.endResetModel()
+
+    def set_palette(self, palette: Palette) -> None:
+        self.palette = palette
+        self._emit_all()
+
+    def retranslate(self) -> None:
+        self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, NCOLS - 1)
+        self._emit_all()
+
+    def _touch(self, i: int) -> None:
+        """Row ``i`` changed outside the tick path: drop its cached texts, repaint it next flush."""
+        self._rows[i].cache = None
+        self._dirty.add(i)
+
+    def _emit_all(self) -> None:
+        for r in self._rows:
+            r.cache = None
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, NCOLS - 1))
+            self.emits += 1
+
+    # -- engine events (the only input) -------------------------------------------------------
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, TicksEvent):
+            self.on_ticks(event.ticks)
+        elif isinstance(event, AlertEvent):
+            self.on_alert(event)
+        elif isinstance(event, SubscriptionPlanEvent):
+            self.on_plan(event)
+        elif isinstance(event, SessionStateEvent):
+            self.on_session(event)
+
+    def on_ticks(self, ticks: Iterable[Tick]) -> None:
+        index, rows, dirty = self._index, self._rows, self._dirty
+        now = time.monotonic()
+        n = 0
+        for t in ticks:
+            i = index.get(t.stock_code)
+            if i is None:
+                continue
+            rows[i].apply(t, now)
+            dirty.add(i)
+            n += 1
+        self.ticks_applied += n
+
+    def on_alert(self, alert: AlertEvent) -> None:
+        i = self._index.get(alert.stock_code)
+        if i is not None:
+            row = self._rows[i]
+            if all(a.alert_id != alert.alert_id for a in row.alerts):
+                row.alerts.append(alert)
+                self._touch(i)
+        self.alertRaised.emit(alert)
+
+    def _feed_of(self, code: str) -> tuple[str, str]:
+        if code in self._live:
+            return "live", self._live[code]
+        return ("polled", "") if code in self._polled else ("waiting", "")
+
+    def on_plan(self, plan: SubscriptionPlanEvent) -> None:
+        self._live = {code: session for session, codes in plan.live.items() for code in codes}
+        self._polled = set(plan.polled)
+        for i, r in enumerate(self._rows):
+            feed, session = self._feed_of(r.code)
+            if (feed, session) != (r.feed, r.session):
+                r.feed, r.session = feed, session
+                self._touch(i)
+
+    def on_session(self, event: SessionStateEvent) -> None:
+        if self._sessions.get(event.session) == event.state:
+            return
+        self._sessions[event.session] = event.state
+        for i, r in enumerate(self._rows):
+            if r.session == event.session:
+                self._touch(i)
+
+    def feed_state(self, row: RowState) -> str:
+        if row.feed == "live" and self._sessions.get(row.session, "live") != "live":
+            return "stale"
+        return row.feed
+
+    # -- alerts -------------------------------------------------------------------------------
+    def pending_alerts(self, code: str) -> list[AlertEvent]:
+        i = self._index.get(code)
+        return list(self._rows[i].alerts) if i is not None else []
+
+    def acknowledge(self, alert_ids: Iterable[str]) -> list[str]:
+        """Clear these alerts' highlight; returns the ids that were pending."""
+        wanted = set(alert_ids)
+        done: list[str] = []
+        for i, r in enumerate(self._rows):
+            keep = [a for a in r.alerts if a.alert_id not in wanted]
+            if len(keep) != len(r.alerts):
+                done += [a.alert_id for a in r.alerts if a.alert_id in wanted]
+                r.alerts = keep
+                self._touch(i)
+        if done:
+            self.alertsAcknowledged.emit(done)
+        return done
+
+    def acknowledge_code(self, code: str) -> list[str]:
+        return self.acknowledge(a.alert_id for a in self.pending_alerts(code))
+
+    # -- coalesced repaint --------------------------------------------------------------------
+    def flush(self, part: range | None = None) -> None:
+        """Emit one dataChanged per contiguous range of rows changed since the last flush.
+
+        ``part`` limits the flush to those rows (the rest stay dirty for the next call).
+        """
+        now = time.monotonic()
+        rows = self._rows
+        if self._flashing:
+            # rows still fading need a repaint; expired ones get one last repaint, then drop out
+            for i in list(self._flashing):
+                if i >= len(rows) or rows[i].flash_until <= now - 1.0 / REFRESH_HZ:
+                    self._flashing.discard(i)
+            self._dirty |= self._flashing
+        if not self._dirty:
+            return
+        if part is None:
+            dirty = sorted(i for i in self._dirty if i < len(rows))
+            self._dirty = set()
+        else:
+            dirty = sorted(i for i in self._dirty if i in part)
+            self._dirty = {i for i in self._dirty if i not in part and i < len(rows)}
+        if not dirty:
+            return
+        for i in dirty:
+            rows[i].cache = None          # alerts, feed state and the fading flash change too
+            if rows[i].flash_until > now:
+                self._flashing.add(i)
+        last_col = NCOLS - 1
+        start = prev = dirty[0]
+        for i in dirty[1:] + [None]:
+            if i is not None and i == prev + 1:
+                prev = i
+                continue
+            self.dataChanged.emit(self.index(start, 0), self.index(prev, last_col))
+            self.emits += 1
+            if i is not None:
+                start = prev = i
+
+    # -- Qt model API -------------------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else NCOLS
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < NCOLS:
+            if role == Qt.ItemDataRole.DisplayRole:
+                return tr(_HEADER_KEYS[section])
+            if role == Qt.ItemDataRole.TextAlignmentRole:
+                return int(_ALIGN.get(Col(section), _RIGHT))
+        elif orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
+            return str(section + 1)
+        return None
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        return _FLAGS if index.isValid() else Qt.ItemFlag.NoItemFlags
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """Hot path (every visible cell × several roles per repaint): cached per row."""
+        r = index.row()
+        rows = self._rows
+        if r < 0 or r >= len(rows):
+            return None
+        row = rows[r]
+        col = index.column()
+        if role <= 9:   # the roles a delegate asks for on every paint
+            if role == _DISPLAY:
+                return (row.cache or self._build(row))[0][col]
+            if role == _FOREGROUND:
+                return (row.cache or self._build(row))[1][col]
+            if role == _BACKGROUND:
+                return (row.cache or self._build(row))[2][col]
+            if role == _FONT:
+                return (row.cache or self._build(row))[3][col]
+            if role == _ALIGNMENT:
+                return _ALIGN_BY_COL[col]
+            if role == _TOOLTIP:
+                return self._tooltip(row, col)
+            return None
+        if role == _SPARK:
+            return (tuple(row.spark.points), row.prev_close) if col == Col.SPARK else None
+        if role == _SORT:
+            return self._sort_value(row, col)
+        if role == _CODE:
+            return row.code
+        if role == _SIGN:
+            return row.sign
+        return None
+
+    def _build(self, row: RowState) -> tuple:
+        cols = range(NCOLS)
+        limit_font = self.bold if abs(row.sign) == 2 else None
+        row.cache = (
+            tuple(self._display(row, c) for c in cols),
+            tuple(self._foreground(row, c) for c in cols),
+            tuple(self._background(row, c) for c in cols),
+            tuple(limit_font if c in (Col.PRICE, Col.CHANGE) else None for c in cols),
+        )
+        return row.cache
+
+    def _display(self, row: RowState, col: int) -> str | None:
+        if col == Col.CODE:
+            return row.code
+        if col == Col.NAME:
+            return row.name
+        if col == Col.FEED:
+            return tr(f"feed.{self.feed_state(row)}")
+        if row.price is None or col == Col.SPARK:
+            return None
+        if col == Col.PRICE:
+            return f"{row.price:,}"
+        if col == Col.CHANGE:
+            c = row.change
+            if c is None:
+                return None
+            arrow = "▲" if c > 0 else "▼" if c < 0 else ""
+            return f"{arrow} {abs(c):,}" if arrow else "0"
+        if col == Col.CHANGE_PCT:
+            return None if row.change_rate is None else f"{row.change_rate:+.2f}%"
+        if col == Col.CHANGE_1M:
+            m = row.change_1m
+            return None if m is None else f"{m:+.2f}%"
+        if col == Col.VOLUME:
+            return None if row.cum_volume is None else f"{row.cum_volume:,}"
+        if col == Col.STRENGTH:
+            return None if row.strength is None else f"{row.strength:.2f}"
+        if col == Col.TIME:
+            return None if row.time is None else row.time.strftime("%H:%M:%S")
+        return None
+
+    def _foreground(self, row: RowState, col: int) -> QColor | None:
+        p = self.palette
+        sign = row.sign
+        if col == Col.CHANGE and abs(sign) == 2:
+            return p.marker_text       # white on the filled limit marker
+        if col in (Col.PRICE, Col.CHANGE, Col.CHANGE_PCT, Col.SPARK):
+            return p.direction(sign)
+        if col == Col.CHANGE_1M:
+            m = row.change_1m
+            return p.direction(0 if not m else 1 if m > 0 else -1)
+        if col == Col.FEED:
+            state = self.feed_state(row)
+            return QColor(0, 130, 60) if state == "live" else QColor(200, 110, 0) if state == "stale" \
+                else QColor(120, 120, 120)
+        return None
+
+    def _background(self, row: RowState, col: int) -> QBrush | QColor | None:
+        p = self.palette
+        sign = row.sign
+        if col == Col.CHANGE and abs(sign) == 2:
+            return p.direction(sign)   # filled ▲/▼ marker for limit up/down
+        if row.alerts:
+            return p.alert
+        if col == Col.PRICE:
+            left = row.flash_until - time.monotonic()
+            if left > 0:
+                c = QColor(p.flash_up if row.flash_sign > 0 else p.flash_down)
+                c.setAlpha(int(140 * left / FLASH_SECONDS))
+                return c
+        return None
+
+    def _sort_value(self, row: RowState, col: int) -> Any:
+        if col == Col.CODE:
+            return row.code
+        if col == Col.NAME:
+            return row.name
+        if col == Col.FEED:
+            return self.feed_state(row)
+        values = {
+            Col.PRICE: row.price, Col.CHANGE: row.change, Col.CHANGE_PCT: row.change_rate,
+            Col.CHANGE_1M: row.change_1m, Col.VOLUME: row.cum_volume, Col.STRENGTH: row.strength,
+            Col.TIME: row.epoch or None, Col.SPARK: row.change_rate,
+        }
+        v = values.get(Col(col))
+        return float("-inf") if v is None else float(v)
+
+    def _tooltip(self, row: RowState, col: int) -> str | None:
+        if col == Col.FEED:
+            state = self.feed_state(row)
+            if state == "live":
+                return tr("feed.live.tip", session=row.session)
+            if state == "polled":
+                return tr("feed.polled.tip")
+            if state == "stale":
+                st = self._sessions.get(row.session, "")
+                return tr("feed.stale.tip", session=row.session, state=tr(f"state.{st}"))
+            return None
+        if col == Col.CHANGE and abs(row.sign) == 2:
+            return tr("limit.up" if row.sign > 0 else "limit.down")
+        if row.alerts:
+            a = row.alerts[-1]
+            return tr("alert.toast", name=row.name, code=row.code, direction=tr(f"alert.{a.direction}"),
+                      change=a.change_pct, window=a.window_seconds, price=f"{a.trigger_price:,}")
+        return None

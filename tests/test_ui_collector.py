@@ -1,0 +1,112 @@
+"""The desktop on the real Collector and simulator: live watchlist edits, alerts, clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+
+import keyring
+import pytest
+import qasync
+
+from kis_desk.config import UserPaths
+from kis_desk.engine.collector import CollectorConfig
+from kis_desk.engine.events import AlertEvent, SubscriptionPlanEvent
+from kis_desk.engine.storage import Repository
+from kis_desk.settings import SettingsStore, UserSettings
+from kis_desk.ui.app import CLI_WATCHLIST, run_window
+from kis_desk.ui.i18n import set_language
+from test_ui_support import MemoryKeyring, until
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def qloop(qapp):
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    yield loop
+    loop.close()
+    asyncio.set_event_loop(None)
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring():
+    previous = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())
+    yield
+    keyring.set_keyring(previous)
+    set_language("ko")
+
+
+def test_live_edits_reach_the_collector_and_shutdown_flushes(qloop):
+    store = SettingsStore()
+    store.save(UserSettings(sound=False))
+    config = CollectorConfig(env="sim", codes=["005930", "000660"], sim_rate=300, sim_keys=1)
+    plans: list[SubscriptionPlanEvent] = []
+    alerts: list[AlertEvent] = []
+    seen: dict[str, int] = {}
+
+    async def script(window) -> None:
+        def on_event(e):
+            if isinstance(e, SubscriptionPlanEvent):
+                plans.append(e)
+            elif isinstance(e, AlertEvent):
+                alerts.append(e)
+        window.engine.bus.subscribe(on_event)
+        model = window.model
+        await until(lambda: all(model.state(c).price is not None for c in ("005930", "000660")),
+                    what="first prices")
+        live = lambda: {c for codes in plans[-1].live.values() for c in codes} if plans else set()  # noqa: E731
+
+        assert window.editor.add_text("035420")                   # subscribe live
+        await until(lambda: "035420" in live(), what="035420 subscribed")
+        await until(lambda: model.state("035420").price is not None, what="035420 prices")
+        window.editor.remove_codes(["000660"])                     # unsubscribe live
+        await until(lambda: "000660" not in live(), what="000660 unsubscribed")
+        assert window.engine.codes == ["005930", "035420"]
+        seen.update({c: model.state(c).cum_volume for c in model.codes()})
+
+        window.engine.simulator.jump("005930", 7.0, 2.0)           # an alert, end to end
+        await until(lambda: alerts, timeout=30, what="an alert")
+        await until(lambda: window.alert_dock.model.rowCount() >= 1, what="alert in the dock")
+        assert window.model.pending_alerts("005930")
+        assert window.banner.isVisible()
+        window.select_code("005930")
+        await until(lambda: window.chart.series.n > 0, what="chart data")
+        window.close()                                              # → collector.stop()
+
+    code = qloop.run_until_complete(asyncio.wait_for(
+        run_window(config, store=store, on_started=script), 120))
+    assert code == 0
+    assert seen["035420"]
+    repo = Repository(UserPaths.default().default_demo_database_url)
+    try:
+        assert repo.watchlist_codes(CLI_WATCHLIST) == ["005930", "035420"]
+        assert repo.count_ticks("035420") > 0          # flushed on the way out
+    finally:
+        repo.close()
+    assert store.load().watchlist == CLI_WATCHLIST
+
+
+def test_sigterm_stops_cleanly_and_flushes(qloop):
+    import os
+    import signal
+
+    store = SettingsStore()
+    store.save(UserSettings(sound=False))
+    config = CollectorConfig(env="sim", codes=["005930", "000660"], sim_rate=300, sim_keys=1)
+    received: dict[str, int] = {}
+
+    async def script(window) -> None:
+        await until(lambda: window.model.ticks_applied > 50, what="trades")
+        received["n"] = window.model.ticks_applied
+        os.kill(os.getpid(), signal.SIGTERM)      # as a service manager would
+
+    code = qloop.run_until_complete(asyncio.wait_for(
+        run_window(config, store=store, on_started=script), 120))
+    assert code == 0
+    repo = Repository(UserPaths.default().default_demo_database_url)
+    try:
+        assert repo.count_ticks() >= received["n"]      # everything the window saw is stored
+    finally:
+        repo.close()

@@ -1,0 +1,74 @@
+"""Helpers shared by the UI tests (no tests here): in-memory keyring, a small real engine."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+import keyring
+import keyring.backend
+import keyring.errors
+
+from kis_desk.engine.events import EventBus
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A real keyring backend that keeps passwords in a dict (keyrings.alt is not installed)."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passwords: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.passwords.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.passwords[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        try:
+            del self.passwords[(service, username)]
+        except KeyError:
+            raise keyring.errors.PasswordDeleteError(username) from None
+
+
+class RecordingEngine:
+    """A tiny EngineHandle: real bus, symbols and SQLite repository; records engine calls."""
+
+    def __init__(self, db_url: str) -> None:
+        from kis_desk.engine.storage import Repository
+        from kis_desk.market.symbols import default_directory
+
+        self.bus = EventBus()
+        self.symbols = default_directory()
+        self.repository = Repository(db_url)
+        self.calls: list[tuple[str, object]] = []
+
+    async def start(self) -> None:
+        self.calls.append(("start", None))
+
+    async def stop(self) -> None:
+        self.calls.append(("stop", None))
+        self.repository.close()
+
+    async def set_watchlist(self, codes: Sequence[str]) -> None:
+        self.calls.append(("set_watchlist", list(codes)))
+
+    async def acknowledge_alert(self, alert_id: str) -> None:
+        self.calls.append(("acknowledge", alert_id))
+        await asyncio.to_thread(self.repository.acknowledge, alert_id)
+
+    def watchlist_calls(self) -> list[list[str]]:
+        return [c[1] for c in self.calls if c[0] == "set_watchlist"]  # type: ignore[misc]
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    """Wait (yielding to the loop) until ``predicate()``; fail after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
