@@ -24,8 +24,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
+# Real X server (Xvfb) when there is no display; needs xvfb, xauth, fonts-nanum (see .ci/run).
 screenshots: $(STAMP)
-	$(BIN)/python -m tools.screenshots
+	@if [ -n "$$DISPLAY" ]; then $(BIN)/python -m tools.screenshots; \
+	else xvfb-run -a -s "-screen 0 1920x1200x24" $(BIN)/python -m tools.screenshots; fi
 
 # dist/kis-desk/{kis-desk,kis-desk-cli} (GUI + console exe, one shared _internal/); see build.spec.
 dist: $(STAMP)

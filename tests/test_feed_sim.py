@@ -351,7 +351,7 @@ async def test_invalid_approval_fetches_a_new_key_and_recovers():
         h = Harness(sim, 1)
         await h.m.start(CODES50[:20])
         await wait_until(h.m.all_live)
-        sim._approvals.clear()        # the server forgets every approval key (no public fault yet)
+        sim.faults.forget_approvals()
         sim.faults.drop_all()
         await wait_until(lambda: h.m.stats()["invalid_approvals"] >= 1, timeout=10)
         await wait_until(h.m.all_live, timeout=20)

@@ -55,7 +55,13 @@ def decode_message(raw: bytes | str, keys: KeyTable | None = None) -> Message:
             parts = text.split("|", 3)
             if len(parts) == 4 and parts[2] == "001" and parts[1] in TRADE_TR_IDS:
                 items = tuple(parts[3].split("^"))
-                if len(items) >= H0STCNT0_WIDTH and _trade_record_error(items) is None:
+                if len(items) >= H0STCNT0_WIDTH and (
+                    # validation inlined for the common case; anything unusual takes the full check
+                    (items[1] in _VALID_TIMES and items[33] in _VALID_DATES and len(items[0]) == 6
+                     and items[0].isdecimal() and items[2].isdecimal() and items[12].isdecimal()
+                     and items[13].isdecimal())
+                    or _trade_record_error(items) is None
+                ):
                     tr_id = parts[1]
                     return _tuple_new(DataFrame, (
                         tr_id, 1, (_tuple_new(TradeRecord, (tr_id, items)),), False, ()))
@@ -160,7 +166,12 @@ def decode_data_frame(text: str, keys: KeyTable | None = None) -> DataFrame | Pr
         errors: list[str] = []
         for i in range(count):
             fields = items if count == 1 else items[i * width:(i + 1) * width]
-            problem = _trade_record_error(fields)
+            if (fields[1] in _VALID_TIMES and fields[33] in _VALID_DATES and len(fields[0]) == 6
+                    and fields[0].isdecimal() and fields[2].isdecimal()
+                    and fields[12].isdecimal() and fields[13].isdecimal()):
+                problem = None
+            else:
+                problem = _trade_record_error(fields)
             if problem is None:
                 records.append(_tuple_new(TradeRecord, (tr_id, fields)))
             else:

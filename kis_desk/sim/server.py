@@ -210,6 +210,11 @@ class Faults:
         self._count("fail_rest")
         self.rest_fail_until = self._until(self._sim.loop_time(), seconds)
 
+    def forget_approvals(self) -> None:
+        """The server forgets every approval key it issued (next subscribe → OPSP0011)."""
+        self._count("forget_approvals")
+        self._sim._approvals.clear()
+
     def clear(self) -> None:
         """Switch every fault off."""
         self.clear_stall()
