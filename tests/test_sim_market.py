@@ -164,6 +164,9 @@ def test_market_hours_clock():
     clock_now[0] = datetime(2026, 11, 28, 10, 0, 0, tzinfo=KST)   # Saturday
     _run(m, 10)
     assert m.generated_total == before
+    clock_now[0] = datetime(2026, 9, 25, 10, 0, 0, tzinfo=KST)    # Chuseok (a KRX holiday)
+    _run(m, 10)
+    assert m.generated_total == before
 
 
 def test_day_roll_resets_history_and_previous_close():

@@ -14,7 +14,7 @@ import signal
 import sys
 from typing import Any
 
-from ..config import parse_codes
+from ..config import credentials_from_env, parse_codes
 from .collector import Collector, CollectorConfig, ConfigError
 from .events import ErrorEvent, Event
 
@@ -67,6 +67,14 @@ async def _load_watchlist(collector_cfg: CollectorConfig, name: str) -> None:
 
 async def run_collect(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     cfg = config_from_args(args)
+    if cfg.env in ("mock", "real") and not credentials_from_env():
+        # no KIS_APP_KEY…: fall back to the keys saved in the app's settings (OS keyring)
+        from ..settings import SettingsStore
+
+        store = SettingsStore()
+        saved = await asyncio.to_thread(store.credentials, store.load())
+        if saved:
+            cfg.credentials = saved
     if args.watchlist:
         await _load_watchlist(cfg, args.watchlist)
     collector = Collector(cfg)

@@ -256,10 +256,10 @@ class Market:
     def is_open(self, now_kst: datetime) -> bool:
         if self.config.always_open:
             return True
-        if now_kst.weekday() >= 5:
-            return False
-        hms = now_kst.hour * 10_000 + now_kst.minute * 100 + now_kst.second
-        return 90_000 <= hms < 153_000
+        # the KRX calendar: holidays, late-open days, continuous session + closing auction
+        from ..market.calendar import MarketPhase, phase_at
+
+        return phase_at(now_kst) in (MarketPhase.OPEN, MarketPhase.CLOSING_AUCTION)
 
     def _roll_day(self, business_date: str) -> None:
         """New KST date: yesterday's last price becomes the previous close; history restarts."""

@@ -799,6 +799,13 @@ class Simulator:
             return _rest_error(500, "1", "OPSQ0002", "없는 서비스 코드 입니다")
         return app_key
 
+    def _quote_target(self, request: web.Request, tr_id: str) -> Any:
+        """The symbol a quotation call asks for, or the error response (auth first, like KIS)."""
+        auth = self._authorize(request, tr_id)
+        if isinstance(auth, web.Response):
+            return auth
+        return self._symbol_for(request)
+
     def _symbol_for(self, request: web.Request) -> Any:
         code = request.query.get("FID_INPUT_ISCD", "").strip().upper()
         if not is_valid_stock_code(code):
@@ -808,10 +815,7 @@ class Simulator:
         return self.market.add_symbol(code, now=self.loop_time())
 
     async def _inquire_price(self, request: web.Request) -> web.Response:
-        auth = self._authorize(request, "FHKST01010100")
-        if isinstance(auth, web.Response):
-            return auth
-        sym = self._symbol_for(request)
+        sym = self._quote_target(request, "FHKST01010100")
         if isinstance(sym, web.Response):
             return sym
         price = sym.price
@@ -850,10 +854,7 @@ class Simulator:
                 pct2(t.change, sym.prev_close))
 
     async def _inquire_ccnl(self, request: web.Request) -> web.Response:
-        auth = self._authorize(request, "FHKST01010300")
-        if isinstance(auth, web.Response):
-            return auth
-        sym = self._symbol_for(request)
+        sym = self._quote_target(request, "FHKST01010300")
         if isinstance(sym, web.Response):
             return sym
         assert self.market is not None
@@ -866,10 +867,7 @@ class Simulator:
         return web.json_response({"output": rows, **OK_MSG}, dumps=_dumps)
 
     async def _inquire_time_itemconclusion(self, request: web.Request) -> web.Response:
-        auth = self._authorize(request, "FHPST01060000")
-        if isinstance(auth, web.Response):
-            return auth
-        sym = self._symbol_for(request)
+        sym = self._quote_target(request, "FHPST01060000")
         if isinstance(sym, web.Response):
             return sym
         assert self.market is not None
