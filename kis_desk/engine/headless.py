@@ -16,7 +16,7 @@ from typing import Any
 
 from ..config import credentials_from_env, parse_codes
 from .collector import Collector, CollectorConfig, ConfigError
-from .events import ErrorEvent, Event
+from .events import ErrorEvent, Event, SubscriptionPlanEvent
 
 log = logging.getLogger("kis_desk.collect")
 
@@ -81,7 +81,16 @@ async def run_collect(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     fatal: list[str] = []
 
     def on_event(event: Event) -> None:
-        if isinstance(event, ErrorEvent):
+        if isinstance(event, SubscriptionPlanEvent):
+            live = sum(len(v) for v in event.live.values())
+            if event.polled:
+                log.warning("%d symbols live on %d app key(s); %d polled over REST (not live): %s. "
+                            "%d app key(s) would make all %d live.", live, event.keys_configured,
+                            len(event.polled), ",".join(event.polled), event.keys_needed,
+                            live + len(event.polled))
+            else:
+                log.info("all %d symbols live on %d app key(s)", live, event.keys_configured)
+        elif isinstance(event, ErrorEvent):
             (log.error if event.fatal else log.warning)("%s: %s", event.source, event.message)
             if event.fatal:
                 fatal.append(event.message)
