@@ -254,3 +254,19 @@ def test_collect_sigterm_mid_stream_flushes_and_prints_summary(tmp_path):
     rows = _stored_rows(f"sqlite:///{db}")
     assert sum(len(v) for v in rows.values()) == summary["stored"]
     _assert_no_gaps(rows)
+
+
+async def test_collect_with_a_rejected_app_key_exits_with_a_clear_reason(tmp_path):
+    from kis_desk.sim import SimConfig, Simulator
+
+    async with Simulator(SimConfig(codes=["005930"], app_keys={"GOODKEY123": "GOODSECRET456"})) as sim:
+        env = {**os.environ, "KIS_DESK_HOME": str(tmp_path), "KIS_APP_KEY": "WRONGKEY99",
+               "KIS_APP_SECRET": "WRONGSECRET99"}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "kis_desk", "collect", "--env", "mock", "--ws-url", sim.ws_url,
+            "--rest-url", sim.rest_url, "--codes", "005930", "--duration", "30", "--quiet",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=ROOT)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 3
+    assert "rejected" in err.decode() and "WRONGSECRET99" not in err.decode() + out.decode()
+    assert json.loads(out.decode().strip().splitlines()[-1])["stored"] == 0

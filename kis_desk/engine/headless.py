@@ -16,7 +16,7 @@ from typing import Any
 
 from ..config import credentials_from_env, parse_codes
 from .collector import Collector, CollectorConfig, ConfigError
-from .events import ErrorEvent, Event, SubscriptionPlanEvent
+from .events import ErrorEvent, Event, SessionStateEvent, SubscriptionPlanEvent
 
 log = logging.getLogger("kis_desk.collect")
 
@@ -90,12 +90,20 @@ async def run_collect(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
                             live + len(event.polled))
             else:
                 log.info("all %d symbols live on %d app key(s)", live, event.keys_configured)
-        elif isinstance(event, ErrorEvent):
-            (log.error if event.fatal else log.warning)("%s: %s", event.source, event.message)
-            if event.fatal:
-                fatal.append(event.message)
+        elif isinstance(event, SessionStateEvent):
+            states[event.session] = (event.state, event.detail)
+            if (collector.feed is not None and len(states) == len(collector.feed.sessions)
+                    and all(state == "failed" for state, _ in states.values())):
+                # every app key was refused: nothing can stream, say so and stop
+                reason = "; ".join(f"{label}: {detail}" for label, (_, detail) in states.items())
+                fatal.append(f"every app key was rejected ({reason})")
                 stop.set()
+        elif isinstance(event, ErrorEvent) and event.fatal:
+            # non-fatal errors are logged where they happen; fatal ones end the run
+            fatal.append(f"{event.source}: {event.message}")
+            stop.set()
 
+    states: dict[str, tuple[str, str]] = {}
     collector.bus.subscribe(on_event)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -116,6 +124,8 @@ async def run_collect(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     finally:
         await collector.stop()
     summary = collector.summary()
+    for message in fatal:
+        print(f"kis-desk collect: {message}", file=sys.stderr)
     return (3 if fatal else 0), summary
 
 
