@@ -17,10 +17,11 @@ _registered_secrets: set[str] = set()
 _PATTERNS: tuple[re.Pattern[str], ...] = (
     # user:password@ in URLs
     re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://[^/\s:@]*:)(?P<secret>[^@\s/]+)(?P<post>@)", re.I),
+    re.compile(r"(?P<pre>Bearer\s+)(?P<secret>[A-Za-z0-9._\-]+)(?P<post>)"),
     # JSON / header fields that carry secrets
     re.compile(r'(?P<pre>"?(?:appkey|appsecret|secretkey|approval_key|access_token|authorization|'
-               r'password|app_key|app_secret)"?\s*[:=]\s*"?)(?P<secret>[^"\s,}]+)(?P<post>)', re.I),
-    re.compile(r"(?P<pre>Bearer\s+)(?P<secret>[A-Za-z0-9._\-]+)(?P<post>)"),
+               r'password|app_key|app_secret)"?\s*[:=]\s*"?(?:Bearer\s+)?)(?P<secret>[^"\s,}]+)(?P<post>)',
+               re.I),
 )
 
 

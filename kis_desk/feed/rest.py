@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from ..config import AppCredential, Environment
+from ..logs import register_secret
 from ..protocol.codec import build_approval_request, build_token_request
 from ..protocol.records import KST
 from .ratelimit import RateLimiter
@@ -336,6 +337,7 @@ class KisRestClient:
                 key = reply.get("approval_key")
                 if not isinstance(key, str) or not key:
                     raise KisApiError(f"{self.label}: /oauth2/Approval reply without approval_key")
+                register_secret(key)    # masked in every log line from now on
                 self._approval = key
             return self._approval
 
@@ -367,6 +369,7 @@ class KisRestClient:
             token = reply.get("access_token")
             if not isinstance(token, str) or not token:
                 raise KisApiError(f"{self.label}: /oauth2/tokenP reply without access_token")
+            register_secret(token)
             self._token = token
             self._token_expires = time.monotonic() + self._token_lifetime(reply)
             return token
