@@ -110,3 +110,48 @@ def test_sigterm_stops_cleanly_and_flushes(qloop):
         assert repo.count_ticks() >= received["n"]      # everything the window saw is stored
     finally:
         repo.close()
+
+
+def test_second_start_shows_the_first_runs_sparklines_at_once(qloop):
+    """Run the real app on the simulator twice on one KIS_DESK_HOME: the second window's rows
+    carry the first run's intraday sparkline and 1-minute change as soon as history loads."""
+    from datetime import datetime, timedelta
+
+    from kis_desk.protocol.records import KST
+
+    codes = ["005930", "000660", "035420"]
+    store = SettingsStore()
+    store.save(UserSettings(sound=False))
+    first_run: dict[str, list] = {}
+    second: dict[str, object] = {}
+
+    async def run1(window) -> None:
+        await until(lambda: all(len(window.model.state(c).spark.points) >= 4 for c in codes),
+                    timeout=60, what="4 seconds of trades on every row")
+        window.close()
+
+    async def run2(window) -> None:
+        model = window.model
+        await until(lambda: all(model.state(c).pending is None for c in codes), what="history loaded")
+        second["points"] = {c: list(model.state(c).spark.points) for c in codes}
+        second["change_1m"] = {c: model.state(c).change_1m for c in codes}
+        window.close()
+
+    config = CollectorConfig(env="sim", codes=codes, sim_rate=300, sim_keys=1)
+    assert qloop.run_until_complete(asyncio.wait_for(run_window(config, store=store, on_started=run1), 120)) == 0
+    repo = Repository(UserPaths.default().default_demo_database_url)
+    try:
+        day = datetime.now(KST).replace(hour=0, minute=0, second=0, microsecond=0)
+        for c in codes:
+            first_run[c] = [p for _, p, _ in repo.price_buckets(c, day, day + timedelta(days=1), 1)]
+    finally:
+        repo.close()
+    config = CollectorConfig(env="sim", codes=codes, sim_rate=300, sim_keys=1)
+    assert qloop.run_until_complete(asyncio.wait_for(run_window(config, store=store, on_started=run2), 120)) == 0
+    for c in codes:
+        pts = second["points"][c]
+        stored = first_run[c]
+        assert len(stored) >= 4
+        # the first run's per-second closes, in order, at the start of the second run's line
+        assert pts[:len(stored) - 1] == stored[:-1], c
+        assert second["change_1m"][c] is not None

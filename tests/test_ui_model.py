@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import datetime, timedelta
 
 import pytest
@@ -20,7 +21,18 @@ from kis_desk.engine.events import (
 from kis_desk.protocol.records import KST
 from kis_desk.ui.sparkline import SparklineDelegate, downsample
 from kis_desk.ui.theme import KOREAN, WESTERN
-from kis_desk.ui.watchlist_model import SPARK_POINTS, SPARK_ROLE, SORT_ROLE, Col, WatchlistModel
+from kis_desk.ui.watchlist_model import (
+    NCOLS,
+    SPARK_EVERY,
+    SPARK_POINTS,
+    SPARK_ROLE,
+    SORT_ROLE,
+    Col,
+    RowState,
+    Sparkline,
+    WatchlistModel,
+    spark_width,
+)
 
 T0 = datetime(2026, 3, 5, 9, 0, 0, tzinfo=KST)
 CODES = ["005930", "000660", "035420", "005380"]
@@ -102,8 +114,8 @@ def test_one_minute_change_uses_price_a_minute_ago(model):
 
 
 def test_many_ticks_coalesce_into_few_data_changed(qtbot, model):
-    received: list[tuple[int, int]] = []
-    model.dataChanged.connect(lambda tl, br, roles=(): received.append((tl.row(), br.row())))
+    received: list[tuple[int, int, int, int]] = []
+    model.dataChanged.connect(lambda tl, br, roles=(): received.append((tl.row(), br.row(), tl.column(), br.column())))
     bus = EventBus()
     bus.subscribe(model.on_event)
     cum = 0
@@ -116,11 +128,26 @@ def test_many_ticks_coalesce_into_few_data_changed(qtbot, model):
         bus.publish(TicksEvent(tuple(ticks)))
     assert received == []            # nothing repaints per tick
     model.flush()
-    assert sorted(received) == [(0, 1), (3, 3)]   # one signal per contiguous dirty range
-    received.clear()
-    model.flush()                    # flashing rows may repaint while they fade, nothing else
-    assert all(r in ((0, 1), (3, 3), (0, 0), (1, 1)) for r in received)
+    values = [(a, b) for a, b, c0, c1 in received if (c0, c1) == (Col.PRICE, Col.TIME)]
+    assert sorted(values) == [(0, 1), (3, 3)]   # one signal per contiguous dirty range, value columns
+    assert all((c0, c1) in ((Col.PRICE, Col.TIME), (Col.SPARK, Col.SPARK)) for *_, c0, c1 in received)
     assert model.ticks_applied == 2000
+    # every changed sparkline is repainted within SPARK_EVERY flushes, each exactly once
+    spark_rows = [r for a, b, c0, _ in received if c0 == Col.SPARK for r in range(a, b + 1)]
+    for _ in range(SPARK_EVERY - 1):
+        received.clear()
+        model.flush()                # flashing rows may repaint their value cells while they fade
+        assert all(a in (0, 1, 3) and b in (0, 1, 3) for a, b, *_ in received)
+        spark_rows += [r for a, b, c0, _ in received if c0 == Col.SPARK for r in range(a, b + 1)]
+    assert sorted(spark_rows) == [0, 1, 3]
+    # an alert or feed change repaints the whole row (its background/feed cell), nothing else
+    received.clear()
+    for _ in range(SPARK_EVERY):
+        model.flush()
+    received.clear()
+    model.on_alert(alert(CODES[2]))
+    model.flush()
+    assert (2, 2, 0, NCOLS - 1) in received
 
 
 def test_history_is_bounded_over_a_long_day(model):
@@ -231,3 +258,56 @@ def test_sparkline_delegate_paints_a_line_in_the_direction_colour(qtbot, model):
 def test_sparkline_empty_row_paints_nothing(qtbot, model):
     img = _render_spark(model, "035420")
     assert _count_colour(img, KOREAN.up) == 0 and _count_colour(img, KOREAN.down) == 0
+
+
+# -- seeding from stored history ------------------------------------------------------------------
+
+def test_sparkline_seed_picks_a_width_that_fits_and_keeps_the_last_price_per_bucket():
+    sp = Sparkline()
+    history = [(1_000_000 + 3 * k, 100 + k) for k in range(1000)]      # 3000 s, a trade every 3 s
+    sp.seed(history)
+    w = spark_width(history[0][0], history[-1][0])
+    assert sp.width == w and len(sp.points) <= SPARK_POINTS
+    expected: dict[int, int] = {}
+    for e, p in history:
+        expected[e // w] = p
+    assert sp.points == list(expected.values()) and sp.bucket == history[-1][0] // w
+    sp.add(history[-1][0] + w, 5)                 # live trades continue at the same width
+    assert sp.points[-1] == 5 and sp.width == w
+    few = Sparkline()
+    few.seed([(1_000_000, 1), (1_000_256, 2)], min_width=128)   # sparse history keeps the day's width
+    assert few.width == 128 and few.points == [1, 2]
+
+
+def test_row_seed_merges_pending_live_trades_by_cumulative_volume():
+    row = RowState("005930", "삼성전자")
+    row.pending = deque(maxlen=100)
+    t0 = int(T0.timestamp())
+    # live while loading: a stored trade again (cum 50) and two newer ones (cum 51, 52)
+    for cum, sec, price in ((50, 98, 10_049), (51, 101, 10_070), (52, 101, 10_090)):
+        row.apply(tick("005930", price, second=sec, cum=cum), 0.0)
+    assert [list(p) for p in row.pending] == [[t0 + 98, 10_049, 50], [t0 + 101, 10_090, 52]]  # per second
+    history = [(t0 + 2 * k, 10_000 + k, k + 1) for k in range(50)]   # cum 1..50, one per 2 s
+    last = tick("005930", 10_049, second=98, cum=50)
+    row.seed(last, history, 1)
+    assert row.pending is None
+    assert (row.price, row.cum_volume) == (10_090, 52)                # live is newer: kept
+    expected: dict[int, int] = {}
+    for e, p, _ in history + [(t0 + 101, 10_090, 52)]:
+        expected[e] = p
+    assert row.spark.points == list(expected.values())        # cum 50 once, 51 folded into 52's second
+    assert len(row.spark.points) == 51
+    # 1-minute base: the last trade at or before 101 − 60 = 41 s → the one at 40 s (10_020)
+    assert row.change_1m == pytest.approx((10_090 - 10_020) / 10_020 * 100)
+
+
+def test_row_seed_without_live_trades_shows_the_stored_last_trade():
+    row = RowState("000660", "SK하이닉스")
+    row.pending = deque(maxlen=100)
+    t0 = int(T0.timestamp())
+    last = tick("000660", 10_300, second=30, cum=4)
+    row.seed(last, [(t0, 10_000, 1), (t0 + 10, 10_100, 2), (t0 + 20, 10_200, 3), (t0 + 30, 10_300, 4)], 1)
+    assert (row.price, row.change, row.cum_volume, row.time) == (10_300, 300, 4, last.timestamp)
+    assert row.spark.points == [10_000, 10_100, 10_200, 10_300]
+    assert row.change_1m == pytest.approx(3.0)
+    assert row.flash_until == 0.0                          # history is not news: no flash

@@ -406,3 +406,190 @@ def test_rows_show_the_last_stored_trade_after_a_restart(qloop, engine):
     assert st.price == 70_900 and st.cum_volume == 11
     assert win.model.state("000660").price is None
     run(qloop, win.shutdown())
+
+
+# -- today's history after a restart -------------------------------------------------------------
+
+def _session_ticks(code: str, start: datetime, seconds: int, every: int, base: int) -> list[Tick]:
+    """One trade every ``every`` seconds with a price that wanders (so buckets differ)."""
+    out = []
+    for k, s in enumerate(range(0, seconds, every)):
+        price = base + ((k * 37) % 23 - 11) * 10 + (k // 50) * 10
+        out.append(Tick(code, start + timedelta(seconds=s), price, 1, k + 1, price - base,
+                        round((price - base) / base * 100, 2), 100.0, 0.0, "ws"))
+    return out
+
+
+def _minute_base(ticks: list[Tick], now_epoch: int) -> int:
+    """Brute force: the price of the last trade at or before now − 60 s (else the first after)."""
+    before = [t for t in ticks if int(t.timestamp.timestamp()) <= now_epoch - 60]
+    return (before[-1] if before else next(t for t in ticks if int(t.timestamp.timestamp()) > now_epoch - 60)).price
+
+
+def test_restart_shows_the_days_sparkline_and_1m_change_at_once(qloop, engine):
+    """A morning of stored trades (real SQLite, real writer) → every row's sparkline and 1-minute
+    change right after start; live trades that arrive while it loads are merged, not doubled."""
+    from kis_desk.engine.storage import TickWriter
+    from kis_desk.ui.watchlist_model import SPARK_POINTS, spark_width
+
+    paths = UserPaths.default()
+    day_open = now_kst().replace(hour=0, minute=0, second=0) + timedelta(seconds=1)
+    stored = {"005930": _session_ticks("005930", day_open, 7200, 2, 70_000),
+              "000660": _session_ticks("000660", day_open + timedelta(seconds=30), 3000, 1, 200_000)}
+    last_660 = stored["000660"][-1]
+    # live: one trade already stored (same cum_volume: must not count twice) and two newer ones
+    t_new = last_660.timestamp + timedelta(seconds=1)
+    live = (last_660,
+            Tick("000660", t_new, last_660.price + 500, 1, last_660.cum_volume + 1, 0, 0.0, 100.0, 0.0, "ws"),
+            Tick("000660", t_new + timedelta(seconds=1), last_660.price + 700, 1, last_660.cum_volume + 2,
+                 0, 0.0, 100.0, 0.0, "ws"))
+
+    async def scenario():
+        writer = TickWriter(paths.default_database_url, journal_dir=paths.journal_dir)
+        await writer.start()
+        writer.submit([t for ts in stored.values() for t in ts])
+        await writer.stop()
+        win = MainWindow(engine, SettingsStore())
+        await win.start("기본", CODES)
+        engine.bus.publish(TicksEvent(live))       # while the history loads (its task has not run)
+        assert win.model.state("000660").pending is not None
+        await win.idle()
+        return win
+
+    win = run(qloop, scenario())
+    try:
+        m = win.model
+        st = m.state("005930")
+        ticks = stored["005930"]
+        first, last = ticks[0], ticks[-1]
+        assert st.price == last.price and st.cum_volume == last.cum_volume
+        width = spark_width(int(first.timestamp.timestamp()), int(last.timestamp.timestamp()))
+        assert width > 1 and st.spark.width == width
+        buckets: dict[int, int] = {}
+        for t in ticks:
+            buckets[int(t.timestamp.timestamp()) // width] = t.price
+        assert st.spark.points == list(buckets.values()) and len(st.spark.points) <= SPARK_POINTS
+        expected_1m = (last.price - _minute_base(ticks, int(last.timestamp.timestamp()))) / \
+            _minute_base(ticks, int(last.timestamp.timestamp())) * 100
+        assert st.change_1m == pytest.approx(expected_1m)
+        row = m.row_of("005930")
+        assert m.index(row, Col.CHANGE_1M).data() == f"{expected_1m:+.2f}%"
+        points, _prev = m.index(row, Col.SPARK).data(Qt.ItemDataRole.UserRole + 1)
+        assert len(points) == len(buckets)
+        # the live-merged row: stored history + the two new trades, the duplicate once
+        st2 = m.state("000660")
+        assert st2.cum_volume == last_660.cum_volume + 2 and st2.price == last_660.price + 700
+        all_660 = list(stored["000660"]) + list(live[1:])
+        w2 = st2.spark.width
+        b2: dict[int, int] = {}
+        for t in all_660:
+            b2[int(t.timestamp.timestamp()) // w2] = t.price
+        assert st2.spark.points == list(b2.values())
+        base = _minute_base(all_660, int(all_660[-1].timestamp.timestamp()))
+        assert st2.change_1m == pytest.approx((all_660[-1].price - base) / base * 100)
+        # no stored trades: an empty row, ready for live ones
+        assert m.state("373220").price is None and m.state("373220").spark.points == []
+        assert m.state("373220").pending is None
+        # a later live trade extends the seeded sparkline at its width
+        nxt = Tick("005930", last.timestamp + timedelta(seconds=width), last.price + 10, 1,
+                   last.cum_volume + 1, 0, 0.0, 100.0, 0.0, "ws")
+        engine.bus.publish(TicksEvent((nxt,)))
+        assert st.spark.points[-1] == last.price + 10 and st.spark.width >= width
+    finally:
+        run(qloop, win.shutdown())
+
+
+def test_symbol_added_to_the_watchlist_gets_its_history(qloop, window, engine):
+    from kis_desk.engine.storage import TickWriter
+
+    paths = UserPaths.default()
+    ticks = _session_ticks("035420", now_kst().replace(hour=0, minute=0, second=0), 1200, 3, 180_000)
+
+    async def store():
+        writer = TickWriter(paths.default_database_url, journal_dir=paths.journal_dir)
+        await writer.start()
+        writer.submit(ticks)
+        await writer.stop()
+
+    run(qloop, store())
+    assert window.editor.add_text("035420")
+    run(qloop, window.idle())
+    from kis_desk.ui.watchlist_model import spark_width
+
+    st = window.model.state("035420")
+    w = spark_width(int(ticks[0].timestamp.timestamp()), int(ticks[-1].timestamp.timestamp()))
+    n = len({int(t.timestamp.timestamp()) // w for t in ticks})
+    assert st.price == ticks[-1].price and st.spark.width == w and len(st.spark.points) == n
+    assert st.change_1m is not None
+    # switching lists and back: the new rows load the same history again, nothing doubled
+    run(qloop, window.create_watchlist("빈 목록"))
+    run(qloop, window.switch_watchlist("기본"))
+    run(qloop, window.idle())
+    assert window.model.state("035420").spark.points == st.spark.points
+
+
+# -- market phase in the status bar -----------------------------------------------------------------
+
+@pytest.mark.parametrize("lang", ["ko", "en"])
+def test_status_bar_says_when_a_closed_market_reopens(window, engine, lang):
+    set_language(lang)
+    st = window.status
+    saturday = datetime(2026, 11, 28, 12, 0, tzinfo=KST)       # weekend → Monday 09:00
+    text, _ = st.phase_text(MarketPhaseEvent("holiday"), now=saturday)
+    assert text == tr("status.phase.holiday", when=tr("status.when", date="11/30", weekday=tr("weekday.0"),
+                                                        time="09:00"))
+    assert ("휴장" in text and "11/30(월) 09:00" in text) if lang == "ko" else \
+        (text == "Market holiday · opens Mon 11/30 09:00 KST")
+    evening = datetime(2026, 11, 24, 20, 0, tzinfo=KST)         # Tuesday 20:00 → Wednesday 09:00
+    text, _ = st.phase_text(MarketPhaseEvent("closed"), now=evening)
+    assert ("장 마감" in text and "11/25(수) 09:00" in text) if lang == "ko" else \
+        (text == "Market closed · opens Wed 11/25 09:00 KST")
+    new_year = datetime(2026, 12, 31, 9, 30, tzinfo=KST)          # year-end closure, late first open
+    text, _ = st.phase_text(MarketPhaseEvent("holiday"), now=new_year)
+    assert "01/04" in text and "10:00" in text                   # 2027-01-02 is a Saturday
+    # open phases keep the short form; through the bus the label shows the same words
+    assert st.phase_text(MarketPhaseEvent("open"))[0] == tr("status.phase", phase=tr("phase.open"))
+    engine.bus.publish(MarketPhaseEvent("holiday", "", None))
+    assert st.phase.text() == st.phase_text(MarketPhaseEvent("holiday"))[0]
+    assert tr("status.phase.holiday", when="").split("·")[0].strip() in st.phase.text()
+
+
+def test_status_bar_says_the_simulator_is_always_open(window, engine):
+    st = window.status
+    engine.bus.publish(MarketPhaseEvent("holiday", "simulator: always open", None))
+    assert st.phase.text() == tr("status.phase.sim")
+    st.always_open = True
+    assert st.phase_text(MarketPhaseEvent("closed"))[0] == tr("status.phase.sim")
+
+
+def test_alert_highlight_survives_selection(qloop, window, engine):
+    """The selection colour must never hide an alert the trader has not acknowledged."""
+    engine.bus.publish(TicksEvent((tick("000660", 210_600, 10, prev=200_000), tick("005930", 70_100, 11))))
+    engine.bus.publish(alert("000660"))
+    window.model.flush()
+    window.resize(1400, 700)
+
+    def pixel(code: str, col: int) -> QColor:
+        """A background pixel of the cell: away from its (left or right aligned) text."""
+        proxy_idx = window.proxy.mapFromSource(window.model.index(window.model.row_of(code), col))
+        rect = window.grid.visualRect(proxy_idx)
+        x = rect.right() - 2 if col in (Col.CODE, Col.NAME) else rect.left() + 1
+        image = window.grid.viewport().grab().toImage()
+        return QColor(image.pixel(x, rect.center().y()))
+
+    async def check() -> None:
+        alert_colour = window.model.palette.alert
+        for col in (Col.NAME, Col.SPARK, Col.VOLUME):
+            window.select_code("005930")                   # alert row not selected: highlighted
+            await window.idle()
+            assert pixel("000660", col) == alert_colour, col
+            window.select_code("000660")                   # selected: still the alert colour
+            await window.idle()
+            assert pixel("000660", col) == alert_colour, col
+            assert pixel("005930", col) != alert_colour    # an ordinary row is not
+        window.acknowledge_code("000660")
+        await window.idle()
+        window.model.flush()
+        assert pixel("000660", Col.NAME) != alert_colour   # acknowledged: plain selection again
+
+    run(qloop, check())

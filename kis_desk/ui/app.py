@@ -117,6 +117,7 @@ async def run_window(config: CollectorConfig, *, store: SettingsStore | None = N
     collector = Collector(config)
     window = MainWindow(collector, store, settings)
     window.closeRequested.connect(stop.set)
+    window.prepare(codes)
     window.show()
     started = False
     try:

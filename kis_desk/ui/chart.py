@@ -17,6 +17,7 @@ from .i18n import tr
 from .theme import KOREAN, Palette
 
 KST_UTC_OFFSET = -9 * 3600    # pyqtgraph's convention: seconds *west* of UTC
+LEFT_AXIS_PX = 84             # fits "1,000,000" plus the rotated axis label
 
 
 _BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800)
@@ -87,6 +88,9 @@ class DetailChart(QWidget):
         self.layout_widget.ci.layout.setRowStretchFactor(0, 3)
         self.layout_widget.ci.layout.setRowStretchFactor(1, 1)
         self.volume_plot.setXLink(self.price_plot)
+        # same left-axis width on both plots, or the volume bars sit under the wrong prices
+        for plot in (self.price_plot, self.volume_plot):
+            plot.getAxis("left").setWidth(LEFT_AXIS_PX)
         self.price_plot.showGrid(x=True, y=True, alpha=0.2)
         self.volume_plot.showGrid(x=True, y=False, alpha=0.2)
         self.price_plot.setClipToView(True)

@@ -11,7 +11,7 @@ import asyncio
 import base64
 import logging
 from collections.abc import Awaitable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QItemSelection, QSortFilterProxyModel, Qt, QTimer, Signal
@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from .. import __version__
-from ..engine.events import AlertEvent, Event, TicksEvent
+from ..engine.events import AlertEvent, Event, Tick, TicksEvent
 from ..protocol.records import KST
 from ..settings import SettingsStore, UserSettings
 from .alerts_view import AlertDock
@@ -39,11 +39,11 @@ from .engine_handle import EngineHandle
 from .i18n import set_language, tr
 from .notifications import AlertBanner, Notifier
 from .settings_dialog import SettingsDialog
-from .sparkline import SparklineDelegate
+from .sparkline import GridDelegate, SparklineDelegate
 from .status_bar import EngineStatusBar
 from .theme import palette as palette_named
 from .watchlist_editor import WatchlistEditor
-from .watchlist_model import CODE_ROLE, SORT_ROLE, Col, WatchlistModel
+from .watchlist_model import CODE_ROLE, SORT_ROLE, Col, WatchlistModel, spark_width
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,35 @@ RESORT_MS = 2000
 DEFAULT_COLUMN_WIDTHS = {Col.CODE: 62, Col.NAME: 118, Col.PRICE: 78, Col.CHANGE: 72, Col.CHANGE_PCT: 64,
                          Col.CHANGE_1M: 60, Col.VOLUME: 96, Col.STRENGTH: 66, Col.TIME: 64, Col.SPARK: 130,
                          Col.FEED: 52}
+
+
+SEED_CHUNK = 10           # symbols per worker-thread round trip when loading history
+TAIL_SECONDS = 600        # 1-second resolution kept before the last trade (1-minute change)
+
+
+def load_intraday(repo, codes: Sequence[str], day: date) -> dict[str, tuple[Tick, list, int]]:
+    """Per code: (last trade, [(epoch, price, cum_volume)…], sparkline bucket width) for ``day``.
+
+    Blocking (database): worker thread only. The day is read as the last trade per
+    power-of-two bucket (a few hundred rows per symbol, grouped in SQL) plus one-second
+    buckets for the last ``TAIL_SECONDS`` before the last trade, whatever the day's volume.
+    """
+    start = datetime(day.year, day.month, day.day, tzinfo=KST)
+    end = start + timedelta(days=1)
+    out: dict[str, tuple[Tick, list, int]] = {}
+    for code in codes:
+        last = repo.last_trade(code, day)
+        if last is None:
+            continue
+        first = repo.first_trade(code, day) or last
+        last_epoch = int(last.timestamp.timestamp())
+        width = spark_width(int(first.timestamp.timestamp()), last_epoch)
+        rows = repo.price_buckets(code, start, end, width)
+        if width > 1:
+            tail_from = max(start, last.timestamp - timedelta(seconds=TAIL_SECONDS))
+            rows += repo.price_buckets(code, tail_from, end, 1)
+        out[code] = (last, [(int(ts.timestamp()), price, cum) for ts, price, cum in rows], width)
+    return out
 
 
 def app_icon() -> QIcon:
@@ -122,6 +151,7 @@ class MainWindow(QMainWindow):
         self.grid = GridView()
         self.grid.setObjectName("watchlistGrid")
         self.grid.setModel(self.proxy)
+        self.grid.setItemDelegate(GridDelegate(self.grid))
         self.grid.setItemDelegateForColumn(Col.SPARK, SparklineDelegate(self.grid))
         self.grid.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.grid.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -353,8 +383,9 @@ class MainWindow(QMainWindow):
     async def start(self, watchlist: str, codes: Sequence[str]) -> None:
         """Show ``watchlist`` (already applied to the engine) and today's stored alerts."""
         repo = self._repo()
+        self.status.always_open = getattr(self.engine, "simulator", None) is not None
         self.watchlist_name = watchlist
-        self.model.set_codes(codes)
+        self.show_codes(codes)
         async with self._db_lock:
             self.watchlist_names = await asyncio.to_thread(repo.list_watchlists)
             stored = await asyncio.to_thread(repo.alerts_on, datetime.now(KST).date())
@@ -366,20 +397,46 @@ class MainWindow(QMainWindow):
                 self.model.on_alert(alert)   # highlight only: no popup for history
         if self.model.rowCount():
             self.grid.selectRow(0)
-        self.spawn(self.seed_rows(codes))
 
-    async def seed_rows(self, codes: Sequence[str]) -> None:
-        """Show today's last stored trade for rows with no live trade yet (restart, market closed)."""
+    def prepare(self, codes: Sequence[str]) -> None:
+        """Create the rows before the engine starts, so trades it delivers while starting
+        (back-fill of the time the app was closed) are buffered for the history merge."""
+        self.model.set_codes(codes)
+        self.model.buffer_live(codes)
+
+    def show_codes(self, codes: Sequence[str]) -> None:
+        """Put ``codes`` in the grid; rows new to it start loading today's history at once.
+
+        ``begin_seed`` runs in the same GUI-thread step as ``set_codes``, so every live trade
+        for a new row is either in the stored history or in the row's pending buffer.
+        """
+        self.model.set_codes(codes)
+        todo = self.model.begin_seed(codes)
+        if todo and self.engine.repository is not None:
+            self.spawn(self.seed_rows(todo))
+        else:
+            self.model.end_seed(todo)
+
+    async def seed_rows(self, todo: Sequence[str]) -> None:
+        """Fill rows with today's stored history: last trade, sparkline, 1-minute change.
+
+        A restart at 11:00 shows the whole morning at once. Loaded in a worker thread, a few
+        symbols per round trip so the first rows appear quickly; live trades arriving
+        meanwhile are buffered per row and merged without duplicates (model.seed).
+        """
         repo = self._repo()
         today = datetime.now(KST).date()
-
-        def load() -> list:
-            return [t for t in (repo.last_trade(c, today) for c in codes) if t is not None]
-
-        ticks = await asyncio.to_thread(load)
-        fresh = [t for t in ticks if (st := self.model.state(t.stock_code)) is not None and st.price is None]
-        if fresh:
-            self.model.on_ticks(fresh)
+        try:
+            for i in range(0, len(todo), SEED_CHUNK):
+                chunk = todo[i:i + SEED_CHUNK]
+                loaded = await asyncio.to_thread(load_intraday, repo, chunk, today)
+                for code in chunk:
+                    if code in loaded:
+                        self.model.seed(code, *loaded[code])
+                    else:
+                        self.model.end_seed([code])
+        finally:
+            self.model.end_seed(todo)       # failures/cancellation: rows stay live-only
 
     # -- events -------------------------------------------------------------------------------
     def on_event(self, event: Event) -> None:
@@ -441,7 +498,7 @@ class MainWindow(QMainWindow):
 
     # -- watchlists ---------------------------------------------------------------------------
     def _codes_edited(self, name: str, codes: list[str]) -> None:
-        self.model.set_codes(codes)
+        self.show_codes(codes)
         self.spawn(self._save_and_apply(name, codes))
 
     async def _save_and_apply(self, name: str, codes: Sequence[str]) -> None:
@@ -452,11 +509,10 @@ class MainWindow(QMainWindow):
 
     async def _show_list(self, name: str, codes: Sequence[str]) -> None:
         self.watchlist_name = name
-        self.model.set_codes(codes)
+        self.show_codes(codes)
         self.editor.set_lists(self.watchlist_names, name, codes)
         await self.engine.set_watchlist(list(codes))
         self.settings.watchlist = name
-        self.spawn(self.seed_rows(codes))
 
     async def switch_watchlist(self, name: str) -> None:
         repo = self._repo()

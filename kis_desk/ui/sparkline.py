@@ -10,7 +10,42 @@ from PySide6.QtCore import QModelIndex, QPointF, QRect, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from .watchlist_model import SPARK_ROLE
+from .watchlist_model import ALERT_ROLE, SPARK_ROLE
+
+_SELECTED = QStyle.StateFlag.State_Selected
+
+
+def alert_selection(option: QStyleOptionViewItem, index: QModelIndex) -> QStyleOptionViewItem | None:
+    """For a selected row with a pending alert: the option to paint it *unselected* (alert
+    background, normal colours), else None. The selection shows as a frame (selection_frame):
+    the selection highlight must never hide an alert the trader has not acknowledged yet."""
+    if not (option.state & _SELECTED) or not index.data(ALERT_ROLE):
+        return None
+    opt = QStyleOptionViewItem(option)
+    opt.state &= ~_SELECTED
+    return opt
+
+
+def selection_frame(painter: QPainter, option: QStyleOptionViewItem) -> None:
+    """Top and bottom edges in the selection colour (the row reads as selected)."""
+    r = option.rect
+    painter.save()
+    painter.setPen(QPen(option.palette.highlight().color(), 2))
+    painter.drawLine(r.left(), r.top() + 1, r.right(), r.top() + 1)
+    painter.drawLine(r.left(), r.bottom(), r.right(), r.bottom())
+    painter.restore()
+
+
+class GridDelegate(QStyledItemDelegate):
+    """Default cells; a selected row keeps its alert highlight (see alert_selection)."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        opt = alert_selection(option, index)
+        if opt is None:
+            super().paint(painter, option, index)
+            return
+        super().paint(painter, opt, index)
+        selection_frame(painter, option)
 
 
 def downsample(points: tuple[float, ...] | list[float], width: int) -> list[float]:
@@ -55,11 +90,14 @@ class SparklineDelegate(QStyledItemDelegate):
     margin = 3
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
-        opt = QStyleOptionViewItem(option)
+        alerted = alert_selection(option, index)
+        opt = QStyleOptionViewItem(alerted or option)
         self.initStyleOption(opt, index)
         style = opt.widget.style() if opt.widget is not None else QApplication.style()
         # background, selection and focus exactly as other cells (themes, alert highlight)
         style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, opt, painter, opt.widget)
+        if alerted is not None:
+            selection_frame(painter, option)
         data = index.data(SPARK_ROLE)
         if not data:
             return

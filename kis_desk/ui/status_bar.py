@@ -43,6 +43,7 @@ class EngineStatusBar(QStatusBar):
             self.addPermanentWidget(w)
         self.addWidget(self.error, 1)
         self._sessions: dict[str, SessionStateEvent] = {}
+        self.always_open = False      # the built-in simulator: trades whatever the KRX calendar says
         self._last: dict[type, Event] = {}
         self.retranslate()
 
@@ -78,6 +79,27 @@ class EngineStatusBar(QStatusBar):
         self.sessions.setText("  ".join(parts))
         self.sessions.setToolTip("\n".join(tips))
 
+    def phase_text(self, event: MarketPhaseEvent, now: datetime | None = None) -> tuple[str, str]:
+        """What the phase cell says, in plain words, and its colour ("" = default).
+
+        The simulator trades around the clock whatever KRX does; outside KRX hours a real or
+        mock connection is quiet, so the cell says the market is closed and when it reopens
+        (a trader who sees no prices must not wonder whether the app is broken).
+        """
+        if self.always_open or event.detail.startswith("simulator"):
+            return tr("status.phase.sim"), "#0a8a3c"
+        if event.phase in ("closed", "holiday"):
+            from ..market.calendar import next_open
+
+            try:
+                at = next_open(now or datetime.now(KST)).astimezone(KST)
+            except RuntimeError:
+                return tr("status.phase", phase=tr(f"phase.{event.phase}")), "#777777"
+            when = tr("status.when", date=at.strftime("%m/%d"), weekday=tr(f"weekday.{at.weekday()}"),
+                      time=at.strftime("%H:%M"))
+            return tr(f"status.phase.{event.phase}", when=when), "#777777"
+        return tr("status.phase", phase=tr(f"phase.{event.phase}")), ""
+
     def _render(self, event: Event) -> None:
         if isinstance(event, SubscriptionPlanEvent):
             live = sum(len(c) for c in event.live.values())
@@ -104,7 +126,9 @@ class EngineStatusBar(QStatusBar):
                                      dropped=event.dropped,
                                      error=f"\n{event.last_error}" if event.last_error else ""))
         elif isinstance(event, MarketPhaseEvent):
-            self.phase.setText(tr("status.phase", phase=tr(f"phase.{event.phase}")))
+            text, colour = self.phase_text(event)
+            self.phase.setText(text)
+            self.phase.setStyleSheet(_CELL + (f"color: {colour};" if colour else ""))
             tip = event.detail
             nxt = event.next_change
             if isinstance(nxt, tuple | list):   # (when, phase) as calendar.next_phase_change returns

@@ -3,7 +3,8 @@
 Why coalesce: a busy market delivers thousands of trades per second; repainting per trade is
 what makes other Qt trading screens lag (vnpy #333/#1837). Here a tick only updates the row's
 plain-Python state and marks the row dirty; a QTimer (8 Hz) emits one ``dataChanged`` per
-contiguous range of dirty rows. No re-sort or resize happens per update.
+contiguous range of dirty rows, over the cells that changed only (see ``flush``). No re-sort or
+resize happens per update.
 
 Memory stays flat whatever the tick count: each row keeps its current values, at most ~62
 one-second samples for the 1-minute change and a sparkline of at most ``SPARK_POINTS`` points
@@ -38,10 +39,14 @@ SPARK_ROLE = Qt.ItemDataRole.UserRole + 1     # (points tuple, previous close or
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2      # raw value for QSortFilterProxyModel
 CODE_ROLE = Qt.ItemDataRole.UserRole + 3      # the row's stock code
 SIGN_ROLE = Qt.ItemDataRole.UserRole + 4      # -2 limit down, -1 down, 0, 1 up, 2 limit up
+ALERT_ROLE = Qt.ItemDataRole.UserRole + 5     # True while the row has unacknowledged alerts
 
 SPARK_POINTS = 240
+PENDING_SECONDS = 1800   # live seconds buffered per row while its history loads (bounded)
 FLASH_SECONDS = 0.6
 REFRESH_HZ = 8
+MAX_CELLS_PER_SIGNAL = 200   # see WatchlistModel._emit_ranges
+SPARK_EVERY = 4     # a row's sparkline repaints every 4th flush (2 Hz), rows staggered
 LIMIT_PCT = 29.5   # KRX daily limit is ±30 % of the previous close, rounded to the tick size
 
 
@@ -74,7 +79,7 @@ _FONT = int(Qt.ItemDataRole.FontRole.value)                # 6
 _ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole.value)  # 7
 _BACKGROUND = int(Qt.ItemDataRole.BackgroundRole.value)    # 8
 _FOREGROUND = int(Qt.ItemDataRole.ForegroundRole.value)    # 9
-_SPARK, _SORT, _CODE, _SIGN = (int(Qt.ItemDataRole.UserRole.value) + k for k in (1, 2, 3, 4))
+_SPARK, _SORT, _CODE, _SIGN, _ALERT = (int(Qt.ItemDataRole.UserRole.value) + k for k in (1, 2, 3, 4, 5))
 
 
 class Sparkline:
@@ -101,13 +106,41 @@ class Sparkline:
             self.width *= 2
             self.bucket = epoch // self.width
 
+    def seed(self, history: Iterable[tuple[int, float]], min_width: int = 1) -> None:
+        """Replace the points with stored history ``(epoch second, price)`` in trade order.
+
+        The width is the smallest power of two ≥ ``min_width`` that fits the history into
+        ``SPARK_POINTS`` buckets (epoch-aligned, like :meth:`add`), so live trades that follow
+        continue at the same density instead of squeezing the history into the left edge.
+        """
+        history = list(history)
+        width = max(1, min_width)
+        while True:
+            last: dict[int, float] = {}
+            for epoch, price in history:
+                last[epoch // width] = price          # dicts keep first-insertion order
+            if len(last) <= SPARK_POINTS:
+                break
+            width *= 2
+        self.width = width
+        self.points = list(last.values())
+        self.bucket = next(reversed(last)) if last else -1
+
+
+def spark_width(first_epoch: int, last_epoch: int) -> int:
+    """Smallest power-of-two bucket (s) that spans ``first..last`` in ≤ ``SPARK_POINTS`` buckets."""
+    width = 1
+    while last_epoch // width - first_epoch // width + 1 > SPARK_POINTS:
+        width *= 2
+    return width
+
 
 class RowState:
     """Everything shown for one symbol (plain Python: updated per tick, read per paint)."""
 
     __slots__ = ("code", "name", "price", "change", "change_rate", "cum_volume", "strength",
                  "time", "epoch", "minute", "spark", "flash_until", "flash_sign", "alerts",
-                 "feed", "session", "cache")
+                 "feed", "session", "cache", "pending")
 
     def __init__(self, code: str, name: str) -> None:
         self.code = code
@@ -127,11 +160,20 @@ class RowState:
         self.feed = "waiting"                      # waiting | live | polled
         self.session = ""
         self.cache: tuple | None = None            # (display, foreground, background, font) per column
+        # while today's history loads: live trades seen meanwhile, one [epoch, price, cum] per
+        # second (bounded), merged by seed(); None once seeded (or never asked for)
+        self.pending: deque[list[int]] | None = None
 
     def apply(self, t: Tick, now: float) -> None:
         """One trade. Back-filled trades older than the current one only feed history."""
         self.cache = None
         epoch = int(t.timestamp.timestamp())
+        pending = self.pending
+        if pending is not None:
+            if pending and pending[-1][0] == epoch and pending[-1][2] < t.cum_volume:
+                pending[-1][1:] = (t.price, t.cum_volume)
+            else:
+                pending.append([epoch, t.price, t.cum_volume])
         if self.cum_volume is not None and t.cum_volume < self.cum_volume:
             self.spark.add(epoch, t.price)
             return
@@ -157,6 +199,48 @@ class RowState:
             while len(m) > 1 and m[1][0] <= cutoff:
                 m.popleft()
         self.spark.add(epoch, t.price)
+
+    def seed(self, last: Tick | None, history: Sequence[tuple[int, int, int]], width: int = 1) -> None:
+        """Merge today's stored history into this row (restart, watchlist switch, added symbol).
+
+        ``history`` is ``(epoch second, price, cum_volume)`` — the last trade per bucket over the
+        day plus a 1-second tail for the 1-minute change — and ``last`` the day's last stored
+        trade. Live trades that arrived while it loaded (``pending``) are merged by cumulative
+        volume (a trade's identity), so nothing is counted twice and nothing live is lost.
+        """
+        pending, self.pending = self.pending, None
+        merged: dict[int, tuple[int, int]] = {cum: (epoch, price) for epoch, price, cum in history}
+        for epoch, price, cum in pending or ():
+            merged[cum] = (epoch, price)
+        if last is not None:
+            merged.setdefault(last.cum_volume, (int(last.timestamp.timestamp()), last.price))
+        if not merged:
+            return
+        order = sorted(merged.items())                          # trade order
+        self.spark.seed(((e, p) for _, (e, p) in order), width)
+        if last is not None and (self.cum_volume is None or last.cum_volume > self.cum_volume):
+            # the stored trade is newer than anything live: show it (no flash, it is not news)
+            self.price, self.cum_volume, self.time = last.price, last.cum_volume, last.timestamp
+            self.epoch = int(last.timestamp.timestamp())
+            for name in ("change", "change_rate", "strength"):
+                value = getattr(last, name)
+                if value is not None:
+                    setattr(self, name, value)
+        # the 1-minute base: per-second last price up to the current trade, as apply() keeps it
+        m: deque[list[int]] = deque()
+        head = self.cum_volume if self.cum_volume is not None else order[-1][0]
+        for cum, (epoch, price) in order:
+            if cum > head:
+                break
+            if m and m[-1][0] >= epoch:
+                m[-1][1] = price
+                continue
+            m.append([epoch, price])
+            cutoff = epoch - 60
+            while len(m) > 1 and m[1][0] <= cutoff:
+                m.popleft()
+        self.minute = m
+        self.cache = None
 
     @property
     def sign(self) -> int:
@@ -193,11 +277,16 @@ class WatchlistModel(QAbstractTableModel):
         self._name_of = names or (lambda code: code)
         self._rows: list[RowState] = []
         self._index: dict[str, int] = {}
-        self._dirty: set[int] = set()
+        self._dirty: set[int] = set()         # rows with new trades (value columns + sparkline)
+        self._touched: set[int] = set()       # rows to repaint whole (alerts, feed state)
+        self._spark_dirty: set[int] = set()   # rows whose sparkline is not repainted yet
+        self._flushes = 0
         self._flashing: set[int] = set()
         self._sessions: dict[str, str] = {}
         self._live: dict[str, str] = {}      # code -> session label (last SubscriptionPlanEvent)
         self._polled: set[str] = set()
+        self._seeded: set[str] = set()      # codes whose rows hold today's stored history
+        self._requested: set[str] = set()   # codes whose history is being loaded
         self.palette: Palette = KOREAN
         self.bold = QFont()
         self.bold.setBold(True)
@@ -225,12 +314,56 @@ class WatchlistModel(QAbstractTableModel):
         self.beginResetModel()
         self._rows = [old.get(c) or RowState(c, self._name_of(c)) for c in dict.fromkeys(codes)]
         self._index = {r.code: i for i, r in enumerate(self._rows)}
+        self._seeded &= self._index.keys()
+        self._requested &= self._index.keys()
         for r in self._rows:
             r.feed, r.session = self._feed_of(r.code)
             r.cache = None
         self._dirty.clear()
+        self._touched.clear()
+        self._spark_dirty.clear()
         self._flashing.clear()
         self.endResetModel()
+
+    def buffer_live(self, codes: Iterable[str]) -> None:
+        """Rows of ``codes`` without history start buffering live trades for :meth:`seed`."""
+        for code in codes:
+            row = self.state(code)
+            if row is not None and row.pending is None and code not in self._seeded:
+                row.pending = deque(maxlen=PENDING_SECONDS)
+
+    def begin_seed(self, codes: Iterable[str]) -> list[str]:
+        """Buffer live trades for rows of ``codes`` that lack history; return the codes to load.
+
+        Rows already seeded, or whose load is under way, are skipped. Call it in the same
+        GUI-thread step as :meth:`set_codes`, so no live trade can slip in between.
+        """
+        codes = list(codes)
+        self.buffer_live(codes)
+        todo = [c for c in codes if c not in self._requested and (r := self.state(c)) is not None
+                and r.pending is not None]
+        self._requested.update(todo)
+        return todo
+
+    def seed(self, code: str, last: Tick | None, history: Sequence[tuple[int, int, int]],
+             width: int = 1) -> bool:
+        """Merge loaded history into ``code``'s row (see :meth:`RowState.seed`)."""
+        i = self._index.get(code)
+        if i is None or self._rows[i].pending is None:
+            return False                    # removed meanwhile, or its row was replaced
+        self._rows[i].seed(last, history, width)
+        self._seeded.add(code)
+        self._requested.discard(code)
+        self._touch(i)
+        return True
+
+    def end_seed(self, codes: Iterable[str]) -> None:
+        """Stop buffering for rows whose history could not be loaded (they stay live-only)."""
+        for code in codes:
+            self._requested.discard(code)
+            row = self.state(code)
+            if row is not None:
+                row.pending = None
 
     def set_palette(self, palette: Palette) -> None:
         self.palette = palette
@@ -243,7 +376,7 @@ class WatchlistModel(QAbstractTableModel):
     def _touch(self, i: int) -> None:
         """Row ``i`` changed outside the tick path: drop its cached texts, repaint it next flush."""
         self._rows[i].cache = None
-        self._dirty.add(i)
+        self._touched.add(i)
 
     def _emit_all(self) -> None:
         for r in self._rows:
@@ -335,40 +468,65 @@ class WatchlistModel(QAbstractTableModel):
         return self.acknowledge(a.alert_id for a in self.pending_alerts(code))
 
     # -- coalesced repaint --------------------------------------------------------------------
-    def flush(self, part: range | None = None) -> None:
-        """Emit one dataChanged per contiguous range of rows changed since the last flush.
+    def flush(self) -> None:
+        """Repaint what changed since the last flush — and only those cells.
 
-        ``part`` limits the flush to those rows (the rest stay dirty for the next call).
+        Painting dominates the GUI thread's cost under load (a full 50-row grid is ~20–30 ms
+        offscreen), so each kind of change repaints only its cells:
+
+        * rows with new trades: the value columns (price … time), one ``dataChanged`` per
+          contiguous range of rows; code, name and feed columns do not change with a trade;
+        * their sparklines (the widest, costliest cells): at ``REFRESH_HZ / SPARK_EVERY``
+          per row, staggered over the flushes so no single flush repaints every line;
+        * rows touched otherwise (alert highlight, feed state, palette): the whole row.
         """
         now = time.monotonic()
         rows = self._rows
+        n = len(rows)
+        self._flushes += 1
+        self._spark_dirty |= self._dirty          # every row with trades has a changed line
         if self._flashing:
             # rows still fading need a repaint; expired ones get one last repaint, then drop out
             for i in list(self._flashing):
-                if i >= len(rows) or rows[i].flash_until <= now - 1.0 / REFRESH_HZ:
+                if i >= n or rows[i].flash_until <= now - 1.0 / REFRESH_HZ:
                     self._flashing.discard(i)
             self._dirty |= self._flashing
-        if not self._dirty:
-            return
-        if part is None:
-            dirty = sorted(i for i in self._dirty if i < len(rows))
-            self._dirty = set()
-        else:
-            dirty = sorted(i for i in self._dirty if i in part)
-            self._dirty = {i for i in self._dirty if i not in part and i < len(rows)}
-        if not dirty:
-            return
-        for i in dirty:
-            rows[i].cache = None          # alerts, feed state and the fading flash change too
+        touched_set = {i for i in self._touched if i < n}
+        touched = sorted(touched_set)
+        self._touched = set()
+        dirty = sorted(i for i in self._dirty if i < n and i not in touched_set)
+        self._dirty = set()
+        phase = self._flushes % SPARK_EVERY
+        spark = sorted(i for i in self._spark_dirty if i < n and i % SPARK_EVERY == phase)
+        self._spark_dirty = {i for i in self._spark_dirty if i < n and i % SPARK_EVERY != phase}
+        for i in touched:
+            rows[i].cache = None
             if rows[i].flash_until > now:
                 self._flashing.add(i)
-        last_col = NCOLS - 1
-        start = prev = dirty[0]
-        for i in dirty[1:] + [None]:
-            if i is not None and i == prev + 1:
+        for i in dirty:
+            rows[i].cache = None          # the fading flash changes the price cell's background
+            if rows[i].flash_until > now:
+                self._flashing.add(i)
+        self._emit_ranges(touched, 0, NCOLS - 1)
+        self._emit_ranges(dirty, Col.PRICE, Col.TIME)
+        self._emit_ranges([i for i in spark if i not in touched_set], Col.SPARK, Col.SPARK)
+
+    def _emit_ranges(self, rows: list[int], first_col: int, last_col: int) -> None:
+        """One ``dataChanged`` per contiguous run of ``rows`` (sorted) over the given columns.
+
+        Runs are cut at ``MAX_CELLS_PER_SIGNAL`` cells: Qt's item view repaints only the
+        changed rectangle for a small range, but the whole viewport for a large one (Qt 6.11:
+        above ~200 indexes), which would undo the column limits above.
+        """
+        if not rows:
+            return
+        span = max(1, MAX_CELLS_PER_SIGNAL // (last_col - first_col + 1))
+        start = prev = rows[0]
+        for i in rows[1:] + [None]:
+            if i is not None and i == prev + 1 and i - start < span:
                 prev = i
                 continue
-            self.dataChanged.emit(self.index(start, 0), self.index(prev, last_col))
+            self.dataChanged.emit(self.index(start, first_col), self.index(prev, last_col))
             self.emits += 1
             if i is not None:
                 start = prev = i
@@ -423,6 +581,8 @@ class WatchlistModel(QAbstractTableModel):
             return row.code
         if role == _SIGN:
             return row.sign
+        if role == _ALERT:
+            return bool(row.alerts)
         return None
 
     def _build(self, row: RowState) -> tuple:

@@ -83,6 +83,44 @@ class Repository:
             row = conn.execute(q).first()
         return _tick(row) if row is not None else None
 
+    def first_trade(self, code: str, business_date: date) -> Tick | None:
+        """The day's first stored trade (lowest cumulative volume)."""
+        q = (sa.select(ticks).where(ticks.c.stock_code == code, ticks.c.business_date == business_date)
+             .order_by(ticks.c.cum_volume).limit(1))
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        return _tick(row) if row is not None else None
+
+    def price_buckets(self, code: str, start: datetime, end: datetime,
+                      bucket_seconds: int) -> list[tuple[datetime, int, int]]:
+        """The last trade per ``bucket_seconds`` bucket as ``(timestamp, price, cum_volume)``.
+
+        Why: a busy symbol's day is 10⁵+ trades; a sparkline needs a few hundred points. Buckets
+        are aligned to the Unix epoch (bucket = epoch // bucket_seconds) so callers can line
+        them up with their own power-of-two buckets; "last" = highest cumulative volume, i.e.
+        the trade KIS printed last. Trades with ``start <= timestamp < end``, in time order.
+        """
+        width = int(bucket_seconds)
+        if width < 1:
+            raise ValueError("bucket_seconds must be >= 1")
+        if self.engine.dialect.name == "sqlite":
+            # normalised KST text (schema.sqlite_dt): whole seconds as UTC, minus 9 h. Cutting
+            # the fraction also avoids SQLite rounding …59.9995 up to the next second.
+            epoch = sa.cast(sa.func.strftime("%s", sa.func.substr(ticks.c.timestamp, 1, 19)), sa.Integer) - 32400
+            bucket = epoch // width          # SQLite: integer division, epoch is never negative
+        else:
+            bucket = sa.func.floor(sa.cast(sa.extract("epoch", ticks.c.timestamp), sa.Float) / width)
+        inner = (sa.select(ticks.c.business_date.label("d"), sa.func.max(ticks.c.cum_volume).label("cv"))
+                 .where(ticks.c.stock_code == code, ticks.c.timestamp >= start, ticks.c.timestamp < end)
+                 .group_by(ticks.c.business_date, bucket)
+                 .subquery())
+        q = (sa.select(ticks.c.timestamp, ticks.c.price, ticks.c.cum_volume)
+             .join(inner, sa.and_(ticks.c.stock_code == code, ticks.c.business_date == inner.c.d,
+                                  ticks.c.cum_volume == inner.c.cv))
+             .order_by(ticks.c.timestamp, ticks.c.cum_volume))
+        with self.engine.connect() as conn:
+            return [(r.timestamp, int(r.price), int(r.cum_volume)) for r in conn.execute(q)]
+
     def count_ticks(self, code: str | None = None, business_date: date | None = None,
                     source: str | None = None) -> int:
         q = sa.select(sa.func.count()).select_from(ticks)
