@@ -30,9 +30,20 @@ from kis_desk.engine.collector import Collector, CollectorConfig
 from kis_desk.engine.events import AlertEvent, SessionStateEvent, TicksEvent
 from kis_desk.protocol.codec import build_approval_request, build_subscription
 
-from .burst_server import BurstServer, make_frames
+from .burst_server import BurstServer, ProcessBurstServer, make_frames
 
 CODES = [f"{i:06d}" for i in range(100_010, 100_050)]   # 40 codes: one session
+
+#: Where the ingest benchmark's producer runs, for the bare loop and ours alike:
+#: "loop" = on the consumer's own event loop (the producer's framing and sending cost is added
+#: to both sides); "process" = a separate process (the consumer's loop thread does only its own
+#: work, but on a 2-core machine the producer then occupies the core the writer thread would use).
+PRODUCER = os.environ.get("KIS_BENCH_PRODUCER", "loop")
+
+
+def _server(frames: list[tuple[str, int]], rate: float | None = None) -> Any:
+    cls = ProcessBurstServer if PRODUCER == "process" else BurstServer
+    return cls(frames, rate=rate, expected_subscriptions=len(CODES))
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -49,7 +60,7 @@ def _paths(tmp: str) -> UserPaths:
 
 async def _bare_receive(frames: list[tuple[str, int]]) -> float:
     """Baseline: approval + subscribe + a bare recv loop counting data frames."""
-    server = BurstServer(frames, expected_subscriptions=len(CODES))
+    server = _server(frames)
     await server.start()
     try:
         async with aiohttp.ClientSession() as http:
@@ -76,7 +87,8 @@ async def _bare_receive(frames: list[tuple[str, int]]) -> float:
 async def _collector_receive(frames: list[tuple[str, int]], n_trades: int, tmp: str,
                              rate: float | None = None) -> dict[str, Any]:
     """Our pipeline on the same stream: time from the first tick to the last row committed."""
-    server = BurstServer(frames, rate=rate, expected_subscriptions=len(CODES))
+    server = _server(frames, rate) if rate is None else BurstServer(
+        frames, rate=rate, expected_subscriptions=len(CODES))
     await server.start()
     cfg = CollectorConfig(env="sim", ws_url=server.ws_url, rest_url=server.rest_url, codes=list(CODES),
                           db_url=f"sqlite:///{tmp}/bench-{time.time_ns()}.sqlite3", paths=_paths(tmp))
@@ -123,7 +135,7 @@ async def _feed_receive(frames: list[tuple[str, int]], n_trades: int) -> float:
     from kis_desk.config import AppCredential, Secret, custom_environment
     from kis_desk.feed.manager import FeedManager
 
-    server = BurstServer(frames, expected_subscriptions=len(CODES))
+    server = _server(frames)
     await server.start()
     got = [0]
     first: list[float] = []
@@ -157,7 +169,7 @@ async def _ingest(quick: bool, tmp: str) -> list[dict[str, Any]]:
         ours.append(n / (await _collector_receive(frames, n, tmp))["elapsed"])
     b, f, o = statistics.median(bare), statistics.median(feed_only), statistics.median(ours)
     return [
-        {"metric": "bare websockets receive", "value": b, "unit": "trades/s"},
+        {"metric": f"bare websockets receive (producer: {PRODUCER})", "value": b, "unit": "trades/s"},
         {"metric": "feed only (decode → Tick)", "value": f, "unit": "trades/s", "baseline": b,
          "ratio": f / b},
         {"metric": "collector ingest (parse+detect+store)", "value": o, "unit": "trades/s",

@@ -126,3 +126,52 @@ class BurstServer:
             await ws.send(frame)
             sent_trades += k
         self.done.set()
+
+
+def _serve_in_child(conn, frames: list[tuple[str, int]], rate: float | None,
+                    expected_subscriptions: int) -> None:
+    """Child process body of :class:`ProcessBurstServer`."""
+
+    async def main() -> None:
+        server = BurstServer(frames, rate=rate, expected_subscriptions=expected_subscriptions)
+        await server.start()
+        conn.send((server.ws_url, server.rest_url))
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, conn.recv)        # "stop"
+        await server.stop()
+        conn.send(server.sent_at)
+
+    asyncio.run(main())
+
+
+class ProcessBurstServer:
+    """:class:`BurstServer` in its own process: the producer's CPU work (framing, sending) then
+    does not run on the consumer's event loop thread, as with a real remote server."""
+
+    def __init__(self, frames: list[tuple[str, int]], *, rate: float | None = None,
+                 expected_subscriptions: int = 1) -> None:
+        import multiprocessing
+
+        self._ctx = multiprocessing.get_context("spawn")
+        self._args = (frames, rate, expected_subscriptions)
+        self._proc = None
+        self._conn = None
+        self.sent_at: list[float] = []
+        self.ws_url = self.rest_url = ""
+
+    async def start(self) -> None:
+        parent, child = self._ctx.Pipe()
+        self._conn = parent
+        self._proc = self._ctx.Process(target=_serve_in_child, args=(child, *self._args), daemon=True)
+        self._proc.start()
+        self.ws_url, self.rest_url = await asyncio.to_thread(parent.recv)
+
+    async def stop(self) -> None:
+        if self._proc is None:
+            return
+        try:
+            self._conn.send("stop")
+            self.sent_at = await asyncio.to_thread(self._conn.recv)
+        finally:
+            await asyncio.to_thread(self._proc.join, 10)
+            self._proc = None

@@ -94,12 +94,17 @@ class _Params:
 class _SymbolState:
     """Window and alert state of one symbol for one business date."""
 
-    __slots__ = ("day", "last_ts", "last_cum", "mins", "maxs", "up_level", "down_level")
+    __slots__ = ("day", "last_ts", "last_cum", "mins", "maxs", "up_level", "down_level",
+                 "cut_ts", "cut_prm", "cutoff")
 
     def __init__(self, day: date) -> None:
         self.day = day
         self.last_ts: datetime | None = None
         self.last_cum = -1
+        # window cutoff (cut_ts - window of cut_prm), kept while trades share a timestamp
+        self.cut_ts: datetime | None = None
+        self.cut_prm: _Params | None = None
+        self.cutoff: datetime | None = None
         # (timestamp, price, cum_volume); mins: strictly increasing prices front→back,
         # maxs: strictly decreasing. The front is the window extreme (its latest occurrence).
         self.mins: deque[tuple[datetime, int, int]] = deque()
@@ -196,7 +201,11 @@ class MoveDetector:
         code = tick.stock_code
         ts = tick.timestamp
         st = self._states.get(code)
-        if st is None or (st.last_ts is not None and ts.date() != st.day):
+        # Hot path: KIS stamps trades to the second and timestamps are shared objects
+        # (records.kst_timestamp), so most trades carry the very object of the previous one:
+        # same day, not older, same window cutoff; skip the datetime arithmetic then.
+        same_ts = st is not None and ts is st.last_ts
+        if not same_ts and (st is None or (st.last_ts is not None and ts.date() != st.day)):
             day = ts.date()
             if st is not None and day < st.day:
                 self.out_of_order += 1
@@ -206,7 +215,7 @@ class MoveDetector:
         if cum <= st.last_cum:             # seen already (socket/back-fill overlap) or stale
             self.replayed += 1
             return []
-        if st.last_ts is not None and ts < st.last_ts:
+        if not same_ts and st.last_ts is not None and ts < st.last_ts:
             self.out_of_order += 1
             return []
         price = tick.price
@@ -226,8 +235,13 @@ class MoveDetector:
             maxs.pop()
         maxs.append(entry)
 
-        prm = self._overrides.get(code, self._default)
-        cutoff = ts - prm.window
+        prm = self._overrides.get(code, self._default) if self._overrides else self._default
+        if ts is st.cut_ts and prm is st.cut_prm:
+            cutoff = st.cutoff
+        else:
+            cutoff = st.cutoff = ts - prm.window
+            st.cut_ts = ts
+            st.cut_prm = prm
         while mins[0][0] <= cutoff:        # never empties: the newest entry is at ts > cutoff
             mins.popleft()
         while maxs[0][0] <= cutoff:

@@ -28,7 +28,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from ..config import Environment
-from ..engine.events import Tick
+from ..engine.events import Tick, ticks_from_records
 from ..protocol.codec import build_subscription, decode_message
 from ..protocol.fields import TRADE_TR_IDS
 from ..protocol.messages import AckKind, ControlReply, DataFrame, PingPong, ProtocolError
@@ -356,10 +356,12 @@ class FeedSession:
         recv = ws.recv
         tr_ids = TRADE_TR_IDS
         listener = self.listener
+        keys = self._keys
+        monotonic, wall = time.monotonic, time.time
         while True:
             raw = await recv(decode=False)
-            self._last_frame = time.monotonic()
-            msg = decode_message(raw, self._keys)
+            self._last_frame = monotonic()
+            msg = decode_message(raw, keys)
             cls = msg.__class__
             if cls is DataFrame:
                 self.frames += 1
@@ -367,8 +369,7 @@ class FeedSession:
                     for e in msg.errors:
                         self._protocol_error(e, "")
                 if msg.records and msg.tr_id in tr_ids:
-                    now = time.time()
-                    ticks = [Tick.from_record(r, now) for r in msg.records]
+                    ticks = ticks_from_records(msg.records, wall())
                     self.received += len(ticks)
                     try:
                         listener.on_ticks(self, ticks)

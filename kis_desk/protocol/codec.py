@@ -45,26 +45,33 @@ def to_text(raw: bytes | str) -> str:
 
 _tuple_new = tuple.__new__
 
+#: "0|<tr_id>|001|" → tr_id: the head of a plain single-record trade frame (fast path).
+_SINGLE_TRADE_HEADS: dict[str, str] = {f"0|{t}|001|": t for t in TRADE_TR_IDS}
+_HEAD_LEN = 15
+assert all(len(h) == _HEAD_LEN for h in _SINGLE_TRADE_HEADS)
+
 
 def decode_message(raw: bytes | str, keys: KeyTable | None = None) -> Message:
     """Classify and decode one WebSocket message. Never raises."""
     try:
         text = raw if raw.__class__ is str else to_text(raw)
-        # Fast path: the overwhelmingly common plain single-record trade frame.
-        if text[:2] == "0|":
-            parts = text.split("|", 3)
-            if len(parts) == 4 and parts[2] == "001" and parts[1] in TRADE_TR_IDS:
-                items = tuple(parts[3].split("^"))
-                if len(items) >= H0STCNT0_WIDTH and (
+        # Fast path: the overwhelmingly common plain single-record trade frame. One split of the
+        # whole text (the head rides on the first field and is cut off it) instead of two.
+        tr_id = _SINGLE_TRADE_HEADS.get(text[:_HEAD_LEN])
+        if tr_id is not None:
+            items = text.split("^")
+            if len(items) >= H0STCNT0_WIDTH:
+                items[0] = items[0][_HEAD_LEN:]
+                fields = tuple(items)
+                if (
                     # validation inlined for the common case; anything unusual takes the full check
-                    (items[1] in _VALID_TIMES and items[33] in _VALID_DATES and len(items[0]) == 6
-                     and items[0].isdecimal() and items[2].isdecimal() and items[12].isdecimal()
-                     and items[13].isdecimal())
-                    or _trade_record_error(items) is None
+                    (fields[1] in _VALID_TIMES and fields[33] in _VALID_DATES and len(fields[0]) == 6
+                     and fields[0].isdecimal() and fields[2].isdecimal() and fields[12].isdecimal()
+                     and fields[13].isdecimal())
+                    or _trade_record_error(fields) is None
                 ):
-                    tr_id = parts[1]
                     return _tuple_new(DataFrame, (
-                        tr_id, 1, (_tuple_new(TradeRecord, (tr_id, items)),), False, ()))
+                        tr_id, 1, (_tuple_new(TradeRecord, (tr_id, fields)),), False, ()))
         if not text:
             return ProtocolError("empty message")
         first = text[0]

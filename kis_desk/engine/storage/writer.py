@@ -41,6 +41,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from itertools import chain
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -82,12 +83,13 @@ _KST_OFFSET = schema._KST_OFFSET
 def sqlite_rows(ticks: Sequence[Tick]) -> list[tuple]:
     """Tick → SQLite parameter tuple (times as normalised KST ISO text, see schema).
 
-    Hot path: KIS trade times have 1-s resolution and receipt times of one batch share their
-    second, so both conversions are cached per batch instead of formatting every datetime.
+    Hot path: KIS trade times have 1-s resolution and the ticks of one network read share one
+    receipt time, so both conversions are cached per batch instead of formatting every time.
     """
     out = []
     append = out.append
     ts_cache: dict[datetime, tuple[str, str]] = {}
+    recv_cache: dict[float, str] = {}
     sec_cache: dict[int, str] = {}
     kst = schema.KST
     for t in ticks:
@@ -100,14 +102,29 @@ def sqlite_rows(ticks: Sequence[Tick]) -> list[tuple]:
             text = local.isoformat(timespec="microseconds")
             hit = ts_cache[ts] = (text, text[:10])
         r = t[8]
-        sec = int(r // 1)
-        prefix = sec_cache.get(sec)
-        if prefix is None:
-            prefix = sec_cache[sec] = datetime.fromtimestamp(sec, kst).isoformat()[:19] + "."
-        micro = int((r - sec) * 1_000_000)
-        append((t[0], hit[1], hit[0], t[2], t[3], t[4], t[5], t[6], t[7],
-                f"{prefix}{micro:06d}+09:00", t[9]))
+        received = recv_cache.get(r)
+        if received is None:
+            sec = int(r // 1)
+            prefix = sec_cache.get(sec)
+            if prefix is None:
+                prefix = sec_cache[sec] = datetime.fromtimestamp(sec, kst).isoformat()[:19] + "."
+            micro = int((r - sec) * 1_000_000)
+            received = recv_cache[r] = f"{prefix}{micro:06d}+09:00"
+        append((t[0], hit[1], hit[0], t[2], t[3], t[4], t[5], t[6], t[7], received, t[9]))
     return out
+
+
+def _sqlite_multi_insert(rows: int) -> str:
+    """The tick INSERT with ``rows`` VALUES tuples (one statement, one sqlite3_step)."""
+    one = "(" + ", ".join("?" * len(schema.TICK_COLUMNS)) + ")"
+    return (f"INSERT INTO {schema.TICKS} ({_COLS}) VALUES {', '.join([one] * rows)} "
+            "ON CONFLICT (stock_code, business_date, cum_volume) DO NOTHING")
+
+
+#: Largest multi-row INSERT, in rows (further bounded by the connection's variable limit).
+SQLITE_MAX_ROWS_PER_STATEMENT = 512
+#: Below this many rows a batch goes through the one-row statement.
+SQLITE_MIN_ROWS_PER_STATEMENT = 16
 
 
 def pg_rows(ticks: Sequence[Tick]) -> list[tuple]:
@@ -172,7 +189,11 @@ class _Backend:
 
 
 class _SQLiteBackend(_Backend):
+    _sizes: list[int] | None = None
+    _sql: dict[int, str]
+
     def connect(self) -> None:
+        self._sizes = None
         path = self.url.database
         if not path or path == ":memory:":
             raise ValueError("TickWriter needs a file-backed SQLite database")
@@ -192,6 +213,45 @@ class _SQLiteBackend(_Backend):
         self.conn.execute("BEGIN IMMEDIATE")
         self.conn.execute("ROLLBACK")
 
+    def _statement_sizes(self) -> list[int]:
+        """Row counts of the multi-row INSERTs used, largest first: powers of two, so a batch of
+        any size needs few statements and the connection's statement cache keeps them all."""
+        if self._sizes is None:
+            try:
+                limit = self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+            except (AttributeError, sqlite3.Error):
+                limit = 999                         # SQLite's historical minimum
+            top = min(SQLITE_MAX_ROWS_PER_STATEMENT, limit // len(schema.TICK_COLUMNS))
+            sizes = []
+            k = SQLITE_MIN_ROWS_PER_STATEMENT
+            while k <= top:
+                sizes.append(k)
+                k *= 2
+            self._sizes = sizes[::-1]
+            self._sql = {k: _sqlite_multi_insert(k) for k in self._sizes}
+        return self._sizes
+
+    def _insert_ticks(self, rows: list[tuple]) -> None:
+        """All rows in as few statements as possible.
+
+        Why: ``executemany`` of a one-row INSERT steps SQLite once per row, and every step
+        releases and re-takes the GIL; while the event loop thread is busy, each re-take can
+        wait a whole switch interval (5 ms). A multi-row INSERT does the same work (same
+        ``ON CONFLICT DO NOTHING`` per row) in one step per hundreds of rows, with the B-tree
+        work running outside the GIL."""
+        c = self.conn
+        n = len(rows)
+        i = 0
+        for k in self._statement_sizes():
+            if n - i < k:
+                continue
+            full = (n - i) // k * k
+            c.executemany(self._sql[k], [list(chain.from_iterable(rows[j:j + k]))
+                                         for j in range(i, i + full, k)])
+            i += full
+        if i < n:
+            c.executemany(_SQLITE_INSERT, rows[i:] if i else rows)
+
     def write(self, ticks: Sequence[Tick], alerts: Sequence[AlertEvent]) -> tuple[int, int]:
         rows = sqlite_rows(ticks)
         arows = [_alert_row(a, True) for a in alerts]
@@ -200,7 +260,7 @@ class _SQLiteBackend(_Backend):
         c.execute("BEGIN IMMEDIATE")
         try:
             if rows:
-                c.executemany(_SQLITE_INSERT, rows)
+                self._insert_ticks(rows)
             mid = c.total_changes
             if arows:
                 c.executemany(_SQLITE_ALERT, arows)
