@@ -278,7 +278,7 @@ class Collector:
 
     # -- reporting ----------------------------------------------------------------------------
     async def _report_loop(self) -> None:
-        from ..market.calendar import next_phase_change, phase_at
+        from ..market.calendar import next_open, next_phase_change, phase_at
 
         last_total, last_time = self.ticks_total, time.monotonic()
         last_phase = None
@@ -295,6 +295,10 @@ class Collector:
                     last_phase = phase
                     detail = "simulator: always open" if self.simulator is not None else ""
                     change_at, _next_phase = next_phase_change(wall)
+                    if self.simulator is None and not phase.trading:
+                        detail = (f"market {phase.value}: staying connected quietly (PINGPONG only); "
+                                  f"next open {next_open(wall):%a %Y-%m-%d %H:%M} KST")
+                    log.info("market phase %s%s", phase.value, f" — {detail}" if detail else "")
                     self.bus.publish(MarketPhaseEvent(phase.value, detail, change_at))
             except Exception as exc:  # calendar trouble must not stop reporting
                 self.bus.publish(ErrorEvent("calendar", _one_line(exc)))
