@@ -108,8 +108,11 @@ async def test_abrupt_drop_mid_stream_backfills_every_missed_trade(tmp_path):
     async def drop_twice(c: Collector) -> None:
         for _ in range(2):
             await asyncio.sleep(1.0)
+            before = c.feed.stats()["reconnects"]
             c.simulator.faults.drop_all()
-            await _wait(lambda: c.feed.stats()["reconnects"] >= 1, "a reconnect")
+            # both sessions must have noticed the drop and come back before we look again
+            await _wait(lambda: c.feed.stats()["reconnects"] >= before + len(c.feed.sessions),
+                        "both sessions reconnected")
             await _wait(lambda: c.feed.all_live(), "resubscribed")
         await _wait(lambda: c.feed.backfills_pending() == 0, "back-fill done")
 

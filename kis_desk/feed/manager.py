@@ -507,6 +507,7 @@ class FeedManager:
             self.bus.publish(event)  # type: ignore[arg-type]
 
     def _error(self, source: str, message: str, fatal: bool = False) -> None:
+        message = message.removeprefix(f"{source}: ")   # REST errors already name their key
         log.warning("%s: %s", source, message)
         self._publish(ErrorEvent(source, message, fatal))
 
