@@ -162,7 +162,29 @@ def run(quick: bool = False) -> dict[str, Any]:
             out["postgresql"] = _run_pg(ticks, seconds, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    out["name"] = "writer"
+    out["results"] = _table_rows(out)
+    out["ratios"] = {db: out[db]["ratio"] for db in ("sqlite", "postgresql") if out.get(db)}
     return out
+
+
+def _table_rows(out: dict[str, Any]) -> list[dict[str, Any]]:
+    """The common ``results`` rows that ``python -m benchmarks`` prints."""
+    rows: list[dict[str, Any]] = []
+    for db, base_key, base_name in (("sqlite", "raw_executemany_rows_per_s", "raw executemany"),
+                                    ("postgresql", "raw_copy_rows_per_s", "raw COPY")):
+        r = out.get(db)
+        if not r:
+            continue
+        rows.append({"metric": f"{db}: {base_name}", "value": r[base_key], "unit": "rows/s"})
+        rows.append({"metric": f"{db}: TickWriter", "value": r["writer_rows_per_s"], "unit": "rows/s",
+                     "baseline": r[base_key], "ratio": r["ratio"], "goal": ">= 0.5"})
+        for lat in r.get("latency", []):
+            rows.append({"metric": f"{db}: submit→committed p99 @ {lat['rate']}/s", "value": lat["p99_ms"],
+                         "unit": "ms", "goal": "< 100" if lat["rate"] == 2000 else ""})
+    for note in out.get("notes", []):
+        rows.append({"metric": "note", "value": note, "unit": ""})
+    return rows
 
 
 def _run_pg(ticks: list[Tick], seconds: float, tmp: Path) -> dict[str, Any]:

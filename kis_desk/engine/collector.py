@@ -121,7 +121,12 @@ class Collector:
         except Exception as exc:
             await self.writer.stop()
             raise ConfigError(f"database {redact_url(db_url)} is not usable: {_one_line(exc)}") from exc
-        credentials = await self._prepare_environment()
+        try:
+            credentials = await self._prepare_environment()
+        except BaseException:
+            await self.writer.stop()      # nothing was received; release the database
+            self.repository.close()
+            raise
         self.detector = MoveDetector(cfg.threshold_pct, cfg.window_seconds,
                                      overrides=dict(cfg.overrides), names=self.symbols.name)
         if cfg.redis_url:
