@@ -51,7 +51,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.fail(f"pyinstaller failed ({proc.returncode}):\n{log.read_text()[-6000:]}")
     folder = dist / "kis-desk"
     assert (folder / f"kis-desk{EXE_SUFFIX}").is_file(), log.read_text()[-3000:]
-    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    size = sum(p.lstat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
     folder.joinpath("BUILD-INFO.txt").write_text(
         f"PyInstaller bundle built in {time.monotonic() - started:.0f} s, {size / 2**20:.0f} MiB\n")
     return folder

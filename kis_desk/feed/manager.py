@@ -186,9 +186,16 @@ class FeedManager:
         for p in self.pollers:
             p.start()
 
-    async def stop(self) -> None:
+    async def stop(self, drain_timeout: float = 5.0) -> None:
+        """Stop streaming; give back-fills already under way up to ``drain_timeout`` seconds to
+        finish, so a clean shutdown does not leave the gap of a recent drop unfilled (a restart
+        back-fills only from the newest stored trade onwards)."""
         for p in self.pollers:
             await p.stop()
+        await asyncio.gather(*(s.stop() for s in self.sessions), return_exceptions=True)
+        deadline = time.monotonic() + drain_timeout
+        while (self._bf_pending or self._bf_running or self._bf_again) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         for t in self._bf_tasks:
             t.cancel()
         for t in self._bf_tasks:
@@ -197,7 +204,6 @@ class FeedManager:
             except (asyncio.CancelledError, Exception):
                 pass
         self._bf_tasks.clear()
-        await asyncio.gather(*(s.stop() for s in self.sessions), return_exceptions=True)
         if self._own_http and self._http is not None:
             await self._http.close()
             self._http = None
