@@ -27,7 +27,7 @@ from websockets.asyncio.client import connect
 
 from kis_desk.config import UserPaths
 from kis_desk.engine.collector import Collector, CollectorConfig
-from kis_desk.engine.events import AlertEvent, SessionStateEvent, TicksEvent
+from kis_desk.engine.events import AlertEvent, TicksEvent
 from kis_desk.protocol.codec import build_approval_request, build_subscription
 
 from .burst_server import BurstServer, ProcessBurstServer, make_frames

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from urllib.parse import urlsplit
@@ -51,3 +52,31 @@ def isolated_home(tmp_path, monkeypatch):
     """Every test gets its own data/log/config directories (never the user's)."""
     monkeypatch.setenv("KIS_DESK_HOME", str(tmp_path / "kis-desk-home"))
     return tmp_path / "kis-desk-home"
+
+
+@pytest.fixture
+def qloop(qapp):
+    """A qasync loop on pytest-qt's QApplication: the desktop app's own arrangement."""
+    import qasync
+
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    yield loop
+    loop.close()
+    asyncio.set_event_loop(None)
+
+
+@pytest.fixture
+def memory_keyring():
+    """A real in-memory keyring backend (headless machines have none); Korean UI strings."""
+    import keyring
+
+    from kis_desk.ui.i18n import set_language
+    from test_ui_support import MemoryKeyring
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())
+    set_language("ko")
+    yield
+    keyring.set_keyring(previous)
+    set_language("ko")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-import keyring
 import pytest
 
 from kis_desk.config import Secret, UserPaths
@@ -13,15 +12,8 @@ from kis_desk.engine.storage import Repository
 from kis_desk.market.symbols import default_watchlist
 from kis_desk.settings import SettingsStore, UserSettings
 from kis_desk.ui.app import CLI_WATCHLIST, merge_settings, resolve_watchlist
-from test_ui_support import MemoryKeyring
 
-
-@pytest.fixture(autouse=True)
-def memory_keyring():
-    previous = keyring.get_keyring()
-    keyring.set_keyring(MemoryKeyring())
-    yield
-    keyring.set_keyring(previous)
+pytestmark = pytest.mark.usefixtures("memory_keyring")
 
 
 def _args(**kw) -> argparse.Namespace:

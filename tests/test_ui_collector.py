@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-import keyring
 import pytest
-import qasync
 
 from kis_desk.config import UserPaths
 from kis_desk.engine.collector import CollectorConfig
@@ -14,28 +12,9 @@ from kis_desk.engine.events import AlertEvent, SubscriptionPlanEvent
 from kis_desk.engine.storage import Repository
 from kis_desk.settings import SettingsStore, UserSettings
 from kis_desk.ui.app import CLI_WATCHLIST, run_window
-from kis_desk.ui.i18n import set_language
-from test_ui_support import MemoryKeyring, until
+from test_ui_support import until
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def qloop(qapp):
-    loop = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(loop)
-    yield loop
-    loop.close()
-    asyncio.set_event_loop(None)
-
-
-@pytest.fixture(autouse=True)
-def memory_keyring():
-    previous = keyring.get_keyring()
-    keyring.set_keyring(MemoryKeyring())
-    yield
-    keyring.set_keyring(previous)
-    set_language("ko")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("memory_keyring")]
 
 
 def test_live_edits_reach_the_collector_and_shutdown_flushes(qloop):

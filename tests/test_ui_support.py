@@ -72,3 +72,4 @@ async def until(predicate: Callable[[], bool], timeout: float = 20.0, what: str 
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+

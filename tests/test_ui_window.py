@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta, timezone
 
-import keyring
 import pytest
-import qasync
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtTest import QTest
@@ -35,28 +33,11 @@ from kis_desk.ui.i18n import set_language, tr
 from kis_desk.ui.main_window import MainWindow
 from kis_desk.ui.watchlist_editor import parse_csv
 from kis_desk.ui.watchlist_model import Col
-from test_ui_support import MemoryKeyring, RecordingEngine
+from test_ui_support import RecordingEngine
+
+pytestmark = pytest.mark.usefixtures("memory_keyring")
 
 CODES = ["005930", "000660", "373220"]
-
-
-@pytest.fixture
-def qloop(qapp):
-    loop = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(loop)
-    yield loop
-    loop.close()
-    asyncio.set_event_loop(None)
-
-
-@pytest.fixture(autouse=True)
-def memory_keyring():
-    previous = keyring.get_keyring()
-    keyring.set_keyring(MemoryKeyring())
-    set_language("ko")
-    yield
-    keyring.set_keyring(previous)
-    set_language("ko")
 
 
 @pytest.fixture

@@ -354,7 +354,7 @@ class Market:
         rng = self.rng
         drift = self._advance_fair(sym, now)
         p_buy = 0.5 + (0.3 if drift > 0 else -0.3 if drift < 0 else 0.0)
-        prev_close, upper, lower = sym.prev_close, sym.upper, sym.lower
+        upper, lower = sym.upper, sym.lower
         fair = sym.fair
         records: list[str] = []
         bdate = sym.business_date
