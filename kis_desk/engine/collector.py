@@ -24,6 +24,7 @@ from ..config import (
     custom_environment,
     redact_url,
 )
+from ..aio import cancel_and_wait
 from ..logs import register_secret
 from ..protocol.records import KST
 from .events import (
@@ -200,13 +201,7 @@ class Collector:
         if self._stopping:
             return
         self._stopping = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(self._tasks)
         if self.feed is not None:
             try:
                 await self.feed.stop()

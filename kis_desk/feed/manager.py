@@ -25,6 +25,7 @@ from datetime import date, datetime
 
 import aiohttp
 
+from ..aio import cancel_and_wait
 from ..config import AppCredential, Environment
 from ..engine.events import (
     SOURCE_BACKFILL, SOURCE_POLL, SOURCE_WS, ErrorEvent, EventBus, SessionStateEvent,
@@ -196,13 +197,7 @@ class FeedManager:
         deadline = time.monotonic() + drain_timeout
         while (self._bf_pending or self._bf_running or self._bf_again) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        for t in self._bf_tasks:
-            t.cancel()
-        for t in self._bf_tasks:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(self._bf_tasks)
         self._bf_tasks.clear()
         if self._own_http and self._http is not None:
             await self._http.close()

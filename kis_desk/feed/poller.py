@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
+from ..aio import cancel_and_wait
 from ..engine.events import SOURCE_POLL, Tick
 from .backfill import Backfiller
 from .rest import CredentialError, KisError, KisRestClient, kst_now
@@ -78,13 +79,8 @@ class Poller:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"poll-{self.rest.label}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._task = None
+        await cancel_and_wait([self._task])
+        self._task = None
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from ..aio import cancel_and_wait
 from ..config import Environment
 from ..engine.events import Tick, ticks_from_records
 from ..protocol.codec import build_subscription, decode_message
@@ -149,13 +150,8 @@ class FeedSession:
                 await asyncio.wait_for(ws.close(), self.config.close_timeout + 0.5)
             except Exception:  # KIS may never answer the close frame
                 ws.transport.abort()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._task = None
+        await cancel_and_wait([self._task])
+        self._task = None
         self._set_state(STOPPED, "stopped")
 
     def add(self, codes: Iterable[str]) -> None:

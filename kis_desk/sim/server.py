@@ -25,6 +25,7 @@ from aiohttp import web
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from ..aio import cancel_and_wait
 from ..config import is_valid_stock_code
 from ..protocol.codec import build_control_reply, build_pingpong
 from ..protocol.records import KST
@@ -326,13 +327,7 @@ class Simulator:
         self.rest_url = f"http://{cfg.host}:{self.rest_port}"
 
     async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         for s in list(self._sessions):
             s.abort("simulator stopped")
