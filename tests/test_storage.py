@@ -155,6 +155,23 @@ async def test_stop_is_lossless(db_url, tmp_path):
     repo.close()
 
 
+async def test_first_gap_in_the_cumulative_volume_chain_is_found(db_url, tmp_path):
+    w = TickWriter(db_url, journal_dir=tmp_path / "journal")
+    await w.start()
+    day = make_ticks(100)                                   # cum 10, 20, … 1000; volume 10
+    w.submit(day[:30] + day[40:70] + day[80:])              # holes after cum 300 and 700
+    w.submit(make_ticks(20, code="000660"))                 # a complete chain
+    await w.stop()
+    repo = Repository(db_url)
+    try:
+        before = repo.last_before_first_gap("005930", DAY)
+        assert before is not None and before.cum_volume == 300
+        assert repo.last_before_first_gap("000660", DAY) is None
+        assert repo.last_before_first_gap("005930", DAY + timedelta(days=1)) is None
+    finally:
+        repo.close()
+
+
 async def test_stats_events_published(db_url, tmp_path):
     bus = EventBus()
     seen: list[StorageStatsEvent] = []

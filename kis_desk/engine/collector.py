@@ -101,6 +101,7 @@ class Collector:
         self._ticks_by_source: dict[str, int] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._last_ticks: dict[str, Tick | None] = {}
+        self._resume_from: dict[str, Tick | None] = {}
         self._started = False
         self._stopping = False
 
@@ -264,14 +265,23 @@ class Collector:
         self.bus.publish(alert)
 
     def _load_last_ticks(self, codes: Sequence[str]) -> dict[str, Tick | None]:
-        """Last stored trade of today per code. Runs in a worker thread, never on the loop."""
+        """Last stored trade of today per code; also notes where each code's back-fill must
+        resume (before a hole a crash left, if any). Runs in a worker thread, never on the loop."""
         today = today_kst()
-        return {code: self.repository.last_trade(code, today) for code in codes}
+        last: dict[str, Tick | None] = {}
+        for code in codes:
+            last[code] = self.repository.last_trade(code, today)
+            hole = self.repository.last_before_first_gap(code, today) if last[code] else None
+            if hole is not None:
+                log.warning("%s: stored trades have a gap after cumulative volume %d (an earlier "
+                            "run stopped mid back-fill); back-filling from there", code, hole.cum_volume)
+            self._resume_from[code] = hole or last[code]
+        return last
 
     def _last_seen(self, code: str) -> tuple[date, int, str] | None:
-        """(date, cum_volume, HHMMSS) of the last stored trade, so the feed back-fills the gap
-        since the previous run. Served from the cache loaded off the loop."""
-        tick = self._last_ticks.get(code)
+        """(date, cum_volume, HHMMSS) of the trade the feed back-fills from after a restart: the
+        newest stored one, or the one before a hole. Served from the cache loaded off the loop."""
+        tick = self._resume_from.get(code)
         if tick is None:
             return None
         return tick.timestamp.date(), tick.cum_volume, tick.timestamp.strftime("%H%M%S")

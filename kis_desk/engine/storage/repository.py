@@ -83,6 +83,30 @@ class Repository:
             row = conn.execute(q).first()
         return _tick(row) if row is not None else None
 
+    def last_before_first_gap(self, code: str, business_date: date) -> Tick | None:
+        """The trade just before the day's first break in the cumulative-volume chain, or None.
+
+        Why: after a crash in the middle of a back-fill, later trades are stored but the ones of
+        the outage are not; resuming from the newest trade would never fill that hole. A trade
+        whose ``cum_volume - volume`` is not the previous stored ``cum_volume`` marks a gap.
+        """
+        day = ticks.c
+        prev_cum = sa.func.lag(day.cum_volume).over(order_by=day.cum_volume).label("prev_cum")
+        inner = (sa.select(day.id, day.cum_volume, day.volume, prev_cum)
+                 .where(day.stock_code == code, day.business_date == business_date).subquery())
+        first_break = (sa.select(inner.c.prev_cum)
+                       .where(inner.c.prev_cum.is_not(None),
+                              inner.c.cum_volume - inner.c.volume != inner.c.prev_cum)
+                       .order_by(inner.c.cum_volume).limit(1))
+        with self.engine.connect() as conn:
+            before = conn.execute(first_break).scalar()
+            if before is None:
+                return None
+            row = conn.execute(sa.select(ticks).where(
+                day.stock_code == code, day.business_date == business_date,
+                day.cum_volume == before)).first()
+        return _tick(row) if row is not None else None
+
     def first_trade(self, code: str, business_date: date) -> Tick | None:
         """The day's first stored trade (lowest cumulative volume)."""
         q = (sa.select(ticks).where(ticks.c.stock_code == code, ticks.c.business_date == business_date)
