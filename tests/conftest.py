@@ -59,11 +59,16 @@ def qloop(qapp):
     """A qasync loop on pytest-qt's QApplication: the desktop app's own arrangement."""
     import qasync
 
+    from kis_desk.ui.gc_guard import GuiThreadGarbageCollector
+
+    guard = GuiThreadGarbageCollector()   # as in the app: Qt objects die on the GUI thread only
     loop = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(loop)
     yield loop
     loop.close()
     asyncio.set_event_loop(None)
+    guard.stop()
+    guard.deleteLater()
 
 
 @pytest.fixture

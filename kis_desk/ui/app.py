@@ -100,6 +100,9 @@ async def run_window(config: CollectorConfig, *, store: SettingsStore | None = N
                                       else paths.default_database_url)
     db_url = config.db_url
     stop = stop or asyncio.Event()
+    from .gc_guard import GuiThreadGarbageCollector
+
+    gc_guard = GuiThreadGarbageCollector()
     from PySide6.QtWidgets import QApplication
 
     qapp = QApplication.instance()
@@ -153,6 +156,7 @@ async def run_window(config: CollectorConfig, *, store: SettingsStore | None = N
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
         qapp.setQuitOnLastWindowClosed(quit_on_close)
+        gc_guard.stop()
     return 0
 
 

@@ -1,0 +1,42 @@
+"""Run Python's cyclic garbage collector on the GUI thread only.
+
+Why: the collector runs in whichever thread happens to allocate when a threshold is crossed.
+If that is a worker thread (``asyncio.to_thread`` database reads) and the garbage holds a Qt
+widget owned by Python, Shiboken destroys the widget in that thread: the destructor takes Qt
+locks and then waits for the GIL that the GUI thread holds while it waits for those locks — a
+deadlock (seen here in the test suite). With automatic collection off, a GUI-thread timer does
+the same work at the same thresholds; objects without reference cycles are still freed at once.
+"""
+
+from __future__ import annotations
+
+import gc
+
+from PySide6.QtCore import QObject, QTimer
+
+
+class GuiThreadGarbageCollector(QObject):
+    """Disables automatic GC while alive and collects from a timer on the GUI thread."""
+
+    def __init__(self, parent: QObject | None = None, interval_ms: int = 200) -> None:
+        super().__init__(parent)
+        self._was_enabled = gc.isenabled()
+        self._thresholds = gc.get_threshold()
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.check)
+        gc.disable()
+        self._timer.start(interval_ms)
+
+    def check(self) -> None:
+        """Collect the generations whose allocation counts passed their thresholds."""
+        counts = gc.get_count()
+        for generation in (2, 1, 0):
+            if counts[generation] > self._thresholds[generation]:
+                gc.collect(generation)
+                break
+
+    def stop(self) -> None:
+        self._timer.stop()
+        gc.collect()
+        if self._was_enabled:
+            gc.enable()
