@@ -25,6 +25,8 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", metavar="URL", help="database URL (default: SQLite in the user data directory)")
     p.add_argument("--redis", metavar="URL", help="Redis URL for alert events (redis:// or rediss://)")
     p.add_argument("--redis-channel", default=None, help="Redis channel for alerts (default kis:alerts)")
+    p.add_argument("--redis-ticks", metavar="CHANNEL", default=None,
+                   help="also publish every trade on this Redis channel (for desktops on other hosts)")
     p.add_argument("--threshold", type=float, default=None, help="alert threshold in percent (default 5)")
     p.add_argument("--window", type=float, default=None, help="alert window in seconds (default 60)")
     p.add_argument("--sim-rate", type=float, default=None,

@@ -311,3 +311,37 @@ async def test_restart_back_fills_a_hole_an_interrupted_run_left_behind(tmp_path
     rows = _stored_rows(db)
     _assert_no_gaps(rows)
     assert {c for c, _, _ in rows[codes[0]]} >= set(cums[:16])
+
+
+@pytest.mark.redis
+async def test_ticks_are_published_on_redis_for_other_hosts(tmp_path, redis_url):
+    import redis.asyncio as aioredis
+
+    from kis_desk.engine.events import TicksEvent, event_from_json
+
+    channel = f"kis:ticks:{uuid.uuid4().hex[:8]}"
+    client = aioredis.from_url(redis_url)
+    pubsub = client.pubsub()
+    await pubsub.subscribe(channel)
+    cfg = CollectorConfig(env="sim", codes=default_watchlist()[:3], sim_rate=200, paths=_paths(tmp_path),
+                          db_url=f"sqlite:///{tmp_path / 't.sqlite3'}", redis_url=redis_url,
+                          redis_tick_channel=channel)
+    collector = Collector(cfg)
+    received = []
+    await collector.start()
+    try:
+        deadline = time.monotonic() + 30
+        while sum(len(e.ticks) for e in received) < 50 and time.monotonic() < deadline:
+            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+            if msg:
+                event = event_from_json(msg["data"])
+                assert isinstance(event, TicksEvent)
+                received.append(event)
+    finally:
+        await collector.stop()
+        await pubsub.aclose()
+        await client.aclose()
+    ticks = [t for e in received for t in e.ticks]
+    assert len(ticks) >= 50
+    stored = _stored_rows(cfg.db_url)
+    assert all(t.cum_volume in {c for c, _, _ in stored[t.stock_code]} for t in ticks)

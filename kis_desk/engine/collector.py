@@ -102,6 +102,7 @@ class Collector:
         self._tasks: list[asyncio.Task[Any]] = []
         self._last_ticks: dict[str, Tick | None] = {}
         self._resume_from: dict[str, Tick | None] = {}
+        self._publish_ticks = False
         self._started = False
         self._stopping = False
 
@@ -138,6 +139,7 @@ class Collector:
                                             stream=cfg.redis_stream, bus=self.bus,
                                             tick_channel=cfg.redis_tick_channel)
             await self.publisher.start()
+        self._publish_ticks = self.publisher is not None and bool(cfg.redis_tick_channel)
         assert self.environment is not None
         self.feed = FeedManager(
             self.environment, credentials, self._on_ticks, bus=self.bus,
@@ -252,6 +254,8 @@ class Collector:
         self.writer.submit(batch)
         alerts = self.detector.process(batch)
         self.bus.publish(TicksEvent(batch))
+        if self._publish_ticks:
+            self.publisher.publish_ticks(batch)   # other hosts' desktops (best effort)
         for alert in alerts:
             self._emit_alert(alert)
 

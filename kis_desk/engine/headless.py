@@ -38,6 +38,10 @@ def config_from_args(args: argparse.Namespace) -> CollectorConfig:
     cfg.redis_url = args.redis
     if args.redis_channel:
         cfg.redis_channel = args.redis_channel
+    if getattr(args, "redis_ticks", None):
+        if not args.redis:
+            raise ConfigError("--redis-ticks needs --redis")
+        cfg.redis_tick_channel = args.redis_ticks
     if args.threshold is not None:
         if not 0 < args.threshold < 100:
             raise ConfigError("--threshold must be between 0 and 100 (percent)")
