@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     app = sub.add_parser("app", help="open the desktop app (the default)")
     add_engine_arguments(app)
+    app.add_argument("--attach", action="store_true",
+                     help="show a collector running elsewhere: live events from --redis "
+                          "(alerts on --redis-channel, trades on --redis-ticks, default kis:ticks), "
+                          "history from the shared --db; no KIS connection of its own")
 
     collect = sub.add_parser("collect", help="headless collector: stream, store, detect, publish")
     add_engine_arguments(collect)

@@ -134,3 +134,39 @@ def test_second_start_shows_the_first_runs_sparklines_at_once(qloop):
         # the first run's per-second closes, in order, at the start of the second run's line
         assert pts[:len(stored) - 1] == stored[:-1], c
         assert second["change_1m"][c] is not None
+
+
+@pytest.mark.redis
+def test_desktop_attached_to_a_collector_elsewhere_shows_its_trades_and_alerts(qloop, tmp_path, redis_url):
+    """The UI is indifferent to where events come from: here they cross Redis."""
+    import uuid
+
+    from kis_desk.engine.collector import Collector
+
+    store = SettingsStore()
+    store.save(UserSettings(sound=False))
+    shared_db = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    alerts_ch, ticks_ch = f"kis:a:{uuid.uuid4().hex[:6]}", f"kis:t:{uuid.uuid4().hex[:6]}"
+    codes = ["005930", "000660"]
+    remote_host = Collector(CollectorConfig(
+        env="sim", codes=codes, sim_rate=300, db_url=shared_db, redis_url=redis_url,
+        redis_channel=alerts_ch, redis_tick_channel=ticks_ch,
+        paths=UserPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c")))
+    desktop = CollectorConfig(env="sim", codes=codes, db_url=shared_db, redis_url=redis_url,
+                              redis_channel=alerts_ch, redis_tick_channel=ticks_ch, attach=True)
+
+    async def script(window) -> None:
+        await remote_host.start()
+        try:
+            model = window.model
+            await until(lambda: all(model.state(c).price is not None for c in codes), what="prices via Redis")
+            await until(lambda: model.feed_state(model.state("005930")) == "live", what="row live")
+            remote_host.simulator.jump("000660", 7.0, 1.0)
+            await until(lambda: model.pending_alerts("000660"), timeout=30, what="alert via Redis")
+        finally:
+            await remote_host.stop()
+        window.close()
+
+    code = qloop.run_until_complete(asyncio.wait_for(
+        run_window(desktop, store=store, on_started=script), 120))
+    assert code == 0

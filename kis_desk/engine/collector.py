@@ -64,6 +64,7 @@ class CollectorConfig:
     sim_jumps: list[tuple[str, float, float]] = field(default_factory=list)  # (code, pct, seconds)
     silence_timeout: float = 90.0
     always_open: bool | None = None                 # None → True for sim, calendar otherwise
+    attach: bool = False                            # desktop only: show a remote collector
     paths: UserPaths | None = None
 
 

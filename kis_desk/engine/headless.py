@@ -50,6 +50,12 @@ def config_from_args(args: argparse.Namespace) -> CollectorConfig:
         if not 1 <= args.window <= 3600:
             raise ConfigError("--window must be between 1 and 3600 seconds")
         cfg.window_seconds = args.window
+    if getattr(args, "attach", False):
+        if not (args.redis and args.db):
+            raise ConfigError("--attach needs --redis (where the collector publishes) and --db "
+                              "(the database it writes)")
+        cfg.attach = True
+        cfg.redis_tick_channel = cfg.redis_tick_channel or "kis:ticks"
     if args.sim_rate is not None:
         if not 0 < args.sim_rate <= 50_000:
             raise ConfigError("--sim-rate must be between 0 and 50000 trades/s")

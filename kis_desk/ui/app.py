@@ -117,7 +117,13 @@ async def run_window(config: CollectorConfig, *, store: SettingsStore | None = N
 
     name, codes = await asyncio.to_thread(resolve_watchlist, db_url, watchlist, config.codes, settings)
     config.codes = list(codes)
-    collector = Collector(config)
+    if config.attach:
+        from ..engine.remote import RemoteEngine
+
+        collector: Any = RemoteEngine(config.redis_url or "", db_url, alert_channel=config.redis_channel,
+                                      tick_channel=config.redis_tick_channel, codes=config.codes)
+    else:
+        collector = Collector(config)
     window = MainWindow(collector, store, settings)
     window.closeRequested.connect(stop.set)
     window.prepare(codes)

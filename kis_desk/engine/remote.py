@@ -1,0 +1,133 @@
+"""A desktop's engine when the collector runs on another host.
+
+The collector publishes alerts (and, with ``--redis-ticks``, every trade) on Redis and writes to
+a shared database. ``RemoteEngine`` turns those Redis messages back into the same engine events
+on a local :class:`EventBus` and reads history from the shared database, so the desktop UI works
+unchanged (it depends only on ``ui.engine_handle.EngineHandle``). It never subscribes to KIS
+itself: which symbols stream is the remote collector's watchlist; rows the remote does not
+trade stay "waiting".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from ..aio import cancel_and_wait
+from ..config import redact_url
+from .events import (
+    AlertEvent,
+    ErrorEvent,
+    EventBus,
+    SessionStateEvent,
+    SubscriptionPlanEvent,
+    TicksEvent,
+    event_from_json,
+)
+
+log = logging.getLogger(__name__)
+
+LABEL = "remote"
+
+
+class RemoteEngine:
+    """EngineHandle over Redis (live events) + the shared database (history, alerts, lists)."""
+
+    def __init__(self, redis_url: str, db_url: str, *, alert_channel: str = "kis:alerts",
+                 tick_channel: str | None = "kis:ticks", codes: Sequence[str] = (),
+                 bus: EventBus | None = None) -> None:
+        from ..market.symbols import default_directory
+
+        self.redis_url = redis_url
+        self.db_url = db_url
+        self.alert_channel = alert_channel
+        self.tick_channel = tick_channel
+        self.bus = bus or EventBus()
+        self.symbols = default_directory()
+        self.repository: Any = None
+        self.codes: list[str] = list(dict.fromkeys(codes))
+        self.received = 0
+        self._seen: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        from .storage import Repository
+
+        self.repository = await asyncio.to_thread(Repository, self.db_url)
+        self._task = asyncio.create_task(self._listen(), name="remote-engine")
+
+    async def stop(self) -> None:
+        await cancel_and_wait([self._task])
+        self._task = None
+        if self.repository is not None:
+            self.repository.close()
+        self._state("stopped", "detached")
+
+    async def set_watchlist(self, codes: Sequence[str]) -> None:
+        """Local only: the remote collector decides what streams; we show what arrives."""
+        self.codes = list(dict.fromkeys(codes))
+        self._publish_plan()
+
+    async def acknowledge_alert(self, alert_id: str) -> None:
+        if self.repository is not None:
+            await asyncio.to_thread(self.repository.acknowledge, alert_id)
+
+    def summary(self) -> dict[str, Any]:
+        return {"received": self.received, "symbols": len(self.codes), "streaming": len(self._seen)}
+
+    # -- Redis ------------------------------------------------------------------------------------
+    async def _listen(self) -> None:
+        import redis.asyncio as aioredis
+
+        channels = [c for c in (self.alert_channel, self.tick_channel) if c]
+        delay = 0.5
+        while True:
+            client = aioredis.from_url(self.redis_url, socket_connect_timeout=3.0)
+            pubsub = client.pubsub()
+            try:
+                await pubsub.subscribe(*channels)
+                self._state("live", f"attached to {redact_url(self.redis_url)} ({', '.join(channels)})")
+                delay = 0.5
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self._deliver(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._state("backoff", f"Redis {redact_url(self.redis_url)}: {exc}", retry_in=delay)
+                self.bus.publish(ErrorEvent("remote", f"lost Redis ({exc}); retrying in {delay:.0f} s"))
+                await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
+                delay = min(delay * 2, 15.0)
+            finally:
+                try:
+                    await pubsub.aclose()
+                    await client.aclose()
+                except Exception:
+                    pass
+
+    def _deliver(self, data: bytes | str) -> None:
+        try:
+            event = event_from_json(data)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring an undecodable message from Redis: %s", exc)
+            return
+        if isinstance(event, TicksEvent):
+            self.received += len(event.ticks)
+            new = {t.stock_code for t in event.ticks} - self._seen
+            if new:
+                self._seen |= new
+                if new & set(self.codes):
+                    self._publish_plan()
+        elif not isinstance(event, AlertEvent):
+            return          # only trades and alerts cross hosts; local state events stay local
+        self.bus.publish(event)
+
+    def _publish_plan(self) -> None:
+        live = tuple(c for c in self.codes if c in self._seen)
+        self.bus.publish(SubscriptionPlanEvent({LABEL: live}, (), 0, 0))
+
+    def _state(self, state: str, detail: str, retry_in: float | None = None) -> None:
+        self.bus.publish(SessionStateEvent(LABEL, state, (), detail, retry_in))
