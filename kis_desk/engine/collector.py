@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from ..aio import cancel_and_wait
 from ..config import (
     ENVIRONMENTS,
     AppCredential,
@@ -24,14 +25,11 @@ from ..config import (
     custom_environment,
     redact_url,
 )
-from ..aio import cancel_and_wait
 from ..logs import register_secret
 from ..protocol.records import KST
 from .events import (
     AlertEvent,
-    ErrorEvent,
     EventBus,
-    MarketPhaseEvent,
     RateEvent,
     Tick,
     TicksEvent,
@@ -293,30 +291,17 @@ class Collector:
 
     # -- reporting ----------------------------------------------------------------------------
     async def _report_loop(self) -> None:
-        from ..market.calendar import next_open, next_phase_change, phase_at
+        from .phase import PhaseWatcher
 
+        phases = PhaseWatcher(self.bus, simulated=self.simulator is not None)
         last_total, last_time = self.ticks_total, time.monotonic()
-        last_phase = None
         while True:
             await asyncio.sleep(1.0)
             now = time.monotonic()
             rate = (self.ticks_total - last_total) / max(now - last_time, 1e-6)
             last_total, last_time = self.ticks_total, now
             self.bus.publish(RateEvent(round(rate, 1), self.ticks_total))
-            try:
-                wall = datetime.now(KST)
-                phase = phase_at(wall)
-                if phase != last_phase:
-                    last_phase = phase
-                    detail = "simulator: always open" if self.simulator is not None else ""
-                    change_at, _next_phase = next_phase_change(wall)
-                    if self.simulator is None and not phase.trading:
-                        detail = (f"market {phase.value}: staying connected quietly (PINGPONG only); "
-                                  f"next open {next_open(wall):%a %Y-%m-%d %H:%M} KST")
-                    log.info("market phase %s%s", phase.value, f" — {detail}" if detail else "")
-                    self.bus.publish(MarketPhaseEvent(phase.value, detail, change_at))
-            except Exception as exc:  # calendar trouble must not stop reporting
-                self.bus.publish(ErrorEvent("calendar", _one_line(exc)))
+            phases.check()
 
     def summary(self) -> dict[str, Any]:
         """Counters for the CLI's closing JSON line and the self-check."""

@@ -51,17 +51,18 @@ class RemoteEngine:
         self.codes: list[str] = list(dict.fromkeys(codes))
         self.received = 0
         self._seen: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         from .storage import Repository
 
         self.repository = await asyncio.to_thread(Repository, self.db_url)
-        self._task = asyncio.create_task(self._listen(), name="remote-engine")
+        self._tasks = [asyncio.create_task(self._listen(), name="remote-engine"),
+                       asyncio.create_task(self._report_phases(), name="remote-phases")]
 
     async def stop(self) -> None:
-        await cancel_and_wait([self._task])
-        self._task = None
+        await cancel_and_wait(self._tasks)
+        self._tasks = []
         if self.repository is not None:
             self.repository.close()
         self._state("stopped", "detached")
@@ -77,6 +78,14 @@ class RemoteEngine:
 
     def summary(self) -> dict[str, Any]:
         return {"received": self.received, "symbols": len(self.codes), "streaming": len(self._seen)}
+
+    async def _report_phases(self) -> None:
+        from .phase import PhaseWatcher
+
+        phases = PhaseWatcher(self.bus)   # the remote collector's phase is the exchange's phase
+        while True:
+            phases.check()
+            await asyncio.sleep(5.0)
 
     # -- Redis ------------------------------------------------------------------------------------
     async def _listen(self) -> None:

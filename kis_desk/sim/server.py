@@ -27,9 +27,9 @@ from websockets.exceptions import ConnectionClosed
 
 from ..aio import cancel_and_wait
 from ..config import is_valid_stock_code
+from ..market.ticks import tick_size
 from ..protocol.codec import build_control_reply, build_pingpong
 from ..protocol.records import KST
-from ..market.ticks import tick_size
 from .config import SimConfig
 from .market import TR_TRADES, Market, SimTrade, pct2, sign_code
 
