@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 
 import pytest
@@ -13,16 +12,9 @@ from kis_desk.engine.collector import Collector, CollectorConfig
 from kis_desk.engine.events import AlertEvent, SessionStateEvent, TicksEvent
 from kis_desk.engine.remote import RemoteEngine
 from kis_desk.market.symbols import default_watchlist
+from test_collector import _wait
 
 pytestmark = pytest.mark.redis
-
-
-async def _wait(predicate, what: str, limit: float = 30.0) -> None:
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for: {what}")
-        await asyncio.sleep(0.02)
 
 
 async def test_remote_engine_replays_the_collectors_trades_and_alerts(tmp_path, redis_url):
