@@ -81,7 +81,7 @@ async def test_fifty_symbols_two_keys_all_live_every_trade_stored(tmp_path):
     plans: list[SubscriptionPlanEvent] = []
     collector.bus.subscribe(lambda e: plans.append(e) if isinstance(e, SubscriptionPlanEvent) else None)
     await _run(collector, 2.5)
-    sim = collector._stopped_simulator
+    sim = collector.simulator
     assert plans and not plans[-1].polled and plans[-1].keys_needed == 2
     assert sum(len(v) for v in plans[-1].live.values()) == 50
     rows = _stored_rows(db)
@@ -117,7 +117,7 @@ async def test_abrupt_drop_mid_stream_backfills_every_missed_trade(tmp_path):
         await _wait(lambda: c.feed.backfills_pending() == 0, "back-fill done")
 
     await _run(collector, 1.0, during=drop_twice)
-    sim = collector._stopped_simulator
+    sim = collector.simulator
     summary = collector.summary()
     assert summary["reconnects"] >= 2
     rows = _stored_rows(db)

@@ -65,6 +65,19 @@ class CollectorConfig:
     attach: bool = False                            # desktop only: show a remote collector
     paths: UserPaths | None = None
 
+    @property
+    def embedded_sim(self) -> bool:
+        """The built-in simulator (not a KIS-compatible server at explicit URLs)."""
+        return self.env == "sim" and not (self.ws_url or self.rest_url)
+
+    def database_url(self) -> str:
+        """--db, else the user's SQLite database; simulated trades get their own file so they
+        never mix with real market data."""
+        if self.db_url:
+            return self.db_url
+        paths = self.paths or UserPaths.default()
+        return paths.default_demo_database_url if self.embedded_sim else paths.default_database_url
+
 
 def _calendar_open(now: datetime) -> bool:
     from ..market.calendar import phase_at
@@ -88,7 +101,6 @@ class Collector:
         self.symbols = default_directory()
         self.codes: list[str] = list(config.codes) or default_watchlist()
         self.simulator: Any = None
-        self._stopped_simulator: Any = None
         self.writer: Any = None
         self.repository: Any = None
         self.detector: Any = None
@@ -113,8 +125,7 @@ class Collector:
         from .storage import Repository, TickWriter
 
         cfg = self.config
-        db_url = cfg.db_url or (self.paths.default_demo_database_url if self._is_embedded_sim
-                                else self.paths.default_database_url)
+        db_url = cfg.database_url()
         self.writer = TickWriter(db_url, journal_dir=self.paths.journal_dir_for(db_url), bus=self.bus)
         try:
             await self.writer.start()
@@ -152,13 +163,9 @@ class Collector:
         log.info("collector started: %d symbols, env %s, database %s", len(self.codes),
                  self.environment.name, redact_url(db_url))
 
-    @property
-    def _is_embedded_sim(self) -> bool:
-        return self.config.env == "sim" and not (self.config.ws_url or self.config.rest_url)
-
     async def _prepare_environment(self) -> list[AppCredential]:
         cfg = self.config
-        if cfg.env == "sim" and not (cfg.ws_url or cfg.rest_url):
+        if cfg.embedded_sim:
             from ..sim import SimConfig, Simulator
 
             resume = {t.stock_code: (t.timestamp.strftime("%Y%m%d"), t.price, t.cum_volume,
@@ -221,9 +228,7 @@ class Collector:
 
     async def _stop_simulator(self) -> None:
         if self.simulator is not None:
-            await self.simulator.stop()
-            self._stopped_simulator = self.simulator   # its history stays readable (tests)
-            self.simulator = None
+            await self.simulator.stop()     # stays referenced: its trade history is still readable
 
     # -- watchlist ----------------------------------------------------------------------------
     async def set_watchlist(self, codes: Sequence[str]) -> None:

@@ -14,7 +14,7 @@ import signal
 import sys
 from typing import Any
 
-from ..config import credentials_from_env, parse_codes
+from ..config import UserPaths, credentials_from_env, parse_codes
 from .collector import Collector, CollectorConfig, ConfigError
 from .events import ErrorEvent, Event, SessionStateEvent, SubscriptionPlanEvent
 
@@ -63,13 +63,20 @@ def config_from_args(args: argparse.Namespace) -> CollectorConfig:
     return cfg
 
 
-async def _load_watchlist(collector_cfg: CollectorConfig, name: str) -> None:
-    from ..config import UserPaths
+def _watchlist_codes(db_url: str, name: str) -> list[str]:
+    """A stored watchlist's codes (blocking: opens and migrates the database)."""
     from .storage import Repository
 
-    url = collector_cfg.db_url or UserPaths.default().ensure().default_database_url
-    repo = Repository(url)
-    codes = await asyncio.to_thread(repo.watchlist_codes, name)
+    repo = Repository(db_url)
+    try:
+        return repo.watchlist_codes(name)
+    finally:
+        repo.close()
+
+
+async def _load_watchlist(collector_cfg: CollectorConfig, name: str) -> None:
+    (collector_cfg.paths or UserPaths.default()).ensure()
+    codes = await asyncio.to_thread(_watchlist_codes, collector_cfg.database_url(), name)
     if not codes:
         raise ConfigError(f"watchlist {name!r} does not exist or is empty")
     collector_cfg.codes = codes

@@ -587,9 +587,7 @@ class Simulator:
         try:
             obj = json.loads(text)
         except ValueError:
-            session.send_text(build_control_reply("(null)", "", "9", "OPSP9999",
-                                                  "JSON PARSING ERROR : invalid json format"))
-            return
+            obj = None
         if not isinstance(obj, dict):
             session.send_text(build_control_reply("(null)", "", "9", "OPSP9999",
                                                   "JSON PARSING ERROR : invalid json format"))

@@ -92,12 +92,9 @@ async def run_window(config: CollectorConfig, *, store: SettingsStore | None = N
     store = store or SettingsStore()
     settings = store.load()
     set_language(settings.language)
-    paths = (config.paths or UserPaths.default()).ensure()
-    embedded_sim = config.env == "sim" and not (config.ws_url or config.rest_url)
-    # the collector's rule (simulated trades never mix with real ones), made explicit so the
-    # watchlist is read from the very database the collector will use
-    config.db_url = config.db_url or (paths.default_demo_database_url if embedded_sim
-                                      else paths.default_database_url)
+    (config.paths or UserPaths.default()).ensure()
+    # fixed here so the watchlist is read from the very database the collector will use
+    config.db_url = config.database_url()
     db_url = config.db_url
     stop = stop or asyncio.Event()
     from .gc_guard import GuiThreadGarbageCollector
