@@ -311,3 +311,17 @@ def test_row_seed_without_live_trades_shows_the_stored_last_trade():
     assert row.spark.points == [10_000, 10_100, 10_200, 10_300]
     assert row.change_1m == pytest.approx(3.0)
     assert row.flash_until == 0.0                          # history is not news: no flash
+
+
+@pytest.mark.parametrize("prev_close, price, expected", [
+    (1_000, 1_300, 2), (1_000, 1_299, 1),          # limit up is 1,300; one tick below is not
+    (50_000, 65_000, 2), (50_000, 64_900, 1),
+    (50_000, 35_000, -2), (50_000, 35_050, -1),    # limit down is 35,000
+    (50_000, 50_000, 0),
+])
+def test_limit_markers_follow_the_krx_limit_prices(prev_close, price, expected):
+    from kis_desk.ui.watchlist_model import RowState
+
+    row = RowState("005930", "삼성전자")
+    row.price, row.change = price, price - prev_close
+    assert row.sign == expected

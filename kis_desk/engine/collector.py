@@ -129,7 +129,7 @@ class Collector:
         self.writer = TickWriter(db_url, journal_dir=self.paths.journal_dir_for(db_url), bus=self.bus)
         try:
             await self.writer.start()
-            self.repository = Repository(db_url)
+            self.repository = await asyncio.to_thread(Repository, db_url)
             self._last_ticks = await asyncio.to_thread(self._load_last_ticks, self.codes)
         except Exception as exc:
             await self.writer.stop()
@@ -224,6 +224,8 @@ class Collector:
             except Exception:
                 log.exception("publisher stop failed")
         await self._stop_simulator()
+        if self.repository is not None:
+            self.repository.close()
         log.info("collector stopped")
 
     async def _stop_simulator(self) -> None:

@@ -330,6 +330,7 @@ class RedisPublisher:
                 n = min(self._tick_batch, len(q))
                 chunk = tuple(q.popleft() for _ in range(n))
                 messages.append((n, TicksEvent(chunk).to_json()))
+                await asyncio.sleep(0)   # serialising is CPU work: let socket reads interleave
             try:
                 async with self._client.pipeline(transaction=False) as pipe:
                     for _, payload in messages:

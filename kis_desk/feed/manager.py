@@ -47,6 +47,17 @@ LastSeen = Callable[[str], "tuple[date, int, str] | None"]
 LIVE, POLLED, STALE, PENDING = "live", "polled", "stale", "pending"
 
 
+def _merge_jobs(a: tuple[int | None, str | None],
+                b: tuple[int | None, str | None]) -> tuple[int | None, str | None]:
+    """One back-fill job that covers both: from the oldest known cumulative volume (it bounds
+    everything after our last trade), else from the earliest time, else one page."""
+    afters = [j[0] for j in (a, b) if j[0] is not None]
+    if afters:
+        return min(afters), None
+    sinces = [j[1] for j in (a, b) if j[1] is not None]
+    return None, min(sinces) if sinces else None
+
+
 class _Listener(SessionListener):
     def __init__(self, manager: FeedManager) -> None:
         self.m = manager
@@ -135,7 +146,7 @@ class FeedManager:
         self._bf_queues: list[asyncio.Queue[str]] = []
         self._bf_pending: dict[str, tuple[int | None, str | None]] = {}
         self._bf_running: set[str] = set()
-        self._bf_again: dict[str, int | None] = {}
+        self._bf_again: dict[str, tuple[int | None, str | None]] = {}
         self._bf_tasks: list[asyncio.Task[None]] = []
         self._bf_last_done: dict[str, float] = {}
         self._bf_deferred: dict[str, int] = {}
@@ -403,14 +414,13 @@ class FeedManager:
             self._request_backfill(code, after)
 
     def _request_backfill(self, code: str, after_cum: int | None, since: str | None = None) -> None:
-        if code in self._bf_running:
-            prev = self._bf_again.get(code, after_cum)
-            self._bf_again[code] = after_cum if prev is None or after_cum is None else min(prev, after_cum)
+        job = (after_cum, since)
+        if code in self._bf_running:         # run again when this run ends
+            prev = self._bf_again.get(code)
+            self._bf_again[code] = job if prev is None else _merge_jobs(prev, job)
             return
         if code in self._bf_pending:
-            prev_after, prev_since = self._bf_pending[code]
-            if prev_after is not None and after_cum is not None:
-                self._bf_pending[code] = (min(prev_after, after_cum), None)
+            self._bf_pending[code] = _merge_jobs(self._bf_pending[code], job)
             return
         i = self.plan.session_of(code)
         if i is None:
@@ -436,8 +446,7 @@ class FeedManager:
                 self._bf_running.discard(code)
                 self._bf_last_done[code] = time.monotonic()
             if code in self._bf_again:
-                again = self._bf_again.pop(code)
-                self._request_backfill(code, again)
+                self._request_backfill(code, *self._bf_again.pop(code))
 
     def _retry_backfill(self, code: str, after_cum: int | None, since: str | None) -> None:
         self._bf_waiting.discard(code)

@@ -21,18 +21,9 @@ LIMIT_PCT = 30
 
 def tick_size(price: int) -> int:
     """Tick size for a price level (the tick of the band ``price`` lies in)."""
-    if price < 2_000:
-        return 1
-    if price < 5_000:
-        return 5
-    if price < 20_000:
-        return 10
-    if price < 50_000:
-        return 50
-    if price < 200_000:
-        return 100
-    if price < 500_000:
-        return 500
+    for bound, tick in TICK_TABLE:
+        if price < bound:
+            return tick
     return TOP_TICK
 
 
@@ -83,12 +74,7 @@ def price_limits(prev_close: int, pct: int = LIMIT_PCT) -> tuple[int, int]:
     return upper, lower
 
 
-def clamp_to_limits(price: int, prev_close: int) -> int:
-    upper, lower = price_limits(prev_close)
-    return min(upper, max(lower, price))
-
-
 __all__ = [
-    "LIMIT_PCT", "TICK_TABLE", "ceil_to_tick", "clamp_to_limits", "floor_to_tick", "is_on_tick",
+    "LIMIT_PCT", "TICK_TABLE", "ceil_to_tick", "floor_to_tick", "is_on_tick",
     "next_tick_down", "next_tick_up", "price_limits", "round_to_tick", "tick_size",
 ]

@@ -114,15 +114,11 @@ def _valid_date(d: str) -> bool:
 def _trade_record_error(fields: tuple[str, ...]) -> str | None:
     """Validate the fields every consumer relies on; None when usable (cached checks: hot path)."""
     code = fields[0]
-    if (
-        (len(code) == 6 and code.isdecimal() or len(code) == 7 and code[0] == "Q" and code[1:].isdecimal())
-        and fields[2].isdecimal() and fields[12].isdecimal() and fields[13].isdecimal()
-        and _valid_time(fields[1]) and _valid_date(fields[33])
-    ):
+    code_ok = len(code) == 6 and code.isdecimal() or len(code) == 7 and code[0] == "Q" and code[1:].isdecimal()
+    if (code_ok and fields[2].isdecimal() and fields[12].isdecimal() and fields[13].isdecimal()
+            and _valid_time(fields[1]) and _valid_date(fields[33])):
         return None
-    if not (len(code) == 6 and code.isdecimal()) and not (
-        len(code) == 7 and code[0] == "Q" and code[1:].isdecimal()
-    ):
+    if not code_ok:
         return f"bad stock code {code[:12]!r}"
     if not _valid_time(fields[1]):
         return f"bad trade time {fields[1][:12]!r}"
@@ -173,12 +169,7 @@ def decode_data_frame(text: str, keys: KeyTable | None = None) -> DataFrame | Pr
         errors: list[str] = []
         for i in range(count):
             fields = items if count == 1 else items[i * width:(i + 1) * width]
-            if (fields[1] in _VALID_TIMES and fields[33] in _VALID_DATES and len(fields[0]) == 6
-                    and fields[0].isdecimal() and fields[2].isdecimal()
-                    and fields[12].isdecimal() and fields[13].isdecimal()):
-                problem = None
-            else:
-                problem = _trade_record_error(fields)
+            problem = _trade_record_error(fields)
             if problem is None:
                 records.append(_tuple_new(TradeRecord, (tr_id, fields)))
             else:
@@ -333,12 +324,8 @@ def build_pingpong(datetime_text: str) -> str:
                       separators=(",", ":"))
 
 
-def ack_kind(msg_cd: str) -> AckKind:
-    return MSG_CODE_KINDS.get(msg_cd, AckKind.UNKNOWN)
-
-
 __all__ = [
-    "H0STCNT0_WIDTH", "KeyTable", "PINGPONG", "ack_kind", "build_approval_request",
+    "H0STCNT0_WIDTH", "KeyTable", "PINGPONG", "build_approval_request",
     "build_control_reply", "build_data_frame", "build_pingpong", "build_subscription",
     "build_token_request", "decode_control", "decode_data_frame", "decode_message",
     "decrypt_payload", "encrypt_payload", "to_text",

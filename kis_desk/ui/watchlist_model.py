@@ -32,13 +32,14 @@ from ..engine.events import (
     Tick,
     TicksEvent,
 )
+from ..market.ticks import price_limits
 from .i18n import tr
+from .notifications import alert_text
 from .theme import KOREAN, Palette
 
 SPARK_ROLE = Qt.ItemDataRole.UserRole + 1     # (points tuple, previous close or None)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2      # raw value for QSortFilterProxyModel
 CODE_ROLE = Qt.ItemDataRole.UserRole + 3      # the row's stock code
-SIGN_ROLE = Qt.ItemDataRole.UserRole + 4      # -2 limit down, -1 down, 0, 1 up, 2 limit up
 ALERT_ROLE = Qt.ItemDataRole.UserRole + 5     # True while the row has unacknowledged alerts
 
 SPARK_POINTS = 240
@@ -47,7 +48,6 @@ FLASH_SECONDS = 0.6
 REFRESH_HZ = 8
 MAX_CELLS_PER_SIGNAL = 200   # see WatchlistModel._emit_ranges
 SPARK_EVERY = 4     # a row's sparkline repaints every 4th flush (2 Hz), rows staggered
-LIMIT_PCT = 29.5   # KRX daily limit is ±30 % of the previous close, rounded to the tick size
 
 
 class Col(IntEnum):
@@ -79,7 +79,7 @@ _FONT = int(Qt.ItemDataRole.FontRole.value)                # 6
 _ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole.value)  # 7
 _BACKGROUND = int(Qt.ItemDataRole.BackgroundRole.value)    # 8
 _FOREGROUND = int(Qt.ItemDataRole.ForegroundRole.value)    # 9
-_SPARK, _SORT, _CODE, _SIGN, _ALERT = (int(Qt.ItemDataRole.UserRole.value) + k for k in (1, 2, 3, 4, 5))
+_SPARK, _SORT, _CODE, _ALERT = (int(Qt.ItemDataRole.UserRole.value) + k for k in (1, 2, 3, 5))
 
 
 class Sparkline:
@@ -244,13 +244,17 @@ class RowState:
 
     @property
     def sign(self) -> int:
+        """-2 limit down, -1 down, 0, 1 up, 2 limit up (KRX limits from the previous close)."""
         c = self.change or 0
-        rate = self.change_rate or 0.0
+        if c == 0 or self.price is None:
+            return 0
+        prev_close = self.price - c
+        if prev_close <= 0:
+            return 1 if c > 0 else -1
+        upper, lower = price_limits(prev_close)
         if c > 0:
-            return 2 if rate >= LIMIT_PCT else 1
-        if c < 0:
-            return -2 if rate <= -LIMIT_PCT else -1
-        return 0
+            return 2 if self.price >= upper else 1
+        return -2 if self.price <= lower else -1
 
     @property
     def change_1m(self) -> float | None:
@@ -579,8 +583,6 @@ class WatchlistModel(QAbstractTableModel):
             return self._sort_value(row, col)
         if role == _CODE:
             return row.code
-        if role == _SIGN:
-            return row.sign
         if role == _ALERT:
             return bool(row.alerts)
         return None
@@ -686,7 +688,5 @@ class WatchlistModel(QAbstractTableModel):
         if col == Col.CHANGE and abs(row.sign) == 2:
             return tr("limit.up" if row.sign > 0 else "limit.down")
         if row.alerts:
-            a = row.alerts[-1]
-            return tr("alert.toast", name=row.name, code=row.code, direction=tr(f"alert.{a.direction}"),
-                      change=a.change_pct, window=a.window_seconds, price=f"{a.trigger_price:,}")
+            return alert_text(row.alerts[-1])
         return None
