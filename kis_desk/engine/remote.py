@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Sequence
 from typing import Any
 
 from ..aio import cancel_and_wait
 from ..config import redact_url
+from ..feed.backoff import Backoff, BackoffPolicy
 from .events import (
     AlertEvent,
     ErrorEvent,
@@ -92,24 +92,24 @@ class RemoteEngine:
         import redis.asyncio as aioredis
 
         channels = [c for c in (self.alert_channel, self.tick_channel) if c]
-        delay = 0.5
+        backoff = Backoff(BackoffPolicy(initial=0.5, cap=15.0))
         while True:
             client = aioredis.from_url(self.redis_url, socket_connect_timeout=3.0)
             pubsub = client.pubsub()
             try:
                 await pubsub.subscribe(*channels)
                 self._state("live", f"attached to {redact_url(self.redis_url)} ({', '.join(channels)})")
-                delay = 0.5
+                backoff.reset()
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         self._deliver(message["data"])
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                delay = backoff.next_delay()
                 self._state("backoff", f"Redis {redact_url(self.redis_url)}: {exc}", retry_in=delay)
-                self.bus.publish(ErrorEvent("remote", f"lost Redis ({exc}); retrying in {delay:.0f} s"))
-                await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
-                delay = min(delay * 2, 15.0)
+                self.bus.publish(ErrorEvent("remote", f"lost Redis ({exc}); retrying in {delay:.1f} s"))
+                await asyncio.sleep(delay)
             finally:
                 try:
                     await pubsub.aclose()

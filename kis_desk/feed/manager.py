@@ -33,7 +33,7 @@ from ..engine.events import (
 )
 from ..protocol.messages import ControlReply
 from .backfill import Backfiller
-from .backoff import BackoffPolicy
+from .backoff import Backoff, BackoffPolicy
 from .poller import Poller
 from .rest import CredentialError, KisError, KisRestClient, kst_now
 from .session import FeedSession, SessionConfig, SessionListener
@@ -387,7 +387,7 @@ class FeedManager:
 
     # -- polling -------------------------------------------------------------------------------
     def _on_poll(self, ticks: list[Tick], code: str, newest_cum: int) -> None:
-        if code not in self.codes:
+        if code not in self._codes_set:
             return
         if newest_cum and newest_cum > self._last_cum.get(code, -1):
             self._last_cum[code] = newest_cum
@@ -410,7 +410,7 @@ class FeedManager:
 
     def _flush_deferred(self, code: str) -> None:
         after = self._bf_deferred.pop(code, None)
-        if after is not None and code in self.codes and self._started:
+        if after is not None and code in self._codes_set and self._started:
             self._request_backfill(code, after)
 
     def _request_backfill(self, code: str, after_cum: int | None, since: str | None = None) -> None:
@@ -433,7 +433,7 @@ class FeedManager:
         while True:
             code = await queue.get()
             job = self._bf_pending.pop(code, None)
-            if job is None or code not in self.codes:
+            if job is None or code not in self._codes_set:
                 continue
             self._bf_running.add(code)
             try:
@@ -450,12 +450,12 @@ class FeedManager:
 
     def _retry_backfill(self, code: str, after_cum: int | None, since: str | None) -> None:
         self._bf_waiting.discard(code)
-        if self._started and code in self.codes:
+        if self._started and code in self._codes_set:
             self._request_backfill(code, after_cum, since)
 
     async def _backfill(self, rest: KisRestClient, code: str, after_cum: int | None,
                         since: str | None) -> None:
-        delay = 1.0
+        backoff = Backoff(BackoffPolicy(initial=1.0, cap=10.0, jitter=0.2), self._rng)
         for attempt in range(self.backfill_retries + 1):
             try:
                 result = await self.backfiller.fill(rest, code, self.business_date(),
@@ -475,9 +475,9 @@ class FeedManager:
                     asyncio.get_running_loop().call_later(
                         self.backfill_retry_later, self._retry_backfill, code, after_cum, since)
                     return
-                log.warning("back-fill of %s failed (%s); retrying in %.0f s", code, exc, delay)
-                await asyncio.sleep(delay * (0.8 + 0.4 * self._rng.random()))
-                delay = min(delay * 2, 10.0)
+                delay = backoff.next_delay()
+                log.warning("back-fill of %s failed (%s); retrying in %.1f s", code, exc, delay)
+                await asyncio.sleep(delay)
         else:  # pragma: no cover
             return
         self.backfill_runs += 1
@@ -494,7 +494,7 @@ class FeedManager:
                         f"recovered ({len(gaps)} gap(s), first after cumulative volume "
                         f"{gaps[0][0]}): more trades in one second than one page of "
                         f"inquire-time-itemconclusion")
-        if code not in self.codes:
+        if code not in self._codes_set:
             return
         ticks = result.ticks
         if ticks:

@@ -7,6 +7,9 @@ window); live trades are appended to growable numpy buffers and redrawn by a 4 H
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import NamedTuple
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
@@ -38,6 +41,27 @@ class WonAxis(pg.AxisItem):
         return [f"{v * scale:,.0f}" for v in values]
 
 
+class History(NamedTuple):
+    """A day of trades as chart arrays (built in a worker thread, not on the GUI thread)."""
+
+    t: np.ndarray
+    p: np.ndarray
+    v: np.ndarray
+    last_cum: int
+    prev_close: int | None
+
+
+def history_arrays(ticks: Sequence[Tick]) -> History:
+    """Convert stored trades to arrays; pure, so it can run off the GUI thread."""
+    prev_close = None
+    if ticks and ticks[-1].change is not None:
+        prev_close = ticks[-1].price - ticks[-1].change
+    return History(np.fromiter((t.timestamp.timestamp() for t in ticks), float, len(ticks)),
+                   np.fromiter((t.price for t in ticks), float, len(ticks)),
+                   np.fromiter((t.volume for t in ticks), float, len(ticks)),
+                   ticks[-1].cum_volume if ticks else -1, prev_close)
+
+
 class _Series:
     """Append-only (time, price, volume) buffers that double when full."""
 
@@ -52,11 +76,8 @@ class _Series:
         self.n = 0
         self.last_cum = -1
 
-    def extend(self, ticks: list[Tick]) -> None:
-        ticks = [t for t in ticks if t.cum_volume > self.last_cum]
-        if not ticks:
-            return
-        need = self.n + len(ticks)
+    def append(self, t: np.ndarray, p: np.ndarray, v: np.ndarray, last_cum: int) -> None:
+        need = self.n + len(t)
         if need > len(self.t):
             cap = max(need, 2 * len(self.t))
             for name in ("t", "p", "v"):
@@ -65,11 +86,15 @@ class _Series:
                 new[: self.n] = old[: self.n]
                 setattr(self, name, new)
         s = slice(self.n, need)
-        self.t[s] = [t.timestamp.timestamp() for t in ticks]
-        self.p[s] = [t.price for t in ticks]
-        self.v[s] = [t.volume for t in ticks]
+        self.t[s], self.p[s], self.v[s] = t, p, v
         self.n = need
-        self.last_cum = ticks[-1].cum_volume
+        self.last_cum = max(self.last_cum, last_cum)
+
+    def extend(self, ticks: list[Tick]) -> None:
+        ticks = [t for t in ticks if t.cum_volume > self.last_cum]
+        if ticks:
+            h = history_arrays(ticks)
+            self.append(h.t, h.p, h.v, h.last_cum)
 
 
 class DetailChart(QWidget):
@@ -147,35 +172,22 @@ class DetailChart(QWidget):
         self._title()
         self._dirty = True
 
-    def load_history(self, code: str, ticks: list[Tick], alerts: list[AlertEvent]) -> None:
-        """Stored trades (from the repository) go in front of any live trades already shown."""
+    def load_history(self, code: str, history: History, alerts: list[AlertEvent]) -> None:
+        """Stored trades (``history_arrays``) go in front of any live trades already shown."""
         if code != self.code:
             return
-        live_t, live_p, live_v = (self.series.t[: self.series.n].copy(), self.series.p[: self.series.n].copy(),
-                                  self.series.v[: self.series.n].copy())
-        live_cum = self.series.last_cum
-        self.series.clear()
-        self.series.extend(list(ticks))
-        if live_cum > self.series.last_cum and len(live_t):
+        series = self.series
+        live = (series.t[: series.n].copy(), series.p[: series.n].copy(), series.v[: series.n].copy())
+        live_cum = series.last_cum
+        series.clear()
+        series.append(history.t, history.p, history.v, history.last_cum)
+        if live_cum > series.last_cum and len(live[0]):
             # keep live points newer than history (the trades table lags the bus by the writer)
-            keep = live_t > (self.series.t[self.series.n - 1] if self.series.n else -1)
-            k = int(keep.sum())
-            if k:
-                need = self.series.n + k
-                if need > len(self.series.t):
-                    for name in ("t", "p", "v"):
-                        old = getattr(self.series, name)
-                        new = np.empty(max(need, 2 * len(old)))
-                        new[: self.series.n] = old[: self.series.n]
-                        setattr(self.series, name, new)
-                self.series.t[self.series.n:need] = live_t[keep]
-                self.series.p[self.series.n:need] = live_p[keep]
-                self.series.v[self.series.n:need] = live_v[keep]
-                self.series.n = need
-                self.series.last_cum = live_cum
-        for t in ticks[-1:]:
-            if t.change is not None:
-                self.prev_close = t.price - t.change
+            keep = live[0] > (series.t[series.n - 1] if series.n else -1)
+            if keep.any():
+                series.append(live[0][keep], live[1][keep], live[2][keep], live_cum)
+        if history.prev_close is not None:
+            self.prev_close = history.prev_close
         for a in alerts:
             self.add_alert(a)
         self._dirty = True

@@ -34,7 +34,7 @@ from ..engine.events import AlertEvent, Event, Tick, TicksEvent
 from ..protocol.records import KST
 from ..settings import SettingsStore, UserSettings
 from .alerts_view import AlertDock
-from .chart import DetailChart
+from .chart import DetailChart, history_arrays
 from .engine_handle import EngineHandle
 from .i18n import set_language, tr
 from .notifications import AlertBanner, Notifier
@@ -480,9 +480,10 @@ class MainWindow(QMainWindow):
     async def _load_chart(self, code: str) -> None:
         today = datetime.now(KST).replace(hour=0, minute=0, second=0, microsecond=0)
         repo = self._repo()
-        ticks = await asyncio.to_thread(repo.ticks_between, code, today, today + timedelta(days=1))
+        history = await asyncio.to_thread(
+            lambda: history_arrays(repo.ticks_between(code, today, today + timedelta(days=1))))
         alerts = [a for a in self.alert_dock.model.alerts if a.stock_code == code]
-        self.chart.load_history(code, ticks, alerts)
+        self.chart.load_history(code, history, alerts)
 
     # -- alerts -------------------------------------------------------------------------------
     def acknowledge(self, alert_ids: Sequence[str]) -> None:
