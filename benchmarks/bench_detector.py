@@ -24,7 +24,8 @@ from datetime import datetime, timedelta, timezone
 
 from kis_desk.config import redact_url
 from kis_desk.engine.detector import MoveDetector
-from kis_desk.engine.events import AlertEvent, Tick
+from kis_desk.core.events import AlertEvent
+from kis_desk.core.ticks import Tick
 from kis_desk.protocol.records import KST
 
 T0 = datetime(2024, 1, 2, 9, 0, 0, tzinfo=KST)

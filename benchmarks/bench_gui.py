@@ -42,7 +42,7 @@ class _Engine:
     """Just enough EngineHandle for the window: real bus, symbols and SQLite repository."""
 
     def __init__(self, db_url: str) -> None:
-        from kis_desk.engine.events import EventBus
+        from kis_desk.core.events import EventBus
         from kis_desk.engine.storage import Repository
         from kis_desk.market.symbols import default_directory
 
@@ -64,7 +64,7 @@ class _Market:
     """Random-walk trades for 50 codes with growing cumulative volume (cheap to generate)."""
 
     def __init__(self, codes: list[str], start: datetime, step_seconds: float) -> None:
-        from kis_desk.engine.events import Tick
+        from kis_desk.core.ticks import Tick
 
         self.Tick = Tick
         self.codes = codes
@@ -94,7 +94,7 @@ class _Market:
 async def _measure(window, market, rate: float, seconds: float) -> dict:
     from PySide6.QtCore import Qt, QTimer
 
-    from kis_desk.engine.events import TicksEvent
+    from kis_desk.core.events import TicksEvent
 
     lateness: list[float] = []
     last = [time.perf_counter()]
@@ -141,7 +141,7 @@ async def _measure(window, market, rate: float, seconds: float) -> dict:
 async def _memory(window, market, total: int) -> dict:
     from PySide6.QtWidgets import QApplication
 
-    from kis_desk.engine.events import TicksEvent
+    from kis_desk.core.events import TicksEvent
 
     bus = window.engine.bus
     batch = 200

@@ -27,7 +27,8 @@ from websockets.asyncio.client import connect
 
 from kis_desk.config import UserPaths
 from kis_desk.engine.collector import Collector, CollectorConfig
-from kis_desk.engine.events import AlertEvent, TicksEvent
+from kis_desk.wiring import build_collector
+from kis_desk.core.events import AlertEvent, Event, TicksEvent
 from kis_desk.protocol.codec import build_approval_request, build_subscription
 
 from .burst_server import BurstServer, ProcessBurstServer, make_frames
@@ -92,7 +93,7 @@ async def _collector_receive(frames: list[tuple[str, int]], n_trades: int, tmp: 
     await server.start()
     cfg = CollectorConfig(env="sim", ws_url=server.ws_url, rest_url=server.rest_url, codes=list(CODES),
                           db_url=f"sqlite:///{tmp}/bench-{time.time_ns()}.sqlite3", paths=_paths(tmp))
-    collector = Collector(cfg)
+    collector = build_collector(cfg)
     first: list[float] = []
     latencies: list[float] = []
     frame_of: dict[tuple[str, int], int] = {}
@@ -114,7 +115,7 @@ async def _collector_receive(frames: list[tuple[str, int]], n_trades: int, tmp: 
             if i is not None and i < len(server.sent_at):
                 latencies.append((commit_wall - server.sent_at[i]) * 1000)
 
-    collector.bus.subscribe(on_event)
+    collector.bus.subscribe(Event, on_event)
     await collector.start()
     collector.writer.on_committed.append(on_committed)
     try:
@@ -200,7 +201,7 @@ async def _resubscribe(quick: bool, tmp: str) -> list[dict[str, Any]]:
     for _ in range(3 if quick else 8):
         cfg = CollectorConfig(env="sim", codes=codes, sim_rate=500, paths=_paths(tmp),
                               db_url=f"sqlite:///{tmp}/resub-{time.time_ns()}.sqlite3")
-        collector = Collector(cfg)
+        collector = build_collector(cfg)
         await collector.start()
         try:
             deadline = time.perf_counter() + 30
@@ -210,7 +211,7 @@ async def _resubscribe(quick: bool, tmp: str) -> list[dict[str, Any]]:
             reconnects = collector.feed.stats()["reconnects"]
             n_sessions = len(collector.feed.sessions)
             t0 = time.perf_counter()
-            collector.simulator.faults.drop_all()
+            collector.exchange.simulator.faults.drop_all()
             end = t0 + 30
             while time.perf_counter() < end and not (
                     collector.feed.stats()["reconnects"] >= reconnects + n_sessions
@@ -241,7 +242,7 @@ async def _alerts(quick: bool, tmp: str) -> list[dict[str, Any]]:
     channel = f"kis:bench:{time.time_ns()}"
     cfg = CollectorConfig(env="sim", codes=codes, sim_rate=2000, paths=_paths(tmp), redis_url=url,
                           redis_channel=channel, db_url=f"sqlite:///{tmp}/alerts-{time.time_ns()}.sqlite3")
-    collector = Collector(cfg)
+    collector = build_collector(cfg)
     arrival: dict[tuple[str, int], float] = {}
 
     def on_event(event: Any) -> None:
@@ -249,7 +250,7 @@ async def _alerts(quick: bool, tmp: str) -> list[dict[str, Any]]:
             for t in event.ticks:
                 arrival[(t.stock_code, t.cum_volume)] = t.received_at
 
-    collector.bus.subscribe(on_event)
+    collector.bus.subscribe(Event, on_event)
     pubsub = client.pubsub()
     await pubsub.subscribe(channel)
     latencies = []
@@ -257,7 +258,7 @@ async def _alerts(quick: bool, tmp: str) -> list[dict[str, Any]]:
     try:
         jumps = codes[:5] if quick else codes[:20]
         for i, code in enumerate(jumps):
-            collector.simulator.jump(code, 7.0 if i % 2 == 0 else -7.0, 2.0)
+            collector.exchange.simulator.jump(code, 7.0 if i % 2 == 0 else -7.0, 2.0)
         deadline = time.perf_counter() + (20 if quick else 40)
         while len(latencies) < len(jumps) and time.perf_counter() < deadline:
             msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)

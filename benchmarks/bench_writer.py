@@ -26,7 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from kis_desk.engine.events import Tick
+from kis_desk.core.ticks import Tick
 from kis_desk.engine.storage import Repository, TickWriter
 from kis_desk.engine.storage.writer import (_PG_COPY_TYPES, _COLS, _SQLITE_INSERT, pg_rows,
                                             sqlite_rows)

@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .sim.cli import sim_main
         return sim_main(args)
     if command == "collect":
-        from .engine.headless import collect_main
+        from .headless import collect_main
         return collect_main(args)
     from .ui.app import app_main
     return app_main(args)

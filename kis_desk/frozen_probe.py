@@ -266,9 +266,6 @@ def _check_kis_desk() -> str:
     import pkgutil
 
     import kis_desk
-    from kis_desk.cli import build_parser
-
-    build_parser()  # imports the subcommand modules
     names = [m.name for m in pkgutil.walk_packages(kis_desk.__path__, "kis_desk.")
              if not m.name.endswith("__main__")]
     failed = []

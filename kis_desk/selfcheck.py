@@ -57,7 +57,7 @@ def self_check_main() -> int:
 def _run_stack(home: str) -> list[tuple[bool, str, str]]:
     from .config import UserPaths
     from .engine.collector import CollectorConfig
-    from .engine.events import AlertEvent
+    from .core.events import AlertEvent
     from .market.symbols import default_watchlist
     from .ui.app import run_app
 
@@ -71,7 +71,7 @@ def _run_stack(home: str) -> list[tuple[bool, str, str]]:
     async def exercise(window: Any) -> None:
         engine = window.engine
         alerts: list[AlertEvent] = []
-        engine.bus.subscribe(lambda e: alerts.append(e) if isinstance(e, AlertEvent) else None)
+        engine.bus.subscribe(AlertEvent, alerts.append)
         deadline = time.monotonic() + CHECK_SECONDS
         while time.monotonic() < deadline:
             s = engine.summary()

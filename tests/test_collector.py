@@ -22,7 +22,8 @@ import sqlalchemy as sa
 
 from kis_desk.config import UserPaths
 from kis_desk.engine.collector import Collector, CollectorConfig, ConfigError
-from kis_desk.engine.events import AlertEvent, SubscriptionPlanEvent
+from kis_desk.wiring import build_collector
+from kis_desk.core.events import AlertEvent, SubscriptionPlanEvent
 from kis_desk.market.symbols import default_watchlist
 from test_storage import pg_schema  # noqa: F401  (fixture)
 
@@ -77,11 +78,11 @@ async def test_fifty_symbols_two_keys_all_live_every_trade_stored(tmp_path):
     db = f"sqlite:///{tmp_path / 'ticks.sqlite3'}"
     cfg = CollectorConfig(env="sim", codes=codes, sim_rate=1000, sim_keys=2, db_url=db,
                           paths=_paths(tmp_path))
-    collector = Collector(cfg)
+    collector = build_collector(cfg)
     plans: list[SubscriptionPlanEvent] = []
-    collector.bus.subscribe(lambda e: plans.append(e) if isinstance(e, SubscriptionPlanEvent) else None)
+    collector.bus.subscribe(SubscriptionPlanEvent, plans.append)
     await _run(collector, 2.5)
-    sim = collector.simulator
+    sim = collector.exchange.simulator
     assert plans and not plans[-1].polled and plans[-1].keys_needed == 2
     assert sum(len(v) for v in plans[-1].live.values()) == 50
     rows = _stored_rows(db)
@@ -103,13 +104,13 @@ async def test_abrupt_drop_mid_stream_backfills_every_missed_trade(tmp_path):
     codes = default_watchlist()[:10]
     db = f"sqlite:///{tmp_path / 'ticks.sqlite3'}"
     cfg = CollectorConfig(env="sim", codes=codes, sim_rate=300, db_url=db, paths=_paths(tmp_path))
-    collector = Collector(cfg)
+    collector = build_collector(cfg)
 
     async def drop_twice(c: Collector) -> None:
         for _ in range(2):
             await asyncio.sleep(1.0)
             before = c.feed.stats()["reconnects"]
-            c.simulator.faults.drop_all()
+            c.exchange.simulator.faults.drop_all()
             # both sessions must have noticed the drop and come back before we look again
             await _wait(lambda: c.feed.stats()["reconnects"] >= before + len(c.feed.sessions),
                         "both sessions reconnected")
@@ -117,7 +118,7 @@ async def test_abrupt_drop_mid_stream_backfills_every_missed_trade(tmp_path):
         await _wait(lambda: c.feed.backfills_pending() == 0, "back-fill done")
 
     await _run(collector, 1.0, during=drop_twice)
-    sim = collector.simulator
+    sim = collector.exchange.simulator
     summary = collector.summary()
     assert summary["reconnects"] >= 2
     rows = _stored_rows(db)
@@ -136,7 +137,7 @@ async def test_collector_stores_into_postgresql(tmp_path, pg_schema):  # noqa: F
     url, _ = pg_schema
     codes = default_watchlist()[:5]
     cfg = CollectorConfig(env="sim", codes=codes, sim_rate=300, db_url=url, paths=_paths(tmp_path))
-    collector = Collector(cfg)
+    collector = build_collector(cfg)
     await _run(collector, 1.5)
     rows = _stored_rows(url)
     assert sum(len(v) for v in rows.values()) == collector.summary()["stored"] > 50
@@ -155,14 +156,14 @@ async def test_simulator_jump_reaches_a_redis_subscriber_and_the_alerts_table(tm
     client = aioredis.from_url(redis_url)
     pubsub = client.pubsub()
     await pubsub.subscribe(channel)
-    collector = Collector(cfg)
+    collector = build_collector(cfg)
     received: list[AlertEvent] = []
     bus_alerts: list[AlertEvent] = []
-    collector.bus.subscribe(lambda e: bus_alerts.append(e) if isinstance(e, AlertEvent) else None)
+    collector.bus.subscribe(AlertEvent, bus_alerts.append)
     await collector.start()
     try:
         await _wait(lambda: collector.feed.all_live(), "all live")
-        collector.simulator.jump(codes[1], 7.0, 1.0)
+        collector.exchange.simulator.jump(codes[1], 7.0, 1.0)
         deadline = time.monotonic() + 30
         while not received and time.monotonic() < deadline:
             msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
@@ -184,7 +185,7 @@ async def test_watchlist_change_applies_live(tmp_path):
     codes = default_watchlist()[:5]
     cfg = CollectorConfig(env="sim", codes=codes, sim_rate=200, paths=_paths(tmp_path),
                           db_url=f"sqlite:///{tmp_path / 't.sqlite3'}")
-    collector = Collector(cfg)
+    collector = build_collector(cfg)
     await collector.start()
     try:
         await _wait(lambda: collector.feed.all_live(), "all live")
@@ -192,7 +193,7 @@ async def test_watchlist_change_applies_live(tmp_path):
         await collector.set_watchlist(new)
         await _wait(lambda: set(collector.feed.symbol_states()) == set(new) and collector.feed.all_live(),
                     "new watchlist live")
-        subscribed = {key for s in collector.simulator.sessions() for tr, key in s["subscriptions"]}
+        subscribed = {key for s in collector.exchange.simulator.sessions() for tr, key in s["subscriptions"]}
         assert subscribed == set(new)  # removed symbols were unsubscribed on the server too
     finally:
         await collector.stop()
@@ -205,7 +206,7 @@ async def test_real_environment_without_keys_is_a_clear_error(tmp_path, monkeypa
     cfg = CollectorConfig(env="real", codes=["005930"], paths=_paths(tmp_path),
                           db_url=f"sqlite:///{tmp_path / 't.sqlite3'}")
     with pytest.raises(ConfigError, match="KIS_APP_KEY"):
-        await Collector(cfg).start()
+        await build_collector(cfg).start()
 
 
 # -- the headless CLI --------------------------------------------------------------------------
@@ -287,7 +288,7 @@ async def test_restart_back_fills_a_hole_an_interrupted_run_left_behind(tmp_path
             return CollectorConfig(env="sim", ws_url=sim.ws_url, rest_url=sim.rest_url, codes=codes,
                                    db_url=db, paths=_paths(tmp_path))
 
-        await _run(Collector(config()), 1.5)
+        await _run(build_collector(config()), 1.5)
         engine = sa.create_engine(db)
         with engine.begin() as conn:     # punch a hole into the first symbol's stored day
             cums = [r[0] for r in conn.execute(sa.text(
@@ -300,7 +301,7 @@ async def test_restart_back_fills_a_hole_an_interrupted_run_left_behind(tmp_path
         engine.dispose()
         with pytest.raises(AssertionError, match="gap"):
             _assert_no_gaps(_stored_rows(db))
-        second = Collector(config())
+        second = build_collector(config())
         await second.start()
         try:
             await _wait(lambda: second.feed.all_live(), "live")
@@ -317,7 +318,7 @@ async def test_restart_back_fills_a_hole_an_interrupted_run_left_behind(tmp_path
 async def test_ticks_are_published_on_redis_for_other_hosts(tmp_path, redis_url):
     import redis.asyncio as aioredis
 
-    from kis_desk.engine.events import TicksEvent, event_from_json
+    from kis_desk.core.events import TicksEvent, event_from_json
 
     channel = f"kis:ticks:{uuid.uuid4().hex[:8]}"
     client = aioredis.from_url(redis_url)
@@ -326,7 +327,7 @@ async def test_ticks_are_published_on_redis_for_other_hosts(tmp_path, redis_url)
     cfg = CollectorConfig(env="sim", codes=default_watchlist()[:3], sim_rate=200, paths=_paths(tmp_path),
                           db_url=f"sqlite:///{tmp_path / 't.sqlite3'}", redis_url=redis_url,
                           redis_tick_channel=channel)
-    collector = Collector(cfg)
+    collector = build_collector(cfg)
     received = []
     await collector.start()
     try:

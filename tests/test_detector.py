@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kis_desk.engine.detector import MoveDetector
-from kis_desk.engine.events import AlertEvent, Tick, event_from_json
+from kis_desk.core.events import AlertEvent, event_from_json
+from kis_desk.core.ticks import Tick
 from kis_desk.protocol.records import KST
 
 T0 = datetime(2024, 1, 2, 9, 0, 0, tzinfo=KST)

@@ -9,8 +9,9 @@ from collections.abc import Callable
 
 
 from kis_desk.config import AppCredential, Secret, custom_environment
-from kis_desk.engine.events import ErrorEvent, EventBus, SessionStateEvent, SubscriptionPlanEvent
-from kis_desk.feed import BackoffPolicy, FeedManager
+from kis_desk.core.events import ErrorEvent, Event, EventBus, SessionStateEvent, SubscriptionPlanEvent
+from kis_desk.core.backoff import BackoffPolicy
+from kis_desk.feed import FeedManager
 from kis_desk.sim import SimConfig, Simulator
 
 CODES50 = [f"{i:06d}" for i in range(5930, 5980)]
@@ -32,7 +33,7 @@ class Harness:
         self.calls: dict[str, int] = {"ws": 0, "backfill": 0, "poll": 0}
         self.events: list[object] = []
         self.bus = EventBus()
-        self.bus.subscribe(self.events.append)
+        self.bus.subscribe(Event, self.events.append)
         kwargs.setdefault("silence_timeout", 2.0)
         kwargs.setdefault("backoff", FAST_BACKOFF)
         kwargs.setdefault("in_use_wait", 1.0)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kis_desk.feed.backfill import chain_gaps
-from kis_desk.feed.backoff import Backoff, BackoffPolicy
+from kis_desk.core.backoff import Backoff, BackoffPolicy
 from kis_desk.feed.ratelimit import RateLimiter
 from kis_desk.feed.rest import (
     ConclusionRow, KisApiError, hhmmss_minus, parse_ccnl, parse_price, parse_time_conclusion,

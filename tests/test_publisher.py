@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from kis_desk.engine.events import (
-    AlertEvent, ErrorEvent, EventBus, PublisherStatsEvent, Tick, event_from_json,
+from kis_desk.core.events import (
+    AlertEvent, ErrorEvent, Event, EventBus, PublisherStatsEvent, event_from_json,
 )
+from kis_desk.core.ticks import Tick
 from kis_desk.engine.publisher import RedisPublisher
 from kis_desk.protocol.records import KST
 from kis_desk.tools.alerts import add_alerts_arguments, alerts_main
@@ -150,7 +151,7 @@ async def test_subscriber_receives_exact_json_and_stream(redis_url):
     channel, stream = unique("alerts"), unique("stream")
     bus = EventBus()
     events: list = []
-    bus.subscribe(events.append)
+    bus.subscribe(Event, events.append)
     sub = Collector(redis_url, channel)
     await sub.start()
     pub = RedisPublisher(redis_url, channel=channel, stream=stream, stream_maxlen=100, bus=bus)
@@ -229,7 +230,7 @@ async def test_redis_restart_mid_run_delivers_all_in_order_none_twice(private_re
     channel, stream = "kis:alerts", "kis:alerts:stream"
     bus = EventBus()
     events: list = []
-    bus.subscribe(events.append)
+    bus.subscribe(Event, events.append)
     sub = Collector(srv.url, channel)
     await sub.start()
     pub = RedisPublisher(srv.url, channel=channel, stream=stream, bus=bus, backoff_initial=0.05,
@@ -355,7 +356,7 @@ async def test_max_pending_overflow_drops_oldest_and_reports(private_redis):
     srv = private_redis()                                 # not started yet: Redis is down
     bus = EventBus()
     events: list = []
-    bus.subscribe(events.append)
+    bus.subscribe(Event, events.append)
     pub = RedisPublisher(srv.url, max_pending=5, bus=bus, backoff_initial=0.05, backoff_max=0.2)
     assert await pub.start() is False
     alerts = [make_alert(i) for i in range(8)]
@@ -398,7 +399,7 @@ async def test_password_auth_and_no_password_leak(private_redis, caplog):
 
     bus = EventBus()
     events: list = []
-    bus.subscribe(events.append)
+    bus.subscribe(Event, events.append)
     caplog.set_level("DEBUG")
     pub2 = RedisPublisher(bad, bus=bus, backoff_initial=0.05)
     assert await pub2.start() is False

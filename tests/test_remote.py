@@ -9,7 +9,8 @@ import pytest
 
 from kis_desk.config import UserPaths
 from kis_desk.engine.collector import Collector, CollectorConfig
-from kis_desk.engine.events import AlertEvent, SessionStateEvent, TicksEvent
+from kis_desk.wiring import build_collector
+from kis_desk.core.events import AlertEvent, SessionStateEvent, TicksEvent
 from kis_desk.engine.remote import RemoteEngine
 from kis_desk.market.symbols import default_watchlist
 from test_collector import _wait
@@ -21,23 +22,23 @@ async def test_remote_engine_replays_the_collectors_trades_and_alerts(tmp_path, 
     codes = default_watchlist()[:4]
     db = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
     alerts, ticks = f"kis:a:{uuid.uuid4().hex[:8]}", f"kis:t:{uuid.uuid4().hex[:8]}"
-    collector = Collector(CollectorConfig(
+    collector = build_collector(CollectorConfig(
         env="sim", codes=codes, sim_rate=300, db_url=db, redis_url=redis_url, redis_channel=alerts,
         redis_tick_channel=ticks, paths=UserPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c")))
     remote = RemoteEngine(redis_url, db, alert_channel=alerts, tick_channel=ticks)
     got_ticks: list = []
     got_alerts: list[AlertEvent] = []
     states: list[SessionStateEvent] = []
-    remote.bus.subscribe(lambda e: got_ticks.extend(e.ticks) if isinstance(e, TicksEvent) else
-                         got_alerts.append(e) if isinstance(e, AlertEvent) else
-                         states.append(e) if isinstance(e, SessionStateEvent) else None)
+    remote.bus.subscribe(TicksEvent, lambda e: got_ticks.extend(e.ticks))
+    remote.bus.subscribe(AlertEvent, got_alerts.append)
+    remote.bus.subscribe(SessionStateEvent, states.append)
     await remote.start()
     await remote.set_watchlist(codes)
     await _wait(lambda: any(s.state == "live" for s in states), "remote attached")
     await collector.start()
     try:
         await _wait(lambda: len(got_ticks) > 100, "trades over Redis")
-        collector.simulator.jump(codes[2], -8.0, 1.0)
+        collector.exchange.simulator.jump(codes[2], -8.0, 1.0)
         await _wait(lambda: got_alerts, "an alert over Redis")
     finally:
         await collector.stop()          # flushes the alert into the shared database
@@ -54,7 +55,7 @@ async def test_remote_engine_replays_the_collectors_trades_and_alerts(tmp_path, 
 async def test_remote_engine_survives_an_unreachable_redis(tmp_path):
     remote = RemoteEngine("redis://127.0.0.1:1/0", f"sqlite:///{tmp_path / 'x.sqlite3'}")
     states: list[SessionStateEvent] = []
-    remote.bus.subscribe(lambda e: states.append(e) if isinstance(e, SessionStateEvent) else None)
+    remote.bus.subscribe(SessionStateEvent, states.append)
     await remote.start()
     await _wait(lambda: any(s.state == "backoff" for s in states), "backoff reported")
     await remote.stop()

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from kis_desk.engine.events import Tick
+from kis_desk.core.ticks import Tick
 from kis_desk.engine.storage import Repository, TickWriter
 from kis_desk.protocol.records import KST
 from test_storage import db_url, pg_schema  # noqa: F401  (fixtures: sqlite + postgresql)

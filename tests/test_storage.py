@@ -13,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from kis_desk.config import Secret, redact_url
-from kis_desk.engine.events import AlertEvent, EventBus, StorageStatsEvent, Tick
+from kis_desk.core.events import AlertEvent, EventBus, StorageStatsEvent
+from kis_desk.core.ticks import Tick
 from kis_desk.engine.storage import (LATEST_VERSION, Repository, SecretSettingError, TickWriter,
                                      current_version, migrate)
 from kis_desk.engine.storage.repository import create_engine
@@ -175,7 +176,7 @@ async def test_first_gap_in_the_cumulative_volume_chain_is_found(db_url, tmp_pat
 async def test_stats_events_published(db_url, tmp_path):
     bus = EventBus()
     seen: list[StorageStatsEvent] = []
-    bus.subscribe(lambda e: seen.append(e) if isinstance(e, StorageStatsEvent) else None)
+    bus.subscribe(StorageStatsEvent, seen.append)
     w = TickWriter(db_url, journal_dir=tmp_path / "journal", bus=bus, stats_interval=0.05)
     await w.start()
     w.submit(make_ticks(10))

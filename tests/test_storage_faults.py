@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from kis_desk.engine.events import ErrorEvent, EventBus
+from kis_desk.core.events import ErrorEvent, EventBus
 from kis_desk.engine.storage import JournalLockedError, Repository, TickWriter
 from test_storage import make_ticks, pg_schema_url, wait_until
 
@@ -101,7 +101,7 @@ def throwaway_pg():
 async def test_pg_server_stops_mid_run_and_comes_back(throwaway_pg, tmp_path):
     bus = EventBus()
     errors: list[ErrorEvent] = []
-    bus.subscribe(lambda e: errors.append(e) if isinstance(e, ErrorEvent) else None)
+    bus.subscribe(ErrorEvent, errors.append)
     w = TickWriter(throwaway_pg.url, journal_dir=tmp_path / "journal", bus=bus, spill_after=1.0,
                    connect_timeout=1.0)
     await w.start()
@@ -356,7 +356,7 @@ DISK_FULL_CHILD = textwrap.dedent("""
     from pathlib import Path
     sys.path.insert(0, sys.argv[3])
     from test_storage import make_ticks, wait_until
-    from kis_desk.engine.events import ErrorEvent, EventBus
+    from kis_desk.core.events import ErrorEvent, EventBus
     from kis_desk.engine.storage import TickWriter
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # exceeding the limit → EFBIG, not death
@@ -366,7 +366,7 @@ DISK_FULL_CHILD = textwrap.dedent("""
         out = {}
         bus = EventBus()
         errors = []
-        bus.subscribe(lambda e: errors.append(e) if isinstance(e, ErrorEvent) else None)
+        bus.subscribe(ErrorEvent, errors.append)
         db_dir = Path(sys.argv[1])
         url = f"sqlite:///{db_dir}/ticks.sqlite3"        # directory missing: database down
         w = TickWriter(url, journal_dir=Path(sys.argv[2]), bus=bus, spill_after=0.1)

@@ -8,7 +8,8 @@ import pytest
 
 from kis_desk.config import UserPaths
 from kis_desk.engine.collector import CollectorConfig
-from kis_desk.engine.events import AlertEvent, SubscriptionPlanEvent
+from kis_desk.wiring import build_collector
+from kis_desk.core.events import AlertEvent, Event, SubscriptionPlanEvent
 from kis_desk.engine.storage import Repository
 from kis_desk.settings import SettingsStore, UserSettings
 from kis_desk.ui.app import CLI_WATCHLIST, run_window
@@ -31,7 +32,7 @@ def test_live_edits_reach_the_collector_and_shutdown_flushes(qloop):
                 plans.append(e)
             elif isinstance(e, AlertEvent):
                 alerts.append(e)
-        window.engine.bus.subscribe(on_event)
+        window.engine.bus.subscribe(Event, on_event)
         model = window.model
         await until(lambda: all(model.state(c).price is not None for c in ("005930", "000660")),
                     what="first prices")
@@ -45,7 +46,7 @@ def test_live_edits_reach_the_collector_and_shutdown_flushes(qloop):
         assert window.engine.codes == ["005930", "035420"]
         seen.update({c: model.state(c).cum_volume for c in model.codes()})
 
-        window.engine.simulator.jump("005930", 7.0, 2.0)           # an alert, end to end
+        window.engine.exchange.simulator.jump("005930", 7.0, 2.0)           # an alert, end to end
         await until(lambda: alerts, timeout=30, what="an alert")
         await until(lambda: window.alert_dock.model.rowCount() >= 1, what="alert in the dock")
         assert window.model.pending_alerts("005930")
@@ -148,7 +149,7 @@ def test_desktop_attached_to_a_collector_elsewhere_shows_its_trades_and_alerts(q
     shared_db = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
     alerts_ch, ticks_ch = f"kis:a:{uuid.uuid4().hex[:6]}", f"kis:t:{uuid.uuid4().hex[:6]}"
     codes = ["005930", "000660"]
-    remote_host = Collector(CollectorConfig(
+    remote_host = build_collector(CollectorConfig(
         env="sim", codes=codes, sim_rate=300, db_url=shared_db, redis_url=redis_url,
         redis_channel=alerts_ch, redis_tick_channel=ticks_ch,
         paths=UserPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c")))
@@ -161,7 +162,7 @@ def test_desktop_attached_to_a_collector_elsewhere_shows_its_trades_and_alerts(q
             model = window.model
             await until(lambda: all(model.state(c).price is not None for c in codes), what="prices via Redis")
             await until(lambda: model.feed_state(model.state("005930")) == "live", what="row live")
-            remote_host.simulator.jump("000660", 7.0, 1.0)
+            remote_host.exchange.simulator.jump("000660", 7.0, 1.0)
             await until(lambda: model.pending_alerts("000660"), timeout=30, what="alert via Redis")
         finally:
             await remote_host.stop()

@@ -10,14 +10,10 @@ from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QStyleOptionViewItem, QTableView
 
-from kis_desk.engine.events import (
-    AlertEvent,
-    EventBus,
-    SessionStateEvent,
-    SubscriptionPlanEvent,
-    Tick,
-    TicksEvent,
+from kis_desk.core.events import (
+    AlertEvent, Event, EventBus, SessionStateEvent, SubscriptionPlanEvent, TicksEvent,
 )
+from kis_desk.core.ticks import Tick
 from kis_desk.protocol.records import KST
 from kis_desk.ui.sparkline import SparklineDelegate, downsample
 from kis_desk.ui.theme import KOREAN, WESTERN
@@ -117,7 +113,7 @@ def test_many_ticks_coalesce_into_few_data_changed(qtbot, model):
     received: list[tuple[int, int, int, int]] = []
     model.dataChanged.connect(lambda tl, br, roles=(): received.append((tl.row(), br.row(), tl.column(), br.column())))
     bus = EventBus()
-    bus.subscribe(model.on_event)
+    bus.subscribe(Event, model.on_event)
     cum = 0
     for batch in range(200):   # 200 reads × 10 trades over rows 0, 1 and 3
         ticks = []

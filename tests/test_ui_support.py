@@ -9,7 +9,7 @@ import keyring
 import keyring.backend
 import keyring.errors
 
-from kis_desk.engine.events import EventBus
+from kis_desk.core.events import EventBus
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):
@@ -45,6 +45,7 @@ class RecordingEngine:
         self.symbols = default_directory()
         self.repository = Repository(db_url)
         self.calls: list[tuple[str, object]] = []
+        self.simulated = False
 
     async def start(self) -> None:
         self.calls.append(("start", None))

@@ -15,18 +15,11 @@ from PySide6.QtGui import QColor
 from PySide6.QtTest import QTest
 
 from kis_desk.config import UserPaths
-from kis_desk.engine.events import (
-    AlertEvent,
-    ErrorEvent,
-    MarketPhaseEvent,
-    PublisherStatsEvent,
-    RateEvent,
-    SessionStateEvent,
-    StorageStatsEvent,
-    SubscriptionPlanEvent,
-    Tick,
-    TicksEvent,
+from kis_desk.core.events import (
+    AlertEvent, ErrorEvent, MarketPhaseEvent, PublisherStatsEvent, RateEvent, SessionStateEvent,
+    StorageStatsEvent, SubscriptionPlanEvent, TicksEvent,
 )
+from kis_desk.core.ticks import Tick
 from kis_desk.protocol.records import KST
 from kis_desk.settings import SettingsStore
 from kis_desk.ui.i18n import set_language, tr

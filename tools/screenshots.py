@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
         window.resize(width, height)
         await asyncio.sleep(args.warmup)
-        window.engine.simulator.jump(jump_code, 6.5, 6.0)   # the demo's scripted move
+        window.engine.exchange.simulator.jump(jump_code, 6.5, 6.0)   # the demo's scripted move
         await asyncio.sleep(args.after)
         window.select_code(jump_code)
         await asyncio.sleep(1.5)                          # chart history load + a redraw

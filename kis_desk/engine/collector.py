@@ -27,13 +27,9 @@ from ..config import (
 )
 from ..logs import register_secret
 from ..protocol.records import KST
-from .events import (
-    AlertEvent,
-    EventBus,
-    RateEvent,
-    Tick,
-    TicksEvent,
-)
+from ..core.events import AlertEvent, EventBus, RateEvent, TicksEvent
+from ..core.exchange import EmbeddedExchange
+from ..core.ticks import Tick
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +88,10 @@ def today_kst() -> date:
 class Collector:
     """Owns the feed, the writer, the detector and the publisher for one watchlist."""
 
-    def __init__(self, config: CollectorConfig, bus: EventBus | None = None) -> None:
+    def __init__(self, config: CollectorConfig, bus: EventBus | None = None,
+                 exchange: EmbeddedExchange | None = None) -> None:
+        """``exchange``: the in-process market to run when ``config.embedded_sim`` (supplied by
+        the composition root, ``kis_desk.wiring.build_collector``)."""
         from ..market.symbols import default_directory, default_watchlist
 
         self.config = config
@@ -100,7 +99,7 @@ class Collector:
         self.paths = (config.paths or UserPaths.default()).ensure()
         self.symbols = default_directory()
         self.codes: list[str] = list(config.codes) or default_watchlist()
-        self.simulator: Any = None
+        self.exchange = exchange
         self.writer: Any = None
         self.repository: Any = None
         self.detector: Any = None
@@ -116,6 +115,11 @@ class Collector:
         self._publish_ticks = False
         self._started = False
         self._stopping = False
+
+    @property
+    def simulated(self) -> bool:
+        """Runs on the built-in market (trades around the clock, whatever the KRX calendar says)."""
+        return self.exchange is not None
 
     # -- life cycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -154,7 +158,7 @@ class Collector:
         self.feed = FeedManager(
             self.environment, credentials, self._on_ticks, bus=self.bus,
             last_seen=self._last_seen, silence_timeout=cfg.silence_timeout,
-            always_open=self.simulator is not None if cfg.always_open is None else cfg.always_open,
+            always_open=self.exchange is not None if cfg.always_open is None else cfg.always_open,
             is_market_open=_calendar_open,
         )
         self._started = True
@@ -166,20 +170,15 @@ class Collector:
     async def _prepare_environment(self) -> list[AppCredential]:
         cfg = self.config
         if cfg.embedded_sim:
-            from ..sim import SimConfig, Simulator
-
+            if self.exchange is None:
+                raise ConfigError("the built-in simulator was not supplied (use wiring.build_collector)")
             resume = {t.stock_code: (t.timestamp.strftime("%Y%m%d"), t.price, t.cum_volume,
                                      t.price * t.cum_volume)
                       for t in self._last_ticks.values() if t is not None}
-            self.simulator = Simulator(SimConfig(codes=list(self.codes), rate=cfg.sim_rate,
-                                                 always_open=True, resume=resume))
-            await self.simulator.start()
-            for code, pct, seconds in cfg.sim_jumps:
-                self.simulator.jump(code, pct, seconds)
-            self.environment = custom_environment(self.simulator.ws_url, self.simulator.rest_url,
-                                                  rate=19.0, name="sim")
-            return [AppCredential(f"key{i + 1}", Secret(f"SIMKEY{i + 1:02d}"), Secret(f"SIMSECRET{i + 1:02d}"))
-                    for i in range(max(1, cfg.sim_keys))]
+            endpoints = await self.exchange.start(self.codes, resume)
+            self.environment = custom_environment(endpoints.ws_url, endpoints.rest_url,
+                                                  rate=endpoints.rest_rate_per_second, name="sim")
+            return list(endpoints.credentials)
         if cfg.ws_url or cfg.rest_url:
             if not (cfg.ws_url and cfg.rest_url):
                 raise ConfigError("--ws-url and --rest-url go together")
@@ -223,14 +222,11 @@ class Collector:
                 await self.publisher.stop()
             except Exception:
                 log.exception("publisher stop failed")
-        await self._stop_simulator()
+        if self.exchange is not None:
+            await self.exchange.stop()
         if self.repository is not None:
             self.repository.close()
         log.info("collector stopped")
-
-    async def _stop_simulator(self) -> None:
-        if self.simulator is not None:
-            await self.simulator.stop()     # stays referenced: its trade history is still readable
 
     # -- watchlist ----------------------------------------------------------------------------
     async def set_watchlist(self, codes: Sequence[str]) -> None:
@@ -239,9 +235,9 @@ class Collector:
         new = [c for c in self.codes if c not in self._last_ticks]
         if new and self.repository is not None:
             self._last_ticks.update(await asyncio.to_thread(self._load_last_ticks, new))
-        if self.simulator is not None:
+        if self.exchange is not None:
             for code in self.codes:
-                self.simulator.add_code(code)
+                self.exchange.add_code(code)
         if self.feed is not None and self._started:
             await self.feed.set_symbols(self.codes)
 
@@ -300,7 +296,7 @@ class Collector:
     async def _report_loop(self) -> None:
         from .phase import PhaseWatcher
 
-        phases = PhaseWatcher(self.bus, simulated=self.simulator is not None)
+        phases = PhaseWatcher(self.bus, simulated=self.exchange is not None)
         last_total, last_time = self.ticks_total, time.monotonic()
         while True:
             await asyncio.sleep(1.0)

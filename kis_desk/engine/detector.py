@@ -54,7 +54,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
-from .events import AlertEvent, Tick
+from ..core.events import AlertEvent
+from ..core.ticks import Tick
 
 UP = "up"
 DOWN = "down"

@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 
 from ..protocol.records import KST
-from .events import ErrorEvent, EventBus, MarketPhaseEvent
+from ..core.events import ErrorEvent, EventBus, MarketPhaseEvent
 
 log = logging.getLogger(__name__)
 

@@ -52,7 +52,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from ..config import redact_url
-from .events import AlertEvent, ErrorEvent, EventBus, PublisherStatsEvent, Tick, TicksEvent
+from ..core.events import AlertEvent, ErrorEvent, EventBus, PublisherStatsEvent, TicksEvent
+from ..core.ticks import Tick
 
 log = logging.getLogger(__name__)
 

@@ -17,14 +17,9 @@ from typing import Any
 
 from ..aio import cancel_and_wait
 from ..config import redact_url
-from ..feed.backoff import Backoff, BackoffPolicy
-from .events import (
-    AlertEvent,
-    ErrorEvent,
-    EventBus,
-    SessionStateEvent,
-    SubscriptionPlanEvent,
-    TicksEvent,
+from ..core.backoff import Backoff, BackoffPolicy
+from ..core.events import (
+    AlertEvent, ErrorEvent, EventBus, SessionStateEvent, SubscriptionPlanEvent, TicksEvent,
     event_from_json,
 )
 
@@ -48,6 +43,7 @@ class RemoteEngine:
         self.bus = bus or EventBus()
         self.symbols = default_directory()
         self.repository: Any = None
+        self.simulated = False          # whatever feeds the remote collector, this host trades nothing
         self.codes: list[str] = list(dict.fromkeys(codes))
         self.received = 0
         self._seen: set[str] = set()

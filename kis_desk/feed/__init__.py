@@ -1,7 +1,6 @@
 """KIS feed: REST client, WebSocket sessions per app key, sharding, polling and back-fill."""
 
 from .backfill import Backfiller, BackfillResult
-from .backoff import Backoff, BackoffPolicy
 from .manager import FeedManager
 from .poller import Poller
 from .ratelimit import RateLimiter
@@ -13,7 +12,7 @@ from .session import FeedSession, SessionConfig, SessionListener
 from .sharding import PER_SESSION, ShardPlan, keys_needed, plan_shards
 
 __all__ = [
-    "PER_SESSION", "Backfiller", "BackfillResult", "Backoff", "BackoffPolicy", "ConclusionPage",
+    "PER_SESSION", "Backfiller", "BackfillResult", "ConclusionPage",
     "ConclusionRow", "CredentialError", "FeedManager", "FeedSession", "KisApiError", "KisError",
     "KisRestClient", "KisTransportError", "Poller", "PriceQuote", "RateLimitedError",
     "RateLimiter", "SessionConfig", "SessionListener", "ShardPlan", "TokenRateLimitedError",

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from ..engine.events import SOURCE_BACKFILL, Tick
+from ..core.ticks import SOURCE_BACKFILL, Tick
 from ..protocol.records import kst_timestamp
 from .rest import ConclusionRow, KisRestClient, hhmmss_minus, kst_now
 

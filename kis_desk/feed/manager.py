@@ -27,13 +27,11 @@ import aiohttp
 
 from ..aio import cancel_and_wait
 from ..config import AppCredential, Environment
-from ..engine.events import (
-    SOURCE_BACKFILL, SOURCE_POLL, SOURCE_WS, ErrorEvent, EventBus, SessionStateEvent,
-    SubscriptionPlanEvent, Tick,
-)
+from ..core.events import ErrorEvent, EventBus, SessionStateEvent, SubscriptionPlanEvent
+from ..core.ticks import SOURCE_BACKFILL, SOURCE_POLL, SOURCE_WS, Tick
 from ..protocol.messages import ControlReply
 from .backfill import Backfiller
-from .backoff import Backoff, BackoffPolicy
+from ..core.backoff import Backoff, BackoffPolicy
 from .poller import Poller
 from .rest import CredentialError, KisError, KisRestClient, kst_now
 from .session import FeedSession, SessionConfig, SessionListener

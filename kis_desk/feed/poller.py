@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
 from ..aio import cancel_and_wait
-from ..engine.events import SOURCE_POLL, Tick
+from ..core.ticks import SOURCE_POLL, Tick
 from .backfill import Backfiller
 from .rest import CredentialError, KisError, KisRestClient, kst_now
 

@@ -29,11 +29,11 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from ..aio import cancel_and_wait
 from ..config import Environment
-from ..engine.events import Tick, ticks_from_records
+from ..core.ticks import Tick, ticks_from_records
 from ..protocol.codec import build_subscription, decode_message
 from ..protocol.fields import TRADE_TR_IDS
 from ..protocol.messages import AckKind, ControlReply, DataFrame, PingPong, ProtocolError
-from .backoff import Backoff, BackoffPolicy, jittered
+from ..core.backoff import Backoff, BackoffPolicy, jittered
 from .rest import CredentialError, KisError, KisRestClient
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,9 @@ def _float_or_none(text: str) -> float | None:
         return None
 
 
-_TIMESTAMPS: dict[str, datetime] = {}
+#: Memo of ``kst_timestamp`` keyed by BSOP_DATE + STCK_CNTG_HOUR; hot loops may ``.get`` from it
+#: directly and call ``kst_timestamp`` on a miss (same values, no call per trade).
+KST_TIMESTAMP_CACHE: dict[str, datetime] = {}
 
 
 def kst_timestamp(business_date: str, hhmmss: str) -> datetime:
@@ -41,15 +43,15 @@ def kst_timestamp(business_date: str, hhmmss: str) -> datetime:
     (datetimes are immutable, sharing them is safe).
     """
     key = business_date + hhmmss
-    ts = _TIMESTAMPS.get(key)
+    ts = KST_TIMESTAMP_CACHE.get(key)
     if ts is None:
         ts = datetime(
             int(business_date[0:4]), int(business_date[4:6]), int(business_date[6:8]),
             int(hhmmss[0:2]), int(hhmmss[2:4]), int(hhmmss[4:6]), tzinfo=KST,
         )
-        if len(_TIMESTAMPS) >= 200_000:
-            _TIMESTAMPS.clear()
-        _TIMESTAMPS[key] = ts
+        if len(KST_TIMESTAMP_CACHE) >= 200_000:
+            KST_TIMESTAMP_CACHE.clear()
+        KST_TIMESTAMP_CACHE[key] = ts
     return ts
 
 

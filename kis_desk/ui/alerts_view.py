@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.events import AlertEvent
+from ..core.events import AlertEvent
 from ..protocol.records import KST
 from .i18n import tr
 from .theme import KOREAN, Palette

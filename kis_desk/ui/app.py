@@ -16,6 +16,7 @@ from typing import Any
 
 from ..config import UserPaths
 from ..engine.collector import Collector, CollectorConfig, ConfigError
+from ..wiring import build_collector
 from ..settings import SettingsStore, UserSettings
 from .i18n import set_language, tr
 
@@ -120,7 +121,7 @@ async def run_window(config: CollectorConfig, *, store: SettingsStore | None = N
         collector: Any = RemoteEngine(config.redis_url or "", db_url, alert_channel=config.redis_channel,
                                       tick_channel=config.redis_tick_channel, codes=config.codes)
     else:
-        collector = Collector(config)
+        collector = build_collector(config)
     window = MainWindow(collector, store, settings)
     window.closeRequested.connect(stop.set)
     window.prepare(codes)
@@ -185,7 +186,7 @@ def run_app(argv: Sequence[str], config: CollectorConfig, *, watchlist: str | No
 
 def app_main(args: argparse.Namespace) -> int:
     """``kis-desk`` / ``kis-desk app``: command-line options over saved settings."""
-    from ..engine.headless import config_from_args
+    from ..headless import config_from_args
 
     store = SettingsStore()
     try:

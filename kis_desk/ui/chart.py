@@ -15,7 +15,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from ..engine.events import AlertEvent, Tick
+from ..core.events import AlertEvent
+from ..core.ticks import Tick
 from .i18n import tr
 from .theme import KOREAN, Palette
 

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
 
-from ..engine.events import EventBus, Tick
+from ..core.events import EventBus
+from ..core.ticks import Tick
 
 
 @runtime_checkable
@@ -60,6 +61,9 @@ class EngineHandle(Protocol):
 
     bus: EventBus
     symbols: SymbolLookup
+
+    @property
+    def simulated(self) -> bool: ...                       # built-in market, always open
 
     @property
     def repository(self) -> RepositoryReader | None: ...   # None until start() has run

@@ -30,7 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from .. import __version__
-from ..engine.events import AlertEvent, Event, Tick, TicksEvent
+from ..core.events import AlertEvent, Event, TicksEvent
+from ..core.ticks import Tick
 from ..protocol.records import KST
 from ..settings import SettingsStore, UserSettings
 from .alerts_view import AlertDock
@@ -231,7 +232,7 @@ class MainWindow(QMainWindow):
         self.resize(1680, 1020)
         self.resizeDocks([self.chart_dock], [560], Qt.Orientation.Horizontal)
         self._restore_layout()
-        self._unsubscribe = engine.bus.subscribe(self.on_event)
+        self._unsubscribe = engine.bus.subscribe(Event, self.on_event)
 
     # -- menus / language ---------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -383,7 +384,7 @@ class MainWindow(QMainWindow):
     async def start(self, watchlist: str, codes: Sequence[str]) -> None:
         """Show ``watchlist`` (already applied to the engine) and today's stored alerts."""
         repo = self._repo()
-        self.status.always_open = getattr(self.engine, "simulator", None) is not None
+        self.status.always_open = self.engine.simulated
         self.watchlist_name = watchlist
         self.show_codes(codes)
         async with self._db_lock:

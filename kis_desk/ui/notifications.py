@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication, QFrame, QHBoxLayout, QLabel, QSystemTrayIcon, QToolButton, QWidget
 
-from ..engine.events import AlertEvent
+from ..core.events import AlertEvent
 from .i18n import tr
 from .theme import KOREAN, Palette
 

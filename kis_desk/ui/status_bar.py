@@ -6,15 +6,9 @@ from datetime import datetime
 
 from PySide6.QtWidgets import QLabel, QStatusBar
 
-from ..engine.events import (
-    ErrorEvent,
-    Event,
-    MarketPhaseEvent,
-    PublisherStatsEvent,
-    RateEvent,
-    SessionStateEvent,
-    StorageStatsEvent,
-    SubscriptionPlanEvent,
+from ..core.events import (
+    ErrorEvent, Event, MarketPhaseEvent, PublisherStatsEvent, RateEvent, SessionStateEvent,
+    StorageStatsEvent, SubscriptionPlanEvent,
 )
 from ..protocol.records import KST
 from .i18n import tr

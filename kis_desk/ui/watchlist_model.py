@@ -24,14 +24,8 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from ..engine.events import (
-    AlertEvent,
-    Event,
-    SessionStateEvent,
-    SubscriptionPlanEvent,
-    Tick,
-    TicksEvent,
-)
+from ..core.events import AlertEvent, Event, SessionStateEvent, SubscriptionPlanEvent, TicksEvent
+from ..core.ticks import Tick
 from ..market.ticks import price_limits
 from .i18n import tr
 from .notifications import alert_text

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ..events import AlertEvent, Tick, event_from_dict
+from ...core.events import AlertEvent, event_from_dict
+from ...core.ticks import Tick
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ...config import Secret, redact_url
-from ..events import AlertEvent, Tick
+from ...core.events import AlertEvent
+from ...core.ticks import Tick
 from . import schema
 from .schema import alerts, settings, ticks, watchlist_items, watchlists
 

@@ -50,7 +50,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from ...config import redact_url
-from ..events import AlertEvent, ErrorEvent, EventBus, StorageStatsEvent, Tick
+from ...core.events import AlertEvent, ErrorEvent, EventBus, StorageStatsEvent
+from ...core.ticks import Tick
 from . import schema
 from .journal import Journal
 

@@ -14,9 +14,10 @@ import signal
 import sys
 from typing import Any
 
-from ..config import UserPaths, credentials_from_env, parse_codes
-from .collector import Collector, CollectorConfig, ConfigError
-from .events import ErrorEvent, Event, SessionStateEvent, SubscriptionPlanEvent
+from .config import UserPaths, credentials_from_env, parse_codes
+from .engine.collector import Collector, CollectorConfig, ConfigError
+from .wiring import build_collector
+from .core.events import ErrorEvent, Event, SessionStateEvent, SubscriptionPlanEvent
 
 log = logging.getLogger("kis_desk.collect")
 
@@ -65,7 +66,7 @@ def config_from_args(args: argparse.Namespace) -> CollectorConfig:
 
 def _watchlist_codes(db_url: str, name: str) -> list[str]:
     """A stored watchlist's codes (blocking: opens and migrates the database)."""
-    from .storage import Repository
+    from .engine.storage import Repository
 
     repo = Repository(db_url)
     try:
@@ -86,7 +87,7 @@ async def run_collect(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     cfg = config_from_args(args)
     if cfg.env in ("mock", "real") and not credentials_from_env():
         # no KIS_APP_KEY…: fall back to the keys saved in the app's settings (OS keyring)
-        from ..settings import SettingsStore
+        from .settings import SettingsStore
 
         store = SettingsStore()
         saved = await asyncio.to_thread(store.credentials, store.load())
@@ -94,7 +95,7 @@ async def run_collect(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
             cfg.credentials = saved
     if args.watchlist:
         await _load_watchlist(cfg, args.watchlist)
-    collector = Collector(cfg)
+    collector = build_collector(cfg)
     fatal: list[str] = []
 
     def on_event(event: Event) -> None:
@@ -121,7 +122,7 @@ async def run_collect(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
             stop.set()
 
     states: dict[str, tuple[str, str]] = {}
-    collector.bus.subscribe(on_event)
+    collector.bus.subscribe(Event, on_event)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,4 +1,4 @@
-"""Engine events: plain, immutable, JSON-serialisable values.
+"""Events: plain, immutable, JSON-serialisable values, and the bus that carries them.
 
 Everything the engine tells the outside world (the desktop UI, the headless CLI, a remote
 desktop attached over Redis) is one of these. The UI adapts them to Qt and does not care
@@ -9,97 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timezone
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, TypeVar
 
-from ..protocol.records import _TIMESTAMPS, KST, TradeRecord, kst_timestamp
+from .ticks import Tick
 
 log = logging.getLogger(__name__)
-
-SOURCE_WS = "ws"
-SOURCE_BACKFILL = "backfill"
-SOURCE_POLL = "poll"
-
-
-class Tick(NamedTuple):
-    """One trade as the engine stores and analyses it, whatever its source.
-
-    (stock_code, business_date, cum_volume) identifies a trade: KIS's cumulative volume grows
-    with every trade, so a trade seen twice (socket and back-fill) is recognised.
-    A NamedTuple: built for every trade on the hot path.
-    """
-
-    stock_code: str
-    timestamp: datetime          # trade time, KST-aware
-    price: int
-    volume: int                  # this trade's volume
-    cum_volume: int              # day's cumulative volume after this trade
-    change: int | None           # vs previous close
-    change_rate: float | None    # percent vs previous close
-    strength: float | None       # 체결강도
-    received_at: float           # epoch seconds when our process received it
-    source: str                  # "ws" | "backfill" | "poll"
-
-    @property
-    def business_date(self) -> date:
-        return self.timestamp.date()
-
-    @classmethod
-    def from_record(cls, record: TradeRecord, received_at: float, source: str = SOURCE_WS) -> Tick:
-        return ticks_from_records((record,), received_at, source)[0]
-
-    def to_dict(self) -> dict[str, Any]:
-        d = self._asdict()
-        d["timestamp"] = self.timestamp.isoformat()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Tick:
-        ts = datetime.fromisoformat(d["timestamp"])
-        if ts.tzinfo is None:
-            ts = ts.replace(tzinfo=KST)
-        return cls(d["stock_code"], ts, int(d["price"]), int(d["volume"]), int(d["cum_volume"]),
-                   d.get("change"), d.get("change_rate"), d.get("strength"),
-                   float(d.get("received_at", 0.0)), d.get("source", SOURCE_WS))
-
-
-_tuple_new = tuple.__new__
-
-
-def ticks_from_records(records: Sequence[TradeRecord], received_at: float,
-                       source: str = SOURCE_WS) -> list[Tick]:
-    """Ticks of one network read (hot path: every trade goes through here).
-
-    Same values as converting each record through its properties, without their per-field
-    call overhead: the core fields were validated when the record was parsed; the secondary
-    ones (change, change rate, strength) become ``None`` when KIS sends something odd.
-    """
-    out = []
-    append = out.append
-    stamps = _TIMESTAMPS
-    for record in records:
-        f = record[1]
-        ts = stamps.get(f[33] + f[1])
-        if ts is None:
-            ts = kst_timestamp(f[33], f[1])
-        try:
-            change = int(f[4])
-        except ValueError:
-            change = None
-        try:
-            rate = float(f[5])
-        except ValueError:
-            rate = None
-        try:
-            strength = float(f[18])
-        except ValueError:
-            strength = None
-        append(_tuple_new(Tick, (f[0], ts, int(f[2]), int(f[12]), int(f[13]), change, rate,
-                                 strength, received_at, source)))
-    return out
-
 
 # -- events ------------------------------------------------------------------------------------
 
@@ -294,30 +211,46 @@ def event_from_json(text: str) -> Event:
     return event_from_dict(json.loads(text))
 
 
-Listener = Callable[[Event], None]
+E = TypeVar("E", bound=Event)
 
 
 class EventBus:
-    """Synchronous fan-out on the event loop thread.
+    """Synchronous, typed fan-out on the event loop thread.
 
-    Listeners must be quick (append to a queue, mark a row dirty); a listener that raises is
-    logged and does not stop the others.
+    ``subscribe(TicksEvent, fn)`` calls ``fn`` for that type and its subclasses only, so a
+    listener never sorts events itself; ``subscribe(Event, fn)`` receives everything (forwarders
+    such as the Redis fan-out). Listeners must be quick (append to a queue, mark a row dirty); a
+    listener that raises is logged and does not stop the others.
     """
 
     def __init__(self) -> None:
-        self._listeners: list[Listener] = []
+        self._listeners: dict[type[Event], list[Callable[[Any], None]]] = {}
+        self._dispatch: dict[type[Event], tuple[Callable[[Any], None], ...]] = {}
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
+    def subscribe(self, event_type: type[E], listener: Callable[[E], None]) -> Callable[[], None]:
+        """Call ``listener`` for every published ``event_type``; returns the unsubscriber."""
+        if not (isinstance(event_type, type) and issubclass(event_type, Event)):
+            raise TypeError(f"subscribe needs an Event type, not {event_type!r}")
+        self._listeners.setdefault(event_type, []).append(listener)
+        self._dispatch.clear()
 
         def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
+            bucket = self._listeners.get(event_type, [])
+            if listener in bucket:
+                bucket.remove(listener)
+                self._dispatch.clear()
 
         return unsubscribe
 
+    def _targets(self, cls: type[Event]) -> tuple[Callable[[Any], None], ...]:
+        targets = self._dispatch.get(cls)
+        if targets is None:
+            targets = tuple(fn for base in cls.__mro__ for fn in self._listeners.get(base, ()))
+            self._dispatch[cls] = targets
+        return targets
+
     def publish(self, event: Event) -> None:
-        for listener in tuple(self._listeners):
+        for listener in self._targets(type(event)):
             try:
                 listener(event)
             except Exception:
@@ -326,8 +259,6 @@ class EventBus:
 
 __all__ = [
     "AlertEvent", "ErrorEvent", "Event", "EventBus", "MarketPhaseEvent", "PublisherStatsEvent",
-    "RateEvent", "SOURCE_BACKFILL", "SOURCE_POLL", "SOURCE_WS", "SessionStateEvent",
-    "StorageStatsEvent", "SubscriptionPlanEvent", "Tick", "TicksEvent", "asdict",
-    "ticks_from_records",
+    "RateEvent", "SessionStateEvent", "StorageStatsEvent", "SubscriptionPlanEvent", "TicksEvent",
     "event_from_dict", "event_from_json",
 ]

@@ -1,0 +1,44 @@
+"""The built-in simulator as the engine's ``EmbeddedExchange`` (see ``kis_desk.core.exchange``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from ..config import AppCredential, Secret
+from ..core.exchange import ExchangeEndpoints, Resume
+from .config import SimConfig
+from .server import Simulator
+
+#: The simulator's REST limit is KIS's real-account 20/s; the client stays just under it.
+_REST_RATE = 19.0
+
+
+class EmbeddedSimulator:
+    """Starts a ``Simulator`` on loopback with ``keys`` app keys and optional scripted jumps."""
+
+    def __init__(self, rate: float, keys: int = 2,
+                 jumps: Sequence[tuple[str, float, float]] = ()) -> None:
+        self.rate = rate
+        self.keys = max(1, keys)
+        self.jumps = list(jumps)
+        self.simulator: Simulator | None = None
+
+    async def start(self, codes: Sequence[str], resume: Mapping[str, Resume]) -> ExchangeEndpoints:
+        self.simulator = Simulator(SimConfig(codes=list(codes), rate=self.rate, always_open=True,
+                                             resume=dict(resume)))
+        await self.simulator.start()
+        for code, pct, seconds in self.jumps:
+            self.simulator.jump(code, pct, seconds)
+        credentials = tuple(AppCredential(f"key{i + 1}", Secret(f"SIMKEY{i + 1:02d}"),
+                                          Secret(f"SIMSECRET{i + 1:02d}"))
+                            for i in range(self.keys))
+        return ExchangeEndpoints(self.simulator.ws_url, self.simulator.rest_url, credentials,
+                                 _REST_RATE)
+
+    def add_code(self, code: str) -> None:
+        if self.simulator is not None:
+            self.simulator.add_code(code)
+
+    async def stop(self) -> None:
+        if self.simulator is not None:
+            await self.simulator.stop()   # stays referenced: its trade history is still readable
