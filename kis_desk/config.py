@@ -168,6 +168,11 @@ class UserPaths:
         return f"sqlite:///{(self.data / 'kis-desk-demo.sqlite3').as_posix()}"
 
     @property
+    def token_dir(self) -> Path:
+        """Encrypted access tokens kept across restarts (see feed/token_cache.py)."""
+        return self.data / "tokens"
+
+    @property
     def journal_dir(self) -> Path:
         return self.data / "journal"
 

@@ -21,6 +21,7 @@ import aiohttp
 from ..config import AppCredential, Environment
 from ..logs import register_secret
 from ..protocol.codec import build_approval_request, build_token_request
+from .token_cache import CachedToken, TokenCache
 from ..protocol.records import KST
 from .ratelimit import RateLimiter
 
@@ -37,6 +38,9 @@ TR_CCNL = "FHKST01010300"
 
 CODE_RATE_LIMIT = "EGW00201"        # 초당 거래건수를 초과하였습니다 (HTTP 500)
 CODE_TOKEN_RATE = "EGW00133"        # 접근토큰 발급 잠시 후 다시 시도하세요(1분당 1회) (HTTP 403)
+#: The approval key is nominally valid 24 h and checked only at session setup: re-issue it
+#: before a long-running desk's next (re)connect could present an expired one.
+APPROVAL_MAX_AGE_S = 20 * 3600.0
 TOKEN_INVALID_CODES = frozenset({"EGW00121", "EGW00123"})  # invalid / expired token → re-issue once
 #: Codes KIS uses for a wrong app key / secret (EGW00102–EGW00105 family, and the OAuth ones).
 CREDENTIAL_CODES = frozenset({"EGW00102", "EGW00103", "EGW00104", "EGW00105", "EGW00106",
@@ -239,7 +243,10 @@ class KisRestClient:
                  session: aiohttp.ClientSession | None = None, *,
                  limiter: RateLimiter | None = None, token_retry_wait: float = 61.0,
                  token_retries: int = 3, rate_limit_retries: int = 8,
-                 rate_limit_wait: float = 1.0, timeout: float = 10.0, custtype: str = "P") -> None:
+                 rate_limit_wait: float = 1.0, timeout: float = 10.0, custtype: str = "P",
+                 token_cache: TokenCache | None = None) -> None:
+        """``token_cache`` keeps issued tokens across restarts (KIS: one issue a minute, and each
+        issue notifies the account holder)."""
         self.env = env
         self.credential = credential
         self.label = credential.label
@@ -257,6 +264,9 @@ class KisRestClient:
         self._token: str | None = None
         self._token_expires: float = 0.0
         self._token_lock = asyncio.Lock()
+        self._token_cache = token_cache
+        self._approval_issued = 0.0
+        self.tokens_issued = 0
         self.calls = 0
         self.rate_limited = 0
 
@@ -330,7 +340,8 @@ class KisRestClient:
     async def approval_key(self, *, refresh: bool = False) -> str:
         """WebSocket approval key (cached; valid for the day and only checked at session setup)."""
         async with self._approval_lock:
-            if self._approval is None or refresh:
+            stale = time.monotonic() - self._approval_issued > APPROVAL_MAX_AGE_S
+            if self._approval is None or refresh or stale:
                 body = build_approval_request(self.credential.app_key.reveal(),
                                               self.credential.app_secret.reveal())
                 reply = await self._oauth(PATH_APPROVAL, body)
@@ -339,6 +350,7 @@ class KisRestClient:
                     raise KisApiError(f"{self.label}: /oauth2/Approval reply without approval_key")
                 register_secret(key)    # masked in every log line from now on
                 self._approval = key
+                self._approval_issued = time.monotonic()
             return self._approval
 
     def invalidate_approval(self) -> None:
@@ -352,6 +364,15 @@ class KisRestClient:
         async with self._token_lock:
             if not refresh and self._token is not None and time.monotonic() < self._token_expires:
                 return self._token
+            if not refresh and self._token is None and self._token_cache is not None:
+                cached = await asyncio.to_thread(self._token_cache.load, self.env.rest_url,
+                                                 self.credential)
+                if cached is not None:
+                    register_secret(cached.token)
+                    self._token = cached.token
+                    self._token_expires = time.monotonic() + (cached.expires_at - time.time())
+                    log.info("%s: reusing the access token kept from an earlier run", self.label)
+                    return cached.token
             attempt = 0
             while True:
                 body = build_token_request(self.credential.app_key.reveal(),
@@ -370,8 +391,13 @@ class KisRestClient:
             if not isinstance(token, str) or not token:
                 raise KisApiError(f"{self.label}: /oauth2/tokenP reply without access_token")
             register_secret(token)
+            lifetime = self._token_lifetime(reply)
             self._token = token
-            self._token_expires = time.monotonic() + self._token_lifetime(reply)
+            self._token_expires = time.monotonic() + lifetime
+            self.tokens_issued += 1
+            if self._token_cache is not None:
+                await asyncio.to_thread(self._token_cache.save, self.env.rest_url, self.credential,
+                                        CachedToken(token, time.time() + lifetime))
             return token
 
     @staticmethod
@@ -416,6 +442,9 @@ class KisRestClient:
                 async with self._token_lock:
                     if self._token == token:
                         self._token = None
+                        if self._token_cache is not None:
+                            await asyncio.to_thread(self._token_cache.clear, self.env.rest_url,
+                                                    self.credential)
                 continue
             if status == 200 and isinstance(reply, Mapping) and str(reply.get("rt_cd", "")) == "0":
                 return reply
