@@ -29,7 +29,7 @@ def self_check_main() -> int:
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="kis-desk-selfcheck-") as home:
+    with tempfile.TemporaryDirectory(prefix="kis-desk-selfcheck-", ignore_cleanup_errors=True) as home:
         os.environ["KIS_DESK_HOME"] = home      # never the user's settings or database
         try:
             from .frozen_probe import probe
