@@ -87,7 +87,8 @@ def _run_stack(home: str) -> list[tuple[bool, str, str]]:
         window.closeRequested.emit()
 
     code = run_app([sys.argv[0], "-platform", os.environ.get("QT_QPA_PLATFORM", "")]
-                   if os.environ.get("QT_QPA_PLATFORM") else [sys.argv[0]], config, on_started=exercise)
+                   if os.environ.get("QT_QPA_PLATFORM") else [sys.argv[0]], config, on_started=exercise,
+                   single_instance=True)    # as the real app starts (QtNetwork + filelock in the bundle)
     out: list[tuple[bool, str, str]] = []
     live = found.get("summary_live", {})
     out.append((code == 0, "app exit", f"code {code}"))

@@ -72,3 +72,40 @@ def test_no_posix_only_calls_in_the_package():
                 line = text.count("\n", 0, m.start()) + 1
                 found.append(f"{rel}:{line}: {m.group(0).strip()} ({why})")
     assert not found, "\n".join(found)
+
+
+def test_windows_version_resource_from_the_package_version(tmp_path):
+    """build.spec's version file (evaluated by PyInstaller on Windows only) carries __version__."""
+    sys.path.insert(0, str(ROOT / "packaging"))
+    try:
+        from version_info import version_tuple, write_version_file
+    finally:
+        sys.path.remove(str(ROOT / "packaging"))
+    import kis_desk
+
+    assert version_tuple("1.2.3rc1") == (1, 2, 3, 0) and version_tuple("2") == (2, 0, 0, 0)
+    path = write_version_file(kis_desk.__version__, "kis-desk-cli", tmp_path)
+    seen: dict[str, object] = {}
+
+    def record(name):
+        def make(*args, **kwargs):
+            seen.setdefault(name, []).append((args, kwargs))
+            return name
+        return make
+
+    names = ("VSVersionInfo", "FixedFileInfo", "StringFileInfo", "StringTable", "StringStruct",
+             "VarFileInfo", "VarStruct")
+    eval(path.read_text(encoding="utf-8"), {n: record(n) for n in names})  # noqa: S307 - our own file
+    ffi = seen["FixedFileInfo"][0][1]
+    assert ffi["filevers"] == ffi["prodvers"] == version_tuple(kis_desk.__version__)
+    strings = dict(args for args, _ in seen["StringStruct"])
+    assert strings["ProductVersion"] == kis_desk.__version__
+    assert strings["OriginalFilename"] == "kis-desk-cli.exe"
+
+
+def test_executable_icons_are_committed():
+    ico = (ROOT / "resources" / "kis-desk.ico").read_bytes()
+    assert ico[:4] == b"\0\0\1\0" and int.from_bytes(ico[4:6], "little") >= 4   # several sizes
+    assert (ROOT / "resources" / "kis-desk.icns").read_bytes()[:4] == b"icns"
+    spec = (ROOT / "build.spec").read_text(encoding="utf-8")
+    assert "kis-desk.icns" in spec and "kis-desk.ico" in spec and "version=version_resource(" in spec
