@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QDir
 from PySide6.QtNetwork import QLocalSocket
 
 from kis_desk.ui.single_instance import RAISE_REQUEST, SingleInstance, server_name
@@ -92,9 +93,9 @@ def test_killed_instance_does_not_block_the_next_start(qapp, tmp_path):
     finally:
         holder.kill()
         holder.wait(30)
-    if os.name == "posix":
-        leftovers = [p for p in Path("/tmp").glob(server_name(tmp_path))]
-        assert leftovers, "expected the killed instance's socket file"
+    if os.name == "posix":                     # Windows' named pipes vanish with their process
+        socket_file = Path(QDir.tempPath()) / server_name(tmp_path)   # where QLocalServer puts it
+        assert socket_file.exists(), "expected the killed instance's socket file"
     nxt = SingleInstance(tmp_path)
     assert not nxt.notify_running()           # nobody answers on the leftover
     assert nxt.acquire()
@@ -127,7 +128,8 @@ def test_second_app_start_raises_the_first_and_exits(qapp, tmp_path):
             first.terminate()                    # SIGTERM: clean, flushed stop
         code = first.wait(60)
         first_err.close()
-    assert code == 0, (tmp_path / "first.err").read_text()[-2000:]
+    if os.name == "posix":                      # SIGTERM: clean stop (Windows: TerminateProcess)
+        assert code == 0, (tmp_path / "first.err").read_text()[-2000:]
     assert not _listening(name)
 
 
@@ -153,4 +155,5 @@ def test_second_collector_on_the_same_database_is_refused(tmp_path):
             first.terminate()
         out, _ = first.communicate(timeout=60)
         first_err.close()
-    assert first.returncode == 0 and '"received"' in out.splitlines()[-1]
+    if os.name == "posix":                      # SIGTERM: flushed, summary printed
+        assert first.returncode == 0 and '"received"' in out.splitlines()[-1]

@@ -374,7 +374,7 @@ async def test_kill_9_mid_stream_then_replay(tmp_path):
                 committed_at_lock = int(stored)
             if other is not None and int(journaled) >= 15_000:
                 break
-        child.send_signal(signal.SIGKILL)
+        child.kill()                      # SIGKILL (TerminateProcess on Windows)
         child.wait(30)
     finally:
         if child.poll() is None:
@@ -461,6 +461,7 @@ DISK_FULL_CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.skipif(os.name != "posix", reason="uses RLIMIT_FSIZE (resource module): POSIX only")
 def test_journal_disk_full_is_loud_and_loses_nothing(tmp_path):
     res = subprocess.run([sys.executable, "-c", DISK_FULL_CHILD, str(tmp_path / "db"),
                           str(tmp_path / "journal"), str(Path(__file__).parent)],

@@ -48,7 +48,6 @@ class SingleInstance(QObject):
         self.name = server_name(self.profile_dir)
         self._lock = FileLock(self.profile_dir / LOCK_NAME, thread_local=False)
         self._server: QLocalServer | None = None
-        self._clients: list[QLocalSocket] = []
 
     def acquire(self, wait: float = 10.0) -> bool:
         """True: this process is the profile's instance and listens for raise requests.
@@ -95,36 +94,34 @@ class SingleInstance(QObject):
         return True
 
     def release(self) -> None:
+        """Stop listening and drop the lock (the next start becomes the instance)."""
         if self._server is not None:
             self._server.close()           # also removes the socket file on POSIX
+            self._server.deleteLater()     # (its client sockets are its children)
             self._server = None
-        for sock in self._clients:
-            sock.abort()
-        self._clients.clear()
         if self._lock.is_locked:
             self._lock.release()
 
     # -- server side ------------------------------------------------------------------------------
+    # Slots use sender() instead of lambdas holding the socket: no Python reference cycles around
+    # Qt objects, which the cyclic GC could otherwise free on a worker thread (see gc_guard.py).
     def _on_new_connection(self) -> None:
-        assert self._server is not None
-        while self._server.hasPendingConnections():
-            sock = self._server.nextPendingConnection()
-            self._clients.append(sock)
-            sock.readyRead.connect(lambda s=sock: self._on_ready_read(s))
-            sock.disconnected.connect(lambda s=sock: self._forget(s))
+        server = self._server
+        while server is not None and server.hasPendingConnections():
+            sock = server.nextPendingConnection()
+            sock.readyRead.connect(self._on_ready_read)
+            sock.disconnected.connect(sock.deleteLater)
 
-    def _on_ready_read(self, sock: QLocalSocket) -> None:
+    def _on_ready_read(self) -> None:
+        sock = self.sender()
+        if not isinstance(sock, QLocalSocket):
+            return
         while sock.canReadLine():
             if bytes(sock.readLine().data()) == RAISE_REQUEST:
                 sock.write(RAISE_ACK)
                 sock.flush()
                 log.info("another start of kis-desk for this profile: raising the window")
                 self.activated.emit()
-
-    def _forget(self, sock: QLocalSocket) -> None:
-        if sock in self._clients:
-            self._clients.remove(sock)
-        sock.deleteLater()
 
 
 def bring_to_front(window) -> None:  # noqa: ANN001 - any QWidget
