@@ -15,6 +15,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 Result = dict[str, Any]
@@ -261,6 +262,36 @@ def _check_resources() -> str:
     return f"{resources_dir()} {sizes}"
 
 
+def _check_single_instance() -> str:
+    """QtNetwork's local socket and filelock (the one-app-per-profile guard) work in the bundle."""
+    import tempfile
+
+    from filelock import FileLock, Timeout
+    from PySide6.QtNetwork import QLocalSocket
+
+    from kis_desk.ui.single_instance import LOCK_NAME, SingleInstance
+
+    _qt_app()
+    with tempfile.TemporaryDirectory(prefix="kis-desk-probe-", ignore_cleanup_errors=True) as tmp:
+        inst = SingleInstance(Path(tmp))
+        if not inst.acquire(wait=5):
+            raise RuntimeError("a fresh profile reported a running instance")
+        try:
+            sock = QLocalSocket()
+            sock.connectToServer(inst.name)
+            if not sock.waitForConnected(3000):
+                raise RuntimeError(f"cannot connect to {inst.name}: {sock.errorString()}")
+            sock.abort()
+            try:
+                FileLock(Path(tmp) / LOCK_NAME, thread_local=False).acquire(timeout=0)
+                raise RuntimeError("the profile lock was not exclusive")
+            except Timeout:
+                pass
+        finally:
+            inst.release()
+    return f"local socket {inst.name} and exclusive profile lock"
+
+
 def _check_kis_desk() -> str:
     import importlib
     import pkgutil
@@ -293,6 +324,7 @@ CHECKS: dict[str, Callable[[], str]] = {
     "crypto": _check_crypto,
     "holidays": _check_holidays,
     "resources": _check_resources,
+    "single_instance": _check_single_instance,
     "kis_desk_modules": _check_kis_desk,
 }
 

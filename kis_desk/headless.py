@@ -10,14 +10,14 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
 import sys
 from typing import Any
 
+from .aio import on_stop_signals
 from .config import UserPaths, credentials_from_env, parse_codes
+from .core.events import ErrorEvent, Event, SessionStateEvent, SubscriptionPlanEvent
 from .engine.collector import Collector, CollectorConfig, ConfigError
 from .wiring import build_collector
-from .core.events import ErrorEvent, Event, SessionStateEvent, SubscriptionPlanEvent
 
 log = logging.getLogger("kis_desk.collect")
 
@@ -124,13 +124,12 @@ async def run_collect(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     states: dict[str, tuple[str, str]] = {}
     collector.bus.subscribe(Event, on_event)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # Windows: KeyboardInterrupt path below
-            pass
-    await collector.start()
+    undo_signals = on_stop_signals(asyncio.get_running_loop(), stop.set)   # Windows too
+    try:
+        await collector.start()
+    except BaseException:
+        undo_signals()
+        raise
     log.info("collecting %d symbols (%s); stop with Ctrl-C", len(collector.codes), cfg.env)
     try:
         progress = asyncio.create_task(_progress(collector))
@@ -141,6 +140,7 @@ async def run_collect(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         progress.cancel()
     finally:
         await collector.stop()
+        undo_signals()
     summary = collector.summary()
     for message in fatal:
         print(f"kis-desk collect: {message}", file=sys.stderr)

@@ -29,7 +29,7 @@ def self_check_main() -> int:
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="kis-desk-selfcheck-") as home:
+    with tempfile.TemporaryDirectory(prefix="kis-desk-selfcheck-", ignore_cleanup_errors=True) as home:
         os.environ["KIS_DESK_HOME"] = home      # never the user's settings or database
         try:
             from .frozen_probe import probe
@@ -87,7 +87,8 @@ def _run_stack(home: str) -> list[tuple[bool, str, str]]:
         window.closeRequested.emit()
 
     code = run_app([sys.argv[0], "-platform", os.environ.get("QT_QPA_PLATFORM", "")]
-                   if os.environ.get("QT_QPA_PLATFORM") else [sys.argv[0]], config, on_started=exercise)
+                   if os.environ.get("QT_QPA_PLATFORM") else [sys.argv[0]], config, on_started=exercise,
+                   single_instance=True)    # as the real app starts (QtNetwork + filelock in the bundle)
     out: list[tuple[bool, str, str]] = []
     live = found.get("summary_live", {})
     out.append((code == 0, "app exit", f"code {code}"))

@@ -44,6 +44,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.skipif(os.name == "nt", reason="sends SIGINT to another process: POSIX only (Windows would need CTRL_C_EVENT to a console group)")
 def test_sim_subcommand_serves_and_prints_its_urls(tmp_path):
     ws_port, rest_port = _free_port(), _free_port()
     env = {**os.environ, "KIS_DESK_HOME": str(tmp_path)}

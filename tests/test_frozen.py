@@ -114,7 +114,7 @@ def test_frozen_probe(bundle: Path, tmp_path: Path) -> None:
         f"- {k}: {v['detail']}\n{v.get('traceback', '')}" for k, v in failed.items())
     assert proc.returncode == 0, proc.stderr
     assert set(report["items"]) >= {"qt", "pyqtgraph", "sqlite", "postgresql_driver", "network",
-                                    "keyring", "crypto", "holidays", "resources"}
+                                    "keyring", "crypto", "holidays", "resources", "single_instance"}
     # The bundle's resources are used, not the checkout's.
     assert str(bundle) in report["items"]["resources"]["detail"]
 

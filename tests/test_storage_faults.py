@@ -269,6 +269,60 @@ async def test_one_writer_per_journal_dir(tmp_path):
     await w.stop()
 
 
+LOCK_HOLDER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from kis_desk.engine.storage import Journal
+    j = Journal(Path(sys.argv[1]))
+    j.open()
+    print("LOCKED", flush=True)
+    sys.stdin.readline()          # hold the lock until the parent says so (or kills us)
+    j.close()
+""")
+
+
+def _lock_holder(journal_dir: Path) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(journal_dir)], cwd=REPO_ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "LOCKED"
+    return proc
+
+
+def _second_writer_refused(journal_dir: Path) -> None:
+    from kis_desk.engine.storage import Journal
+
+    with pytest.raises(JournalLockedError, match="another running writer"):
+        Journal(journal_dir).open()
+
+
+@pytest.mark.parametrize("how", ["exit", "kill"])
+def test_journal_lock_across_processes(tmp_path, how):
+    """A second process cannot write the journal while the first holds it; it can once the first
+    has exited, cleanly or killed (SIGKILL on POSIX, TerminateProcess on Windows)."""
+    from kis_desk.engine.storage import Journal
+
+    journal_dir = tmp_path / "journal"
+    holder = _lock_holder(journal_dir)
+    try:
+        _second_writer_refused(journal_dir)
+        _second_writer_refused(journal_dir)      # a refused attempt leaves nothing behind
+    finally:
+        if how == "kill":
+            holder.kill()
+        else:
+            holder.stdin.close()
+        assert holder.wait(30) == (0 if how == "exit" else -signal.SIGKILL if os.name == "posix" else 1)
+    j = Journal(journal_dir)
+    j.open()
+    try:
+        # and now this process is the writer: another process is refused in turn
+        code = subprocess.run([sys.executable, "-c", LOCK_HOLDER, str(journal_dir)], cwd=REPO_ROOT,
+                              input="", capture_output=True, text=True, timeout=60)
+        assert code.returncode == 1 and "JournalLockedError" in code.stderr
+    finally:
+        j.close()
+
+
 # -- crash: kill -9 mid-stream ------------------------------------------------------------------------
 
 CRASH_CHILD = textwrap.dedent("""
@@ -320,7 +374,7 @@ async def test_kill_9_mid_stream_then_replay(tmp_path):
                 committed_at_lock = int(stored)
             if other is not None and int(journaled) >= 15_000:
                 break
-        child.send_signal(signal.SIGKILL)
+        child.kill()                      # SIGKILL (TerminateProcess on Windows)
         child.wait(30)
     finally:
         if child.poll() is None:
@@ -407,6 +461,7 @@ DISK_FULL_CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.skipif(os.name != "posix", reason="uses RLIMIT_FSIZE (resource module): POSIX only")
 def test_journal_disk_full_is_loud_and_loses_nothing(tmp_path):
     res = subprocess.run([sys.executable, "-c", DISK_FULL_CHILD, str(tmp_path / "db"),
                           str(tmp_path / "journal"), str(Path(__file__).parent)],

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from collections.abc import Sequence
 
+from ..aio import on_stop_signals
 from ..config import parse_codes
 from .config import SimConfig
 from .server import Simulator
@@ -46,16 +46,14 @@ async def run_simulator_cli(ws_port: int, rest_port: int, rate: float, codes: Se
                     always_open=always_open, ping_interval=ping_interval, pong_timeout=pong_timeout,
                     app_keys=app_keys, extra_fields=extra_fields)
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError, ValueError):   # Windows / not main thread
-            pass
-    async with Simulator(cfg) as sim:
-        print(f"WebSocket: {sim.ws_url}", flush=True)
-        print(f"REST:      {sim.rest_url}", flush=True)
-        await stop.wait()
+    undo_signals = on_stop_signals(asyncio.get_running_loop(), stop.set)   # Windows too
+    try:
+        async with Simulator(cfg) as sim:
+            print(f"WebSocket: {sim.ws_url}", flush=True)
+            print(f"REST:      {sim.rest_url}", flush=True)
+            await stop.wait()
+    finally:
+        undo_signals()
 
 
 def sim_main(args: argparse.Namespace) -> int:

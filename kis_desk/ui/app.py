@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..aio import on_stop_signals
 from ..config import UserPaths
 from ..engine.collector import Collector, CollectorConfig, ConfigError
 from ..wiring import build_collector
@@ -84,7 +84,7 @@ def resolve_watchlist(db_url: str, requested: str | None, cli_codes: Sequence[st
 
 async def run_window(config: CollectorConfig, *, store: SettingsStore | None = None,
                      watchlist: str | None = None, on_started: Callable[[Any], Any] | None = None,
-                     stop: asyncio.Event | None = None) -> int:
+                     stop: asyncio.Event | None = None, instance: Any = None) -> int:
     """Create the collector and the window, run until closed/signalled, stop cleanly."""
     from PySide6.QtWidgets import QMessageBox
 
@@ -106,12 +106,7 @@ async def run_window(config: CollectorConfig, *, store: SettingsStore | None = N
     qapp = QApplication.instance()
     quit_on_close = qapp.quitOnLastWindowClosed()
     qapp.setQuitOnLastWindowClosed(False)    # quit only after the collector has flushed
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError, ValueError):
-            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+    undo_signals = on_stop_signals(asyncio.get_running_loop(), stop.set)
 
     name, codes = await asyncio.to_thread(resolve_watchlist, db_url, watchlist, config.codes, settings)
     config.codes = list(codes)
@@ -124,6 +119,10 @@ async def run_window(config: CollectorConfig, *, store: SettingsStore | None = N
         collector = build_collector(config)
     window = MainWindow(collector, store, settings)
     window.closeRequested.connect(stop.set)
+    if instance is not None:      # a second start of the app for this profile shows this window
+        from .single_instance import bring_to_front
+
+        instance.activated.connect(lambda: bring_to_front(window))
     window.prepare(codes)
     window.show()
     started = False
@@ -154,19 +153,20 @@ async def run_window(config: CollectorConfig, *, store: SettingsStore | None = N
         await collector.stop()      # flushes storage
         window.hide()
         window.deleteLater()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.remove_signal_handler(sig)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass
+        undo_signals()
         qapp.setQuitOnLastWindowClosed(quit_on_close)
         gc_guard.stop()
     return 0
 
 
 def run_app(argv: Sequence[str], config: CollectorConfig, *, watchlist: str | None = None,
-            store: SettingsStore | None = None, on_started: Callable[[Any], Any] | None = None) -> int:
-    """QApplication + qasync loop + window + collector; returns the exit code."""
+            store: SettingsStore | None = None, on_started: Callable[[Any], Any] | None = None,
+            single_instance: bool = False) -> int:
+    """QApplication + qasync loop + window + collector; returns the exit code.
+
+    ``single_instance``: if the app already runs for this profile (same data directory), ask it
+    to raise its window and return 0 without starting a second engine (kis_desk/ui/single_instance.py).
+    """
     import qasync
     from PySide6.QtWidgets import QApplication
 
@@ -174,14 +174,29 @@ def run_app(argv: Sequence[str], config: CollectorConfig, *, watchlist: str | No
     app.setApplicationName("kis-desk")
     app.setOrganizationName("kis-desk")
     app.setQuitOnLastWindowClosed(False)     # we quit after the collector has flushed
+    instance = None
+    if single_instance:
+        from .single_instance import InstanceBusyError, SingleInstance
+
+        profile = (config.paths or UserPaths.default()).ensure().data
+        instance = SingleInstance(profile)
+        try:
+            if not instance.acquire():
+                print(f"kis-desk: already running for this profile ({profile}); raised its window", flush=True)
+                return 0
+        except (InstanceBusyError, OSError) as exc:
+            print(f"kis-desk: {exc}", file=sys.stderr)
+            return 2
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     try:
         return loop.run_until_complete(run_window(config, store=store, watchlist=watchlist,
-                                                  on_started=on_started))
+                                                  on_started=on_started, instance=instance))
     finally:
         loop.close()                 # joins the worker threads of asyncio.to_thread
         asyncio.set_event_loop(None)
+        if instance is not None:
+            instance.release()
 
 
 def app_main(args: argparse.Namespace) -> int:
@@ -192,7 +207,8 @@ def app_main(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
         merge_settings(config, args, store.load(), store)
-        return run_app(sys.argv, config, watchlist=getattr(args, "watchlist", None), store=store)
+        return run_app(sys.argv, config, watchlist=getattr(args, "watchlist", None), store=store,
+                       single_instance=True)
     except ConfigError as exc:
         print(f"kis-desk: {exc}", file=sys.stderr)
         return 2

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from ...core.events import AlertEvent, event_from_dict
 from ...core.ticks import Tick
 
@@ -34,12 +36,6 @@ log = logging.getLogger(__name__)
 HEADER = "#kis-desk-journal 1\n"
 SUFFIX = ".kjl"
 MAX_SEGMENT_BYTES = 64 * 1024 * 1024
-
-try:  # POSIX advisory lock: one writer per journal directory
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
 
 def _opt(v: object) -> str:
     return "" if v is None else repr(v) if isinstance(v, float) else str(v)
@@ -84,7 +80,10 @@ class Journal:
         self._path: Path | None = None
         self._good_size = 0
         self._current_lines = 0
-        self._lock_fh = None
+        # One writer per journal directory, on every OS (flock on POSIX, msvcrt.locking on Windows):
+        # the OS drops it when the holder exits, even after kill -9, so a crash never blocks a start.
+        # thread_local=False: open() and close() may run on different worker threads.
+        self._lock = FileLock(self.dir / ".lock", thread_local=False)
         self.pending = 0          # tick lines in all segments not yet replayed (approximate for torn files)
         self._counts: dict[Path, int] = {}
 
@@ -92,14 +91,11 @@ class Journal:
     def open(self) -> None:
         """Create the directory, take the directory lock, count what a previous run left."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        if fcntl is not None:
-            fh = open(self.dir / ".lock", "a+")
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                fh.close()
-                raise JournalLockedError(f"journal directory {self.dir} is used by another running writer") from None
-            self._lock_fh = fh
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            raise JournalLockedError(f"journal directory {self.dir} is used by another running writer "
+                                     "(another kis-desk collector or app on this database)") from None
         for p in self.segments():
             n = self._count_ticks(p)
             self._counts[p] = n
@@ -107,9 +103,8 @@ class Journal:
 
     def close(self) -> None:
         self._close_segment()
-        if self._lock_fh is not None:
-            self._lock_fh.close()
-            self._lock_fh = None
+        if self._lock.is_locked:
+            self._lock.release()
 
     @staticmethod
     def _count_ticks(path: Path) -> int:
