@@ -60,6 +60,7 @@ class CollectorConfig:
     sim_rate: float = 200.0
     sim_keys: int = 2                               # simulated app keys (2 → 50 symbols all live)
     sim_jumps: list[tuple[str, float, float]] = field(default_factory=list)  # (code, pct, seconds)
+    sim_spikes: bool = True                         # demo realism: news-like spikes every few minutes
     silence_timeout: float = 90.0
     always_open: bool | None = None                 # None → True for sim, calendar otherwise
     attach: bool = False                            # desktop only: show a remote collector
@@ -166,13 +167,14 @@ class Collector:
     async def _prepare_environment(self) -> list[AppCredential]:
         cfg = self.config
         if cfg.embedded_sim:
-            from ..sim import SimConfig, Simulator
+            from ..sim import DEMO_SPIKES, SimConfig, Simulator
 
             resume = {t.stock_code: (t.timestamp.strftime("%Y%m%d"), t.price, t.cum_volume,
                                      t.price * t.cum_volume)
                       for t in self._last_ticks.values() if t is not None}
             self.simulator = Simulator(SimConfig(codes=list(self.codes), rate=cfg.sim_rate,
-                                                 always_open=True, resume=resume))
+                                                 always_open=True, resume=resume,
+                                                 spikes=DEMO_SPIKES if cfg.sim_spikes else None))
             await self.simulator.start()
             for code, pct, seconds in cfg.sim_jumps:
                 self.simulator.jump(code, pct, seconds)
