@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-from websockets.exceptions import ConnectionClosed
 
 from kis_desk.protocol.codec import build_approval_request, build_subscription, build_token_request, decode_message
 from kis_desk.protocol.messages import AckKind
 from kis_desk.sim import SimConfig, Simulator
 
-from test_sim_support import ControlReply, DataFrame, PingPong, access_token, approval_key, connect, rest_get, subscribe
+from test_sim_support import (ControlReply, DataFrame, PingPong, access_token, approval_key, connect,
+                             drain_until_closed, rest_get, subscribe)
 
 HOT = "005930"
 SILENT_TR = "H0STANC0"    # acknowledged, never streams: an idle session
@@ -41,13 +41,13 @@ async def _silent_for(ws, seconds: float) -> list[object]:
         return got
 
 
-async def _drain_until_closed(ws, timeout: float = 5.0) -> ConnectionClosed:
-    try:
-        while True:
-            await asyncio.wait_for(ws.recv(), timeout)
-    except ConnectionClosed as exc:
-        return exc
-    raise AssertionError("socket stayed open")
+async def _both_subscribed(sim: Simulator, tr_id: str = "H0STCNT0"):
+    """One session per key, each registered for HOT."""
+    keys = await _approvals(sim)
+    ws1, ws2 = await _connect(sim), await _connect(sim)
+    assert (await subscribe(ws1, keys["key1"], HOT, tr_id=tr_id)).kind is AckKind.SUBSCRIBED
+    assert (await subscribe(ws2, keys["key2"], HOT, tr_id=tr_id)).kind is AckKind.SUBSCRIBED
+    return ws1, ws2
 
 
 def _connect(sim: Simulator):
@@ -71,7 +71,7 @@ async def test_reject_sessions_for_one_app_key_only():
         reply = decode_message(await asyncio.wait_for(ws1.recv(), 5))
         assert isinstance(reply, ControlReply)
         assert (reply.msg_cd, reply.rt_cd, reply.msg1) == ("OPSP8996", "9", "ALREADY IN USE appkey")
-        assert (await _drain_until_closed(ws1)).rcvd is None
+        assert (await drain_until_closed(ws1)).rcvd is None
         ws2 = await _connect(sim)
         assert (await subscribe(ws2, keys["key2"], HOT)).kind is AckKind.SUBSCRIBED
         assert (await _next_data(ws2)).tr_id == "H0STCNT0"
@@ -88,10 +88,7 @@ async def test_reject_sessions_for_one_app_key_only():
 
 async def test_stall_one_app_key_sends_it_nothing_while_the_other_streams():
     async with Simulator(SimConfig(rate=2_000, seed=3)) as sim:
-        keys = await _approvals(sim)
-        ws1, ws2 = await _connect(sim), await _connect(sim)
-        assert (await subscribe(ws1, keys["key1"], HOT)).kind is AckKind.SUBSCRIBED
-        assert (await subscribe(ws2, keys["key2"], HOT)).kind is AckKind.SUBSCRIBED
+        ws1, ws2 = await _both_subscribed(sim)
         await _next_data(ws1)
         sim.faults.stall(1.5, app_key="key1")
         assert sim.faults.stalled_for("key1") and not sim.faults.stalled_for("key2")
@@ -116,10 +113,7 @@ async def test_stall_one_app_key_sends_it_nothing_while_the_other_streams():
 
 async def test_stall_one_app_key_suppresses_its_pingpong_only():
     async with Simulator(SimConfig(rate=100, ping_interval=0.2, pong_timeout=60)) as sim:
-        keys = await _approvals(sim)
-        ws1, ws2 = await _connect(sim), await _connect(sim)
-        assert (await subscribe(ws1, keys["key1"], HOT, tr_id=SILENT_TR)).kind is AckKind.SUBSCRIBED
-        assert (await subscribe(ws2, keys["key2"], HOT, tr_id=SILENT_TR)).kind is AckKind.SUBSCRIBED
+        ws1, ws2 = await _both_subscribed(sim, SILENT_TR)
         sim.faults.stall(None, app_key="key1")            # until cleared
         got1, got2 = await asyncio.gather(_silent_for(ws1, 1.0), _silent_for(ws2, 1.0))
         assert got1 == []
@@ -135,12 +129,9 @@ async def test_stall_one_app_key_suppresses_its_pingpong_only():
 
 async def test_drop_one_app_key_leaves_the_other_streaming():
     async with Simulator(SimConfig(rate=1_000, seed=4)) as sim:
-        keys = await _approvals(sim)
-        ws1, ws2 = await _connect(sim), await _connect(sim)
-        assert (await subscribe(ws1, keys["key1"], HOT)).kind is AckKind.SUBSCRIBED
-        assert (await subscribe(ws2, keys["key2"], HOT)).kind is AckKind.SUBSCRIBED
+        ws1, ws2 = await _both_subscribed(sim)
         assert sim.faults.drop(app_key="key1") == 1
-        exc = await _drain_until_closed(ws1)
+        exc = await drain_until_closed(ws1)
         assert exc.rcvd is None                           # abrupt: no close frame
         assert [s["app_key"] for s in sim.sessions()] == ["key2"]
         for _ in range(3):
