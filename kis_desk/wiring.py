@@ -16,5 +16,6 @@ def build_collector(config: CollectorConfig, bus: EventBus | None = None) -> Col
     if config.embedded_sim:
         from .sim.embedded import EmbeddedSimulator
 
-        exchange = EmbeddedSimulator(config.sim_rate, config.sim_keys, config.sim_jumps)
+        exchange = EmbeddedSimulator(config.sim_rate, config.sim_keys, config.sim_jumps,
+                                     spikes=config.sim_spikes)
     return Collector(config, bus=bus, exchange=exchange)

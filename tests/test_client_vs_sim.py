@@ -7,7 +7,7 @@ import json
 
 import aiohttp
 import pytest
-from websockets.exceptions import ConnectionClosed, ConnectionClosedError
+from websockets.exceptions import ConnectionClosedError
 
 from kis_desk.protocol.codec import build_subscription, decode_message
 from kis_desk.protocol.messages import AckKind
@@ -21,21 +21,13 @@ from test_sim_support import (
     approval_key,
     check_record_fields,
     connect,
+    drain_until_closed,
     recv_control,
     rest_get,
     subscribe,
 )
 
 HOT = "005930"   # the busiest default symbol
-
-
-async def _drain_until_closed(ws, timeout: float = 5.0) -> ConnectionClosed:
-    try:
-        while True:
-            await asyncio.wait_for(ws.recv(), timeout)
-    except ConnectionClosed as exc:
-        return exc
-    raise AssertionError("socket stayed open")
 
 
 async def test_approval_41_subscriptions_and_42nd_refused():
@@ -133,7 +125,7 @@ async def test_pingpong_unanswered_aborts_socket():
         ws = await connect(sim.ws_url)
         first = decode_message(await asyncio.wait_for(ws.recv(), 5))
         assert isinstance(first, PingPong)
-        exc = await _drain_until_closed(ws)
+        exc = await drain_until_closed(ws)
         assert isinstance(exc, ConnectionClosedError) and exc.rcvd is None   # no close frame
         assert sim.stats["pong_timeouts"] == 1
 
@@ -181,7 +173,7 @@ async def test_second_session_same_app_key_is_refused_and_dropped():
         assert isinstance(reply, ControlReply)
         assert (reply.tr_id, reply.rt_cd, reply.msg_cd, reply.msg1) == \
             ("(null)", "9", "OPSP8996", "ALREADY IN USE appkey")
-        exc = await _drain_until_closed(ws2)
+        exc = await drain_until_closed(ws2)
         assert isinstance(exc, ConnectionClosedError) and exc.rcvd is None
         # the first session is unaffected
         for _ in range(50):
@@ -232,7 +224,7 @@ async def test_backfill_returns_exactly_the_trades_missed_during_a_drop():
             if isinstance(m, DataFrame):
                 seen.extend(m.records)
         sim.faults.drop_all()
-        exc = await _drain_until_closed(ws)
+        exc = await drain_until_closed(ws)
         assert exc.rcvd is None
         last_cum = max(int(r.fields[13]) for r in seen)
         await asyncio.sleep(1.2)              # the market keeps trading meanwhile
@@ -304,7 +296,7 @@ async def test_faults_are_observable_by_the_client():
         await ws.send(build_subscription(key, "H0STCNT0", HOT))
         await asyncio.sleep(0.2)
         sim.faults.send_oversized(2 * 1024 * 1024)
-        exc = await _drain_until_closed(ws)
+        exc = await drain_until_closed(ws)
         assert exc.sent is not None and exc.sent.code == 1009
         # OPSP8996 on (re)connect for a while
         await asyncio.sleep(0.1)
@@ -313,7 +305,7 @@ async def test_faults_are_observable_by_the_client():
         await ws.send(build_subscription(key, "H0STCNT0", HOT))
         reply = decode_message(await asyncio.wait_for(ws.recv(), 5))
         assert isinstance(reply, ControlReply) and reply.msg_cd == "OPSP8996"
-        assert (await _drain_until_closed(ws)).rcvd is None
+        assert (await drain_until_closed(ws)).rcvd is None
         sim.faults.clear()
         ws = await connect(sim.ws_url)
         assert (await subscribe(ws, key, HOT)).kind is AckKind.SUBSCRIBED

@@ -25,6 +25,7 @@ from kis_desk.engine.collector import Collector, CollectorConfig, ConfigError
 from kis_desk.wiring import build_collector
 from kis_desk.core.events import AlertEvent, SubscriptionPlanEvent
 from kis_desk.market.symbols import default_watchlist
+from kis_desk.sim import DEMO_SPIKES
 from test_storage import pg_schema  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,7 +153,8 @@ async def test_simulator_jump_reaches_a_redis_subscriber_and_the_alerts_table(tm
     channel = f"kis:test:{uuid.uuid4().hex[:8]}"
     db = f"sqlite:///{tmp_path / 'ticks.sqlite3'}"
     cfg = CollectorConfig(env="sim", codes=codes, sim_rate=200, db_url=db, paths=_paths(tmp_path),
-                          redis_url=redis_url, redis_channel=channel)
+                          redis_url=redis_url, redis_channel=channel,
+                          sim_spikes=False)   # the first alert must be the scripted jump's
     client = aioredis.from_url(redis_url)
     pubsub = client.pubsub()
     await pubsub.subscribe(channel)
@@ -188,6 +190,7 @@ async def test_watchlist_change_applies_live(tmp_path):
     collector = build_collector(cfg)
     await collector.start()
     try:
+        assert collector.exchange.simulator.config.spikes is DEMO_SPIKES   # the demo's embedded simulator
         await _wait(lambda: collector.feed.all_live(), "all live")
         new = codes[2:] + ["123456"]
         await collector.set_watchlist(new)

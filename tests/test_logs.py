@@ -52,7 +52,7 @@ async def test_collect_keeps_keys_and_approval_out_of_log_and_database(tmp_path)
             "--ws-url", sim.ws_url, "--rest-url", sim.rest_url, "--codes", "005930", "--duration", "3",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=ROOT)
         out, err = await asyncio.wait_for(proc.communicate(), 60)
-        approvals = list(sim._approvals)
+        approvals = sim.approval_keys()
     assert proc.returncode == 0, err.decode()[-2000:]
     assert approvals, "the collector never asked for an approval key"
     texts = [out.decode(), err.decode()]

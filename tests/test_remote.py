@@ -24,7 +24,8 @@ async def test_remote_engine_replays_the_collectors_trades_and_alerts(tmp_path, 
     alerts, ticks = f"kis:a:{uuid.uuid4().hex[:8]}", f"kis:t:{uuid.uuid4().hex[:8]}"
     collector = build_collector(CollectorConfig(
         env="sim", codes=codes, sim_rate=300, db_url=db, redis_url=redis_url, redis_channel=alerts,
-        redis_tick_channel=ticks, paths=UserPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c")))
+        redis_tick_channel=ticks, paths=UserPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c"),
+        sim_spikes=False))   # the first alert must be the scripted jump's
     remote = RemoteEngine(redis_url, db, alert_channel=alerts, tick_channel=ticks)
     got_ticks: list = []
     got_alerts: list[AlertEvent] = []

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from kis_desk.market.ticks import is_on_tick
 from kis_desk.protocol.codec import (
@@ -74,6 +75,16 @@ async def subscribe(ws: ClientConnection, key: str, code: str, *, subscribe: boo
     return await recv_control(ws, sink=sink)
 
 
+async def drain_until_closed(ws: ClientConnection, timeout: float = 5.0) -> ConnectionClosed:
+    """Read until the server closes (or drops) the socket; the close exception."""
+    try:
+        while True:
+            await asyncio.wait_for(ws.recv(), timeout)
+    except ConnectionClosed as exc:
+        return exc
+    raise AssertionError("socket stayed open")
+
+
 def check_record_fields(records: list[Any]) -> None:
     """Field consistency of H0STCNT0 records (kis-protocol.md §6), per code in order."""
     last: dict[str, Any] = {}
@@ -122,4 +133,4 @@ def check_record_fields(records: list[Any]) -> None:
 
 
 __all__ = ["ControlReply", "DataFrame", "PingPong", "ProtocolError", "access_token", "approval_key",
-           "check_record_fields", "connect", "recv_control", "rest_get", "rest_headers", "subscribe"]
+           "check_record_fields", "connect", "drain_until_closed", "recv_control", "rest_get", "rest_headers", "subscribe"]

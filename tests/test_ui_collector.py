@@ -22,7 +22,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("memory_keyring")]
 def test_live_edits_reach_the_collector_and_shutdown_flushes(qloop):
     store = SettingsStore()
     store.save(UserSettings(sound=False))
-    config = CollectorConfig(env="sim", codes=["005930", "000660"], sim_rate=300, sim_keys=1)
+    config = CollectorConfig(env="sim", codes=["005930", "000660"], sim_rate=300, sim_keys=1,
+                             sim_spikes=False)   # the only alert is the scripted jump's
     plans: list[SubscriptionPlanEvent] = []
     alerts: list[AlertEvent] = []
     seen: dict[str, int] = {}
@@ -153,7 +154,7 @@ def test_desktop_attached_to_a_collector_elsewhere_shows_its_trades_and_alerts(q
     codes = ["005930", "000660"]
     remote_host = build_collector(CollectorConfig(
         env="sim", codes=codes, sim_rate=300, db_url=shared_db, redis_url=redis_url,
-        redis_channel=alerts_ch, redis_tick_channel=ticks_ch,
+        redis_channel=alerts_ch, redis_tick_channel=ticks_ch, sim_spikes=False,
         paths=UserPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c")))
     desktop = CollectorConfig(env="sim", codes=codes, db_url=shared_db, redis_url=redis_url,
                               redis_channel=alerts_ch, redis_tick_channel=ticks_ch, attach=True)

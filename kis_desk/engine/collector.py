@@ -56,6 +56,7 @@ class CollectorConfig:
     sim_rate: float = 200.0
     sim_keys: int = 2                               # simulated app keys (2 → 50 symbols all live)
     sim_jumps: list[tuple[str, float, float]] = field(default_factory=list)  # (code, pct, seconds)
+    sim_spikes: bool = True                         # demo realism: news-like spikes every few minutes
     silence_timeout: float = 90.0
     always_open: bool | None = None                 # None → True for sim, calendar otherwise
     attach: bool = False                            # desktop only: show a remote collector

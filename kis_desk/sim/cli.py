@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from ..aio import on_stop_signals
 from ..config import parse_codes
-from .config import SimConfig
+from .config import DEMO_SPIKES, SimConfig
 from .server import Simulator
 from .universe import DEFAULT_CODES
 
@@ -33,18 +33,23 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
                         help="accepted app key and secret (repeatable; default: accept any)")
     parser.add_argument("--extra-field", action="store_true",
                         help="append a 47th field to every H0STCNT0 record (mock-server variant)")
+    parser.add_argument("--no-spikes", action="store_true",
+                        help="no news-like ±5.5-9%% spikes (default: the first after 60-90 s, "
+                             "then every few minutes)")
 
 
 async def run_simulator_cli(ws_port: int, rest_port: int, rate: float, codes: Sequence[str] | None = None,
                             *, host: str = "127.0.0.1", seed: int = 1, mode: str = "real",
                             always_open: bool = True, ping_interval: float = 30.0,
                             pong_timeout: float = 100.0, app_keys: dict[str, str] | None = None,
-                            extra_fields: tuple[str, ...] = (), stop: asyncio.Event | None = None) -> None:
+                            extra_fields: tuple[str, ...] = (), spikes: bool = True,
+                            stop: asyncio.Event | None = None) -> None:
     """Serve until SIGINT/SIGTERM (or ``stop`` is set), printing the two URLs first."""
     cfg = SimConfig(host=host, ws_port=ws_port, rest_port=rest_port, rate=rate,
                     codes=tuple(codes) if codes else DEFAULT_CODES, seed=seed, mode=mode,
                     always_open=always_open, ping_interval=ping_interval, pong_timeout=pong_timeout,
-                    app_keys=app_keys, extra_fields=extra_fields)
+                    app_keys=app_keys, extra_fields=extra_fields,
+                    spikes=DEMO_SPIKES if spikes else None)
     stop = stop or asyncio.Event()
     undo_signals = on_stop_signals(asyncio.get_running_loop(), stop.set)   # Windows too
     try:
@@ -77,7 +82,7 @@ def sim_main(args: argparse.Namespace) -> int:
             args.ws_port, args.rest_port, args.rate, codes, host=args.host, seed=args.seed,
             mode=args.mode, always_open=not args.market_hours, ping_interval=args.ping_interval,
             pong_timeout=args.pong_timeout, app_keys=app_keys,
-            extra_fields=("2",) if args.extra_field else ()))
+            extra_fields=("2",) if args.extra_field else (), spikes=not args.no_spikes))
     except KeyboardInterrupt:
         pass
     except OSError as exc:

@@ -20,6 +20,28 @@ class JumpSpec:
     after_seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class SpikeSpec:
+    """News-like spikes: now and then one symbol moves ``pct`` (random sign) over ``over``
+    seconds, then gives back ``retrace`` of the move over ``retrace_over`` seconds after a pause
+    of ``pause``. Each pair is a (low, high) range drawn uniformly from a seeded RNG. The first
+    spike comes ``first_after`` seconds after start, the next ones ``every`` seconds apart."""
+
+    first_after: tuple[float, float] = (60.0, 90.0)
+    every: tuple[float, float] = (150.0, 300.0)
+    pct: tuple[float, float] = (5.5, 9.0)
+    over: tuple[float, float] = (10.0, 40.0)
+    pause: tuple[float, float] = (5.0, 30.0)
+    retrace: tuple[float, float] = (0.3, 0.6)
+    retrace_over: tuple[float, float] = (60.0, 180.0)
+    #: a symbol already this far (percent) from its previous close spikes back towards it
+    turn_back_beyond_pct: float = 12.0
+
+
+#: what the demo paths (``kis-desk sim``, the app's demo mode) use
+DEMO_SPIKES = SpikeSpec()
+
+
 @dataclass
 class SimConfig:
     """Everything the simulator can be told. Ports 0 = ephemeral."""
@@ -36,6 +58,8 @@ class SimConfig:
     mode: str = "real"
     #: accepted app key -> secret; None accepts any non-empty key and secret
     app_keys: dict[str, str] | None = None
+    #: app keys refused as wrong (EGW00103) while every other key works (failover tests)
+    rejected_app_keys: frozenset[str] = frozenset()
     #: True: trade at any wall-clock time; False: only 09:00–15:30 KST on weekdays
     always_open: bool = True
     #: returns the current KST datetime (tests may fake the market clock)
@@ -45,6 +69,9 @@ class SimConfig:
     #: price volatility in percent per sqrt(hour)
     volatility_pct: float = 1.5
     jumps: Sequence[JumpSpec] = ()
+    #: spontaneous news-like spikes (None = off: a simulator built in code moves only when told,
+    #: so tests count alerts exactly; the demo paths pass :data:`DEMO_SPIKES`)
+    spikes: SpikeSpec | None = None
     #: trailing fields appended to every H0STCNT0 record, e.g. ("2",) for the 47-field variant
     extra_fields: tuple[str, ...] = ()
     max_records_per_frame: int = 30
@@ -83,4 +110,4 @@ class SimConfig:
         return 2.0 if self.mode == "mock" else 20.0
 
 
-__all__ = ["JumpSpec", "SimConfig"]
+__all__ = ["DEMO_SPIKES", "JumpSpec", "SimConfig", "SpikeSpec"]

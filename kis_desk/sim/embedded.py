@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from ..config import AppCredential, Secret
 from ..core.exchange import ExchangeEndpoints, Resume
-from .config import SimConfig
+from .config import DEMO_SPIKES, SimConfig
 from .server import Simulator
 
 #: The simulator's REST limit is KIS's real-account 20/s; the client stays just under it.
@@ -17,15 +17,18 @@ class EmbeddedSimulator:
     """Starts a ``Simulator`` on loopback with ``keys`` app keys and optional scripted jumps."""
 
     def __init__(self, rate: float, keys: int = 2,
-                 jumps: Sequence[tuple[str, float, float]] = ()) -> None:
+                 jumps: Sequence[tuple[str, float, float]] = (), spikes: bool = True) -> None:
+        """``spikes``: the demo's news-like moves (off where a test counts exact alerts)."""
         self.rate = rate
         self.keys = max(1, keys)
         self.jumps = list(jumps)
+        self.spikes = spikes
         self.simulator: Simulator | None = None
 
     async def start(self, codes: Sequence[str], resume: Mapping[str, Resume]) -> ExchangeEndpoints:
         self.simulator = Simulator(SimConfig(codes=list(codes), rate=self.rate, always_open=True,
-                                             resume=dict(resume)))
+                                             resume=dict(resume),
+                                             spikes=DEMO_SPIKES if self.spikes else None))
         await self.simulator.start()
         for code, pct, seconds in self.jumps:
             self.simulator.jump(code, pct, seconds)

@@ -25,6 +25,7 @@ from ..config import is_valid_stock_code
 from ..protocol.records import KST, kst_timestamp
 from ..market.ticks import floor_to_tick, next_tick_down, next_tick_up, price_limits, tick_size
 from .config import JumpSpec, SimConfig
+from .spikes import Move, SpikeScheduler
 from .universe import code_unit, reference_for
 
 TR_TRADES = "H0STCNT0"
@@ -216,6 +217,8 @@ class Market:
         self.generated_total = 0
         self.extra_suffix = "".join("^" + f for f in config.extra_fields)
         self._sigma = config.volatility_pct / 100.0 / 60.0     # per sqrt(second)
+        self._moves: list[Move] = []
+        self._spikes = SpikeScheduler(config.spikes, config.seed, now) if config.spikes else None
         for i, code in enumerate(config.codes):
             self.add_symbol(code, weight=1.0 / (i + 1) ** 0.7, now=now)
 
@@ -243,8 +246,27 @@ class Market:
         return self.symbols.get(code)
 
     def jump(self, code: str, pct: float, over_seconds: float, now: float) -> None:
+        """Move ``code`` by ``pct`` percent over ``over_seconds`` from loop time ``now``."""
         sym = self.add_symbol(code, now=now)
         sym.jumps.append(_Jump(now, over_seconds, pct))
+        self._moves.append(Move(code, now, pct, over_seconds, "jump"))
+
+    def moves(self) -> list[Move]:
+        """Every scripted jump and news spike started so far, in start order."""
+        return list(self._moves)
+
+    def _maybe_spike(self, now: float, wanted: Container[str]) -> None:
+        assert self._spikes is not None
+        if now < self._spikes.next_at:
+            return
+        pool = [s for s in self._order if s.code in wanted] or self._order
+        move = self._spikes.due(now, [(s.code, (s.fair / s.prev_close - 1.0) * 100.0) for s in pool])
+        if move is None:
+            return
+        sym = self.symbols[move.code]
+        sym.jumps.append(_Jump(now, move.over_seconds, move.pct))
+        sym.jumps.append(_Jump(move.retrace_start, move.retrace_over, move.retrace_pct))
+        self._moves.append(move)
 
     def apply_jump_spec(self, spec: JumpSpec, now: float) -> None:
         self.jump(spec.code, spec.pct, spec.over_seconds, now)
@@ -294,6 +316,8 @@ class Market:
             self._roll_day(bdate)
         if steps <= 0 or not self._order or not self.is_open(now_kst):
             return []
+        if self._spikes is not None:
+            self._maybe_spike(now, wanted)
         hms = now_kst.hour * 10_000 + now_kst.minute * 100 + now_kst.second
         if hms < self._last_hms:      # wall clock stepped back: keep history times monotonic
             hms = self._last_hms
@@ -340,7 +364,10 @@ class Market:
         if sym.jumps:
             keep = []
             for j in sym.jumps:
-                progress = 1.0 if j.over <= 0 else min(1.0, max(0.0, (now - j.start) / j.over))
+                if now < j.start:           # planned (a spike's retrace): not moving yet
+                    keep.append(j)
+                    continue
+                progress = 1.0 if j.over <= 0 else min(1.0, (now - j.start) / j.over)
                 fair *= math.exp(j.log_ratio * (progress - j.done))
                 j.done = progress
                 if progress < 1.0:
@@ -499,4 +526,4 @@ class Market:
         return list(reversed(sym.trades(first, last + 1)))
 
 
-__all__ = ["Generated", "Market", "SimTrade", "Symbol", "TR_TRADES", "pct2", "sign_code"]
+__all__ = ["Generated", "Market", "Move", "SimTrade", "Symbol", "TR_TRADES", "pct2", "sign_code"]
