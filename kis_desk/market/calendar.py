@@ -180,6 +180,10 @@ class TradingCalendar:
         return line
 
     # -- phases ----------------------------------------------------------------------------
+    def phases(self, d: date, venue: str = DEFAULT_VENUE) -> tuple[tuple[datetime, MarketPhase], ...]:
+        """The day's phase changes from midnight on: ``((start, phase), ...)``."""
+        return self._timeline(_day(d), check_venue(venue))
+
     def phase_at(self, dt: datetime, venue: str = DEFAULT_VENUE) -> MarketPhase:
         """The phase in force at ``dt`` (boundaries belong to the phase they start)."""
         dt, venue = _kst(dt), check_venue(venue)

@@ -270,7 +270,7 @@ class SessionTable:
         """(sessions, description) of a base venue on a day that trades."""
         schedule = self.schedule_for(venue, day)
         if schedule is None:
-            return (), f"{venue}: no schedule in force"
+            return (), "no schedule in force"
         sessions, text = schedule.sessions, schedule.label
         if first_trading_day and "first_trading_day" in schedule.variants:
             text, sessions = schedule.variants["first_trading_day"]

@@ -286,9 +286,12 @@ def master_status(meta: dict[str, object], count: int, bundled_count: int, now: 
 
     fetched = meta.get("fetched_at")
     error = str(meta.get("last_error") or "")
-    if not isinstance(fetched, str) or count <= bundled_count and not meta.get("count"):
+    try:
+        as_of = datetime.fromisoformat(fetched) if isinstance(fetched, str) else None
+    except ValueError:
+        as_of = None
+    if as_of is None:
         return MasterStatus("bundled", bundled_count, None, error)
-    as_of = datetime.fromisoformat(fetched)
     now = now or datetime.now(KST)
     return MasterStatus("master", count, as_of, error, stale=(now - as_of).total_seconds() > 36 * 3600)
 
