@@ -379,6 +379,17 @@ def test_master_cache_csv_round_trip(tmp_path):
     p = tmp_path / "c.csv"
     SymbolDirectory(syms).to_csv(p)
     assert list(SymbolDirectory.from_csv(p)) == syms
+    assert list(SymbolDirectory.from_cache_csv(p)) == syms
+
+
+def test_damaged_cache_falls_back_to_bundled(tmp_path):
+    cache = tmp_path / "m"
+    cache.mkdir()
+    (cache / "symbols.csv").write_text("code,name_ko,name_en,market,ref_price,kind,nxt,halted,warning,administrative\n"
+                                       "005930,삼성전자\n", encoding="utf-8")
+    (cache / "meta.json").write_text('{"fetched_at": "2026-12-01T07:30:00+09:00"}', encoding="utf-8")
+    d = load_directory(cache)
+    assert d.status.source == "bundled" and "cached master unreadable" in d.status.error and len(d) == 304
     assert not Path(str(p) + ".tmp").exists()
 
 

@@ -95,6 +95,10 @@ class MasterStatus:
                 "as_of": self.as_of.isoformat() if self.as_of else None, "text": self.text}
 
 
+CACHE_COLUMNS = ["code", "name_ko", "name_en", "market", "ref_price", "kind", "nxt", "halted", "warning",
+                 "administrative"]
+
+
 class SymbolDirectory:
     """Immutable lookup table by code, with ranked search for the watchlist editor."""
 
@@ -135,14 +139,33 @@ class SymbolDirectory:
                     price = int((row["ref_price"] or "0").strip() or 0)
                 except ValueError:
                     raise ValueError(f"{path}:{line}: ref_price {row['ref_price']!r} is not an integer") from None
-                info = SymbolInfo(code, row["name_ko"].strip(), (row["name_en"] or "").strip(), market, price)
                 if extra:
                     nxt = row["nxt"]
-                    info = replace(info, kind=row["kind"] or "", nxt=None if not nxt else nxt == "Y",
-                                   halted=row["halted"] == "Y", warning=row["warning"] or "",
-                                   administrative=row["administrative"] == "Y")
-                symbols.append(info)
+                    symbols.append(SymbolInfo(code, row["name_ko"].strip(), (row["name_en"] or "").strip(),
+                                              market, price, row["kind"] or "", None if not nxt else nxt == "Y",
+                                              row["halted"] == "Y", row["warning"] or "",
+                                              row["administrative"] == "Y"))
+                else:
+                    symbols.append(SymbolInfo(code, row["name_ko"].strip(), (row["name_en"] or "").strip(),
+                                              market, price))
         return cls(symbols, status)
+
+    @classmethod
+    def from_cache_csv(cls, path: str | Path) -> SymbolDirectory:
+        """Read a file written by :meth:`to_csv` (the master cache) on the fast path: fixed
+        columns, no per-row validation (the rows were validated when the master was parsed)."""
+        path = Path(path)
+        with path.open(encoding="utf-8", newline="") as f:
+            reader = csv.reader(f)
+            if next(reader, None) != CACHE_COLUMNS:
+                raise ValueError(f"{path}: not a kis-desk master cache (header differs)")
+            try:
+                symbols = [SymbolInfo(c, ko, en, m, int(p or 0), k, None if not n else n == "Y",
+                                      h == "Y", w, a == "Y")
+                           for c, ko, en, m, p, k, n, h, w, a in reader]
+            except ValueError as exc:   # wrong column count or price: a damaged cache
+                raise ValueError(f"{path}:{reader.line_num}: {exc}") from None
+        return cls(symbols)
 
     def to_csv(self, path: str | Path) -> None:
         """Write every column (the compact master cache; atomic replace)."""
@@ -150,8 +173,7 @@ class SymbolDirectory:
         tmp = path.with_suffix(path.suffix + ".tmp")
         with tmp.open("w", encoding="utf-8", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["code", "name_ko", "name_en", "market", "ref_price", "kind", "nxt", "halted",
-                        "warning", "administrative"])
+            w.writerow(CACHE_COLUMNS)
             for s in self._by_code.values():
                 w.writerow([s.code, s.name_ko, s.name_en, s.market, s.ref_price, s.kind,
                             "" if s.nxt is None else "YN"[not s.nxt], "YN"[not s.halted], s.warning,
@@ -306,13 +328,16 @@ def load_directory(cache_dir: Path | None = None) -> SymbolDirectory:
     cache = cache_dir / MASTER_CACHE_FILE
     meta = read_master_meta(cache_dir)
     if not cache.is_file():
-        return SymbolDirectory(bundled, MasterStatus("bundled", len(bundled), None, str(meta.get("last_error") or "")))
+        bundled.status = MasterStatus("bundled", len(bundled), None, str(meta.get("last_error") or ""))
+        return bundled
     try:
-        master = SymbolDirectory.from_csv(cache)
+        master = SymbolDirectory.from_cache_csv(cache)
     except (OSError, ValueError) as exc:
-        return SymbolDirectory(bundled, MasterStatus("bundled", len(bundled), None, f"cached master unreadable: {exc}"))
+        bundled.status = MasterStatus("bundled", len(bundled), None, f"cached master unreadable: {exc}")
+        return bundled
     merged = bundled.merge(master)
-    return SymbolDirectory(merged, master_status(meta, len(merged), len(bundled)))
+    merged.status = master_status(meta, len(merged), len(bundled))
+    return merged
 
 
 @functools.cache
