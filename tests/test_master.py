@@ -380,6 +380,7 @@ def test_master_cache_csv_round_trip(tmp_path):
     SymbolDirectory(syms).to_csv(p)
     assert list(SymbolDirectory.from_csv(p)) == syms
     assert list(SymbolDirectory.from_cache_csv(p)) == syms
+    assert not Path(str(p) + ".tmp").exists()
 
 
 def test_damaged_cache_falls_back_to_bundled(tmp_path):
@@ -390,7 +391,6 @@ def test_damaged_cache_falls_back_to_bundled(tmp_path):
     (cache / "meta.json").write_text('{"fetched_at": "2026-12-01T07:30:00+09:00"}', encoding="utf-8")
     d = load_directory(cache)
     assert d.status.source == "bundled" and "cached master unreadable" in d.status.error and len(d) == 304
-    assert not Path(str(p) + ".tmp").exists()
 
 
 def test_parse_speed_sanity():
