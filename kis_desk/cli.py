@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     alerts = sub.add_parser("alerts", help="print live alert events from Redis, one JSON per line")
     from .tools.alerts import add_alerts_arguments
     add_alerts_arguments(alerts)
+
+    from .tools.market_cli import add_market_commands   # sessions, symbols (h-market)
+    add_market_commands(sub)
     return parser
 
 
@@ -86,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     paths = UserPaths.default()
     command = args.command or "app"
-    log_dir = None if command in ("decode", "alerts") else paths.logs
+    log_dir = None if command in ("decode", "alerts", "sessions", "symbols") else paths.logs
     setup_logging("WARNING" if getattr(args, "quiet", False) else args.log_level, log_dir)
 
     if args.self_check:
@@ -103,6 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(alerts_main(args))
         except KeyboardInterrupt:
             return 0
+    from .tools.market_cli import COMMANDS as MARKET_COMMANDS, run_market_command
+    if command in MARKET_COMMANDS:
+        return run_market_command(args) or 0
     if command == "sim":
         from .sim.cli import sim_main
         return sim_main(args)

@@ -51,6 +51,7 @@ class UserSettings:
     sound: bool = True
     language: str = "ko"
     watchlist: str = ""                # name of the watchlist shown last
+    master_url: str = ""               # KIS master-file base URL; "" → KIS's (market/master_update.py)
     window: dict[str, Any] = field(default_factory=dict)   # geometry/state blobs (base64)
 
     def validate(self) -> None:

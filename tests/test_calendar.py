@@ -8,6 +8,7 @@ import pytest
 
 from kis_desk.market import calendar as cal
 from kis_desk.market.calendar import MarketPhase, TradingCalendar
+from kis_desk.market.sessions import SessionTable, default_session_table
 from kis_desk.protocol.records import KST
 
 
@@ -76,7 +77,12 @@ def test_exam_day_is_configurable():
     assert c.phase_at(kst(2025, 11, 13, 16, 0)) is MarketPhase.OPEN
     assert c.phase_at(kst(2025, 11, 13, 16, 25)) is MarketPhase.CLOSING_AUCTION
     assert c.phase_at(kst(2025, 11, 13, 16, 30)) is MarketPhase.AFTER_HOURS
-    assert cal.session_times(exam) == cal.REGULAR  # the default calendar does not know CSAT (gap)
+    # A table without CSAT overrides does not know the date (exam_days= adds it) ...
+    bare = SessionTable([s for s in default_session_table().schedules], [])
+    assert TradingCalendar(table=bare).session_times(exam) == cal.REGULAR
+    assert TradingCalendar(exam_days=[exam], table=bare).session_times(exam) == cal.EXAM_DAY
+    # ... and the bundled table now ships the known CSAT dates (the former gap is data)
+    assert cal.session_times(exam) == cal.EXAM_DAY
 
 
 def test_next_phase_change_walks_the_day():

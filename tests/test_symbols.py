@@ -155,8 +155,8 @@ def test_master_errors_name_file_and_line(tmp_path):
     p.write_bytes(_mst_line("", "KR7005930003", "삼성전자", KOSPI_TAIL).encode("cp949"))
     with pytest.raises(ValueError, match=r"bad\.mst:1: missing or malformed"):
         load_master_file(p, "KOSPI")
-    with pytest.raises(ValueError, match="KOSPI or KOSDAQ"):
-        load_master_file(p, "KONEX")
+    with pytest.raises(ValueError, match="KOSPI, KOSDAQ or KONEX"):   # KONEX is read now
+        load_master_file(p, "NASDAQ")
     with pytest.raises(ValueError, match="cannot read"):
         load_master_file(tmp_path / "missing.mst")
 

@@ -1,23 +1,19 @@
-"""KRX trading calendar and session phases (KST).
+"""KRX trading calendar and session phases (KST), per venue.
 
 Trading days = weekdays that are not KRX holidays (``holidays.financial_holidays("XKRX")``,
-which includes the year-end closure on 31 December). Regular schedule (kis-protocol.md §10):
-opening call auction 08:30–09:00, continuous 09:00–15:20, closing call auction 15:20–15:30,
-after-hours trading 15:30–18:00.
+which includes the year-end closure on 31 December); NXT follows the KRX calendar. What a trading
+day looks like comes from the session table (``resources/sessions.toml`` plus the user's copy,
+see :mod:`kis_desk.market.sessions`): per venue (``krx``, ``nxt``, ``total`` = either) the
+pre-market, opening auction, regular session, closing auction, closing-price and single-price or
+after-market sessions, with the dates they take effect and per-date overrides (the CSAT day).
 
-Late-opening days:
-* the first trading day of the year opens at 10:00 (close unchanged at 15:30);
-* the college-entrance-exam day (수능/CSAT, usually the third Thursday of November) shifts the
-  session one hour (10:00–16:30). ``holidays`` does not know this date and KRX announces it
-  each year, so it is **not** derived here (known gap): pass the dates to
-  :class:`TradingCalendar` (``exam_days=``) when known.
-Assumption: on late-opening days the opening auction still accepts orders from 08:30, and
-after-hours trading still ends at 18:00.
+The default venue is ``krx``: 08:30 opening auction, 09:00–15:20 continuous, 15:20 closing
+auction, 15:30–18:00 after hours; the first trading day of the year opens at 10:00.
+``TradingCalendar(exam_days=...)`` still adds CSAT dates to those the table knows.
 """
 
 from __future__ import annotations
 
-import enum
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,27 +21,24 @@ from datetime import date, datetime, time, timedelta
 
 import holidays
 
+from kis_desk.market.sessions import (
+    BASE_VENUES,
+    DEFAULT_VENUE,
+    PHASE_PRIORITY,
+    DayPlan,
+    MarketPhase,
+    Override,
+    Session,
+    SessionTable,
+    check_venue,
+    default_session_table,
+)
 from kis_desk.protocol.records import KST
-
-
-class MarketPhase(enum.Enum):
-    PRE_OPEN = "pre_open"                # opening call auction (08:30–open)
-    OPEN = "open"                        # continuous trading
-    CLOSING_AUCTION = "closing_auction"  # closing call auction (10 minutes before the close)
-    AFTER_HOURS = "after_hours"          # close–18:00 (closing-price and single-price sessions)
-    CLOSED = "closed"                    # trading day, outside every session
-    HOLIDAY = "holiday"                  # weekend or KRX holiday
-
-    @property
-    def trading(self) -> bool:
-        """True while trades can print (auctions included)."""
-        return self in (MarketPhase.PRE_OPEN, MarketPhase.OPEN, MarketPhase.CLOSING_AUCTION,
-                        MarketPhase.AFTER_HOURS)
 
 
 @dataclass(frozen=True, slots=True)
 class SessionTimes:
-    """Phase boundaries of one trading day (KST wall-clock times)."""
+    """Phase boundaries of one trading day (KST wall-clock times), the KRX shape."""
 
     pre_open: time
     open: time
@@ -76,22 +69,35 @@ def _kst(dt: datetime) -> datetime:
     return dt.replace(tzinfo=KST) if dt.tzinfo is None else dt.astimezone(KST)
 
 
+def _day(d: date) -> date:
+    return _kst(d).date() if isinstance(d, datetime) else d
+
+
+def _phase_of(sessions: Iterable[Session], t: time) -> MarketPhase:
+    active = {s.phase for s in sessions if s.contains(t)}
+    return next((p for p in PHASE_PRIORITY if p in active), MarketPhase.CLOSED)
+
+
 class TradingCalendar:
-    """KRX calendar; ``exam_days`` = known CSAT dates (late open, late close)."""
+    """KRX holidays + the session table; ``exam_days`` = extra CSAT dates (late open, late close)."""
 
-    def __init__(self, exam_days: Iterable[date] = ()) -> None:
+    def __init__(self, exam_days: Iterable[date] = (), table: SessionTable | None = None) -> None:
         self._holidays = holidays.financial_holidays("XKRX")
+        table = default_session_table() if table is None else table
         self._exam_days = frozenset(exam_days)
+        extra = [Override(d, None, variant="exam_day", note="CSAT") for d in self._exam_days]
+        self.table = table.with_overrides(extra) if extra else table
+        self._plans: dict[tuple[date, str], DayPlan] = {}
+        self._timelines: dict[tuple[date, str], tuple[tuple[datetime, MarketPhase], ...]] = {}
 
+    # -- days ------------------------------------------------------------------------------
     def is_trading_day(self, d: date) -> bool:
-        if isinstance(d, datetime):
-            d = _kst(d).date()
-        return d.weekday() < 5 and d not in self._holidays
+        d = _day(d)
+        return d.weekday() < 5 and d not in self._holidays and self.table.closed_by_override(d) is None
 
     def next_trading_day(self, d: date) -> date:
         """The first trading day strictly after ``d``."""
-        if isinstance(d, datetime):
-            d = _kst(d).date()
+        d = _day(d)
         for _ in range(_MAX_SCAN_DAYS):
             d += timedelta(days=1)
             if self.is_trading_day(d):
@@ -100,8 +106,7 @@ class TradingCalendar:
 
     def previous_trading_day(self, d: date) -> date:
         """The last trading day strictly before ``d``."""
-        if isinstance(d, datetime):
-            d = _kst(d).date()
+        d = _day(d)
         for _ in range(_MAX_SCAN_DAYS):
             d -= timedelta(days=1)
             if self.is_trading_day(d):
@@ -109,67 +114,139 @@ class TradingCalendar:
         raise RuntimeError(f"no trading day within {_MAX_SCAN_DAYS} days before {d}")
 
     def is_first_trading_day_of_year(self, d: date) -> bool:
+        d = _day(d)
         return self.is_trading_day(d) and self.next_trading_day(date(d.year - 1, 12, 31)) == d
 
-    def session_times(self, d: date) -> SessionTimes | None:
-        """The day's schedule, or None when the market does not trade that day."""
+    def holiday_name(self, d: date) -> str:
+        d = _day(d)
+        if d.weekday() >= 5:
+            return "weekend"
+        closed = self.table.closed_by_override(d)
+        if closed is not None:
+            return f"closed by override{f' ({closed.note})' if closed.note else ''}"
+        return str(self._holidays.get(d) or "")
+
+    # -- the day's sessions ----------------------------------------------------------------
+    def day_plan(self, d: date, venue: str = DEFAULT_VENUE) -> DayPlan:
+        """The venue's sessions on ``d`` (none on a holiday), with where they came from."""
+        d, venue = _day(d), check_venue(venue)
+        key = (d, venue)
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
         if not self.is_trading_day(d):
+            plan = DayPlan(d, venue, (), f"holiday: {self.holiday_name(d)}", trading_day=False)
+        else:
+            first = d.month == 1 and d.day <= 15 and self.is_first_trading_day_of_year(d)
+            parts = [self.table.venue_sessions(v, d, first)
+                     for v in (BASE_VENUES if venue == "total" else (venue,))]
+            sessions = tuple(sorted((s for ss, _ in parts for s in ss), key=lambda s: (s.start, s.venue)))
+            text = "; ".join(t for _, t in parts) if venue != "total" else \
+                "; ".join(f"{v}: {t}" for v, (_, t) in zip(BASE_VENUES, parts))
+            plan = DayPlan(d, venue, sessions, text)
+        self._plans[key] = plan
+        return plan
+
+    def session_times(self, d: date, venue: str = DEFAULT_VENUE) -> SessionTimes | None:
+        """The day's schedule in the KRX shape, or None when the venue does not trade that day."""
+        sessions = self.day_plan(d, venue).sessions
+        regular = [s for s in sessions if s.kind == "regular"]
+        if not regular:
             return None
-        if d in self._exam_days:
-            return EXAM_DAY
-        if d.month == 1 and d.day <= 15 and self.is_first_trading_day_of_year(d):
-            return FIRST_DAY_OF_YEAR
-        return REGULAR
+        auctions = [s for s in sessions if s.kind == "closing_auction"]
+        close_start = auctions[0].start if auctions else regular[-1].end
+        close = auctions[-1].end if auctions else regular[-1].end
+        return SessionTimes(sessions[0].start, regular[0].start, close_start, close,
+                            max(s.end for s in sessions))
 
-    def _day_boundaries(self, d: date) -> tuple[tuple[datetime, MarketPhase], ...]:
-        times = self.session_times(d)
-        if times is None:
-            return ((datetime(d.year, d.month, d.day, tzinfo=KST), MarketPhase.HOLIDAY),)
-        return tuple((datetime.combine(d, t, KST), p) for t, p in times.boundaries())
+    def _timeline(self, d: date, venue: str) -> tuple[tuple[datetime, MarketPhase], ...]:
+        key = (d, venue)
+        line = self._timelines.get(key)
+        if line is not None:
+            return line
+        plan = self.day_plan(d, venue)
+        midnight = datetime(d.year, d.month, d.day, tzinfo=KST)
+        if not plan.trading_day:
+            line = ((midnight, MarketPhase.HOLIDAY),)
+        else:
+            points = sorted({time(0, 0), *(s.start for s in plan.sessions), *(s.end for s in plan.sessions)})
+            out: list[tuple[datetime, MarketPhase]] = []
+            for t in points:
+                p = _phase_of(plan.sessions, t)
+                if not out or out[-1][1] is not p:
+                    out.append((datetime.combine(d, t, KST), p))
+            line = tuple(out)
+        self._timelines[key] = line
+        return line
 
-    def phase_at(self, dt: datetime) -> MarketPhase:
+    # -- phases ----------------------------------------------------------------------------
+    def phases(self, d: date, venue: str = DEFAULT_VENUE) -> tuple[tuple[datetime, MarketPhase], ...]:
+        """The day's phase changes from midnight on: ``((start, phase), ...)``."""
+        return self._timeline(_day(d), check_venue(venue))
+
+    def phase_at(self, dt: datetime, venue: str = DEFAULT_VENUE) -> MarketPhase:
         """The phase in force at ``dt`` (boundaries belong to the phase they start)."""
-        dt = _kst(dt)
+        dt, venue = _kst(dt), check_venue(venue)
         phase = MarketPhase.HOLIDAY
-        for start, p in self._day_boundaries(dt.date()):
+        for start, p in self._timeline(dt.date(), venue):
             if start <= dt:
                 phase = p
             else:
                 break
         return phase
 
-    def next_phase_change(self, dt: datetime) -> tuple[datetime, MarketPhase]:
+    def session_at(self, dt: datetime, venue: str = DEFAULT_VENUE) -> list[Session]:
+        """The sessions active at ``dt`` (two on venue ``total`` when both venues trade)."""
+        dt = _kst(dt)
+        return [s for s in self.day_plan(dt.date(), venue).sessions if s.contains(dt.time())]
+
+    def next_phase_change(self, dt: datetime, venue: str = DEFAULT_VENUE) -> tuple[datetime, MarketPhase]:
         """The first instant after ``dt`` where the phase differs, and that new phase.
 
         Midnight counts: Friday 18:00 CLOSED → Saturday 00:00 HOLIDAY → Monday 00:00 CLOSED.
         """
-        dt = _kst(dt)
-        current = self.phase_at(dt)
+        dt, venue = _kst(dt), check_venue(venue)
+        current = self.phase_at(dt, venue)
         d = dt.date()
         for _ in range(_MAX_SCAN_DAYS):
-            for start, p in self._day_boundaries(d):
+            for start, p in self._timeline(d, venue):
                 if start > dt and p is not current:
                     return start, p
             d += timedelta(days=1)
         raise RuntimeError(f"no phase change within {_MAX_SCAN_DAYS} days after {dt}")
 
-    def next_open(self, dt: datetime) -> datetime:
-        """Start of the next continuous session strictly after ``dt`` (KST-aware)."""
-        dt = _kst(dt)
+    def next_open(self, dt: datetime, venue: str = DEFAULT_VENUE) -> datetime:
+        """Start of the next continuous main session strictly after ``dt`` (KST-aware)."""
+        dt, venue = _kst(dt), check_venue(venue)
         d = dt.date()
         for _ in range(_MAX_SCAN_DAYS):
-            times = self.session_times(d)
-            if times is not None:
-                start = datetime.combine(d, times.open, KST)
-                if start > dt:
-                    return start
+            for s in self.day_plan(d, venue).sessions:
+                if s.kind == "regular":
+                    start = datetime.combine(d, s.start, KST)
+                    if start > dt:
+                        return start
             d += timedelta(days=1)
         raise RuntimeError(f"no market open within {_MAX_SCAN_DAYS} days after {dt}")
+
+    def next_trading_start(self, dt: datetime, venue: str = DEFAULT_VENUE) -> datetime:
+        """The next instant strictly after ``dt`` where trading starts after a pause (the first
+        session of the venue's next trading stretch: NXT's 08:00 pre-market, KRX's 08:30 auction)."""
+        dt, venue = _kst(dt), check_venue(venue)
+        trading = self.phase_at(dt, venue).trading
+        d = dt.date()
+        for _ in range(_MAX_SCAN_DAYS):
+            for start, p in self._timeline(d, venue):
+                if start > dt:
+                    if p.trading and not trading:
+                        return start
+                    trading = p.trading
+            d += timedelta(days=1)
+        raise RuntimeError(f"no trading session within {_MAX_SCAN_DAYS} days after {dt}")
 
 
 @functools.cache
 def default_calendar() -> TradingCalendar:
-    """Shared calendar without CSAT dates (see the module docstring)."""
+    """Shared calendar: the bundled session table layered with the user's copy."""
     return TradingCalendar()
 
 
@@ -185,20 +262,28 @@ def previous_trading_day(d: date) -> date:
     return default_calendar().previous_trading_day(d)
 
 
-def session_times(d: date) -> SessionTimes | None:
-    return default_calendar().session_times(d)
+def session_times(d: date, venue: str = DEFAULT_VENUE) -> SessionTimes | None:
+    return default_calendar().session_times(d, venue)
 
 
-def phase_at(dt: datetime) -> MarketPhase:
-    return default_calendar().phase_at(dt)
+def day_plan(d: date, venue: str = DEFAULT_VENUE) -> DayPlan:
+    return default_calendar().day_plan(d, venue)
 
 
-def next_phase_change(dt: datetime) -> tuple[datetime, MarketPhase]:
-    return default_calendar().next_phase_change(dt)
+def phase_at(dt: datetime, venue: str = DEFAULT_VENUE) -> MarketPhase:
+    return default_calendar().phase_at(dt, venue)
 
 
-def next_open(dt: datetime) -> datetime:
-    return default_calendar().next_open(dt)
+def next_phase_change(dt: datetime, venue: str = DEFAULT_VENUE) -> tuple[datetime, MarketPhase]:
+    return default_calendar().next_phase_change(dt, venue)
+
+
+def next_open(dt: datetime, venue: str = DEFAULT_VENUE) -> datetime:
+    return default_calendar().next_open(dt, venue)
+
+
+def next_trading_start(dt: datetime, venue: str = DEFAULT_VENUE) -> datetime:
+    return default_calendar().next_trading_start(dt, venue)
 
 
 def now_kst() -> datetime:
@@ -206,7 +291,8 @@ def now_kst() -> datetime:
 
 
 __all__ = [
-    "EXAM_DAY", "FIRST_DAY_OF_YEAR", "REGULAR", "MarketPhase", "SessionTimes", "TradingCalendar",
-    "default_calendar", "is_trading_day", "next_open", "next_phase_change", "next_trading_day",
-    "now_kst", "phase_at", "previous_trading_day", "session_times",
+    "EXAM_DAY", "FIRST_DAY_OF_YEAR", "REGULAR", "DayPlan", "MarketPhase", "SessionTimes",
+    "TradingCalendar", "day_plan", "default_calendar", "is_trading_day", "next_open",
+    "next_phase_change", "next_trading_day", "next_trading_start", "now_kst", "phase_at",
+    "previous_trading_day", "session_times",
 ]
