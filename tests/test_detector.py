@@ -183,9 +183,14 @@ def test_replayed_trades_never_alert_twice():
     d = det()
     first = d.process(trades)
     assert len(first) == 1
-    # The same trades again (socket + back-fill overlap) and a lower cum_volume: all ignored.
+    # The same trades again (socket + back-fill overlap): all ignored.
     assert d.process(trades) == []
-    assert d.process([tick("005930", at(4), 1100, 35)]) == []       # cum 35 ≤ 40 processed
+    assert d.stats()["replayed"] == 4
+    # A lower cum_volume not seen yet is a late trade (merged in exchange order, below); seen
+    # twice, the second copy is a replay.
+    late = tick("005930", at(2), 1010, 35)
+    assert d.process([late]) == [] and d.stats()["late"] == 1
+    assert d.process([late]) == []
     assert d.stats()["replayed"] == 5
 
 
@@ -273,9 +278,13 @@ def test_alert_json_round_trip():
         "base_time": "2024-01-02T09:00:00+09:00", "trigger_price": 74600,
         "trigger_time": "2024-01-02T09:00:30+09:00", "trigger_cum_volume": 20,
         "detected_at": "2024-01-02T00:00:05+00:00", "window_seconds": 60.0,
-        "threshold_pct": 5.0, "step": 1,
+        "threshold_pct": 5.0, "step": 1, "late": False, "delay_s": 0.0, "source": "ws",
     }
     assert event_from_json(text) == a and isinstance(event_from_json(text), AlertEvent)
+    # An old reader's JSON (no late fields) still reads, with the defaults.
+    for k in ("late", "delay_s", "source"):
+        del d[k]
+    assert event_from_json(json.dumps(d)) == a
 
 
 # -- property test against a brute-force reference -----------------------------------------------
