@@ -120,7 +120,7 @@ class _SymbolState:
 
     __slots__ = ("day", "last_ts", "last_cum", "mins", "maxs", "up_level", "down_level",
                  "cut_ts", "cut_prm", "cutoff", "hist", "rejected", "log", "emitted",
-                 "up_since", "down_since")
+                 "up_since", "down_since", "held")
 
     def __init__(self, day: date) -> None:
         self.day = day
@@ -147,6 +147,9 @@ class _SymbolState:
         self.log: list[tuple[int, int, int, int, int]] = []
         # Alerts raised for this symbol and day: (direction, trigger cum_volume, step).
         self.emitted: list[tuple[str, int, int]] = []
+        # Alerts not raised because an alert of their episode was: decided again when late
+        # trades split the episode. (trigger, direction, base, step, since, params)
+        self.held: list[tuple[_Entry, str, _Entry, int, int, _Params]] = []
 
 
 _Entry = tuple[datetime, int, int, str]
@@ -460,15 +463,25 @@ class MoveDetector:
             newest = e[0]
         hist[start:] = merged
         if last_new >= 0:
-            self._evaluate(st, code, start, last_new, out)
+            c0 = hist[start][2]
+            held, st.held = st.held, []
+            reached = self._evaluate(st, code, start, last_new, out)
+            # the held alerts inside the evaluated stretch were found (or not) again there
+            held = [x for x in held if not c0 <= x[0][2] <= reached]
+            for trigger, direction, base_e, step, since, prm in held:
+                until = self._episode_end(st.log, direction, since)
+                a = self._raise(st, code, trigger, direction, base_e, step, since, prm, until)
+                if a is not None:
+                    out.append(a)
         if hist:
             st.last_ts, st.last_cum = hist[-1][0], hist[-1][2]
         st.cut_ts = None
 
     def _evaluate(self, st: _SymbolState, code: str, i0: int, last_new: int,
-                  out: list[AlertEvent]) -> None:
+                  out: list[AlertEvent]) -> int:
         """Evaluate trades ``hist[i0:]`` again (the history changed at ``i0``) until the state
-        equals the earlier evaluation with no changed trade left in the window."""
+        equals the earlier evaluation with no changed trade left in the window. Returns the
+        cum_volume of the last trade evaluated."""
         hist, log = st.hist, st.log
         prm = self._overrides.get(code, self._default) if self._overrides else self._default
         h, p, window = prm.h, prm.p, prm.window
@@ -547,6 +560,7 @@ class MoveDetector:
             a = self._raise(st, code, trigger, direction, base_e, step, since, prm, until)
             if a is not None:
                 out.append(a)
+        return hist[converged_at][2] if converged_at >= 0 else hist[-1][2]
 
     @staticmethod
     def _episode_end(log: list[tuple[int, int, int, int, int]], direction: str,
@@ -574,6 +588,7 @@ class MoveDetector:
         for d, c, s in st.emitted:
             if d == direction and s >= step and c >= since and (until is None or c < until):
                 self.suppressed += 1
+                st.held.append((trigger, direction, base, step, since, prm))
                 return None
         self._ids.add(alert_id)
         st.emitted.append((direction, cum, step))
