@@ -272,6 +272,10 @@ class MoveDetector:
             n += 1
         return n
 
+    def codes(self) -> set[str]:
+        """Symbols that traded (any trade received) since the detector started."""
+        return set(self._states)
+
     def stats(self) -> dict[str, int]:
         return {"processed": self.processed, "replayed": self.replayed,
                 "out_of_order": self.out_of_order, "invalid": self.invalid,
