@@ -164,7 +164,7 @@ async def bench_latency(url: str, alerts: int, ticks_per_s: int = 2_000) -> dict
     return {"alerts": len(lat), "p50_ms": round(statistics.median(lat) * 1e3, 2),
             "p99_ms": round(q[98] * 1e3, 2), "max_ms": round(lat[-1] * 1e3, 2),
             "tick_load_per_s": ticks_per_s,
-            "ticks_sent": st["ticks_sent"], "ticks_dropped": st["ticks_dropped"],
+            "ticks_sent": st.ticks_sent, "ticks_dropped": st.ticks_dropped,
             "ticks_received": ticks_received, "seconds": round(elapsed, 1),
             "goal_p99_ms": 100, "goal_met": q[98] * 1e3 < 100}
 

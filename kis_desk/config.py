@@ -84,12 +84,23 @@ def credentials_from_env(env: Mapping[str, str] | None = None) -> list[AppCreden
     """``KIS_APP_KEY``/``KIS_APP_SECRET``, then ``KIS_APP_KEY_2``/``KIS_APP_SECRET_2``, …"""
     env = os.environ if env is None else env
     creds: list[AppCredential] = []
-    key, secret = env.get("KIS_APP_KEY", ""), env.get("KIS_APP_SECRET", "")
+
+    def pair(suffix: str) -> tuple[str, str]:
+        key_name, secret_name = f"KIS_APP_KEY{suffix}", f"KIS_APP_SECRET{suffix}"
+        key, secret = env.get(key_name), env.get(secret_name)
+        if key is not None or secret is not None:
+            for name, value in ((key_name, key), (secret_name, secret)):
+                if not (value or "").strip():   # half a key must never be dropped silently
+                    raise ValueError(f"{name} is {'empty' if value is not None else 'not set'} "
+                                     f"(set both {key_name} and {secret_name}, or neither)")
+        return (key or "").strip(), (secret or "").strip()
+
+    key, secret = pair("")
     if key and secret:
         creds.append(AppCredential("key1", Secret(key), Secret(secret)))
     n = 2
     while True:
-        key, secret = env.get(f"KIS_APP_KEY_{n}", ""), env.get(f"KIS_APP_SECRET_{n}", "")
+        key, secret = pair(f"_{n}")
         if not (key and secret):
             if n > 9:
                 break
@@ -184,8 +195,3 @@ class UserPaths:
         return self.data / "journal" / digest
 
 
-@dataclass
-class AlertSettings:
-    threshold_pct: float = 5.0
-    window_seconds: float = 60.0
-    overrides: dict[str, tuple[float, float]] = field(default_factory=dict)  # code -> (pct, window)

@@ -25,7 +25,7 @@ log = logging.getLogger("kis_desk.collect")
 def config_from_args(args: argparse.Namespace) -> CollectorConfig:
     """Shared by ``collect`` and the desktop app; raises ConfigError for bad arguments."""
     cfg = CollectorConfig(env=args.env or "sim")
-    if args.codes:
+    if args.codes is not None:
         try:
             cfg.codes = parse_codes(args.codes)
         except ValueError as exc:
@@ -35,7 +35,7 @@ def config_from_args(args: argparse.Namespace) -> CollectorConfig:
     cfg.ws_url, cfg.rest_url = args.ws_url, args.rest_url
     if bool(cfg.ws_url) != bool(cfg.rest_url):
         raise ConfigError("--ws-url and --rest-url go together")
-    cfg.db_url = args.db
+    cfg.db_url = _database_url(args.db) if args.db is not None else None
     cfg.redis_url = args.redis
     if args.redis_channel:
         cfg.redis_channel = args.redis_channel
@@ -64,6 +64,44 @@ def config_from_args(args: argparse.Namespace) -> CollectorConfig:
     return cfg
 
 
+def _database_url(text: str) -> str:
+    """--db: a SQLite or PostgreSQL URL, or a one-line reason why not."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(text)
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(f"--db {text!r} is not a database URL (sqlite:///path or "
+                          "postgresql://user@host/db)") from exc
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(f"--db: {url.get_backend_name()!r} databases are not supported "
+                          "(sqlite:///path or postgresql://user@host/db)")
+    return text
+
+
+# Exit codes of ``collect`` (README: "Exit codes"); the first that applies wins.
+EXIT_OK = 0
+EXIT_BAD_ARGUMENTS = 2
+EXIT_ALL_KEYS_REJECTED = 3
+EXIT_SYMBOLS_NEVER_COLLECTED = 4
+EXIT_GAPS_LEFT = 5
+EXIT_ALERTS_UNDELIVERED = 6
+
+
+def exit_code(summary: dict[str, Any], fatal: bool) -> int:
+    """The exit code a finished run ends with, from its summary."""
+    if fatal:
+        return EXIT_ALL_KEYS_REJECTED
+    if summary.get("symbols_never_collected"):
+        return EXIT_SYMBOLS_NEVER_COLLECTED
+    if summary.get("gaps_unrecovered") or summary.get("gaps_pending"):
+        return EXIT_GAPS_LEFT
+    if summary.get("alerts_undelivered"):
+        return EXIT_ALERTS_UNDELIVERED
+    return EXIT_OK
+
+
 def _watchlist_codes(db_url: str, name: str) -> list[str]:
     """A stored watchlist's codes (blocking: opens and migrates the database)."""
     from .engine.storage import Repository
@@ -85,7 +123,13 @@ async def _load_watchlist(collector_cfg: CollectorConfig, name: str) -> None:
 
 async def run_collect(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     cfg = config_from_args(args)
-    if cfg.env in ("mock", "real") and not credentials_from_env():
+    if args.duration is not None and not args.duration > 0:
+        raise ConfigError(f"--duration must be a positive number of seconds, not {args.duration:g}")
+    try:
+        from_env = credentials_from_env()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if cfg.env in ("mock", "real") and not from_env:
         # no KIS_APP_KEY…: fall back to the keys saved in the app's settings (OS keyring)
         from .settings import SettingsStore
 
@@ -144,7 +188,16 @@ async def run_collect(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     summary = collector.summary()
     for message in fatal:
         print(f"kis-desk collect: {message}", file=sys.stderr)
-    return (3 if fatal else 0), summary
+    code = exit_code(summary, bool(fatal))
+    if summary["symbols_never_collected"]:
+        log.warning("%d symbol(s) never collected: %s", len(summary["symbols_never_collected"]),
+                    ",".join(summary["symbols_never_collected"]))
+    if summary["gaps_unrecovered"] or summary["gaps_pending"]:
+        log.warning("gaps left: %d unrecovered, %d pending for the next run",
+                    summary["gaps_unrecovered"], summary["gaps_pending"])
+    if summary["alerts_undelivered"]:
+        log.warning("%d alert(s) not delivered to Redis", summary["alerts_undelivered"])
+    return code, summary
 
 
 async def _progress(collector: Collector) -> None:

@@ -70,3 +70,40 @@ def test_sim_subcommand_serves_and_prints_its_urls(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize("argv, reason", [
+    (["collect", "--db", "mysql://u@h/db"], "'mysql' databases are not supported"),
+    (["collect", "--db", "not a url"], "is not a database URL"),
+    (["collect", "--codes", ""], "--codes is empty"),
+    (["collect", "--duration", "-5"], "--duration must be a positive"),
+    (["app", "--db", "mysql://u@h/db"], "'mysql' databases are not supported"),
+])
+def test_collect_and_app_misuse_exits_2_with_one_line(argv, reason, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("KIS_DESK_HOME", str(tmp_path))
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and reason in err[0] and "Traceback" not in err[0], err
+
+
+def test_empty_secret_is_refused_by_name(tmp_path):
+    env = {**os.environ, "KIS_DESK_HOME": str(tmp_path), "KIS_APP_KEY": "PSabc", "KIS_APP_SECRET": ""}
+    proc = subprocess.run([sys.executable, "-m", "kis_desk", "collect", "--env", "mock",
+                           "--duration", "1"], capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1] == ("kis-desk collect: KIS_APP_SECRET is empty (set both KIS_APP_KEY and "
+                         "KIS_APP_SECRET, or neither)"), proc.stderr
+    assert "Traceback" not in proc.stderr and "PSabc" not in proc.stderr
+
+
+def test_exit_codes_from_the_summary():
+    from kis_desk.headless import exit_code
+    ok = {"symbols_never_collected": [], "gaps_unrecovered": 0, "gaps_pending": 0,
+          "alerts_undelivered": 0}
+    assert exit_code(ok, False) == 0
+    assert exit_code(ok, True) == 3
+    assert exit_code({**ok, "symbols_never_collected": ["005930"]}, False) == 4
+    assert exit_code({**ok, "gaps_pending": 1}, False) == 5
+    assert exit_code({**ok, "alerts_undelivered": 2}, False) == 6

@@ -183,9 +183,14 @@ def test_replayed_trades_never_alert_twice():
     d = det()
     first = d.process(trades)
     assert len(first) == 1
-    # The same trades again (socket + back-fill overlap) and a lower cum_volume: all ignored.
+    # The same trades again (socket + back-fill overlap): all ignored.
     assert d.process(trades) == []
-    assert d.process([tick("005930", at(4), 1100, 35)]) == []       # cum 35 ≤ 40 processed
+    assert d.stats()["replayed"] == 4
+    # A lower cum_volume not seen yet is a late trade (merged in exchange order, below); seen
+    # twice, the second copy is a replay.
+    late = tick("005930", at(2), 1010, 35)
+    assert d.process([late]) == [] and d.stats()["late"] == 1
+    assert d.process([late]) == []
     assert d.stats()["replayed"] == 5
 
 
@@ -273,9 +278,13 @@ def test_alert_json_round_trip():
         "base_time": "2024-01-02T09:00:00+09:00", "trigger_price": 74600,
         "trigger_time": "2024-01-02T09:00:30+09:00", "trigger_cum_volume": 20,
         "detected_at": "2024-01-02T00:00:05+00:00", "window_seconds": 60.0,
-        "threshold_pct": 5.0, "step": 1,
+        "threshold_pct": 5.0, "step": 1, "late": False, "delay_s": 0.0, "source": "ws",
     }
     assert event_from_json(text) == a and isinstance(event_from_json(text), AlertEvent)
+    # An old reader's JSON (no late fields) still reads, with the defaults.
+    for k in ("late", "delay_s", "source"):
+        del d[k]
+    assert event_from_json(json.dumps(d)) == a
 
 
 # -- property test against a brute-force reference -----------------------------------------------
@@ -287,6 +296,8 @@ class Reference:
         self.pct = Fraction(Decimal(str(pct)))
         self.window = timedelta(seconds=window)
         self.state: dict[str, dict] = {}
+        # alert_id -> [cum_volume opening its episode, cum_volume re-arming it (None: open)]
+        self.episodes: dict[str, list] = {}
 
     def feed(self, ticks: list[Tick]) -> list[tuple]:
         out = []
@@ -297,7 +308,8 @@ class Reference:
                 continue
             if s is None or day > s["day"]:
                 s = self.state[t.stock_code] = {"day": day, "trades": [], "last_ts": None,
-                                                "last_cum": -1, "up": 0, "down": 0}
+                                                "last_cum": -1, "up": 0, "down": 0,
+                                                "up_ep": [], "down_ep": []}
             elif t.timestamp < s["last_ts"]:
                 continue
             if t.price <= 0 or t.cum_volume <= s["last_cum"]:
@@ -314,8 +326,19 @@ class Reference:
                 move = Fraction(abs(t.price - base), base) * 100
                 if s[key] and move < self.pct / 2:
                     s[key] = 0
+                    for span in s[key + "_ep"]:
+                        span[1] = t.cum_volume
+                    s[key + "_ep"] = []
                 level = math.floor(move / self.pct)
                 if level > s[key]:
+                    if not s[key]:
+                        s[key + "_ep"] = []
+                        since = t.cum_volume
+                    else:
+                        since = s[key + "_ep"][0][0]
+                    span = [since, None]
+                    s[key + "_ep"].append(span)
+                    self.episodes[f"{t.stock_code}:{day:%Y%m%d}:{direction}:{level}:{t.cum_volume}"] = span
                     s[key] = level
                     cents = math.floor(move * 100 + Fraction(1, 2))     # half-up, exact
                     signed = Fraction(cents if direction == "up" else -cents, 100)
@@ -326,14 +349,16 @@ class Reference:
 
 
 @st.composite
-def trade_streams(draw):
+def trade_streams(draw, consistent: bool = False):
+    """Trades of two symbols with replays and new days; unless ``consistent``, also trades whose
+    timestamp is older than their predecessor's (inconsistent data the detector must reject)."""
     codes = ["005930", "000660"]
     clock = {c: T0 for c in codes}
     price = {c: draw(st.integers(20, 200)) for c in codes}
     cum = {c: 0 for c in codes}
     out: list[Tick] = []
     for _ in range(draw(st.integers(1, 150))):
-        kind = draw(st.sampled_from(["trade"] * 12 + ["replay", "old", "day"]))
+        kind = draw(st.sampled_from(["trade"] * 12 + ["replay", "day"] + ([] if consistent else ["old"])))
         c = draw(st.sampled_from(codes))
         if kind == "trade":
             clock[c] += timedelta(seconds=draw(st.integers(0, 40)))
@@ -376,3 +401,185 @@ def test_feeding_twice_or_in_chunks_changes_nothing(trades):
         chunked += [a.alert_id for a in d2.process(trades[i:i + 7])]
     assert whole == chunked
     assert len(set(whole)) == len(whole)                # alert ids are unique
+
+
+# -- out-of-order arrival (late trades merged in exchange order) ---------------------------------
+
+def _epochs(trades: list[Tick]) -> list[int]:
+    """Per trade, how many business dates its symbol had started before it (arrival keeps
+    this order: a trade of a past business date is never alerted)."""
+    day: dict[str, object] = {}
+    epoch: dict[str, int] = {}
+    out = []
+    for t in trades:
+        d = t.timestamp.date()
+        if day.get(t.stock_code) is None or d > day[t.stock_code]:
+            day[t.stock_code] = d
+            epoch[t.stock_code] = epoch.get(t.stock_code, -1) + 1
+        out.append(epoch[t.stock_code])
+    return out
+
+
+@st.composite
+def late_arrivals(draw, consistent: bool = True):
+    """A trade stream and the same trades in another arrival order (within each business date
+    of a symbol: shuffled, or whole chunks delayed as after a stall), split into batches.
+
+    ``consistent``: exchange data (time never goes back along cum_volume). With inconsistent
+    timestamps which trades are rejected depends on what arrived before them, so "the move the
+    market made" is not defined; those streams are checked for convergence and no duplicates only."""
+    trades = draw(trade_streams(consistent=consistent))
+    epochs = _epochs(trades)
+    if draw(st.booleans()):
+        keys = [draw(st.integers(0, 1_000)) for _ in trades]
+    else:   # delayed chunks: a run of trades arrives after the trades that followed it
+        keys, k, i = [], 0, 0
+        while i < len(trades):
+            n = draw(st.integers(1, 20))
+            delay = draw(st.integers(0, 60))
+            keys += [k + delay] * min(n, len(trades) - i)
+            i += n
+            k += n
+    order = sorted(range(len(trades)), key=lambda i: (epochs[i], keys[i], i))
+    arrived = [trades[i] for i in order]
+    cuts = sorted(draw(st.lists(st.integers(0, len(arrived)), max_size=8)))
+    batches = [arrived[a:b] for a, b in zip([0, *cuts], [*cuts, len(arrived)])]
+    return trades, batches
+
+
+def _state(d: MoveDetector) -> dict:
+    return {code: (s.day, [e[:3] for e in s.hist], s.up_level, s.down_level, s.up_since,
+                   s.down_since, s.mins[0][:3] if s.mins else None,
+                   s.maxs[0][:3] if s.maxs else None,
+                   {e[0]: e for e in s.log})        # the state after each trade that changed it
+            for code, s in d._states.items()}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=late_arrivals(consistent=False), pct=st.sampled_from([5.0, 2.5, 1.0, 7.25]),
+       window=st.sampled_from([5.0, 30.0, 60.0]))
+def test_late_arrival_of_inconsistent_data_converges_without_duplicates(case, pct, window):
+    trades, batches = case
+    in_order = det(threshold_pct=pct, window_seconds=window)
+    in_order.process(trades)
+    d = det(threshold_pct=pct, window_seconds=window)
+    ids = [a.alert_id for b in batches for a in d.process(b)]
+    assert _state(d) == _state(in_order)
+    assert len(set(ids)) == len(ids)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=late_arrivals(), pct=st.sampled_from([5.0, 2.5, 1.0, 7.25]),
+       window=st.sampled_from([5.0, 30.0, 60.0]))
+def test_late_arrival_converges_and_misses_no_move(case, pct, window):
+    trades, batches = case
+    in_order = det(threshold_pct=pct, window_seconds=window)
+    in_order.process(trades)
+    d = det(threshold_pct=pct, window_seconds=window)
+    raised = [a for b in batches for a in d.process(b)]
+    # 1. After every trade arrived, the state is the one in-order arrival gives.
+    assert _state(d) == _state(in_order)
+    # 2. No alert twice.
+    ids = [a.alert_id for a in raised]
+    assert len(set(ids)) == len(ids)
+    # 3. Every move the reference finds is alerted: by its own id, or by an alert raised
+    #    earlier in the same episode (same direction, step at least as high).
+    ref = Reference(pct, window)
+    want = ref.feed(trades)
+    by_key: dict[tuple, list] = {}
+    for a in raised:
+        by_key.setdefault((a.stock_code, a.trigger_time.date(), a.direction), []).append(a)
+    for aid, *_ in want:
+        if aid in ids:
+            continue
+        code, day, direction, step, cum = aid.split(":")
+        since, until = ref.episodes[aid]
+        cover = [a for a in by_key.get((code, datetime.strptime(day, "%Y%m%d").date(), direction), [])
+                 if a.step >= int(step) and since <= a.trigger_cum_volume
+                 and (until is None or a.trigger_cum_volume < until)]
+        assert cover, f"move {aid} not alerted"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=late_arrivals(consistent=False))
+def test_every_alert_is_right_for_the_trades_known_then(case):
+    """Trade by trade: an alert raised is one the reference finds in the trades known at that
+    moment (in exchange order); nothing is invented by the merge."""
+    trades, batches = case
+    arrived = [t for b in batches for t in b]
+    d = det()
+    known: list[Tick] = []
+    for t in arrived:
+        known.append(t)
+        got = d.process([t])
+        if got:
+            canon = sorted(known, key=lambda x: (x.stock_code, x.timestamp.date(), x.cum_volume))
+            ref_ids = {aid for aid, *_ in Reference(5.0, 60.0).feed(_dedupe(canon))}
+            for a in got:
+                assert a.alert_id in ref_ids
+
+
+def _dedupe(ticks: list[Tick]) -> list[Tick]:
+    seen, out = set(), []
+    for t in ticks:
+        k = (t.stock_code, t.timestamp.date(), t.cum_volume)
+        if k not in seen:
+            seen.add(k)
+            out.append(t)
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=late_arrivals(consistent=False))
+def test_in_order_arrival_of_a_permuted_batch_list_equals_reference_when_no_trade_is_late(case):
+    """Batches that are each in exchange order and arrive in order: exactly the reference."""
+    trades, _ = case
+    got = [a.alert_id for a in det().process(trades)]
+    assert got == [aid for aid, *_ in Reference(5.0, 60.0).feed(trades)]
+
+
+def test_jump_inside_a_stall_longer_than_the_window_is_alerted_once_late():
+    """Live trades, then 70 s of nothing live (a +8 % jump happens inside), live resumes
+    back at the old price, then the back-fill of the stall arrives: one late alert."""
+    clock = {"now": T0}
+    d = MoveDetector(clock=lambda: clock["now"])
+    f = Feed()
+    live_before = [f(s, 10_000) for s in range(0, 10)]
+    stalled = [f(10 + s, 10_000 if s < 20 else 10_800 if s < 40 else 10_000) for s in range(70)]
+    live_after = [f(80 + s, 10_000) for s in range(20)]
+    clock["now"] = at(80).astimezone(timezone.utc)
+    assert d.process(live_before) == []
+    assert d.process(live_after) == []           # nothing moved, as far as live data tell
+    clock["now"] = at(108).astimezone(timezone.utc)
+    backfilled = [t._replace(source="backfill") for t in stalled]
+    alerts = [a for page in (backfilled[:30], backfilled[30:]) for a in d.process(page)]
+    # The jump once, late, from the back-fill; the fall back once (found on the live trades
+    # after the first page: the second page's crossing is the same episode, not raised again).
+    assert [(a.direction, a.step, a.late) for a in alerts] == [("up", 1, True), ("down", 1, True)]
+    up = alerts[0]
+    assert (up.trigger_time, up.source, up.delay_s, up.change_pct) == (at(30), "backfill", 78.0, 8.0)
+    # The same back-fill again (a retry) and the live trades again: nothing twice.
+    assert d.process(backfilled) == [] and d.process(live_after) == []
+
+
+def test_seeded_alerts_are_not_raised_again_after_a_restart():
+    f = Feed()
+    trades = [f(0, 1000), f(1, 1050), f(2, 1100)]
+    first = det().process(trades)
+    assert [a.step for a in first] == [1, 2]
+    d = det()
+    assert d.seed([a.alert_id for a in first] + ["garbage"]) == 2
+    assert d.process(trades) == []               # replayed from the journal / back-filled again
+    assert d.stats()["suppressed"] == 2
+
+
+def test_late_spurious_free_merge_suppresses_same_episode_alert():
+    """Live data skipped the first crossing (it arrives late); the alert raised on the live
+    trade covers the move: the late crossing of the same episode is not raised again."""
+    f = Feed()
+    t1, t2, t3 = f(0, 100), f(1, 105), f(2, 106)
+    d = det()
+    [a] = d.process([t1, t3])
+    assert (a.step, a.trigger_cum_volume) == (1, 30)
+    assert d.process([t2]) == []
+    assert d.stats()["suppressed"] == 1

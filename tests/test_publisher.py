@@ -168,7 +168,7 @@ async def test_subscriber_receives_exact_json_and_stream(redis_url):
         assert [f["alert"] for _, f in entries] == [a.to_json() for a in alerts]
         # The same alert_id again is recognised by the server and not sent twice.
         pub.publish_alert(alerts[0])
-        await wait_until(lambda: pub.stats()["duplicates"] == 1, what="duplicate skipped")
+        await wait_until(lambda: pub.stats().duplicates == 1, what="duplicate skipped")
         assert len(await check.xrange(stream)) == 5
         await check.delete(stream, *[f"{channel}:sent:{a.alert_id}" for a in alerts])
         await check.aclose()
@@ -176,7 +176,7 @@ async def test_subscriber_receives_exact_json_and_stream(redis_url):
         st = await pub.stop()
         await sub.close()
     assert len(sub.messages) == 5
-    assert (st["delivered"], st["pending"], st["dropped"], st["mode"]) == (6, 0, 0, "script")
+    assert (st.delivered, st.pending, st.dropped, st.mode) == (6, 0, 0, "script")
     assert any(isinstance(e, PublisherStatsEvent) and e.connected for e in events)
 
 
@@ -192,7 +192,7 @@ async def test_publish_ticks_to_tick_channel(redis_url):
         await pub.start()
         pub.publish_ticks(ticks[:120])
         pub.publish_ticks(ticks[120:])
-        await wait_until(lambda: pub.stats()["ticks_sent"] == 250, what="ticks sent")
+        await wait_until(lambda: pub.stats().ticks_sent == 250, what="ticks sent")
         await wait_until(lambda: sum(len(json.loads(m)["ticks"]) for m in sub.messages) == 250,
                          what="ticks received")
     finally:
@@ -207,7 +207,7 @@ async def test_publish_alert_never_awaits_and_queues_before_start(redis_url):
     channel = unique("alerts")
     pub = RedisPublisher(redis_url, channel=channel)
     assert pub.publish_alert(make_alert(1)) is None      # plain function, no coroutine
-    assert pub.stats()["pending"] == 1
+    assert pub.stats().pending == 1
     sub = Collector(redis_url, channel)
     await sub.start()
     try:
@@ -249,7 +249,7 @@ async def test_redis_restart_mid_run_delivers_all_in_order_none_twice(private_re
     await wait_until(lambda: not pub.connected, what="publisher to notice the outage")
     for a in alerts[25:]:
         pub.publish_alert(a)
-    assert pub.stats()["pending"] == 20 and pub.stats()["delivered"] == 10
+    assert pub.stats().pending == 20 and pub.stats().delivered == 10
 
     # Restart on the same port behind a temporary password, so our subscriber is listening
     # before the publisher (which has no password) can get through; then open the gate.
@@ -267,8 +267,8 @@ async def test_redis_restart_mid_run_delivers_all_in_order_none_twice(private_re
     await sub2.close()
     assert sub2.messages == [a.to_json() for a in alerts[10:]]      # all, in order, none twice
     assert [f["alert"] for _, f in entries] == [a.to_json() for a in alerts[10:]]
-    assert (st["delivered"], st["pending"], st["dropped"]) == (30, 0, 0)
-    assert st["reconnects"] >= 1
+    assert (st.delivered, st.pending, st.dropped) == (30, 0, 0)
+    assert st.reconnects >= 1
     errors = [e for e in events if isinstance(e, ErrorEvent)]
     assert errors and "unreachable" in errors[0].message
     assert any(isinstance(e, PublisherStatsEvent) and not e.connected for e in events)
@@ -338,13 +338,13 @@ async def test_batch_applied_but_reply_lost_is_not_sent_twice(private_redis):
     alerts = [make_alert(i) for i in range(3)]
     for a in alerts:
         pub.publish_alert(a)
-    await wait_until(lambda: pub.stats()["delivered"] == 3, what="delivery after the cut")
+    await wait_until(lambda: pub.stats().delivered == 3, what="delivery after the cut")
     st = await pub.stop()
     await asyncio.sleep(0.1)
     await sub.close()
     await proxy.close()
     assert proxy.cuts == 1
-    assert st["duplicates"] == 3 and st["reconnects"] >= 1      # the retry was skipped by Redis
+    assert st.duplicates == 3 and st.reconnects >= 1      # the retry was skipped by Redis
     assert sub.messages == [a.to_json() for a in alerts]
     check = aioredis.Redis.from_url(srv.url)
     assert await check.xlen(stream) == 3
@@ -362,7 +362,7 @@ async def test_max_pending_overflow_drops_oldest_and_reports(private_redis):
     alerts = [make_alert(i) for i in range(8)]
     for a in alerts:
         pub.publish_alert(a)
-    assert (pub.stats()["pending"], pub.stats()["dropped"]) == (5, 3)
+    assert (pub.stats().pending, pub.stats().dropped) == (5, 3)
     await wait_until(lambda: any(isinstance(e, ErrorEvent) and "queue full" in e.message
                                  for e in events), what="overflow ErrorEvent")
     assert any(isinstance(e, PublisherStatsEvent) and e.dropped == 3 for e in events)
@@ -370,14 +370,14 @@ async def test_max_pending_overflow_drops_oldest_and_reports(private_redis):
     sub = Collector(srv.url, "kis:alerts")
     await sub.start()
     # Gate-free here: verify through the stream-less dedupe keys instead of racing pub/sub.
-    await wait_until(lambda: pub.stats()["delivered"] == 5, what="5 newest delivered")
+    await wait_until(lambda: pub.stats().delivered == 5, what="5 newest delivered")
     st = await pub.stop()
     await sub.close()
     check = aioredis.Redis.from_url(srv.url, decode_responses=True)
     keys = sorted(await check.keys("kis:alerts:sent:*"))
     await check.aclose()
     assert keys == sorted(f"kis:alerts:sent:{a.alert_id}" for a in alerts[3:])   # oldest 3 dropped
-    assert (st["delivered"], st["dropped"], st["pending"]) == (5, 3, 0)
+    assert (st.delivered, st.dropped, st.pending) == (5, 3, 0)
 
 
 @needs_server
@@ -406,8 +406,8 @@ async def test_password_auth_and_no_password_leak(private_redis, caplog):
     pub2.publish_alert(make_alert(2))
     await asyncio.sleep(0.2)
     st = await pub2.stop(flush_timeout=0.2)
-    assert st["pending"] == 1 and st["connected"] is False and st["last_error"]
-    everything = caplog.text + json.dumps(st) + "".join(e.to_json() for e in events)
+    assert st.pending == 1 and st.connected is False and st.last_error
+    everything = caplog.text + json.dumps(st.as_dict()) + "".join(e.to_json() for e in events)
     assert "wrong-Pa55" not in everything and "s3cr" not in everything
 
 
@@ -509,7 +509,7 @@ async def test_alerts_tool_follows_stream(redis_url, capsys):
     pub = RedisPublisher(redis_url, channel=channel, stream=stream)
     await pub.start()
     pub.publish_alert(make_alert(0))                       # before the tool: not printed
-    await wait_until(lambda: pub.stats()["delivered"] == 1, what="first alert")
+    await wait_until(lambda: pub.stats().delivered == 1, what="first alert")
     task = asyncio.create_task(alerts_main(_args("--redis", redis_url, "--stream", stream,
                                                  "--count", "1")))
     c = aioredis.Redis.from_url(redis_url, decode_responses=True)
@@ -564,3 +564,35 @@ def test_alerts_tool_subprocess_prints_alert(private_redis):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+async def test_collect_summary_reads_the_publisher_stats_value(redis_url, tmp_path):
+    """The collect summary's alerts_delivered/alerts_dropped come from the same frozen stats
+    value as the status bar event (they read 0 with Redis when the summary looked for
+    attributes on a dict)."""
+    import dataclasses
+
+    from kis_desk.config import UserPaths
+    from kis_desk.engine.collector import Collector as EngineCollector, CollectorConfig
+    from kis_desk.engine.publisher import PublisherStats
+
+    channel = unique("alerts")
+    pub = RedisPublisher(redis_url, channel=channel)
+    try:
+        assert await pub.start() is True
+        for i in range(3):
+            pub.publish_alert(make_alert(100 + i))
+        await wait_until(lambda: pub.stats().delivered == 3, what="3 delivered")
+    finally:
+        st = await pub.stop()
+    assert isinstance(st, PublisherStats) and dataclasses.is_dataclass(st)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        st.delivered = 0                                    # type: ignore[misc]
+    collector = EngineCollector(CollectorConfig(paths=UserPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c")))
+    collector.publisher = pub
+    s = collector.summary()
+    assert (s["alerts_delivered"], s["alerts_dropped"], s["alerts_undelivered"]) == (3, 0, 0)
+    assert pub.stats_event() == st.event()
+    check = aioredis.Redis.from_url(redis_url)
+    await check.delete(*[f"{channel}:sent:{make_alert(100 + i).alert_id}" for i in range(3)])
+    await check.aclose()

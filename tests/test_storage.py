@@ -3,6 +3,7 @@ batching, COPY path, alerts, watchlists, settings (no secrets), migrations."""
 
 from __future__ import annotations
 
+import dataclasses
 import asyncio
 import time
 import uuid
@@ -396,3 +397,27 @@ def test_default_url_is_user_data_sqlite(isolated_home):
     repo.set_setting("ui.theme", "dark")
     repo.close()
     assert (Path(isolated_home) / "data" / "kis-desk.sqlite3").exists()
+
+
+def test_migration_3_adds_alert_lateness_and_keeps_alerts(db_url):
+    from kis_desk.engine.storage.schema import ALERT_COLUMNS
+    engine = create_engine(db_url)
+    try:
+        assert migrate(engine, target=2) == (0, 2)
+        a = make_alert(1)
+        old_cols = [c for c in ALERT_COLUMNS if c not in ("late", "delay_s", "source")]
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"INSERT INTO alerts ({', '.join(old_cols)}) VALUES "
+                                 f"({', '.join(':' + c for c in old_cols)})"),
+                         {c: getattr(a, c, None) for c in old_cols} | {"business_date": DAY})
+        assert migrate(engine) == (2, LATEST_VERSION)
+        repo = Repository(db_url, engine=engine)
+        [stored] = repo.alerts_on(DAY)
+        assert (stored.alert.late, stored.alert.delay_s, stored.alert.source) == (False, 0.0, "ws")
+        late = dataclasses.replace(make_alert(2), late=True, delay_s=38.4, source="backfill")
+        assert repo.save_alert(late)
+        again = {s.alert.alert_id: s.alert for s in repo.alerts_on(DAY)}[late.alert_id]
+        assert (again.late, again.delay_s, again.source) == (True, 38.4, "backfill")
+        assert sorted(repo.alert_ids_on(DAY)) == sorted([a.alert_id, late.alert_id])
+    finally:
+        engine.dispose()

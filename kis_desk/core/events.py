@@ -86,6 +86,9 @@ class AlertEvent(Event):
     window_seconds: float
     threshold_pct: float
     step: int = 1            # 1 for the first threshold crossing, 2 for 2×threshold, …
+    late: bool = False       # detected late (trigger from back-fill/journal or delay_s > 5 s)
+    delay_s: float = 0.0     # detected_at minus trigger_time, seconds (≥ 0)
+    source: str = "ws"       # source of the trigger trade: ws | poll | backfill | journal
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AlertEvent:
@@ -98,7 +101,8 @@ class AlertEvent(Event):
             trigger_cum_volume=int(d.get("trigger_cum_volume", 0)),
             detected_at=datetime.fromisoformat(d["detected_at"]),
             window_seconds=float(d["window_seconds"]), threshold_pct=float(d["threshold_pct"]),
-            step=int(d.get("step", 1)),
+            step=int(d.get("step", 1)), late=bool(d.get("late", False)),
+            delay_s=float(d.get("delay_s", 0.0)), source=str(d.get("source", "ws")),
         )
 
 

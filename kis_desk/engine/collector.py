@@ -25,6 +25,8 @@ from ..config import (
     custom_environment,
     redact_url,
 )
+from ..core.defaults import DEFAULT_SILENCE_TIMEOUT, DEFAULT_THRESHOLD_PCT, DEFAULT_WINDOW_SECONDS
+from ..core.errors import describe
 from ..logs import register_secret
 from ..protocol.records import KST
 from ..core.events import AlertEvent, EventBus, RateEvent, TicksEvent
@@ -50,14 +52,14 @@ class CollectorConfig:
     redis_channel: str = "kis:alerts"
     redis_stream: str | None = None
     redis_tick_channel: str | None = None            # also publish every tick (multi-host setups)
-    threshold_pct: float = 5.0
-    window_seconds: float = 60.0
+    threshold_pct: float = DEFAULT_THRESHOLD_PCT
+    window_seconds: float = DEFAULT_WINDOW_SECONDS
     overrides: dict[str, tuple[float, float]] = field(default_factory=dict)
     sim_rate: float = 200.0
     sim_keys: int = 2                               # simulated app keys (2 → 50 symbols all live)
     sim_jumps: list[tuple[str, float, float]] = field(default_factory=list)  # (code, pct, seconds)
     sim_spikes: bool = True                         # demo realism: news-like spikes every few minutes
-    silence_timeout: float = 90.0
+    silence_timeout: float = DEFAULT_SILENCE_TIMEOUT
     always_open: bool | None = None                 # None → True for sim, calendar otherwise
     attach: bool = False                            # desktop only: show a remote collector
     paths: UserPaths | None = None
@@ -108,6 +110,8 @@ class Collector:
         self.feed: Any = None
         self.environment: Environment | None = None
         self.alerts = 0
+        self.alerts_late = 0
+        self.market_was_open = False
         self.ticks_total = 0
         self._ticks_by_source: dict[str, int] = {}
         self._tasks: list[asyncio.Task[Any]] = []
@@ -136,9 +140,10 @@ class Collector:
             await self.writer.start()
             self.repository = await asyncio.to_thread(Repository, db_url)
             self._last_ticks = await asyncio.to_thread(self._load_last_ticks, self.codes)
+            raised_today = await asyncio.to_thread(self.repository.alert_ids_on, today_kst())
         except Exception as exc:
             await self.writer.stop()
-            raise ConfigError(f"database {redact_url(db_url)} is not usable: {_one_line(exc)}") from exc
+            raise ConfigError(f"database {redact_url(db_url)} is not usable: {describe(exc)}") from exc
         try:
             credentials = await self._prepare_environment()
         except BaseException:
@@ -147,6 +152,8 @@ class Collector:
             raise
         self.detector = MoveDetector(cfg.threshold_pct, cfg.window_seconds,
                                      overrides=dict(cfg.overrides), names=self.symbols.name)
+        # alerts an earlier run raised today are never raised again (restarts, replays)
+        self.detector.seed(raised_today)
         if cfg.redis_url:
             from .publisher import RedisPublisher
 
@@ -191,7 +198,10 @@ class Collector:
             self.environment = ENVIRONMENTS[cfg.env]
         else:
             raise ConfigError(f"unknown environment {cfg.env!r} (sim, mock or real)")
-        credentials = cfg.credentials if cfg.credentials is not None else credentials_from_env()
+        try:
+            credentials = cfg.credentials if cfg.credentials is not None else credentials_from_env()
+        except ValueError as exc:     # half a key pair in the environment, named
+            raise ConfigError(str(exc)) from exc
         if not credentials:
             if cfg.env == "sim":  # a simulator at an explicit URL accepts any key
                 credentials = [AppCredential("key1", Secret("SIMKEY01"), Secret("SIMSECRET01"))]
@@ -264,8 +274,12 @@ class Collector:
 
     def _emit_alert(self, alert: AlertEvent) -> None:
         self.alerts += 1
-        log.warning("ALERT %s %s %s %+.2f%% (%s → %s)", alert.stock_code, alert.stock_name,
-                    alert.direction, alert.change_pct, alert.base_price, alert.trigger_price)
+        late = ""
+        if alert.late:
+            self.alerts_late += 1
+            late = f" LATE by {alert.delay_s:.0f} s ({alert.source})"
+        log.warning("ALERT %s %s %s %+.2f%% (%s → %s)%s", alert.stock_code, alert.stock_name,
+                    alert.direction, alert.change_pct, alert.base_price, alert.trigger_price, late)
         if self.publisher is not None:
             self.publisher.publish_alert(alert)
         self.writer.submit_alert(alert)
@@ -306,31 +320,62 @@ class Collector:
             last_total, last_time = self.ticks_total, now
             self.bus.publish(RateEvent(round(rate, 1), self.ticks_total))
             phases.check()
+            if not self.market_was_open:
+                self.market_was_open = self.simulated or _calendar_open(datetime.now(KST))
 
     def summary(self) -> dict[str, Any]:
-        """Counters for the CLI's closing JSON line and the self-check."""
-        feed = self.feed.stats() if self.feed is not None else {}
-        storage = self.writer.stats() if self.writer is not None else None
+        """Counters for the CLI's closing JSON line, the exit code and the self-check.
+
+        One place that reads each component's stats value; fields a component does not
+        provide (yet) read as 0.
+        """
+        feed = _Fields(self.feed.stats() if self.feed is not None else None)
+        storage = _Fields(self.writer.stats() if self.writer is not None else None)
         publisher = self.publisher.stats() if self.publisher is not None else None
+        dark = self.symbols_never_collected()
         return {
             "received": self.ticks_total,
             "received_ws": self._ticks_by_source.get("ws", 0),
-            "stored": getattr(storage, "stored", 0),
-            "duplicates": getattr(storage, "duplicates", 0),
-            "journaled": getattr(storage, "journaled", 0),
-            "failed": getattr(storage, "failed", 0),
-            "backfilled": feed.get("backfilled", 0),
-            "polled": feed.get("polled", 0),
-            "reconnects": feed.get("reconnects", 0),
-            "protocol_errors": feed.get("protocol_errors", 0),
-            "gaps_unrecovered": feed.get("gaps_unrecovered", 0),
+            "stored": storage["stored"],
+            "duplicates": storage["duplicates"],
+            "journaled": storage["journaled"],
+            "failed": storage["failed"],
+            "backfilled": feed["backfilled"],
+            "polled": feed["polled"],
+            "reconnects": feed["reconnects"],
+            "protocol_errors": feed["protocol_errors"],
+            "gaps_unrecovered": feed["gaps_unrecovered"],
+            "gaps_pending": feed["gaps_pending"],
+            "worst_gap_s": feed["worst_gap_s"],
+            "symbols_dark": max(len(dark), feed["symbols_dark"]),
+            "symbols_never_collected": dark,
             "alerts": self.alerts,
-            "alerts_delivered": getattr(publisher, "delivered", 0) if publisher else 0,
-            "alerts_dropped": getattr(publisher, "dropped", 0) if publisher else 0,
+            "alerts_late": self.alerts_late,
+            "alerts_delivered": publisher.delivered if publisher else 0,
+            "alerts_dropped": publisher.dropped if publisher else 0,
+            "alerts_undelivered": (publisher.pending + publisher.dropped) if publisher else 0,
             "symbols": len(self.codes),
         }
 
+    def symbols_never_collected(self) -> list[str]:
+        """Watchlist symbols without a single trade this run, counted only when the market
+        was open at some point (outside sessions nothing trades)."""
+        if not self.market_was_open or self.detector is None:
+            return []
+        seen = self.detector.codes()
+        return [c for c in self.codes if c not in seen]
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+class _Fields:
+    """Reads a component's stats (a frozen dataclass, or a dict while a component still
+    returns one) by name; a missing field is 0."""
+
+    def __init__(self, stats: Any) -> None:
+        self._stats = stats
+
+    def __getitem__(self, name: str) -> Any:
+        s = self._stats
+        if s is None:
+            return 0
+        value = s.get(name, 0) if isinstance(s, dict) else getattr(s, name, 0)
+        return 0 if value is None else value

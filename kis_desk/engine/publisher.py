@@ -17,7 +17,7 @@ Delivery guarantees
   semantics); consumers that must not miss any should read the stream.
   If the server refuses scripts (``EVAL`` disabled/ACL), the publisher falls back to
   ``MULTI``/``EXEC`` batches, which are at-least-once under that ambiguous failure (consumers
-  dedupe by ``alert_id``); ``stats()["mode"]`` says which is in use.
+  dedupe by ``alert_id``); ``stats().mode`` says which is in use.
 * **Overflow.** At most ``max_pending`` alerts wait; past that the **oldest** pending alert is
   dropped (a live desk cares most about the newest moves; every alert is also in the UI/log),
   counted in ``dropped`` and reported once per overflow episode with an ``ErrorEvent`` and a
@@ -39,10 +39,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -52,6 +52,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from ..config import redact_url
+from ..core.backoff import Backoff, BackoffPolicy
 from ..core.events import AlertEvent, ErrorEvent, EventBus, PublisherStatsEvent, TicksEvent
 from ..core.ticks import Tick
 
@@ -76,6 +77,33 @@ for i = 1, n do
 end
 return sent
 """
+
+
+@dataclass(frozen=True, slots=True)
+class PublisherStats:
+    """One snapshot of the publisher's counters: what the collect summary, the status bar
+    event (``PublisherStatsEvent``) and the log all read."""
+
+    delivered: int
+    pending: int
+    dropped: int
+    duplicates: int
+    batches: int
+    reconnects: int
+    connected: bool
+    ticks_sent: int
+    ticks_pending: int
+    ticks_dropped: int
+    target: str
+    last_error: str
+    mode: str                 # "script" | "multi"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def event(self) -> PublisherStatsEvent:
+        return PublisherStatsEvent(self.delivered, self.pending, self.dropped, self.connected,
+                                   self.target, self.last_error)
 
 
 class RedisPublisher:
@@ -113,8 +141,9 @@ class RedisPublisher:
         self._tick_batch = max(1, int(tick_batch))
         self._alert_batch = max(1, int(alert_batch))
         self._bus = bus
-        self._backoff_initial = backoff_initial
-        self._backoff_max = backoff_max
+        self._backoff_policy = BackoffPolicy(initial=backoff_initial, cap=backoff_max,
+                                             floor=min(0.05, backoff_initial), jitter=0.25,
+                                             healthy_after=0.0)
         self._connect_timeout = connect_timeout
         self._stats_interval = stats_interval
 
@@ -193,7 +222,7 @@ class RedisPublisher:
             self._tasks.append(asyncio.create_task(self._drain_ticks(), name="redis-ticks"))
         return self.connected
 
-    async def stop(self, flush_timeout: float = 5.0) -> dict[str, Any]:
+    async def stop(self, flush_timeout: float = 5.0) -> PublisherStats:
         """Try for up to ``flush_timeout`` s to deliver what is pending, then close.
         Alerts still pending afterwards stay counted in ``pending`` (not ``dropped``)."""
         self._stopping = True
@@ -224,25 +253,22 @@ class RedisPublisher:
     def pending(self) -> int:
         return len(self._outbox) + len(self._inflight)
 
-    def stats(self) -> dict[str, Any]:
-        return {
-            "delivered": self.delivered, "pending": self.pending, "dropped": self.dropped,
-            "duplicates": self.duplicates, "batches": self.batches,
-            "reconnects": self.reconnects, "connected": self.connected,
-            "ticks_sent": self.ticks_sent, "ticks_pending": len(self._ticks),
-            "ticks_dropped": self.ticks_dropped, "target": self.target,
-            "last_error": self.last_error,
-            "mode": "script" if self._use_script else "multi",
-        }
+    def stats(self) -> PublisherStats:
+        return PublisherStats(
+            delivered=self.delivered, pending=self.pending, dropped=self.dropped,
+            duplicates=self.duplicates, batches=self.batches, reconnects=self.reconnects,
+            connected=self.connected, ticks_sent=self.ticks_sent,
+            ticks_pending=len(self._ticks), ticks_dropped=self.ticks_dropped,
+            target=self.target, last_error=self.last_error,
+            mode="script" if self._use_script else "multi")
 
     def stats_event(self) -> PublisherStatsEvent:
-        return PublisherStatsEvent(self.delivered, self.pending, self.dropped, self.connected,
-                                   self.target, self.last_error)
+        return self.stats().event()
 
     # -- drain tasks -------------------------------------------------------------------------------
 
     async def _drain_alerts(self) -> None:
-        backoff = self._backoff_initial
+        backoff = Backoff(self._backoff_policy)
         while True:
             if not self._outbox:
                 if self._stopping:
@@ -268,8 +294,7 @@ class RedisPublisher:
                 self._trim_after_requeue()
                 self._set_connected(False, exc)
                 # Keep retrying while stopping too: stop() bounds that with its flush_timeout.
-                await asyncio.sleep(backoff * (0.5 + random.random() / 2))
-                backoff = min(self._backoff_max, backoff * 2)
+                await asyncio.sleep(backoff.next_delay())
                 continue
             # All n are on the server now: `sent` just now, the rest by an earlier attempt whose
             # reply was lost (or the same alert_id queued twice) and skipped by the dedupe key.
@@ -277,7 +302,7 @@ class RedisPublisher:
             self.duplicates += n - sent
             self.batches += 1
             self._inflight = []
-            backoff = self._backoff_initial
+            backoff.reset()
             if not self.connected:
                 self._set_connected(True)
 
@@ -315,7 +340,7 @@ class RedisPublisher:
 
     async def _drain_ticks(self) -> None:
         assert self.tick_channel is not None
-        backoff = self._backoff_initial
+        backoff = Backoff(self._backoff_policy)
         while True:
             if not self._ticks:
                 if self._stopping:
@@ -345,11 +370,10 @@ class RedisPublisher:
                 self.last_error = self._scrub(exc)
                 if self._stopping:
                     return
-                await asyncio.sleep(backoff * (0.5 + random.random() / 2))
-                backoff = min(self._backoff_max, backoff * 2)
+                await asyncio.sleep(backoff.next_delay())
                 continue
             self.ticks_sent += sum(n for n, _ in messages)
-            backoff = self._backoff_initial
+            backoff.reset()
 
     # -- health and events -------------------------------------------------------------------------
 
@@ -415,4 +439,4 @@ def _scripts_refused(exc: ResponseError) -> bool:
             or "disabled" in text)
 
 
-__all__ = ["DEDUPE_TTL_SECONDS", "RedisPublisher"]
+__all__ = ["DEDUPE_TTL_SECONDS", "PublisherStats", "RedisPublisher"]

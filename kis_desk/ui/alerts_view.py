@@ -95,7 +95,8 @@ class AlertLogModel(QAbstractTableModel):
             if col == 2:
                 return a.stock_name
             if col == 3:
-                return tr(f"alert.{a.direction}")
+                text = tr(f"alert.{a.direction}")
+                return f"{text} · {tr('alert.late', delay=a.delay_s)}" if a.late else text
             if col == 4:
                 return f"{a.change_pct:+.2f}%"
             if col == 5:

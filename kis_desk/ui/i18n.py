@@ -63,6 +63,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "alert.toast": ("{name} ({code}) {direction} {change:+.2f}% in {window:.0f}s → {price}",
                     "{name} ({code}) {window:.0f}초 {direction} {change:+.2f}% → {price}"),
     "alert.tray_title": ("KIS Desk alert", "KIS Desk 알림"),
+    "alert.late": ("late alert · {delay:.0f} s late", "지연 알림 · {delay:.0f}초 늦음"),
     "toast.close": ("Close", "닫기"),
     # status bar
     "status.session": ("{session}: {state}", "{session}: {state}"),

@@ -22,9 +22,12 @@ MAX_LINES = 3
 
 
 def alert_text(alert: AlertEvent) -> str:
-    return tr("alert.toast", name=alert.stock_name or alert.stock_code, code=alert.stock_code,
+    text = tr("alert.toast", name=alert.stock_name or alert.stock_code, code=alert.stock_code,
               direction=tr(f"alert.{alert.direction}"), change=alert.change_pct,
               window=alert.window_seconds, price=f"{alert.trigger_price:,}")
+    if alert.late:
+        text += " · " + tr("alert.late", delay=alert.delay_s)
+    return text
 
 
 class AlertBanner(QFrame):

@@ -259,8 +259,15 @@ class Repository:
                 direction=r.direction, change_pct=r.change_pct, base_price=int(r.base_price),
                 base_time=r.base_time, trigger_price=int(r.trigger_price), trigger_time=r.trigger_time,
                 trigger_cum_volume=int(r.trigger_cum_volume), detected_at=r.detected_at,
-                window_seconds=r.window_seconds, threshold_pct=r.threshold_pct, step=int(r.step)),
+                window_seconds=r.window_seconds, threshold_pct=r.threshold_pct, step=int(r.step),
+                late=bool(r.late), delay_s=float(r.delay_s), source=r.source),
                 bool(r.acknowledged), r.acknowledged_at) for r in conn.execute(q)]
+
+    def alert_ids_on(self, business_date: date) -> list[str]:
+        """Ids of the alerts stored for a day (the detector's seed after a restart)."""
+        q = sa.select(alerts.c.alert_id).where(alerts.c.business_date == business_date)
+        with self.engine.connect() as conn:
+            return list(conn.scalars(q))
 
     def acknowledge(self, alert_id: str) -> bool:
         """Mark an alert as seen. False when no such alert or already acknowledged."""

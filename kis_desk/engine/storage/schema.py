@@ -143,7 +143,14 @@ def _watchlist_tables(md: sa.MetaData) -> tuple[sa.Table, sa.Table]:
     return wl, items
 
 
-def _alerts_table(md: sa.MetaData) -> sa.Table:
+def _alert_late_columns() -> list[sa.Column]:
+    """v3: how late an alert was detected (engine.detector: "Late alerts")."""
+    return [sa.Column("late", sa.Boolean, nullable=False, server_default=sa.false()),
+            sa.Column("delay_s", sa.Float(precision=53), nullable=False, server_default="0"),
+            sa.Column("source", sa.String(10), nullable=False, server_default="ws")]
+
+
+def _alerts_table(md: sa.MetaData, *, late_columns: bool = True) -> sa.Table:
     return sa.Table(
         "alerts", md,
         _id_column(),
@@ -164,6 +171,7 @@ def _alerts_table(md: sa.MetaData) -> sa.Table:
         sa.Column("step", sa.Integer, nullable=False),
         sa.Column("acknowledged", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("acknowledged_at", TZDateTime),
+        *(_alert_late_columns() if late_columns else []),
         sa.Index("ix_alerts_date", "business_date"),
     )
 
@@ -178,7 +186,8 @@ TICK_COLUMNS = ("stock_code", "business_date", "timestamp", "price", "volume", "
                 "change", "change_rate", "strength", "received_at", "source")
 ALERT_COLUMNS = ("alert_id", "business_date", "stock_code", "stock_name", "direction",
                  "change_pct", "base_price", "base_time", "trigger_price", "trigger_time",
-                 "trigger_cum_volume", "detected_at", "window_seconds", "threshold_pct", "step")
+                 "trigger_cum_volume", "detected_at", "window_seconds", "threshold_pct", "step",
+                 "late", "delay_s", "source")
 
 # -- migrations ----------------------------------------------------------------------------------
 
@@ -196,14 +205,23 @@ def _m1_initial(conn: Connection) -> None:
 def _m2_alerts(conn: Connection) -> None:
     """v2: persisted alerts with an acknowledged flag."""
     md = sa.MetaData()
-    _alerts_table(md)
+    _alerts_table(md, late_columns=False)
     md.create_all(conn)
+
+
+def _m3_alert_lateness(conn: Connection) -> None:
+    """v3: alerts.late, alerts.delay_s, alerts.source (rows before it: live, 0 s, ws)."""
+    table = sa.Table("alerts", sa.MetaData(), *_alert_late_columns())
+    for column in table.columns:
+        spec = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+        conn.execute(sa.text(f"ALTER TABLE alerts ADD COLUMN {spec}"))
 
 
 Migration = tuple[int, str, Callable[[Connection], None]]
 MIGRATIONS: list[Migration] = [
     (1, "initial: stock_prices_realtime, settings, watchlists", _m1_initial),
     (2, "alerts", _m2_alerts),
+    (3, "alerts: late, delay_s, source", _m3_alert_lateness),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 

@@ -51,6 +51,7 @@ import sqlalchemy as sa
 
 from ...config import redact_url
 from ...core.events import AlertEvent, ErrorEvent, EventBus, StorageStatsEvent
+from ...core.errors import describe as _describe
 from ...core.ticks import Tick
 from . import schema
 from .journal import Journal
@@ -153,12 +154,7 @@ def _alert_row(a: AlertEvent, sqlite: bool) -> tuple:
     return (a.alert_id, day.isoformat() if sqlite else day, a.stock_code, a.stock_name, a.direction,
             float(a.change_pct), a.base_price, conv(a.base_time), a.trigger_price,
             conv(a.trigger_time), a.trigger_cum_volume, conv(a.detected_at),
-            float(a.window_seconds), float(a.threshold_pct), a.step)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+            float(a.window_seconds), float(a.threshold_pct), a.step, a.late, a.delay_s, a.source)
 
 
 class WriterStats(dict):
