@@ -14,6 +14,7 @@ DESK_STRINGS: dict[str, tuple[str, str]] = {
     "theme.system": ("Follow the system", "시스템 설정 따름"),
     "theme.light": ("Light", "밝게"),
     "theme.dark": ("Dark", "어둡게"),
+    "menu.alerts": ("&Alerts", "알림(&A)"),
     # test alert
     "action.test_alert": ("&Test alert", "테스트 알림(&T)"),
     "test_alert.prefix": ("[TEST] ", "[테스트] "),

@@ -55,9 +55,11 @@ class AlertBanner(QFrame):
 
     def set_palette(self, palette: Palette) -> None:
         bg = QColor(palette.alert)
+        text = "black" if bg.lightnessF() > 0.5 else "white"      # dark theme: dark amber banner
+        border = bg.darker(140) if bg.lightnessF() > 0.5 else bg.lighter(180)
         self.setStyleSheet(f"#alertBanner {{ background: {bg.name()}; border: 1px solid "
-                           f"{bg.darker(140).name()}; border-radius: 3px; }} "
-                           "#alertBanner QLabel { color: black; font-weight: bold; }")
+                           f"{border.name()}; border-radius: 3px; }} "
+                           f"#alertBanner QLabel {{ color: {text}; font-weight: bold; }}")
 
     def show_alert(self, alert: AlertEvent, text: str | None = None) -> None:
         self.lines.appendleft((alert.alert_id, text or alert_text(alert)))
