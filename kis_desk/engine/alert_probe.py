@@ -18,7 +18,7 @@ TEST_MARKER = '"test":true'
 TEST_ID_PREFIX = "test:"
 
 
-def test_alert_json(alert: AlertEvent) -> str:
+def alert_check_json(alert: AlertEvent) -> str:
     """The alert's usual JSON with ``"test": true``."""
     payload = alert.to_dict()
     payload["test"] = True
@@ -26,7 +26,7 @@ def test_alert_json(alert: AlertEvent) -> str:
 
 
 def is_test_message(data: bytes | str) -> bool:
-    """True for a message made by :func:`test_alert_json` (cheap for every other message)."""
+    """True for a message made by :func:`alert_check_json` (cheap for every other message)."""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     if TEST_MARKER not in text:
         return False
@@ -46,7 +46,7 @@ async def publish_test_alert(redis_url: str, channel: str, alert: AlertEvent) ->
 
     client = aioredis.from_url(redis_url, socket_connect_timeout=3.0, socket_timeout=3.0)
     try:
-        return int(await client.publish(channel, test_alert_json(alert)))
+        return int(await client.publish(channel, alert_check_json(alert)))
     except (RedisError, OSError) as exc:
         raise ConnectionError(f"{redact_url(redis_url)}: {type(exc).__name__}") from None
     finally:
