@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from PySide6.QtCore import QItemSelectionModel
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
 from kis_desk.config import UserPaths
@@ -263,14 +263,19 @@ def test_dark_direction_colours_keep_contrast(pal):
         for colour in (pal.up, pal.down):
             assert contrast_ratio(colour, surface) >= 4.5, (colour.name(), surface.name())
     assert contrast_ratio(pal.flat, DARK_BASE) >= 4.5
+    # the price cell's flash: the flash colour at its strongest alpha over the grid's base
+    flash_alpha_max = 140                     # WatchlistModel._background: alpha 140 → 0 over the flash
+    for flash in (pal.flash_up, pal.flash_down):
+        a = flash_alpha_max / 255
+        blended = QColor(*(round(a * f + (1 - a) * b) for f, b in zip(flash.getRgb()[:3], DARK_BASE.getRgb()[:3])))
+        for colour in (pal.up, pal.down):
+            assert contrast_ratio(colour, blended) >= 4.5, (colour.name(), blended.name())
     assert contrast_ratio(base.color(QPalette.ColorRole.Text), DARK_BASE) >= 7
     for filled in (pal.up, pal.down):                      # text on the filled limit marker
         assert contrast_ratio(pal.marker_text, filled) >= 4.5
 
 
 def test_light_direction_colours_on_white_and_the_formula():
-    from PySide6.QtGui import QColor
-
     assert contrast_ratio(QColor(0, 0, 0), QColor(255, 255, 255)) == pytest.approx(21.0)
     assert contrast_ratio(QColor(119, 119, 119), QColor(255, 255, 255)) == pytest.approx(4.48, abs=0.01)
     white = QColor(255, 255, 255)

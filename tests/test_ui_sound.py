@@ -1,16 +1,17 @@
 """Alert sounds: the bundled WAVs, the backend chain, playing without blocking, the fallback.
 
-No test needs an audio device: ALSA's ``null`` PCM (a ~/.asoundrc in a temporary HOME) gives
-``aplay`` a real device that plays into nothing, and the machine's missing sound card is the
-real "cannot play" case for the fallback.
+No test needs an audio device: ALSA's ``file`` PCM (a ~/.asoundrc in a temporary HOME) gives
+``aplay`` a real device that writes into a FIFO the test reads, and a sound card that is not
+there is the real "cannot play" case for the fallback.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
-import time
+import threading
 import wave
 from pathlib import Path
 
@@ -108,26 +109,31 @@ def test_backend_chain_on_this_machine():
     assert [b.name for b in available_backends("win32")][:1] == ["winsound"]
 
 
-def _null_alsa(monkeypatch, tmp_path) -> None:
+@pytest.mark.skipif(shutil.which("aplay") is None, reason="aplay not installed (apt-get install alsa-utils)")
+def test_play_returns_while_the_player_is_still_playing(qtbot, monkeypatch, tmp_path):
+    """A real player whose device is a FIFO nobody reads yet: aplay is stuck writing the
+    samples, and play() has returned anyway — so playing never waits on the device. Reading the
+    FIFO then receives the chime's samples and the player finishes cleanly."""
     home = tmp_path / "home"
     home.mkdir()
-    (home / ".asoundrc").write_text("pcm.!default { type null }\n")
+    fifo = tmp_path / "pcm.fifo"
+    os.mkfifo(fifo)
+    (home / ".asoundrc").write_text(
+        f'pcm.!default {{ type file slave.pcm "null" file "{fifo}" format "raw" }}\n')
     monkeypatch.setenv("HOME", str(home))
-
-
-@pytest.mark.skipif(shutil.which("aplay") is None, reason="aplay not installed (apt-get install alsa-utils)")
-def test_play_returns_at_once_while_the_player_runs(qtbot, monkeypatch, tmp_path):
-    """A real player on ALSA's null device: play() only starts it; the GUI thread stays free."""
-    _null_alsa(monkeypatch, tmp_path)
     beeps = []
     sounds = AlertSounds(volume=100, beep=lambda: beeps.append(1),
                          backends=[CommandBackend("aplay", ("aplay", "--quiet"))])
-    t0 = time.perf_counter()
     assert sounds.play("up") == "aplay"
-    started = time.perf_counter() - t0
-    assert sounds.busy == 1                        # still playing (0.3 s of audio) after play() returned
-    assert started < 0.3
-    qtbot.waitUntil(lambda: (sounds.reap(), sounds.busy == 0)[1], timeout=5000)
+    assert sounds.busy == 1                       # blocked on the device, not on us
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    qtbot.waitUntil(lambda: (sounds.reap(), sounds.busy == 0)[1], timeout=10_000)
+    reader.join(10)
+    with wave.open(str(sound_file("up")), "rb") as w:
+        frames = w.readframes(w.getnframes())
+    assert got and got[0][:len(frames)] == frames  # exactly the chime's samples reached the device
     assert beeps == [] and sounds.backend_name == "aplay"
 
 

@@ -150,6 +150,8 @@ def available_backends(platform: str = sys.platform) -> list[Backend]:
     if platform == "win32":
         found.append(WinsoundBackend())
     try:
+        # its import warns "No supported audio backends" on most Linux desktops; we log our own line
+        logging.getLogger("playsound3").setLevel(logging.ERROR)
         import playsound3
 
         found += [Playsound3Backend(b) for b in playsound3.AVAILABLE_BACKENDS]

@@ -38,17 +38,18 @@ def palette(name: str) -> Palette:
 # -- dark theme (h-desk) -------------------------------------------------------------------------
 # Surfaces of the dark theme (ui/appearance.py builds the QPalette from them) and direction
 # colours lightened so that up and down keep a WCAG contrast of at least 4.5:1 on every surface a
-# price is drawn on: the grid, its alternate rows and the alert highlight (tests/test_ui_theme.py).
+# price is drawn on: the grid, its alternate rows, the alert highlight and the price flash at its
+# strongest (tests/test_ui_desk.py).
 DARK_WINDOW = QColor(37, 38, 42)
 DARK_BASE = QColor(24, 25, 28)
 DARK_ALTERNATE = QColor(32, 33, 37)
 DARK_TEXT = QColor(222, 222, 222)
 
 KOREAN_DARK = Palette("korean", QColor(255, 99, 99), QColor(100, 150, 255), QColor(170, 170, 170),
-                      QColor(170, 40, 40), QColor(40, 70, 170), QColor(56, 46, 12),
+                      QColor(120, 30, 30), QColor(30, 50, 120), QColor(56, 46, 12),
                       QColor(16, 16, 16))
 WESTERN_DARK = Palette("western", QColor(60, 200, 110), QColor(255, 99, 99), QColor(170, 170, 170),
-                       QColor(30, 130, 70), QColor(170, 40, 40), QColor(56, 46, 12),
+                       QColor(20, 70, 35), QColor(120, 30, 30), QColor(56, 46, 12),
                        QColor(16, 16, 16))
 DARK_PALETTES = {"korean": KOREAN_DARK, "western": WESTERN_DARK}
 
