@@ -281,3 +281,18 @@ def test_light_direction_colours_on_white_and_the_formula():
     white = QColor(255, 255, 255)
     assert contrast_ratio(KOREAN.up, white) >= 4.5 and contrast_ratio(KOREAN.down, white) >= 4.5
     assert contrast_ratio(WESTERN.down, white) >= 4.5     # (Western light up green is 3.9:1: not ours)
+
+
+def test_hand_edited_sound_and_theme_settings_are_repaired(tmp_path):
+    import json
+
+    from kis_desk.settings import UserSettings
+
+    store = SettingsStore(UserPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c"))
+    store.paths.config.mkdir(parents=True)
+    store.path.write_text(json.dumps({"sound_volume": 250, "theme": "neon"}), encoding="utf-8")
+    s = store.load()
+    assert (s.sound_volume, s.theme) == (100, "system")
+    store.path.write_text(json.dumps({"sound_volume": "loud"}), encoding="utf-8")
+    assert store.load().sound_volume == 80
+    assert (UserSettings().sound, UserSettings().sound_volume) == (True, 80)    # on by default

@@ -191,6 +191,7 @@ class AlertSounds:
 
     def _probe(self) -> None:
         self._backends = available_backends()
+        self._announce(self.backend_name)
 
     def wait_for_probe(self, timeout: float | None = None) -> None:
         """Block until the background probe is done (tests, or a caller already off the GUI)."""
