@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 SERVICE = "kis-desk"
 ENVIRONMENT_CHOICES = ("sim", "mock", "real")
 COLOUR_SCHEMES = ("korean", "western")
+THEMES = ("system", "light", "dark")   # system: follow the desktop's light/dark setting
 MAX_KEYS = 4
 SETTINGS_FILE = "settings.json"
 
@@ -49,6 +50,8 @@ class UserSettings:
     alert_window_seconds: float = 60.0
     colour_scheme: str = "korean"      # korean: up red / down blue; western: up green / down red
     sound: bool = True
+    sound_volume: int = 80             # % of the bundled chime's level; 0 = silent
+    theme: str = "system"
     language: str = "ko"
     watchlist: str = ""                # name of the watchlist shown last
     master_url: str = ""               # KIS master-file base URL; "" → KIS's (market/master_update.py)
@@ -60,6 +63,12 @@ class UserSettings:
             self.environment = "sim"
         if self.colour_scheme not in COLOUR_SCHEMES:
             self.colour_scheme = "korean"
+        if self.theme not in THEMES:
+            self.theme = "system"
+        try:
+            self.sound_volume = max(0, min(100, int(self.sound_volume)))
+        except (TypeError, ValueError):
+            self.sound_volume = 80
         if self.language not in ("ko", "en"):
             self.language = "ko"
         self.key_count = max(0, min(MAX_KEYS, int(self.key_count)))
@@ -264,6 +273,6 @@ class SettingsStore:
 
 __all__ = [
     "COLOUR_SCHEMES", "ENVIRONMENT_CHOICES", "MAX_KEYS", "SERVICE", "SecretStore",
-    "SettingsStore", "UserSettings", "join_url_password", "keyring_is_usable", "keyring_name",
+    "SettingsStore", "THEMES", "UserSettings", "join_url_password", "keyring_is_usable", "keyring_name",
     "split_url_password",
 ]

@@ -61,6 +61,23 @@ class RecordingEngine:
         self.calls.append(("acknowledge", alert_id))
         await asyncio.to_thread(self.repository.acknowledge, alert_id)
 
+    # -- alert history and the test alert (same contract as Collector; h-desk) --------------------
+    async def alerts_between(self, start_date, end_date, codes=None, direction=None) -> list:
+        self.calls.append(("alerts_between", (start_date, end_date, codes, direction)))
+        return await asyncio.to_thread(self.repository.alerts_between, start_date, end_date, codes, direction)
+
+    async def acknowledge_alerts(self, alert_ids: Sequence[str]) -> int:
+        self.calls.append(("acknowledge_alerts", list(alert_ids)))
+        return await asyncio.to_thread(self.repository.acknowledge_many, list(alert_ids))
+
+    async def alert_watchlists(self) -> dict[str, list[str]]:
+        repo = self.repository
+        return await asyncio.to_thread(lambda: {n: repo.watchlist_codes(n) for n in repo.list_watchlists()})
+
+    async def send_test_alert(self, alert) -> None:
+        self.calls.append(("send_test_alert", alert.alert_id))
+        return None                                   # no Redis configured
+
     def watchlist_calls(self) -> list[list[str]]:
         return [c[1] for c in self.calls if c[0] == "set_watchlist"]  # type: ignore[misc]
 

@@ -256,6 +256,38 @@ class Collector:
         if self.repository is not None:
             await asyncio.to_thread(self.repository.acknowledge, alert_id)
 
+    # -- alert history and the test alert (h-desk; the UI calls these through its engine handle) --
+    def _history_repo(self) -> Any:
+        if self.repository is None:
+            raise RuntimeError("the storage is not available (engine not started)")
+        return self.repository
+
+    async def alerts_between(self, start_date: date, end_date: date, codes: Sequence[str] | None = None,
+                             direction: str | None = None) -> list[Any]:
+        """Stored alerts of any past days (``Repository.alerts_between``), off the loop."""
+        repo = self._history_repo()
+        return await asyncio.to_thread(repo.alerts_between, start_date, end_date,
+                                       None if codes is None else list(codes), direction)
+
+    async def acknowledge_alerts(self, alert_ids: Sequence[str]) -> int:
+        """Acknowledge many alerts in one transaction; returns how many changed."""
+        return await asyncio.to_thread(self._history_repo().acknowledge_many, list(alert_ids))
+
+    async def alert_watchlists(self) -> dict[str, list[str]]:
+        """Watchlist name → codes, for the history's watchlist filter."""
+        repo = self._history_repo()
+        return await asyncio.to_thread(lambda: {n: repo.watchlist_codes(n) for n in repo.list_watchlists()})
+
+    async def send_test_alert(self, alert: AlertEvent) -> tuple[str, int] | None:
+        """Publish ``alert`` marked as a test on the alert channel: (channel, receivers), or None
+        without Redis. Never stored, never on the stream, never counted as delivered."""
+        if not self.config.redis_url:
+            return None
+        from .alert_probe import publish_test_alert
+
+        channel = self.config.redis_channel
+        return channel, await publish_test_alert(self.config.redis_url, channel, alert)
+
     # -- hot path -----------------------------------------------------------------------------
     def _on_ticks(self, ticks: Sequence[Tick], source: str = "ws") -> None:
         """Called on the loop with the trades of one read / back-fill page / poll."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from ..aio import cancel_and_wait
@@ -22,6 +23,8 @@ from ..core.events import (
     AlertEvent, ErrorEvent, EventBus, SessionStateEvent, SubscriptionPlanEvent, TicksEvent,
     event_from_json,
 )
+
+from .alert_probe import is_test_message
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +75,31 @@ class RemoteEngine:
         if self.repository is not None:
             await asyncio.to_thread(self.repository.acknowledge, alert_id)
 
+    # -- alert history and the test alert (h-desk; same contract as Collector) ----------------------
+    def _history_repo(self) -> Any:
+        if self.repository is None:
+            raise RuntimeError("the shared database is not open (engine not started)")
+        return self.repository
+
+    async def alerts_between(self, start_date: date, end_date: date, codes: Sequence[str] | None = None,
+                             direction: str | None = None) -> list[Any]:
+        repo = self._history_repo()
+        return await asyncio.to_thread(repo.alerts_between, start_date, end_date,
+                                       None if codes is None else list(codes), direction)
+
+    async def acknowledge_alerts(self, alert_ids: Sequence[str]) -> int:
+        return await asyncio.to_thread(self._history_repo().acknowledge_many, list(alert_ids))
+
+    async def alert_watchlists(self) -> dict[str, list[str]]:
+        repo = self._history_repo()
+        return await asyncio.to_thread(lambda: {n: repo.watchlist_codes(n) for n in repo.list_watchlists()})
+
+    async def send_test_alert(self, alert: AlertEvent) -> tuple[str, int] | None:
+        """A test message on the alert channel this desktop listens to (it ignores it itself)."""
+        from .alert_probe import publish_test_alert
+
+        return self.alert_channel, await publish_test_alert(self.redis_url, self.alert_channel, alert)
+
     def summary(self) -> dict[str, Any]:
         return {"received": self.received, "symbols": len(self.codes), "streaming": len(self._seen)}
 
@@ -114,6 +142,9 @@ class RemoteEngine:
                     pass
 
     def _deliver(self, data: bytes | str) -> None:
+        if is_test_message(data):
+            log.info("test alert received on Redis (wiring check; not shown as an alert)")
+            return
         try:
             event = event_from_json(data)
         except (ValueError, KeyError, TypeError) as exc:

@@ -201,6 +201,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "chart.title": ("{code} {name}", "{code} {name}"),
 }
 
+# trader's-desk features (sound, test alert, alert history, theme): their own table
+from .i18n_desk import DESK_STRINGS  # noqa: E402
+
+STRINGS.update(DESK_STRINGS)
+
 
 def set_language(lang: str) -> None:
     """Switch the table; widgets re-read their texts in ``retranslate`` handlers."""

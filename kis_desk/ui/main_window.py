@@ -36,13 +36,13 @@ from ..protocol.records import KST
 from ..settings import SettingsStore, UserSettings
 from .alerts_view import AlertDock
 from .chart import DetailChart, history_arrays
+from .desk_actions import DeskActions   # h-desk: alerts menu (test alert, history), volume, theme
 from .engine_handle import EngineHandle
 from .i18n import set_language, tr
 from .notifications import AlertBanner, Notifier
 from .settings_dialog import SettingsDialog
 from .sparkline import GridDelegate, SparklineDelegate
 from .status_bar import EngineStatusBar
-from .theme import palette as palette_named
 from .watchlist_editor import WatchlistEditor
 from .watchlist_model import CODE_ROLE, SORT_ROLE, Col, WatchlistModel, spark_width
 
@@ -255,6 +255,7 @@ class MainWindow(QMainWindow):
         self.about_action.triggered.connect(
             lambda: QMessageBox.about(self, tr("app.title"), tr("about.text", version=__version__)))
         self.help_menu.addAction(self.about_action)
+        self.desk = DeskActions(self)        # h-desk: "알림" menu before 도움말
         QShortcut(QKeySequence("Ctrl+K"), self, activated=self.alert_dock.acknowledge_all)
 
     def retranslate(self) -> None:
@@ -272,12 +273,13 @@ class MainWindow(QMainWindow):
         self.chart.retranslate()
         self.model.retranslate()
         self.status.retranslate()
+        self.desk.retranslate()              # h-desk
 
     def apply_settings(self, settings: UserSettings) -> None:
         """Appearance and sound apply at once; engine settings on the next start."""
         self.settings = settings
         set_language(settings.language)
-        pal = palette_named(settings.colour_scheme)
+        pal = self.desk.apply_settings(settings)   # h-desk: volume + theme now; colours for that theme
         self.model.set_palette(pal)
         self.alert_dock.model.set_palette(pal)
         self.chart.set_palette(pal)
@@ -373,6 +375,7 @@ class MainWindow(QMainWindow):
         self.chart.timer.stop()
         self.resort_timer.stop()
         await self.idle()
+        await self.desk.idle()               # h-desk
 
     def _repo(self):
         repo = self.engine.repository

@@ -1,8 +1,8 @@
-"""Alert notifications: an in-window banner always, the system tray when one exists, a beep.
+"""Alert notifications: an in-window banner always, the system tray when one exists, a sound.
 
 Why the banner: offscreen, under bare Xvfb and on some desktops there is no system tray and
-``QSystemTrayIcon.showMessage`` silently does nothing. QtMultimedia is not part of
-PySide6-Essentials, so the sound is ``QApplication.beep()``.
+``QSystemTrayIcon.showMessage`` silently does nothing. The sound is a distinct up/down chime
+(:mod:`kis_desk.ui.alert_sound`), falling back to ``QApplication.beep()``.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from collections import deque
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QApplication, QFrame, QHBoxLayout, QLabel, QSystemTrayIcon, QToolButton, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSystemTrayIcon, QToolButton, QWidget
 
 from ..core.events import AlertEvent
+from .alert_sound import AlertSounds
 from .i18n import tr
 from .theme import KOREAN, Palette
 
@@ -57,12 +58,14 @@ class AlertBanner(QFrame):
 
     def set_palette(self, palette: Palette) -> None:
         bg = QColor(palette.alert)
+        text = "black" if bg.lightnessF() > 0.5 else "white"      # dark theme: dark amber banner
+        border = bg.darker(140) if bg.lightnessF() > 0.5 else bg.lighter(180)
         self.setStyleSheet(f"#alertBanner {{ background: {bg.name()}; border: 1px solid "
-                           f"{bg.darker(140).name()}; border-radius: 3px; }} "
-                           "#alertBanner QLabel { color: black; font-weight: bold; }")
+                           f"{border.name()}; border-radius: 3px; }} "
+                           f"#alertBanner QLabel {{ color: {text}; font-weight: bold; }}")
 
-    def show_alert(self, alert: AlertEvent) -> None:
-        self.lines.appendleft((alert.alert_id, alert_text(alert)))
+    def show_alert(self, alert: AlertEvent, text: str | None = None) -> None:
+        self.lines.appendleft((alert.alert_id, text or alert_text(alert)))
         self.label.setText("\n".join(text for _, text in self.lines))
         self.close_button.setToolTip(tr("toast.close"))
         self.show()
@@ -80,27 +83,49 @@ class AlertBanner(QFrame):
 
 
 class Notifier:
-    """Fans one alert out to the banner, the tray (if any) and the speaker (if enabled)."""
+    """Fans one alert out to the banner, the tray (if any) and the speaker (if enabled).
 
-    def __init__(self, banner: AlertBanner, tray: QSystemTrayIcon | None = None) -> None:
+    ``beeps`` counts alert sounds started (whatever backend played them, see ``sounds.played``).
+    """
+
+    def __init__(self, banner: AlertBanner, tray: QSystemTrayIcon | None = None,
+                 sounds: AlertSounds | None = None) -> None:
         self.banner = banner
         self.tray = tray
         self.sound = True
+        self.sounds = sounds or AlertSounds()
+        self.sounds.probe_in_background()
         self.shown = 0
         self.tray_messages = 0
         self.beeps = 0
+        self.reaper = QTimer(banner)            # collects finished players (exit status → fallback)
+        self.reaper.setInterval(250)
+        self.reaper.timeout.connect(self._reap)
 
     @staticmethod
     def tray_available() -> bool:
         return QSystemTrayIcon.isSystemTrayAvailable()
 
-    def notify(self, alert: AlertEvent) -> None:
-        self.banner.show_alert(alert)
+    def set_volume(self, volume: int) -> None:
+        self.sounds.volume = volume
+
+    def notify(self, alert: AlertEvent, text: str | None = None) -> dict[str, bool | str]:
+        """Banner, tray, sound for one alert; says what each channel did (the test alert shows it)."""
+        text = text or alert_text(alert)
+        self.banner.show_alert(alert, text)
         self.shown += 1
+        done: dict[str, bool | str] = {"banner": True, "tray": False, "sound": ""}
         if self.tray is not None and self.tray.isVisible() and self.tray_available():
-            self.tray.showMessage(tr("alert.tray_title"), alert_text(alert),
-                                  QSystemTrayIcon.MessageIcon.Warning, 8000)
+            self.tray.showMessage(tr("alert.tray_title"), text, QSystemTrayIcon.MessageIcon.Warning, 8000)
             self.tray_messages += 1
+            done["tray"] = True
         if self.sound:
-            QApplication.beep()
+            done["sound"] = self.sounds.play(alert.direction)
             self.beeps += 1
+            self.reaper.start()
+        return done
+
+    def _reap(self) -> None:
+        self.sounds.reap()
+        if not self.sounds.busy:
+            self.reaper.stop()

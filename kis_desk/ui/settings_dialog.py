@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -11,9 +12,11 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGridLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QMessageBox,
+    QSlider,
     QVBoxLayout,
 )
 
@@ -22,6 +25,7 @@ from ..settings import (
     COLOUR_SCHEMES,
     ENVIRONMENT_CHOICES,
     MAX_KEYS,
+    THEMES,
     SettingsStore,
     UserSettings,
     keyring_name,
@@ -96,9 +100,27 @@ class SettingsDialog(QDialog):
         self.window_s.setValue(settings.alert_window_seconds)
         self.sound = QCheckBox(tr("settings.sound"))
         self.sound.setChecked(settings.sound)
+        # sound: on/off and volume (applied at once; see MainWindow.apply_settings)
+        self.volume = QSlider(Qt.Orientation.Horizontal)
+        self.volume.setObjectName("soundVolume")
+        self.volume.setRange(0, 100)
+        self.volume.setSingleStep(5)
+        self.volume.setPageStep(10)
+        self.volume.setValue(settings.sound_volume)
+        self.volume_label = QLabel()
+        self.volume_label.setMinimumWidth(40)
+        self.volume.valueChanged.connect(
+            lambda v: self.volume_label.setText(tr("settings.volume_value", volume=v)))
+        self.volume_label.setText(tr("settings.volume_value", volume=settings.sound_volume))
+        self.sound.toggled.connect(self.volume.setEnabled)
+        self.volume.setEnabled(settings.sound)
+        volume_row = QHBoxLayout()
+        volume_row.addWidget(self.volume, 1)
+        volume_row.addWidget(self.volume_label)
         form2.addRow(tr("settings.threshold"), self.threshold)
         form2.addRow(tr("settings.window"), self.window_s)
         form2.addRow(self.sound)
+        form2.addRow(tr("settings.volume"), volume_row)
 
         look_box = QGroupBox(tr("settings.appearance"))
         form3 = QFormLayout(look_box)
@@ -110,7 +132,13 @@ class SettingsDialog(QDialog):
         for lang in ("ko", "en"):
             self.language.addItem(tr(f"lang.{lang}"), lang)
         self.language.setCurrentIndex(("ko", "en").index(settings.language))
+        self.theme = QComboBox()
+        self.theme.setObjectName("themeChoice")
+        for theme in THEMES:
+            self.theme.addItem(tr(f"theme.{theme}"), theme)
+        self.theme.setCurrentIndex(THEMES.index(settings.theme))
         form3.addRow(tr("settings.colours"), self.colours)
+        form3.addRow(tr("settings.theme"), self.theme)
         form3.addRow(tr("settings.language"), self.language)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -159,6 +187,8 @@ class SettingsDialog(QDialog):
         s.alert_threshold_pct = float(self.threshold.value())
         s.alert_window_seconds = float(self.window_s.value())
         s.sound = self.sound.isChecked()
+        s.sound_volume = int(self.volume.value())
+        s.theme = self.theme.currentData()
         s.colour_scheme = self.colours.currentData()
         s.language = self.language.currentData()
         self.store.set_credentials(s, pairs)

@@ -7,6 +7,7 @@ Every method does blocking I/O: call them from a worker thread, e.g.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import fields as dataclass_fields
 from datetime import date, datetime, timezone
 from typing import Any, NamedTuple
 
@@ -43,6 +44,13 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
     return engine
+
+
+def _stored_alert(row: Any) -> StoredAlert:
+    """A row of ``alerts`` → StoredAlert; every AlertEvent field the table has is carried over."""
+    m = row._mapping
+    values = {f.name: m[f.name] for f in dataclass_fields(AlertEvent) if f.name in m}
+    return StoredAlert(AlertEvent(**values), bool(m["acknowledged"]), m["acknowledged_at"])
 
 
 def _tick(row: Any) -> Tick:
@@ -276,6 +284,44 @@ class Repository:
                                .where(alerts.c.alert_id == alert_id, alerts.c.acknowledged == sa.false())
                                .values(acknowledged=True, acknowledged_at=datetime.now(timezone.utc)))
             return res.rowcount > 0
+
+    # -- alert history (any past day; h-desk) -----------------------------------------------------
+    ACK_CHUNK = 500      # ids per UPDATE statement (SQLite's bound-variable limit), one transaction
+
+    def alerts_between(self, start_date: date, end_date: date, codes: Sequence[str] | None = None,
+                       direction: str | None = None) -> list[StoredAlert]:
+        """Stored alerts with ``start_date <= business_date <= end_date``, oldest first.
+
+        ``codes``: only these symbols (None = all; an empty list matches nothing);
+        ``direction``: ``"up"`` / ``"down"`` / None for both.
+        """
+        q = sa.select(alerts).where(alerts.c.business_date >= start_date, alerts.c.business_date <= end_date)
+        if codes is not None:
+            q = q.where(alerts.c.stock_code.in_(list(dict.fromkeys(codes))))
+        if direction is not None:
+            if direction not in ("up", "down"):
+                raise ValueError(f"direction must be 'up' or 'down', not {direction!r}")
+            q = q.where(alerts.c.direction == direction)
+        q = q.order_by(alerts.c.trigger_time, alerts.c.id)
+        with self.engine.connect() as conn:
+            return [_stored_alert(r) for r in conn.execute(q)]
+
+    def acknowledge_many(self, alert_ids: Iterable[str]) -> int:
+        """Acknowledge all ``alert_ids`` in ONE transaction (all or none); returns how many
+        changed (unknown and already acknowledged ids count 0)."""
+        ids = list(dict.fromkeys(alert_ids))
+        if not ids:
+            return 0
+        now = datetime.now(timezone.utc)
+        changed = 0
+        with self.engine.begin() as conn:
+            for i in range(0, len(ids), self.ACK_CHUNK):
+                res = conn.execute(sa.update(alerts)
+                                   .where(alerts.c.alert_id.in_(ids[i:i + self.ACK_CHUNK]),
+                                          alerts.c.acknowledged == sa.false())
+                                   .values(acknowledged=True, acknowledged_at=now))
+                changed += res.rowcount
+        return changed
 
     # -- settings (non-secret only) ---------------------------------------------------------------
     @staticmethod

@@ -1,0 +1,140 @@
+"""The trader's-desk additions to the main window, attached through a few hooks.
+
+``MainWindow`` creates one ``DeskActions(self)`` in ``_build_menus``, calls ``retranslate()`` from
+its own ``retranslate`` and ``apply_settings(settings)`` from its own ``apply_settings`` (which
+returns the direction colours for the active theme). Everything else lives here:
+
+* an "알림" (Alerts) menu with 테스트 알림 (test alert) and 알림 내역 (alert history, ``Ctrl+H``);
+* the sound volume and the light/dark/system theme, applied at once.
+
+What it uses of the window: ``engine``, ``notifier``, ``menuBar()``, ``help_menu``,
+``selected_code()``, ``model`` / ``alert_dock.model`` (to mark acknowledged rows) and the
+window's widgets for :func:`style_charts`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMessageBox
+
+from ..settings import UserSettings
+from .alert_check import AlertCheckResult, run_alert_check
+from .alert_history import AlertHistoryDialog
+from .appearance import apply_theme, is_dark, style_charts
+from .i18n import tr
+from .theme import Palette, palette_for
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TEST_CODE = "005930"
+
+
+class DeskActions(QObject):
+    def __init__(self, window: QMainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.settings: UserSettings | None = None
+        self.palette: Palette = palette_for("korean", False)
+        self.history: AlertHistoryDialog | None = None
+        self.last_check: AlertCheckResult | None = None
+        self._next_direction = "up"
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+        self.menu = window.menuBar().insertMenu(window.help_menu.menuAction(), _menu(window)).menu()
+        self.test_alert_action = QAction(window)
+        self.test_alert_action.setObjectName("testAlertAction")
+        self.test_alert_action.triggered.connect(self.test_alert)
+        self.history_action = QAction(window)
+        self.history_action.setObjectName("alertHistoryAction")
+        self.history_action.setShortcut(QKeySequence("Ctrl+H"))
+        self.history_action.triggered.connect(self.open_history)
+        self.menu.addAction(self.history_action)
+        self.menu.addSeparator()
+        self.menu.addAction(self.test_alert_action)
+        hints = QGuiApplication.styleHints()
+        if hasattr(hints, "colorSchemeChanged"):
+            hints.colorSchemeChanged.connect(self._system_scheme_changed)
+
+    # -- window hooks -------------------------------------------------------------------------
+    def retranslate(self) -> None:
+        self.menu.setTitle(tr("menu.alerts"))
+        self.test_alert_action.setText(tr("action.test_alert"))
+        self.history_action.setText(tr("action.alert_history"))
+
+    def apply_settings(self, settings: UserSettings) -> Palette:
+        """Volume and theme now; returns the direction colours for the window's views."""
+        self.settings = settings
+        self.window.notifier.set_volume(settings.sound_volume)
+        self.palette = apply_theme(settings.theme, settings.colour_scheme)
+        style_charts(self.window, is_dark(settings.theme))
+        self.window.banner.set_palette(self.palette)
+        if self.history is not None:
+            self.history.set_palette(self.palette)
+        return self.palette
+
+    def _system_scheme_changed(self, *_args) -> None:
+        if self.settings is not None and self.settings.theme == "system":
+            self.window.apply_settings(self.settings)
+
+    # -- test alert ---------------------------------------------------------------------------
+    def test_alert(self) -> asyncio.Task[AlertCheckResult]:
+        """Banner, sound and tray now; the Redis message in the background; then a summary."""
+        code = self.window.selected_code() or DEFAULT_TEST_CODE
+        name = self.window.engine.symbols.name(code)
+        direction, self._next_direction = self._next_direction, ("down" if self._next_direction == "up" else "up")
+        task = asyncio.ensure_future(run_alert_check(self.window.notifier, self.window.engine, code, name, direction))
+        self._tasks.add(task)
+        task.add_done_callback(self._check_done)
+        return task
+
+    def _check_done(self, task: asyncio.Task[AlertCheckResult]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            log.error("test alert failed", exc_info=task.exception())
+            return
+        self.last_check = task.result()
+        lines = self.last_check.describe()
+        log.info("test alert: %s", "; ".join(lines))
+        box = QMessageBox(QMessageBox.Icon.Information, tr("test_alert.title"), "\n".join(lines),
+                          QMessageBox.StandardButton.Ok, self.window)
+        box.setObjectName("testAlertResult")
+        box.button(QMessageBox.StandardButton.Ok).setText(tr("toast.close"))
+        box.open()
+        self.result_box = box
+
+    # -- alert history ------------------------------------------------------------------------
+    def open_history(self) -> AlertHistoryDialog:
+        if self.history is None:
+            self.history = AlertHistoryDialog(self.window.engine, self.window.engine.symbols, self.palette,
+                                              self.window)
+            self.history.acknowledged.connect(self._acknowledged_in_history)
+        self.history.show()
+        self.history.raise_()
+        self.history._spawn(self.history.load())
+        return self.history
+
+    def _acknowledged_in_history(self, alert_ids: list[str]) -> None:
+        """Rows of today's alerts acknowledged in the history: clear their highlight too."""
+        self.window.model.acknowledge(alert_ids)
+        self.window.alert_dock.model.mark_acknowledged(alert_ids)
+
+    async def idle(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self.history is not None:
+            await self.history.idle()
+
+
+def _menu(window: QMainWindow):
+    from PySide6.QtWidgets import QMenu
+
+    menu = QMenu(window)
+    menu.setObjectName("alertsMenu")
+    return menu
