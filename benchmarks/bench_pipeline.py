@@ -208,13 +208,13 @@ async def _resubscribe(quick: bool, tmp: str) -> list[dict[str, Any]]:
             while not collector.feed.all_live() and time.perf_counter() < deadline:
                 await asyncio.sleep(0.01)
             await asyncio.sleep(1.0)
-            reconnects = collector.feed.stats()["reconnects"]
+            reconnects = collector.feed.stats().reconnects
             n_sessions = len(collector.feed.sessions)
             t0 = time.perf_counter()
             collector.exchange.simulator.faults.drop_all()
             end = t0 + 30
             while time.perf_counter() < end and not (
-                    collector.feed.stats()["reconnects"] >= reconnects + n_sessions
+                    collector.feed.stats().reconnects >= reconnects + n_sessions
                     and collector.feed.all_live()):
                 await asyncio.sleep(0.002)
             if time.perf_counter() < end:

@@ -27,7 +27,7 @@ from ..config import (
 )
 from ..logs import register_secret
 from ..protocol.records import KST
-from ..core.events import AlertEvent, EventBus, RateEvent, TicksEvent
+from ..core.events import AlertEvent, EventBus, FeedStats, PendingGap, RateEvent, TicksEvent
 from ..core.exchange import EmbeddedExchange
 from ..core.ticks import Tick
 
@@ -81,6 +81,12 @@ def _calendar_open(now: datetime) -> bool:
     return phase_at(now).trading
 
 
+def _calendar_continuous(now: datetime) -> bool:
+    from ..market.calendar import MarketPhase, phase_at
+
+    return phase_at(now) is MarketPhase.OPEN
+
+
 def today_kst() -> date:
     return datetime.now(KST).date()
 
@@ -107,6 +113,8 @@ class Collector:
         self.feed: Any = None
         self.environment: Environment | None = None
         self.alerts = 0
+        self.gaps_left = 0                # pending gaps recorded at stop (h-feed)
+        self._pending_gaps: list[PendingGap] = []
         self.ticks_total = 0
         self._ticks_by_source: dict[str, int] = {}
         self._tasks: list[asyncio.Task[Any]] = []
@@ -157,15 +165,24 @@ class Collector:
         assert self.environment is not None
         self.feed = FeedManager(
             self.environment, credentials, self._on_ticks, bus=self.bus,
-            last_seen=self._last_seen, silence_timeout=cfg.silence_timeout,
-            always_open=self.exchange is not None if cfg.always_open is None else cfg.always_open,
-            is_market_open=_calendar_open,
+            config=self._feed_config(), last_seen=self._last_seen,
+            is_market_open=_calendar_open, is_continuous=_calendar_continuous,
         )
         self._started = True
         await self.feed.start(self.codes)
         self._tasks.append(asyncio.create_task(self._report_loop(), name="collector-report"))
         log.info("collector started: %d symbols, env %s, database %s", len(self.codes),
                  self.environment.name, redact_url(db_url))
+
+    # -- feed (h-feed) ---------------------------------------------------------------------------
+    def _feed_config(self) -> Any:
+        from ..feed.config import FeedConfig
+        from ..feed.session import SessionConfig
+
+        cfg = self.config
+        always = self.exchange is not None if cfg.always_open is None else cfg.always_open
+        return FeedConfig(session=SessionConfig(silence_timeout=cfg.silence_timeout),
+                          always_open=always)
 
     async def _prepare_environment(self) -> list[AppCredential]:
         cfg = self.config
@@ -308,7 +325,7 @@ class Collector:
 
     def summary(self) -> dict[str, Any]:
         """Counters for the CLI's closing JSON line and the self-check."""
-        feed = self.feed.stats() if self.feed is not None else {}
+        feed = self.feed.stats() if self.feed is not None else FeedStats()
         storage = self.writer.stats() if self.writer is not None else None
         publisher = self.publisher.stats() if self.publisher is not None else None
         return {
@@ -318,11 +335,15 @@ class Collector:
             "duplicates": getattr(storage, "duplicates", 0),
             "journaled": getattr(storage, "journaled", 0),
             "failed": getattr(storage, "failed", 0),
-            "backfilled": feed.get("backfilled", 0),
-            "polled": feed.get("polled", 0),
-            "reconnects": feed.get("reconnects", 0),
-            "protocol_errors": feed.get("protocol_errors", 0),
-            "gaps_unrecovered": feed.get("gaps_unrecovered", 0),
+            "backfilled": feed.backfilled,
+            "polled": feed.polled,
+            "reconnects": feed.reconnects,
+            "protocol_errors": feed.protocol_errors,
+            "gaps_unrecovered": feed.gaps_unrecovered,
+            "gaps_pending": feed.gaps_pending + self.gaps_left,
+            "symbols_dark": feed.symbols_dark,
+            "worst_gap_s": feed.worst_gap_s,
+            "keys_down": list(feed.keys_down),
             "alerts": self.alerts,
             "alerts_delivered": getattr(publisher, "delivered", 0) if publisher else 0,
             "alerts_dropped": getattr(publisher, "dropped", 0) if publisher else 0,

@@ -21,7 +21,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import websockets
@@ -46,7 +47,13 @@ CONNECTING, LIVE, BACKOFF, STALLED, STOPPED, FAILED = (
 @dataclass
 class SessionConfig:
     tr_id: str = "H0STCNT0"
-    silence_timeout: float = 90.0        # no frame of any kind for this long → reconnect
+    silence_timeout: float = 90.0        # no frame of any kind for this long → reconnect (upper bound)
+    # market-aware watchdog: while the market is in continuous trading and this socket's data
+    # frames normally come every few seconds, silence of stall_factor × the usual gap (at least
+    # stall_floor) is a stall. Outside sessions / in quiet auctions only silence_timeout applies.
+    stall_floor: float = 10.0
+    stall_factor: float = 8.0
+    stall_min_frames: int = 20           # frames on this connection before the rate is trusted
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     in_use_wait: float = 20.0            # OPSP8996: the slot stays busy for tens of seconds
     credential_wait: float = 300.0       # wrong app key: retry rarely (the user must fix it)
@@ -86,8 +93,13 @@ class FeedSession:
 
     def __init__(self, env: Environment, rest: KisRestClient, *, label: str | None = None,
                  config: SessionConfig | None = None, listener: SessionListener | None = None,
-                 codes: Iterable[str] = (), rng: random.Random | None = None) -> None:
+                 codes: Iterable[str] = (), rng: random.Random | None = None,
+                 busy_phase: Callable[[], bool] | None = None) -> None:
+        """``busy_phase``: True while the market is in continuous trading (the watchdog may then
+        use the observed trade rate); None = never (only ``silence_timeout`` applies)."""
         self.env = env
+        self.busy_phase = busy_phase
+        self._data_times: deque[float] = deque(maxlen=64)
         self.rest = rest
         self.label = label or rest.label
         self.config = config or SessionConfig()
@@ -106,6 +118,7 @@ class FeedSession:
         self._stopping = False
         self._last_frame = 0.0
         self._stalled = False
+        self._stall_limit = self.config.silence_timeout
         self._approval_refreshed = False
         self._approval: str | None = None
         self._connected_at: float | None = None
@@ -123,6 +136,7 @@ class FeedSession:
         self.invalid_approvals = 0
         self.credential_failures = 0
         self.last_resubscribe_seconds: float | None = None   # connect → every wanted code acked
+        self.stall_detect_seconds: float | None = None       # longest silence before a stall call
 
     # -- public API ----------------------------------------------------------------------------
     @property
@@ -189,7 +203,17 @@ class FeedSession:
             "invalid_approvals": self.invalid_approvals,
             "credential_failures": self.credential_failures,
             "last_resubscribe_seconds": self.last_resubscribe_seconds,
+            "stall_detect_seconds": self.stall_detect_seconds,
         }
+
+    def stall_limit(self) -> float:
+        """Seconds of silence after which this socket counts as stalled, now."""
+        cfg = self.config
+        times = self._data_times
+        if self.busy_phase is None or len(times) < cfg.stall_min_frames or not self.busy_phase():
+            return cfg.silence_timeout
+        usual_gap = (times[-1] - times[0]) / (len(times) - 1)
+        return min(cfg.silence_timeout, max(cfg.stall_floor, cfg.stall_factor * usual_gap))
 
     # -- internals -----------------------------------------------------------------------------
     def _set_state(self, state: str, detail: str = "", retry_in: float | None = None) -> None:
@@ -263,7 +287,7 @@ class FeedSession:
 
     def _describe_close(self, exc: ConnectionClosed) -> str:
         if self._stalled:
-            return f"no data for {self.config.silence_timeout:g} s; reconnecting"
+            return f"no data for {self._stall_limit:g} s; reconnecting"
         sent = exc.sent.code if exc.sent is not None else None
         if sent == 1009:
             self.oversized_closes += 1
@@ -298,6 +322,7 @@ class FeedSession:
             self._connected_at = now
             self._last_frame = now
             self._stalled = False
+            self._data_times.clear()
             self.connects += 1
             if self.connects > 1:
                 self.reconnects += 1
@@ -335,15 +360,19 @@ class FeedSession:
                 await asyncio.sleep(cfg.subscribe_spacing)
 
     async def _watchdog(self, ws: websockets.ClientConnection) -> None:
-        timeout = self.config.silence_timeout
-        step = max(0.05, min(1.0, timeout / 4))
+        cfg = self.config
+        step = max(0.05, min(1.0, min(cfg.silence_timeout, cfg.stall_floor) / 8))
         while True:
             await asyncio.sleep(step)
             idle = time.monotonic() - self._last_frame
-            if idle >= timeout:
+            limit = self.stall_limit()
+            if idle >= limit:
                 self.stalls += 1
                 self._stalled = True
-                log.warning("%s: no frame for %.1f s; dropping the connection", self.label, idle)
+                self._stall_limit = limit
+                self.stall_detect_seconds = max(self.stall_detect_seconds or 0.0, idle)
+                log.warning("%s: no frame for %.1f s (limit %.1f s); dropping the connection",
+                            self.label, idle, limit)
                 self._set_state(STALLED, f"no data for {idle:.0f} s")
                 ws.transport.abort()   # abrupt: KIS does not answer close frames
                 return
@@ -354,6 +383,7 @@ class FeedSession:
         listener = self.listener
         keys = self._keys
         monotonic, wall = time.monotonic, time.time
+        data_times = self._data_times
         while True:
             raw = await recv(decode=False)
             self._last_frame = monotonic()
@@ -361,6 +391,7 @@ class FeedSession:
             cls = msg.__class__
             if cls is DataFrame:
                 self.frames += 1
+                data_times.append(self._last_frame)
                 if msg.errors:
                     for e in msg.errors:
                         self._protocol_error(e, "")

@@ -124,6 +124,7 @@ class Faults:
         self._sim = sim
         self.stalled_until: float | None = None
         self.reject_until: float | None = None
+        self.reject_keys: dict[str, float] = {}      # app key -> until (per-key OPSP8996)
         self.rest_slow_until: float | None = None
         self.rest_delay = 0.0
         self.rest_fail_until: float | None = None
@@ -184,14 +185,23 @@ class Faults:
         pad = "x" * max(0, size - 40)
         return self._broadcast((_TEXT, '{"header":{"tr_id":"OVERSIZE"},"p":"' + pad + '"}'))
 
-    def reject_sessions(self, seconds: float | None = None) -> None:
-        """New sessions get OPSP8996 ALREADY IN USE appkey (then a drop) for ``seconds``."""
+    def reject_sessions(self, seconds: float | None = None, app_key: str | None = None) -> None:
+        """New sessions get OPSP8996 ALREADY IN USE appkey (then a drop) for ``seconds`` — every
+        app key, or only ``app_key``."""
         self._count("reject_sessions")
-        self.reject_until = self._until(self._sim.loop_time(), seconds)
+        until = self._until(self._sim.loop_time(), seconds)
+        if app_key is None:
+            self.reject_until = until
+        else:
+            self.reject_keys[app_key] = until
 
     @property
     def rejecting(self) -> bool:
         return self.reject_until is not None and self._sim.loop_time() < self.reject_until
+
+    def rejects(self, app_key: str) -> bool:
+        """Would a new session of ``app_key`` be refused with OPSP8996 now?"""
+        return self.rejecting or self._sim.loop_time() < self.reject_keys.get(app_key, -math.inf)
 
     def _broadcast(self, item: tuple) -> int:
         sessions = list(self._sim._sessions)
@@ -220,6 +230,7 @@ class Faults:
         """Switch every fault off."""
         self.clear_stall()
         self.reject_until = None
+        self.reject_keys.clear()
         self.rest_slow_until = None
         self.rest_delay = 0.0
         self.rest_fail_until = None
@@ -618,7 +629,7 @@ class Simulator:
             holder = self._slots.get(app_key)
             held = self._slot_hold.get(app_key, 0.0) > now
             assert self.faults is not None
-            if (holder is not None and holder is not session) or held or self.faults.rejecting:
+            if (holder is not None and holder is not session) or held or self.faults.rejects(app_key):
                 await self._reject_in_use(session)
                 return
             session.app_key = app_key

@@ -1,0 +1,136 @@
+"""Failover: which app keys can carry their symbols now, and where a down key's symbols go.
+
+KIS blocks app keys that reconnect in a loop, so a key in trouble keeps its own reconnect
+back-off (and keeps wanting its symbols: the first successful subscribe proves it is back);
+its symbols are *also* carried elsewhere meanwhile — on free registrations of the healthy keys
+first, the rest by REST polling — and given back once it has stayed live for a while.
+Duplicates during the overlap are harmless (storage dedupes on cumulative volume).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .config import FailoverConfig
+from .session import FAILED, LIVE
+
+
+@dataclass
+class KeyHealth:
+    label: str
+    state: str = "stopped"
+    detail: str = ""
+    not_live_since: float | None = None
+    live_since: float | None = None
+    down: bool = False
+    reason: str = ""
+
+
+@dataclass
+class Failover:
+    labels: Sequence[str]
+    config: FailoverConfig = field(default_factory=FailoverConfig)
+
+    def __post_init__(self) -> None:
+        self.keys = [KeyHealth(label) for label in self.labels]
+        self.failovers = 0
+
+    def observe(self, index: int, state: str, detail: str, now: float) -> None:
+        k = self.keys[index]
+        k.state, k.detail = state, detail or k.detail
+        if state == LIVE:
+            k.not_live_since = None
+            if k.live_since is None:
+                k.live_since = now
+        else:
+            k.live_since = None
+            if k.not_live_since is None:
+                k.not_live_since = now
+
+    def started(self, now: float) -> None:
+        for k in self.keys:
+            if k.not_live_since is None and k.live_since is None:
+                k.not_live_since = now
+
+    def evaluate(self, now: float) -> list[tuple[KeyHealth, bool]]:
+        """Mark keys down/up by the rule in ``FailoverConfig``; returns the (key, now_down)
+        transitions."""
+        changes: list[tuple[KeyHealth, bool]] = []
+        cfg = self.config
+        for k in self.keys:
+            if not k.down:
+                stuck = k.not_live_since is not None and now - k.not_live_since >= cfg.after
+                if stuck or k.state == FAILED:
+                    k.down, k.reason = True, k.detail or k.state
+                    self.failovers += 1
+                    changes.append((k, True))
+            elif k.live_since is not None and now - k.live_since >= cfg.recover_hold:
+                k.down, k.reason = False, ""
+                changes.append((k, False))
+        return changes
+
+    def down(self) -> frozenset[int]:
+        return frozenset(i for i, k in enumerate(self.keys) if k.down)
+
+    def rejected(self) -> frozenset[int]:
+        """Keys whose credentials were refused: their REST budget is unusable too."""
+        return frozenset(i for i, k in enumerate(self.keys) if k.state == FAILED)
+
+
+@dataclass(frozen=True)
+class Routing:
+    """What each session should want and what each poller should poll."""
+
+    sessions: tuple[tuple[str, ...], ...]       # primary codes + borrowed ones
+    borrowed: tuple[tuple[str, ...], ...]       # codes carried for a down key
+    polled: tuple[str, ...]                     # everything without a working registration
+    pollers: tuple[tuple[str, ...], ...]        # polled codes per app key
+
+    def carriers(self, code: str) -> list[int]:
+        return [i for i, codes in enumerate(self.sessions) if code in codes]
+
+
+def route(primary: Sequence[Sequence[str]], polled: Sequence[str], per_session: int,
+          capacity: dict[int, int], down: frozenset[int], no_rest: frozenset[int],
+          previous: Routing | None = None) -> Routing:
+    """Primary plan + failover overlay. A down key keeps its primary codes (so it can prove it
+    is back) and lends nothing; its codes go to the healthy key with the most free room
+    (keeping last round's placement where still possible), the rest to polling on keys whose
+    REST works (all keys if none does)."""
+    n = len(primary)
+    caps = [min(per_session, capacity.get(i, per_session)) for i in range(n)]
+    displaced = [c for i in sorted(down) if i < n for c in primary[i]]
+    up = [i for i in range(n) if i not in down]
+    borrowed: list[list[str]] = [[] for _ in range(n)]
+    placed: set[str] = set()
+    if previous is not None:
+        for i in up:
+            for c in previous.borrowed[i] if i < len(previous.borrowed) else ():
+                if c in displaced and len(primary[i]) + len(borrowed[i]) < caps[i]:
+                    borrowed[i].append(c)
+                    placed.add(c)
+    extra_polled: list[str] = []
+    for c in displaced:
+        if c in placed:
+            continue
+        room = [(caps[i] - len(primary[i]) - len(borrowed[i]), -i) for i in up]
+        best = max(room, default=(0, 0))
+        if best[0] > 0:
+            borrowed[-best[1]].append(c)
+            placed.add(c)
+        else:
+            extra_polled.append(c)
+    all_polled = list(dict.fromkeys([*polled, *extra_polled]))
+    rest_keys = [i for i in range(n) if i not in no_rest] or list(range(n))
+    per_poller: list[list[str]] = [[] for _ in range(n)]
+    for k, c in enumerate(all_polled):
+        per_poller[rest_keys[k % len(rest_keys)]].append(c)
+    return Routing(
+        sessions=tuple(tuple([*primary[i], *borrowed[i]]) for i in range(n)),
+        borrowed=tuple(tuple(b) for b in borrowed),
+        polled=tuple(all_polled),
+        pollers=tuple(tuple(p) for p in per_poller))
+
+
+__all__ = ["Failover", "KeyHealth", "Routing", "route"]
