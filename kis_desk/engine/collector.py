@@ -143,6 +143,7 @@ class Collector:
             await self.writer.start()
             self.repository = await asyncio.to_thread(Repository, db_url)
             self._last_ticks = await asyncio.to_thread(self._load_last_ticks, self.codes)
+            self._pending_gaps = await asyncio.to_thread(self.repository.list_pending_gaps)
         except Exception as exc:
             await self.writer.stop()
             raise ConfigError(f"database {redact_url(db_url)} is not usable: {_one_line(exc)}") from exc
@@ -169,7 +170,7 @@ class Collector:
             is_market_open=_calendar_open, is_continuous=_calendar_continuous,
         )
         self._started = True
-        await self.feed.start(self.codes)
+        await self.feed.start(self.codes, pending_gaps=self._pending_gaps)
         self._tasks.append(asyncio.create_task(self._report_loop(), name="collector-report"))
         log.info("collector started: %d symbols, env %s, database %s", len(self.codes),
                  self.environment.name, redact_url(db_url))
@@ -183,6 +184,23 @@ class Collector:
         always = self.exchange is not None if cfg.always_open is None else cfg.always_open
         return FeedConfig(session=SessionConfig(silence_timeout=cfg.silence_timeout),
                           always_open=always)
+
+    async def _save_pending_gaps(self, left: list[PendingGap]) -> None:
+        """What the feed could not back-fill before stopping becomes the pending set (gaps of
+        symbols no longer watched are kept for a later run); past-day ones are kept on record
+        as unrecoverable."""
+        watched = set(self.codes)
+        keep = left + [g for g in self._pending_gaps if g.code not in watched]
+        self.gaps_left = len(keep)
+        try:
+            await asyncio.to_thread(self.repository.replace_pending_gaps, keep,
+                                    self.feed.unrecoverable)
+        except Exception as exc:
+            log.warning("could not record %d pending gap(s): %s", len(keep), _one_line(exc))
+            return
+        if keep:
+            log.warning("%d back-fill gap(s) recorded as pending; the next run back-fills them first",
+                        len(keep))
 
     async def _prepare_environment(self) -> list[AppCredential]:
         cfg = self.config
@@ -227,13 +245,16 @@ class Collector:
             return
         self._stopping = True
         await cancel_and_wait(self._tasks)
+        left: list[PendingGap] | None = None
         if self.feed is not None:
             try:
-                await self.feed.stop()
+                left = await self.feed.stop()
             except Exception:
                 log.exception("feed stop failed")
         if self.writer is not None:
             await self.writer.stop()
+        if left is not None and self.repository is not None:
+            await self._save_pending_gaps(left)
         if self.publisher is not None:
             try:
                 await self.publisher.stop()
@@ -340,7 +361,7 @@ class Collector:
             "reconnects": feed.reconnects,
             "protocol_errors": feed.protocol_errors,
             "gaps_unrecovered": feed.gaps_unrecovered,
-            "gaps_pending": feed.gaps_pending + self.gaps_left,
+            "gaps_pending": self.gaps_left if self._stopping else feed.gaps_pending,
             "symbols_dark": feed.symbols_dark,
             "worst_gap_s": feed.worst_gap_s,
             "keys_down": list(feed.keys_down),

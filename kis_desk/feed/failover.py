@@ -23,6 +23,8 @@ class KeyHealth:
     detail: str = ""
     not_live_since: float | None = None
     live_since: float | None = None
+    retry_at: float | None = None      # when the session will try again (its back-off)
+    grace: float = 0.0                 # time its (re)subscription needs on top of `after`
     down: bool = False
     reason: str = ""
 
@@ -36,9 +38,14 @@ class Failover:
         self.keys = [KeyHealth(label) for label in self.labels]
         self.failovers = 0
 
-    def observe(self, index: int, state: str, detail: str, now: float) -> None:
+    def observe(self, index: int, state: str, detail: str, now: float,
+                retry_in: float | None = None, grace: float = 0.0) -> None:
+        """``grace``: how long subscribing its symbols takes (a healthy resubscribe of 41
+        symbols is not an outage)."""
         k = self.keys[index]
+        k.grace = grace
         k.state, k.detail = state, detail or k.detail
+        k.retry_at = None if retry_in is None else now + retry_in
         if state == LIVE:
             k.not_live_since = None
             if k.live_since is None:
@@ -60,7 +67,11 @@ class Failover:
         cfg = self.config
         for k in self.keys:
             if not k.down:
-                stuck = k.not_live_since is not None and now - k.not_live_since >= cfg.after
+                # stuck for `after` seconds already, or its own back-off says it will be
+                since = k.not_live_since
+                limit = cfg.after + k.grace
+                stuck = since is not None and (now - since >= limit or (
+                    k.retry_at is not None and k.retry_at - since >= limit))
                 if stuck or k.state == FAILED:
                     k.down, k.reason = True, k.detail or k.state
                     self.failovers += 1

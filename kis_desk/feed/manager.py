@@ -306,15 +306,20 @@ class FeedManager(SessionListener):
         while True:
             await asyncio.sleep(cfg.monitor_interval)
             now = time.monotonic()
-            changes = self.failover.evaluate(now)
-            if changes:
-                self._route()
-                self._report_failover(changes)
+            self._evaluate_failover()
             changed = self._refresh_states(now)
             self._report_dark(now)
             if changed or now - last_publish >= 1.0:
                 last_publish = now
                 self._publish(FeedStateEvent({s.code: s.state for s in self.symbols}, self.stats()))
+
+    def _evaluate_failover(self) -> None:
+        if not self._started:
+            return
+        changes = self.failover.evaluate(time.monotonic())
+        if changes:
+            self._route()
+            self._report_failover(changes)
 
     def _report_failover(self, changes: list) -> None:
         r = self.routing
@@ -397,7 +402,10 @@ class FeedManager(SessionListener):
     def on_state(self, session: FeedSession, state: str, detail: str,
                  retry_in: float | None) -> None:
         if session in self.sessions:
-            self.failover.observe(self.sessions.index(session), state, detail, time.monotonic())
+            grace = len(session.wanted) * self.config.session.subscribe_spacing
+            self.failover.observe(self.sessions.index(session), state, detail, time.monotonic(),
+                                  retry_in, grace)
+            asyncio.get_running_loop().call_soon(self._evaluate_failover)
         self._publish(SessionStateEvent(session.label, state, tuple(sorted(session.acked)),
                                         detail, retry_in))
 
