@@ -106,8 +106,8 @@ async def run_collect(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
                             "%d app key(s) would make all %d live.", live, event.keys_configured,
                             len(event.polled), ",".join(event.polled), event.keys_needed,
                             live + len(event.polled))
-            else:
-                log.info("all %d symbols live on %d app key(s)", live, event.keys_configured)
+            elif not event.keys_down:   # a plan, not a fact: the feed logs "all … live" when true
+                log.info("%d symbols planned on %d app key(s)", live, event.keys_configured)
         elif isinstance(event, SessionStateEvent):
             states[event.session] = (event.state, event.detail)
             if (collector.feed is not None and len(states) == len(collector.feed.sessions)

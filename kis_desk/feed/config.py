@@ -32,8 +32,9 @@ class BackfillConfig:
 class FailoverConfig:
     """When a key's session cannot carry its symbols, move them (never reconnect faster).
 
-    A session not LIVE for ``after`` seconds (OPSP8996, rejected key, failing handshakes, a
-    stall) is *down*: its symbols go to free registrations on the other keys, the rest to REST
+    A session not LIVE for ``after`` seconds (plus the time its resubscribe takes) — OPSP8996,
+    failing handshakes — or whose own back-off already says so (OPSP8996's long wait), or
+    whose key was rejected, or that the watchdog declared stalled, is *down*: its symbols go to free registrations on the other keys, the rest to REST
     polling. It keeps retrying with its own back-off; once LIVE again for ``recover_hold``
     seconds the borrowed registrations are given back (a short hold, so a key that flaps does
     not move symbols back and forth every second)."""

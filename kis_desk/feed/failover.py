@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .config import FailoverConfig
-from .session import FAILED, LIVE
+from .session import FAILED, LIVE, STALLED
 
 
 @dataclass
@@ -25,6 +25,7 @@ class KeyHealth:
     live_since: float | None = None
     retry_at: float | None = None      # when the session will try again (its back-off)
     grace: float = 0.0                 # time its (re)subscription needs on top of `after`
+    stalled: bool = False              # the watchdog declared a stall; not live since
     down: bool = False
     reason: str = ""
 
@@ -46,7 +47,10 @@ class Failover:
         k.grace = grace
         k.state, k.detail = state, detail or k.detail
         k.retry_at = None if retry_in is None else now + retry_in
+        if state == STALLED:
+            k.stalled = True
         if state == LIVE:
+            k.stalled = False
             k.not_live_since = None
             if k.live_since is None:
                 k.live_since = now
@@ -72,7 +76,8 @@ class Failover:
                 limit = cfg.after + k.grace
                 stuck = since is not None and (now - since >= limit or (
                     k.retry_at is not None and k.retry_at - since >= limit))
-                if stuck or k.state == FAILED:
+                # a stall was silence for ≥ 10 s already: its symbols must not wait for more
+                if stuck or k.stalled or k.state == FAILED:
                     k.down, k.reason = True, k.detail or k.state
                     self.failovers += 1
                     changes.append((k, True))
