@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .session import SessionConfig
+from .session_types import SessionConfig
 from .sharding import PER_SESSION
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .config import FailoverConfig
-from .session import FAILED, LIVE, STALLED
+from .session_types import FAILED, LIVE, STALLED
 
 
 @dataclass
@@ -149,4 +149,16 @@ def route(primary: Sequence[Sequence[str]], polled: Sequence[str], per_session: 
         pollers=tuple(tuple(p) for p in per_poller))
 
 
-__all__ = ["Failover", "KeyHealth", "Routing", "route"]
+def describe_move(key: KeyHealth, index: int, primary: Sequence[str], routing: Routing,
+                  labels: Sequence[str]) -> str:
+    """One line for the log and the status bar: why a key is down and where its symbols went."""
+    moved = {labels[j]: sum(1 for c in routing.borrowed[j] if c in primary)
+             for j in range(len(labels)) if j != index}
+    polled = sum(1 for c in primary if c in routing.polled)
+    where = ", ".join(f"{n} to {lbl}" for lbl, n in moved.items() if n)
+    return (f"cannot carry its {len(primary)} symbol(s) ({key.reason}); moved "
+            f"{where or 'none to other keys'}{f', {polled} to REST polling' if polled else ''}; "
+            "it keeps retrying with its back-off")
+
+
+__all__ = ["Failover", "KeyHealth", "Routing", "describe_move", "route"]

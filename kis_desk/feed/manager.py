@@ -38,12 +38,13 @@ from ..protocol.messages import ControlReply
 from .backfill import Backfiller
 from .backfill_queue import BackfillScheduler
 from .config import FeedConfig
-from .failover import Failover, Routing, route
+from .failover import Failover, Routing, describe_move, route
 from .poller import Poller
 from .problems import ProblemReporter
 from .rest import KisRestClient, kst_now
 from .session import FeedSession, SessionListener
 from .sharding import ShardPlan, plan_shards
+from .stats import feed_stats
 from .symbols import SymbolTable, feed_state
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,6 @@ OnTicks = Callable[[Sequence[Tick], str], None]
 LastSeen = Callable[[str], "tuple[date, int, str] | None"]
 MarketHook = Callable[[datetime], bool]
 
-# legacy names of the per-symbol states (SymbolFeedState values)
-LIVE, POLLED, DARK, WAITING = "live", "polled", "dark", "waiting"
-_SESSION_KEYS = ("received", "frames", "protocol_errors", "reconnects", "pingpongs", "stalls",
-                 "oversized_closes", "in_use_refusals", "invalid_approvals", "credential_failures")
 
 
 class FeedManager(SessionListener):
@@ -101,8 +98,6 @@ class FeedManager(SessionListener):
         self._monitor: asyncio.Task[None] | None = None
         self._started = False
         self._announced_live = False
-        self._worst_gap = 0.0
-        self._states_published: dict[str, SymbolFeedState] = {}
         self.polled = 0
         self.gaps_detected_live = 0
         self.rejections = 0
@@ -189,33 +184,9 @@ class FeedManager(SessionListener):
         return self.symbols.codes()
 
     def stats(self) -> FeedStats:
-        s = dict.fromkeys(_SESSION_KEYS, 0)
-        for sess in self.sessions:
-            st = sess.stats()
-            for k in s:
-                s[k] += int(st.get(k) or 0)
-        resub = [x.last_resubscribe_seconds for x in self.sessions
-                 if x.last_resubscribe_seconds is not None]
-        detect = [x.stall_detect_seconds for x in self.sessions if x.stall_detect_seconds is not None]
-        bf = self.scheduler
-        states = [sym.state for sym in self.symbols]
-        now = time.monotonic()
-        return FeedStats(
-            **s, backfilled=bf.backfilled, backfill_runs=bf.runs, backfill_failures=bf.failures,
-            polled=self.polled, polls=sum(p.polls for p in self.pollers),
-            poll_errors=sum(p.errors for p in self.pollers),
-            gaps_unrecovered=bf.gaps_unrecovered + sum(p.gaps for p in self.pollers),
-            gap_volume_unrecovered=bf.gap_volume_unrecovered + sum(p.gap_volume for p in self.pollers),
-            gaps_detected_live=self.gaps_detected_live, gaps_pending=bf.pending(),
-            rejections=self.rejections, rest_calls=sum(r.calls for r in self.rest),
-            rest_rate_limited=sum(r.rate_limited for r in self.rest),
-            failovers=self.failover.failovers,
-            keys_down=tuple(self.failover.keys[i].label for i in sorted(self.failover.down())),
-            symbols_dark=sum(1 for st in states if st in (SymbolFeedState.DARK, SymbolFeedState.WAITING)),
-            worst_gap_s=round(max([self._worst_gap, *(max(sym.worst_dark, sym.dark_for(now))
-                                                      for sym in self.symbols)]), 3),
-            stall_detect_s=max(detect) if detect else None,
-            last_resubscribe_seconds=max(resub) if resub else None)
+        return feed_stats(self.sessions, self.pollers, self.rest, self.scheduler, self.failover,
+                          self.symbols, polled=self.polled, rejections=self.rejections,
+                          gaps_detected_live=self.gaps_detected_live)
 
     def symbol_states(self) -> dict[str, SymbolFeedState]:
         """Each symbol's state, computed now (the one rule: ``symbols.feed_state``)."""
@@ -327,15 +298,8 @@ class FeedManager(SessionListener):
         for key, down in changes:
             i = self.failover.keys.index(key)
             if down:
-                primary = self.plan.sessions[i]
-                moved = {self.credentials[j].label: sum(1 for c in r.borrowed[j] if c in primary)
-                         for j in range(len(self.credentials)) if j != i}
-                polled = sum(1 for c in primary if c in r.polled)
-                where = ", ".join(f"{n} to {lbl}" for lbl, n in moved.items() if n)
-                self.problems.report(key.label, f"cannot carry its {len(primary)} symbol(s) "
-                                     f"({key.reason}); moved {where or 'none to other keys'}"
-                                     f"{f', {polled} to REST polling' if polled else ''}; "
-                                     "it keeps retrying with its back-off")
+                labels = [c.label for c in self.credentials]
+                self.problems.report(key.label, describe_move(key, i, self.plan.sessions[i], r, labels))
             else:
                 log.warning("%s: live again for %.0f s; its symbols are back on it",
                             key.label, self.config.failover.recover_hold)
@@ -439,4 +403,4 @@ class FeedManager(SessionListener):
             self.bus.publish(event)
 
 
-__all__ = ["DARK", "LIVE", "POLLED", "WAITING", "FeedManager"]
+__all__ = ["FeedManager"]
