@@ -184,6 +184,7 @@ async def test_stall_is_detected_from_the_trade_rate_within_seconds():
         await wait_until(lambda: h.m.stats().stalls >= 2, timeout=20)
         detected = time.monotonic() - t0
         await wait_until(lambda: not sim.faults.stalled, timeout=20)
+        worst, who = h.worst_gap(t0, time.monotonic())
         reconnects_after_stall = h.m.stats().reconnects
         await wait_until(lambda: h.m.all_live() and h.m.stats().keys_down == (), timeout=20)
         await wait_until(lambda: h.m.backfills_pending() == 0, timeout=30)
@@ -192,11 +193,15 @@ async def test_stall_is_detected_from_the_trade_rate_within_seconds():
         st = h.m.stats()
         made, held = h.sent_vs_held(CODES50)
         print(f"\nstall of {60 * SCALE:.0f} s: declared after {st.stall_detect_s:.2f} s of silence "
-              f"({detected:.2f} s after the fault); reconnects {st.reconnects}; made {made} held {held}")
+              f"({detected:.2f} s after the fault); reconnects {st.reconnects}; made {made} held {held}; "
+              f"worst fresh-data gap {worst:.2f} s ({who}): polled from half the stall limit on")
         assert st.stall_detect_s is not None and st.stall_detect_s <= 15.0 * SCALE
         assert st.stalls == 2               # once per socket: the reconnected ones were not re-declared
         assert reconnects_after_stall <= 2 * 3  # no reconnect loop while the server stays silent
         assert made == held and st.gaps_unrecovered == 0
+        # never longer than the (scaled) stall window plus one real-time poll round of 25 symbols
+        # per key (REST rates are not compressed)
+        assert worst <= 15.0 * SCALE + 25 / (19.0 * 0.7), (worst, who)
 
 
 async def test_outside_continuous_trading_only_the_silence_timeout_applies():

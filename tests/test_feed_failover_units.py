@@ -66,6 +66,16 @@ def test_failover_acts_at_once_on_the_keys_own_long_wait_a_rejection_or_a_stall(
     assert 2 in f.down()                                 # stays down until live for the hold
 
 
+def test_a_silent_live_socket_is_suspect_and_recovers_once_data_flows_again():
+    f = Failover(["k1"], FailoverConfig(after=3.0, recover_hold=5.0))
+    f.observe(0, "live", "", 0.0)
+    f.observe_silence(0, True, 6.0)
+    assert [(k.label, d) for k, d in f.evaluate(6.0)] == [("k1", True)]
+    f.observe_silence(0, False, 7.0)                     # data again: the hold restarts
+    assert f.evaluate(11.9) == [] and f.down() == frozenset({0})
+    assert [(k.label, d) for k, d in f.evaluate(12.0)] == [("k1", False)]
+
+
 def test_feed_state_rule():
     s = SymbolFeed("X")
     assert feed_state(s, live=False, polled_ok=False, backfilling=False, carrier_down=False) \

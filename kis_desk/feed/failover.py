@@ -26,6 +26,7 @@ class KeyHealth:
     retry_at: float | None = None      # when the session will try again (its back-off)
     grace: float = 0.0                 # time its (re)subscription needs on top of `after`
     stalled: bool = False              # the watchdog declared a stall; not live since
+    silent: bool = False               # live but silent for half its stall limit: suspect
     down: bool = False
     reason: str = ""
 
@@ -59,6 +60,17 @@ class Failover:
             if k.not_live_since is None:
                 k.not_live_since = now
 
+    def observe_silence(self, index: int, silent: bool, now: float) -> None:
+        """A live socket that normally trades every few seconds has been silent for half its
+        stall limit: its symbols are carried elsewhere already (no reconnect yet — that is the
+        watchdog's call). Data again restarts the recovery hold."""
+        k = self.keys[index]
+        if k.silent and not silent and k.live_since is not None:
+            k.live_since = now
+        if silent and not k.silent:
+            k.detail = "live but silent (suspected stall)"
+        k.silent = silent
+
     def started(self, now: float) -> None:
         for k in self.keys:
             if k.not_live_since is None and k.live_since is None:
@@ -77,11 +89,12 @@ class Failover:
                 stuck = since is not None and (now - since >= limit or (
                     k.retry_at is not None and k.retry_at - since >= limit))
                 # a stall was silence for ≥ 10 s already: its symbols must not wait for more
-                if stuck or k.stalled or k.state == FAILED:
+                if stuck or k.stalled or k.silent or k.state == FAILED:
                     k.down, k.reason = True, k.detail or k.state
                     self.failovers += 1
                     changes.append((k, True))
-            elif k.live_since is not None and now - k.live_since >= cfg.recover_hold:
+            elif (not k.silent and k.live_since is not None
+                  and now - k.live_since >= cfg.recover_hold):
                 k.down, k.reason = False, ""
                 changes.append((k, False))
         return changes

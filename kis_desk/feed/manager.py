@@ -42,6 +42,7 @@ from .failover import Failover, Routing, describe_move, route
 from .poller import Poller
 from .problems import ProblemReporter
 from .rest import KisRestClient, kst_now
+from .session import LIVE as SESSION_LIVE
 from .session import FeedSession, SessionListener
 from .sharding import ShardPlan, plan_shards
 from .stats import feed_stats
@@ -287,6 +288,11 @@ class FeedManager(SessionListener):
     def _evaluate_failover(self) -> None:
         if not self._started:
             return
+        for i, sess in enumerate(self.sessions):
+            limit = sess.stall_limit()      # < silence_timeout only while busy and trading
+            suspect = (sess.state == SESSION_LIVE and limit < sess.config.silence_timeout
+                       and sess.silent_for() >= limit / 2)
+            self.failover.observe_silence(i, suspect, time.monotonic())
         changes = self.failover.evaluate(time.monotonic())
         if changes:
             self._route()

@@ -111,6 +111,10 @@ class FeedSession:
     def connected(self) -> bool:
         return self._ws is not None
 
+    def silent_for(self) -> float:
+        """Seconds since the last frame of any kind (0 when not connected)."""
+        return time.monotonic() - self._last_frame if self._ws is not None else 0.0
+
     @property
     def pending(self) -> set[str]:
         return set(self.wanted) - self.acked
