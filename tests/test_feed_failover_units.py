@@ -35,6 +35,13 @@ def test_route_keeps_last_placement_and_avoids_a_rejected_keys_rest():
     assert back.sessions == (tuple(A), tuple(B)) and back.polled == ()
 
 
+def test_route_never_borrows_a_registration_kis_refused_before():
+    r = route([A, B], (), 41, {}, down=frozenset({1}), no_rest=frozenset(),
+              exclude={0: {B[0], B[1]}})
+    assert B[0] not in r.borrowed[0] and B[1] not in r.borrowed[0]
+    assert {B[0], B[1]} <= set(r.polled) and len(r.borrowed[0]) == 16
+
+
 def test_route_with_every_key_down_polls_everything_on_every_key():
     r = route([A, B], ("C",), 41, {}, down=frozenset({0, 1}), no_rest=frozenset())
     assert set(r.polled) == set(A + B + ["C"]) and sorted(len(p) for p in r.pollers) == [25, 26]

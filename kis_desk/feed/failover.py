@@ -122,11 +122,13 @@ class Routing:
 
 def route(primary: Sequence[Sequence[str]], polled: Sequence[str], per_session: int,
           capacity: dict[int, int], down: frozenset[int], no_rest: frozenset[int],
-          previous: Routing | None = None) -> Routing:
+          previous: Routing | None = None,
+          exclude: dict[int, set[str]] | None = None) -> Routing:
     """Primary plan + failover overlay. A down key keeps its primary codes (so it can prove it
     is back) and lends nothing; its codes go to the healthy key with the most free room
-    (keeping last round's placement where still possible), the rest to polling on keys whose
-    REST works (all keys if none does)."""
+    (keeping last round's placement where still possible; never where KIS refused that code
+    before, ``exclude``), the rest to polling on keys whose REST works (all keys if none does)."""
+    excl = exclude or {}
     n = len(primary)
     caps = [min(per_session, capacity.get(i, per_session)) for i in range(n)]
     displaced = [c for i in sorted(down) if i < n for c in primary[i]]
@@ -136,14 +138,16 @@ def route(primary: Sequence[Sequence[str]], polled: Sequence[str], per_session: 
     if previous is not None:
         for i in up:
             for c in previous.borrowed[i] if i < len(previous.borrowed) else ():
-                if c in displaced and len(primary[i]) + len(borrowed[i]) < caps[i]:
+                if c in displaced and len(primary[i]) + len(borrowed[i]) < caps[i] \
+                        and c not in excl.get(i, ()):
                     borrowed[i].append(c)
                     placed.add(c)
     extra_polled: list[str] = []
     for c in displaced:
         if c in placed:
             continue
-        room = [(caps[i] - len(primary[i]) - len(borrowed[i]), -i) for i in up]
+        room = [(caps[i] - len(primary[i]) - len(borrowed[i]), -i) for i in up
+                if c not in excl.get(i, ())]
         best = max(room, default=(0, 0))
         if best[0] > 0:
             borrowed[-best[1]].append(c)

@@ -216,7 +216,7 @@ class FeedManager(SessionListener):
 
     def _route(self) -> None:
         new = route(self.plan.sessions, self.plan.polled, self.config.per_session, self._capacity,
-                    self.failover.down(), self.failover.rejected(), self.routing)
+                    self.failover.down(), self.failover.rejected(), self.routing, self._exclude)
         self.routing = new
         for i, sess_codes in enumerate(new.sessions):
             if i < len(self.sessions):
