@@ -307,7 +307,7 @@ class FeedManager(SessionListener):
                 labels = [c.label for c in self.credentials]
                 self.problems.report(key.label, describe_move(key, i, self.plan.sessions[i], r, labels))
             else:
-                log.warning("%s: live again for %.0f s; its symbols are back on it",
+                log.info("%s: live again for %.0f s; its symbols are back on it",
                             key.label, self.config.failover.recover_hold)
 
     def _report_dark(self, now: float) -> None:
