@@ -9,6 +9,10 @@
   (goal median < 2 s).
 * alert: simulator jumps under 2,000 trades/s; jump trade's arrival → alert received by a Redis
   subscriber, p50/p99 (goal p99 < 100 ms). Skipped when no Redis is reachable.
+* failover: 50 symbols at 400 trades/s on two keys, production feed settings (no compressed
+  time); one key refused with OPSP8996 for 60 s (15 s with --quick): the longest time any symbol
+  received no fresh data (goal ≤ 10 s); a 60 s (15 s) stall: silence before it is declared
+  (goal 10–15 s).
 """
 
 from __future__ import annotations
@@ -208,13 +212,13 @@ async def _resubscribe(quick: bool, tmp: str) -> list[dict[str, Any]]:
             while not collector.feed.all_live() and time.perf_counter() < deadline:
                 await asyncio.sleep(0.01)
             await asyncio.sleep(1.0)
-            reconnects = collector.feed.stats()["reconnects"]
+            reconnects = collector.feed.stats().reconnects
             n_sessions = len(collector.feed.sessions)
             t0 = time.perf_counter()
             collector.exchange.simulator.faults.drop_all()
             end = t0 + 30
             while time.perf_counter() < end and not (
-                    collector.feed.stats()["reconnects"] >= reconnects + n_sessions
+                    collector.feed.stats().reconnects >= reconnects + n_sessions
                     and collector.feed.all_live()):
                 await asyncio.sleep(0.002)
             if time.perf_counter() < end:
@@ -280,10 +284,62 @@ async def _alerts(quick: bool, tmp: str) -> list[dict[str, Any]]:
             {"metric": "alerts measured", "value": len(latencies), "unit": "alerts"}]
 
 
+async def _failover(quick: bool, tmp: str) -> list[dict[str, Any]]:
+    from kis_desk.config import AppCredential, Secret, custom_environment
+    from kis_desk.feed.manager import FeedManager
+    from kis_desk.market.symbols import default_watchlist
+    from kis_desk.sim import SimConfig, Simulator
+
+    codes = default_watchlist()[:50]
+    outage = 15.0 if quick else 60.0
+    rows: list[dict[str, Any]] = []
+    for scenario in ("stuck", "stall"):
+        fresh: dict[str, list[float]] = {}
+
+        def on_ticks(ticks: Any, source: str) -> None:
+            if source != "backfill":
+                now = time.monotonic()
+                for code in {t.stock_code for t in ticks}:
+                    fresh.setdefault(code, []).append(now)
+
+        async with Simulator(SimConfig(codes=codes, rate=400.0, page_size=400)) as sim:
+            feed = FeedManager(custom_environment(sim.ws_url, sim.rest_url, 19.0, "sim"),
+                               [AppCredential(f"key{i}", Secret(f"app{i}"), Secret(f"s{i}"))
+                                for i in (1, 2)], on_ticks)
+            await feed.start(codes)
+            deadline = time.monotonic() + 30
+            while not feed.all_live() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(2.0)
+            t0 = time.monotonic()
+            if scenario == "stuck":
+                sim.faults.reject_sessions(outage, app_key="app2")
+                sim.faults.drop_all()
+            else:
+                sim.faults.stall(outage)
+            await asyncio.sleep(outage)
+            t1 = time.monotonic()
+            stats = feed.stats()
+            await feed.stop(drain_timeout=0)
+        worst = 0.0
+        for code in codes:
+            times = [t0] + [t for t in fresh.get(code, []) if t0 < t < t1] + [t1]
+            worst = max(worst, max(b - a for a, b in zip(times, times[1:])))
+        if scenario == "stuck":
+            rows.append({"metric": f"one key OPSP8996 {outage:.0f} s: worst per-symbol data gap",
+                         "value": worst, "unit": "s", "goal": "<= 10"})
+        else:
+            rows.append({"metric": f"{outage:.0f} s stall: silence before declared",
+                         "value": stats.stall_detect_s, "unit": "s", "goal": "10-15"})
+            rows.append({"metric": f"{outage:.0f} s stall: worst per-symbol data gap",
+                         "value": worst, "unit": "s"})
+    return rows
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for part in (_ingest, _latency, _resubscribe, _alerts):
+        for part in (_ingest, _latency, _resubscribe, _alerts, _failover):
             results += asyncio.run(part(quick, tmp))
     ratios = {r["metric"]: r["ratio"] for r in results if "ratio" in r}
     return {"name": "pipeline", "results": results, "ratios": ratios}

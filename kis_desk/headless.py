@@ -145,13 +145,15 @@ async def run_collect(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     def on_event(event: Event) -> None:
         if isinstance(event, SubscriptionPlanEvent):
             live = sum(len(v) for v in event.live.values())
-            if event.polled:
+            if event.keys_down:
+                pass    # failover: the feed itself says which key is down and where its symbols went
+            elif event.polled:
                 log.warning("%d symbols live on %d app key(s); %d polled over REST (not live): %s. "
                             "%d app key(s) would make all %d live.", live, event.keys_configured,
                             len(event.polled), ",".join(event.polled), event.keys_needed,
                             live + len(event.polled))
-            else:
-                log.info("all %d symbols live on %d app key(s)", live, event.keys_configured)
+            else:   # a plan, not a fact: the feed logs "all … live" once it is true
+                log.info("%d symbols planned on %d app key(s)", live, event.keys_configured)
         elif isinstance(event, SessionStateEvent):
             states[event.session] = (event.state, event.detail)
             if (collector.feed is not None and len(states) == len(collector.feed.sessions)

@@ -110,10 +110,10 @@ async def test_abrupt_drop_mid_stream_backfills_every_missed_trade(tmp_path):
     async def drop_twice(c: Collector) -> None:
         for _ in range(2):
             await asyncio.sleep(1.0)
-            before = c.feed.stats()["reconnects"]
+            before = c.feed.stats().reconnects
             c.exchange.simulator.faults.drop_all()
             # both sessions must have noticed the drop and come back before we look again
-            await _wait(lambda: c.feed.stats()["reconnects"] >= before + len(c.feed.sessions),
+            await _wait(lambda: c.feed.stats().reconnects >= before + len(c.feed.sessions),
                         "both sessions reconnected")
             await _wait(lambda: c.feed.all_live(), "resubscribed")
         await _wait(lambda: c.feed.backfills_pending() == 0, "back-fill done")
@@ -309,7 +309,7 @@ async def test_restart_back_fills_a_hole_an_interrupted_run_left_behind(tmp_path
         await second.start()
         try:
             await _wait(lambda: second.feed.all_live(), "live")
-            await _wait(lambda: second.feed.backfills_pending() == 0 and second.feed.stats()["backfilled"] > 0,
+            await _wait(lambda: second.feed.backfills_pending() == 0 and second.feed.stats().backfilled > 0,
                         "back-fill of the hole")
         finally:
             await second.stop()

@@ -12,6 +12,8 @@ from kis_desk.config import AppCredential, Secret, custom_environment
 from kis_desk.core.events import ErrorEvent, Event, EventBus, SessionStateEvent, SubscriptionPlanEvent
 from kis_desk.core.backoff import BackoffPolicy
 from kis_desk.feed import FeedManager
+from kis_desk.feed.config import BackfillConfig, FailoverConfig, FeedConfig
+from kis_desk.feed.session import SessionConfig
 from kis_desk.sim import SimConfig, Simulator
 
 CODES50 = [f"{i:06d}" for i in range(5930, 5980)]
@@ -20,6 +22,22 @@ FAST_BACKOFF = BackoffPolicy(initial=0.2, cap=1.0, floor=0.05, jitter=0.25, heal
 
 def creds(n: int, prefix: str = "app") -> list[AppCredential]:
     return [AppCredential(f"key{i}", Secret(f"{prefix}{i}"), Secret(f"secret{i}")) for i in range(1, n + 1)]
+
+
+_SESSION_FIELDS = {"silence_timeout", "backoff", "in_use_wait", "max_size", "stall_floor",
+                   "stall_factor", "stall_min_frames"}
+_BACKFILL_FIELDS = {"backfill_retries": "retries", "backfill_retry_later": "retry_later",
+                    "drain_timeout": "drain_timeout"}
+_FAILOVER_FIELDS = {"failover_after": "after", "recover_hold": "recover_hold",
+                    "dark_warning_after": "dark_warning_after"}
+
+
+def feed_config(**kw) -> FeedConfig:
+    """A FeedConfig from flat test knobs (compressed time)."""
+    session = SessionConfig(**{k: kw.pop(k) for k in list(kw) if k in _SESSION_FIELDS})
+    backfill = BackfillConfig(**{_BACKFILL_FIELDS[k]: kw.pop(k) for k in list(kw) if k in _BACKFILL_FIELDS})
+    failover = FailoverConfig(**{_FAILOVER_FIELDS[k]: kw.pop(k) for k in list(kw) if k in _FAILOVER_FIELDS})
+    return FeedConfig(session=session, backfill=backfill, failover=failover, **kw)
 
 
 class Harness:
@@ -38,7 +56,10 @@ class Harness:
         kwargs.setdefault("backoff", FAST_BACKOFF)
         kwargs.setdefault("in_use_wait", 1.0)
         kwargs.setdefault("seed", 7)
-        self.m = FeedManager(self.env, credentials or creds(n_keys), self.on_ticks, bus=self.bus, **kwargs)
+        hooks = {k: kwargs.pop(k) for k in ("last_seen", "is_market_open", "is_continuous", "clock")
+                 if k in kwargs}
+        self.m = FeedManager(self.env, credentials or creds(n_keys), self.on_ticks, bus=self.bus,
+                             config=feed_config(**kwargs), **hooks)
 
     def on_ticks(self, ticks, source) -> None:
         assert ticks, "on_ticks is never called with an empty batch"
@@ -128,12 +149,12 @@ async def test_fifty_symbols_two_keys_all_live_every_trade_received():
         await h.quiesce()
         n = h.assert_sent_equals_received(CODES50)
         st = h.m.stats()
-        assert st["received"] == n > 0
-        assert st["protocol_errors"] == 0 and st["reconnects"] == 0
-        assert h.calls["ws"] <= st["frames"]             # one call per network read at most
+        assert st.received == n > 0
+        assert st.protocol_errors == 0 and st.reconnects == 0
+        assert h.calls["ws"] <= st.frames             # one call per network read at most
         labels = {e.session for e in h.events if isinstance(e, SessionStateEvent)}
         assert labels == {"key1", "key2"}                 # labels, never the key
-        print(f"received {n} trades in {st['frames']} frames; sim sent {sim.stats['records_sent']}")
+        print(f"received {n} trades in {st.frames} frames; sim sent {sim.stats['records_sent']}")
 
 
 async def test_fifty_symbols_one_key_41_live_9_polled():
@@ -155,9 +176,9 @@ async def test_fifty_symbols_one_key_41_live_9_polled():
             h.assert_no_gap(c)
             assert c not in h.ticks["ws"]
         st = h.m.stats()
-        assert st["polled"] > 0
-        print(f"\npolled {st['polled']} trades in {st['polls']} polls "
-              f"({st['rest_rate_limited']} EGW00201 refusals waited out)")
+        assert st.polled > 0
+        print(f"\npolled {st.polled} trades in {st.polls} polls "
+              f"({st.rest_rate_limited} EGW00201 refusals waited out)")
 
 
 # -- reconnect + back-fill ---------------------------------------------------------------------------
@@ -173,20 +194,20 @@ async def test_abrupt_drop_reconnects_resubscribes_and_backfills_without_loss():
         await wait_until(lambda: not h.m.all_live(), timeout=5)
         await wait_until(h.m.all_live)
         took = time.monotonic() - dropped_at
-        await wait_until(lambda: h.m.backfills_pending() == 0 and h.m.stats()["backfill_runs"] >= 50)
+        await wait_until(lambda: h.m.backfills_pending() == 0 and h.m.stats().backfill_runs >= 50)
         print(f"\ndrop → all 50 resubscribed after {took:.2f} s "
-              f"(session connect → all acked {h.m.stats()['last_resubscribe_seconds']:.2f} s)")
+              f"(session connect → all acked {h.m.stats().last_resubscribe_seconds:.2f} s)")
         await asyncio.sleep(0.5)
         await h.quiesce()
         st = h.m.stats()
-        assert st["reconnects"] == 2 and st["backfilled"] > 0
-        assert st["gaps_unrecovered"] == 0
+        assert st.reconnects == 2 and st.backfilled > 0
+        assert st.gaps_unrecovered == 0
         for c in CODES50:
             h.assert_no_gap(c)
         # the gap really was filled by back-fill: some trades came only from REST
         only_backfill = sum(len(h.cums(c, "backfill") - h.cums(c, "ws")) for c in CODES50)
         assert only_backfill > 0
-        print(f"{only_backfill} trades recovered by back-fill; {st['rest_calls']} REST calls")
+        print(f"{only_backfill} trades recovered by back-fill; {st.rest_calls} REST calls")
 
 
 async def test_stall_watchdog_reconnects_and_backfills():
@@ -196,14 +217,14 @@ async def test_stall_watchdog_reconnects_and_backfills():
         await wait_until(h.m.all_live)
         await asyncio.sleep(0.5)
         sim.faults.stall(2.5)
-        await wait_until(lambda: h.m.stats()["stalls"] >= 1, timeout=10)
+        await wait_until(lambda: h.m.stats().stalls >= 1, timeout=10)
         await wait_until(lambda: not sim.faults.stalled, timeout=10)
         await wait_until(h.m.all_live)
-        await wait_until(lambda: h.m.backfills_pending() == 0 and h.m.stats()["backfill_runs"] >= 50)
+        await wait_until(lambda: h.m.backfills_pending() == 0 and h.m.stats().backfill_runs >= 50)
         await asyncio.sleep(0.5)
         await h.quiesce()
         st = h.m.stats()
-        assert st["stalls"] >= 1 and st["reconnects"] >= 1 and st["gaps_unrecovered"] == 0
+        assert st.stalls >= 1 and st.reconnects >= 1 and st.gaps_unrecovered == 0
         assert any(isinstance(e, SessionStateEvent) and e.state == "stalled" for e in h.events)
         for c in CODES50:
             h.assert_no_gap(c)
@@ -216,8 +237,8 @@ async def test_pingpong_keeps_a_quiet_session_alive():
         await wait_until(h.m.all_live)
         await asyncio.sleep(4.0)
         st = h.m.stats()
-        assert st["pingpongs"] >= 4
-        assert st["reconnects"] == 0 and st["stalls"] == 0
+        assert st.pingpongs >= 4
+        assert st.reconnects == 0 and st.stalls == 0
         assert sim.stats["pong_timeouts"] == 0
         assert all(s["pongs"] >= 4 for s in sim.sessions())
         await h.m.stop()
@@ -230,7 +251,7 @@ async def test_app_key_in_use_waits_longer_and_recovers():
         await wait_until(h.m.all_live)
         sim.faults.reject_sessions(2.0)
         sim.faults.drop_all()
-        await wait_until(lambda: h.m.stats()["in_use_refusals"] >= 2, timeout=10)
+        await wait_until(lambda: h.m.stats().in_use_refusals >= 2, timeout=10)
         backoffs = [e for e in h.events if isinstance(e, SessionStateEvent) and e.state == "backoff"
                     and "OPSP8996" in e.detail]
         assert backoffs and all(e.retry_in >= 0.9 for e in backoffs)   # the long wait, not the short one
@@ -239,7 +260,7 @@ async def test_app_key_in_use_waits_longer_and_recovers():
         print(f"\nOPSP8996 for 2 s: all live again {took:.2f} s after the first refusal was seen")
         await asyncio.sleep(0.3)
         await h.quiesce()
-        assert h.m.stats()["gaps_unrecovered"] == 0
+        assert h.m.stats().gaps_unrecovered == 0
         for c in CODES50:
             h.assert_no_gap(c)
 
@@ -249,7 +270,7 @@ async def test_opsp0008_on_42nd_symbol_polls_it_and_keeps_the_rest_live():
     async with Simulator(sim_config(codes=codes, rate=400.0)) as sim:
         h = Harness(sim, 1, per_session=42)   # we believe 42 fit; the server allows 41
         await h.m.start(codes)
-        await wait_until(lambda: h.m.stats()["rejections"] == 1)
+        await wait_until(lambda: h.m.stats().rejections == 1)
         await wait_until(lambda: list(h.m.symbol_states().values()).count("polled") == 1)
         await wait_until(h.m.all_live)
         states = h.m.symbol_states()
@@ -259,7 +280,7 @@ async def test_opsp0008_on_42nd_symbol_polls_it_and_keeps_the_rest_live():
         assert any("OPSP0008" in e.message for e in h.errors())
         await asyncio.sleep(0.5)
         await h.quiesce()
-        assert h.m.stats()["rejections"] == 1            # refused once, not retried in a loop
+        assert h.m.stats().rejections == 1            # refused once, not retried in a loop
         h.assert_sent_equals_received([c for c in codes if c != refused[0]])
         h.assert_no_gap(refused[0])
 
@@ -276,7 +297,7 @@ async def test_garbage_and_invalid_utf8_are_counted_and_lose_nothing():
         await asyncio.sleep(0.5)
         await h.quiesce()
         st = h.m.stats()
-        assert st["protocol_errors"] == 4 and st["reconnects"] == 0
+        assert st.protocol_errors == 4 and st.reconnects == 0
         h.assert_sent_equals_received(CODES50)
         assert any("protocol error" in e.message for e in h.errors())
 
@@ -290,8 +311,8 @@ async def test_oversized_frame_is_accepted():
         await asyncio.sleep(1.0)
         await h.quiesce()
         st = h.m.stats()
-        assert st["reconnects"] == 0 and st["oversized_closes"] == 0
-        assert st["protocol_errors"] == 2            # not a KIS message, counted
+        assert st.reconnects == 0 and st.oversized_closes == 0
+        assert st.protocol_errors == 2            # not a KIS message, counted
         h.assert_sent_equals_received(CODES50)
 
 
@@ -302,12 +323,12 @@ async def test_oversized_frame_beyond_max_size_recovers_at_once():
         await wait_until(h.m.all_live)
         await asyncio.sleep(0.3)
         sim.faults.send_oversized(2 * 1024 * 1024)
-        await wait_until(lambda: h.m.stats()["oversized_closes"] == 2, timeout=10)
+        await wait_until(lambda: h.m.stats().oversized_closes == 2, timeout=10)
         await wait_until(h.m.all_live)
         await wait_until(lambda: h.m.backfills_pending() == 0)
         await asyncio.sleep(0.3)
         await h.quiesce()
-        assert h.m.stats()["gaps_unrecovered"] == 0
+        assert h.m.stats().gaps_unrecovered == 0
         for c in CODES50:
             h.assert_no_gap(c)
 
@@ -317,12 +338,12 @@ async def test_wrong_app_key_is_a_clear_credential_error_without_a_retry_loop():
         bad = [AppCredential("key1", Secret("wrong-key"), Secret("top-secret-value"))]
         h = Harness(sim, credentials=bad)
         await h.m.start(CODES50[:3])
-        await wait_until(lambda: h.m.stats()["credential_failures"] >= 1)
+        await wait_until(lambda: h.m.stats().credential_failures >= 1)
         await asyncio.sleep(2.0)
         errors = h.errors()
         assert errors and "app key/secret rejected by KIS (EGW00103" in errors[0].message
         assert all("top-secret-value" not in e.message and "wrong-key" not in e.message for e in errors)
-        assert h.m.stats()["credential_failures"] == 1       # no tight loop
+        assert h.m.stats().credential_failures == 1       # no tight loop
         assert any(isinstance(e, SessionStateEvent) and e.state == "failed" for e in h.events)
         assert sim.stats["rest_requests"] <= 3               # one approval + at most the poller's token try
         await h.m.stop()
@@ -337,7 +358,7 @@ async def test_live_add_and_remove_symbols():
         await wait_until(lambda: h.m.all_live() and len(h.m.symbol_states()) == 12)
         subs = sorted(k for s in sim.sessions() for (_tr, k) in s["subscriptions"])
         assert subs == CODES50[3:15]
-        assert h.m.stats()["reconnects"] == 0
+        assert h.m.stats().reconnects == 0
         await h.m.set_symbols(CODES50[3:60] + [f"{i:06d}" for i in range(6000, 6040)])  # 87 > 82
         await wait_until(lambda: h.m.all_live(), timeout=20)
         states = h.m.symbol_states()
@@ -354,12 +375,12 @@ async def test_invalid_approval_fetches_a_new_key_and_recovers():
         await wait_until(h.m.all_live)
         sim.faults.forget_approvals()
         sim.faults.drop_all()
-        await wait_until(lambda: h.m.stats()["invalid_approvals"] >= 1, timeout=10)
+        await wait_until(lambda: h.m.stats().invalid_approvals >= 1, timeout=10)
         await wait_until(h.m.all_live, timeout=20)
         await wait_until(lambda: h.m.backfills_pending() == 0)
         await asyncio.sleep(0.3)
         await h.quiesce()
-        assert h.m.stats()["invalid_approvals"] == 1
+        assert h.m.stats().invalid_approvals == 1
         for c in CODES50[:20]:
             h.assert_no_gap(c)
 
@@ -374,11 +395,11 @@ async def test_unrecoverable_gap_is_counted_and_reported_exactly():
         sim.faults.drop_all()
         await asyncio.sleep(2.0)
         await wait_until(h.m.all_live)
-        await wait_until(lambda: h.m.backfills_pending() == 0 and h.m.stats()["backfill_runs"] >= 2)
+        await wait_until(lambda: h.m.backfills_pending() == 0 and h.m.stats().backfill_runs >= 2)
         await asyncio.sleep(0.3)
         await h.quiesce()
         st = h.m.stats()
-        assert st["gaps_unrecovered"] > 0
+        assert st.gaps_unrecovered > 0
         assert any("could not be recovered" in e.message for e in h.errors())
         missing_volume = 0
         for c in codes:
@@ -386,8 +407,8 @@ async def test_unrecoverable_gap_is_counted_and_reported_exactly():
             lo, hi = min(have), max(have)
             missing_volume += sum(t.volume for t in sim.history(c)
                                   if lo <= t.cum_volume <= hi and t.cum_volume not in have)
-        assert missing_volume == st["gap_volume_unrecovered"]
-        print(f"\n{st['gaps_unrecovered']} gap(s), {missing_volume} shares unrecoverable with 8-row pages")
+        assert missing_volume == st.gap_volume_unrecovered
+        print(f"\n{st.gaps_unrecovered} gap(s), {missing_volume} shares unrecoverable with 8-row pages")
 
 
 async def test_startup_backfill_from_last_seen():
@@ -403,7 +424,7 @@ async def test_startup_backfill_from_last_seen():
         h = Harness(sim, 1, last_seen=marks.get)
         await h.m.start(codes)
         await wait_until(h.m.all_live)
-        await wait_until(lambda: h.m.stats()["backfill_runs"] >= 5 and h.m.backfills_pending() == 0)
+        await wait_until(lambda: h.m.stats().backfill_runs >= 5 and h.m.backfills_pending() == 0)
         await asyncio.sleep(0.3)
         await h.quiesce()
         for c in codes:
@@ -418,7 +439,7 @@ async def test_mock_environment_polls_within_the_low_rate_limit():
         await h.m.start(CODES50[:44])
         await wait_until(lambda: all(h.ticks["poll"].get(c) for c in CODES50[41:44]), timeout=30)
         st = h.m.stats()
-        assert st["rest_rate_limited"] == 0 and sim.stats["rest_rate_limited"] == 0
+        assert st.rest_rate_limited == 0 and sim.stats["rest_rate_limited"] == 0
         await h.m.stop()
 
 
@@ -432,13 +453,13 @@ async def test_trades_skipped_without_a_reconnect_are_detected_and_backfilled():
         await asyncio.sleep(0.5)
         sim.faults.stall(0.8)
         await wait_until(lambda: not sim.faults.stalled, timeout=5)
-        await wait_until(lambda: h.m.stats()["gaps_detected_live"] >= 10, timeout=10)
+        await wait_until(lambda: h.m.stats().gaps_detected_live >= 10, timeout=10)
         await asyncio.sleep(0.5)
         await wait_until(lambda: h.m.backfills_pending() == 0, timeout=20)
         await asyncio.sleep(0.3)
         await h.quiesce()
         st = h.m.stats()
-        assert st["reconnects"] == 0 and st["gaps_unrecovered"] == 0
+        assert st.reconnects == 0 and st.gaps_unrecovered == 0
         for c in CODES50:
             h.assert_no_gap(c)
 
@@ -452,12 +473,12 @@ async def test_backfill_survives_a_failing_rest_server():
         sim.faults.fail_rest(2.5)                   # HTTP 500 for every REST call
         sim.faults.drop_all()
         await wait_until(h.m.all_live)
-        await wait_until(lambda: h.m.stats()["backfill_failures"] >= 1, timeout=10)
-        await wait_until(lambda: h.m.stats()["backfill_runs"] >= 10 and h.m.backfills_pending() == 0,
+        await wait_until(lambda: h.m.stats().backfill_failures >= 1, timeout=10)
+        await wait_until(lambda: h.m.stats().backfill_runs >= 10 and h.m.backfills_pending() == 0,
                          timeout=30)
         await asyncio.sleep(0.3)
         await h.quiesce()
         assert any("back-fill of" in e.message for e in h.errors())
-        assert h.m.stats()["gaps_unrecovered"] == 0
+        assert h.m.stats().gaps_unrecovered == 0
         for c in CODES50[:10]:
             h.assert_no_gap(c)

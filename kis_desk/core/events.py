@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import date, datetime, timezone
+from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
 from .ticks import Tick
@@ -46,6 +47,8 @@ class Event:
 def _jsonable(v: Any) -> Any:
     if isinstance(v, Tick):
         return v.to_dict()
+    if is_dataclass(v) and not isinstance(v, type):
+        return {k: _jsonable(x) for k, x in asdict(v).items()}
     if isinstance(v, datetime | date):
         return v.isoformat()
     if isinstance(v, tuple | list):
@@ -127,6 +130,93 @@ class SubscriptionPlanEvent(Event):
     polled: tuple[str, ...]
     keys_needed: int                   # app keys needed to make every symbol live
     keys_configured: int
+    keys_down: tuple[str, ...] = ()    # keys that cannot carry their symbols now (moved away)
+
+
+class SymbolFeedState(StrEnum):
+    """Where one symbol's data comes from right now — computed once, in the feed.
+
+    ``live``: acknowledged on a connected WebSocket session; ``polled``: carried by REST polling
+    (no free registration, or its key is down) and polled successfully; ``backfilling``: live
+    again and a back-fill of its gap is queued or running; ``dark``: no working source now (its
+    session is down and nothing else carries it yet); ``waiting``: not yet live for the first
+    time (start-up, subscribe in flight)."""
+
+    LIVE = "live"
+    POLLED = "polled"
+    BACKFILLING = "backfilling"
+    DARK = "dark"
+    WAITING = "waiting"
+
+
+@dataclass(frozen=True)
+class FeedStats:
+    """The feed's counters (cumulative since start) and health, one frozen value: the collect
+    summary, the status bar and the log all read this."""
+
+    received: int = 0                 # trades received over WebSocket
+    frames: int = 0
+    protocol_errors: int = 0
+    reconnects: int = 0
+    pingpongs: int = 0
+    stalls: int = 0                   # sockets declared stalled by the watchdog
+    oversized_closes: int = 0
+    in_use_refusals: int = 0          # OPSP8996
+    invalid_approvals: int = 0        # OPSP0011
+    credential_failures: int = 0      # app key/secret rejected
+    backfilled: int = 0
+    backfill_runs: int = 0
+    backfill_failures: int = 0
+    polled: int = 0                   # trades delivered by polling
+    polls: int = 0
+    poll_errors: int = 0
+    gaps_unrecovered: int = 0         # gaps no back-fill could fill (incl. past business days)
+    gap_volume_unrecovered: int = 0
+    gaps_detected_live: int = 0
+    gaps_pending: int = 0             # back-fills queued, running or waiting for a retry
+    rejections: int = 0               # registrations refused (OPSP0008 …)
+    rest_calls: int = 0
+    rest_rate_limited: int = 0
+    failovers: int = 0                # times a key's symbols were moved elsewhere
+    keys_down: tuple[str, ...] = ()   # labels of keys that cannot carry their symbols now
+    symbols_dark: int = 0             # symbols with no data source now, or never collected
+    worst_gap_s: float = 0.0          # longest time any symbol had no data source (this run)
+    stall_detect_s: float | None = None   # longest silence before a stall was declared
+    last_resubscribe_seconds: float | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FeedStats:
+        known = {f.name for f in fields(cls)}
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known}
+        return cls(**kw)
+
+
+@dataclass(frozen=True)
+class PendingGap:
+    """A stretch of one symbol's trades still to back-fill (left by a stop mid back-fill): from
+    after ``after_cum`` (or from ``since_hhmmss``) up to ``until_cum`` (None = up to the live
+    stream). The engine stores these and hands them to the next run, which back-fills them first."""
+
+    code: str
+    business_date: date
+    after_cum: int | None = None
+    since_hhmmss: str | None = None
+    until_cum: int | None = None
+
+
+@dataclass(frozen=True)
+class FeedStateEvent(Event):
+    """Per-symbol feed state (code → SymbolFeedState) and the feed's stats; published when a
+    state changes and about once a second."""
+
+    type_name: ClassVar[str] = "feed_state"
+    states: dict[str, SymbolFeedState]
+    stats: FeedStats = field(default_factory=FeedStats)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FeedStateEvent:
+        return cls({k: SymbolFeedState(v) for k, v in d["states"].items()},
+                   FeedStats.from_dict(d.get("stats") or {}))
 
 
 @dataclass(frozen=True)
@@ -262,7 +352,8 @@ class EventBus:
 
 
 __all__ = [
-    "AlertEvent", "ErrorEvent", "Event", "EventBus", "MarketPhaseEvent", "PublisherStatsEvent",
+    "AlertEvent", "ErrorEvent", "Event", "EventBus", "FeedStateEvent", "FeedStats",
+    "MarketPhaseEvent", "PendingGap", "PublisherStatsEvent", "SymbolFeedState",
     "RateEvent", "SessionStateEvent", "StorageStatsEvent", "SubscriptionPlanEvent", "TicksEvent",
     "event_from_dict", "event_from_json",
 ]

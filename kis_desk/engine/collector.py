@@ -29,7 +29,7 @@ from ..core.defaults import DEFAULT_SILENCE_TIMEOUT, DEFAULT_THRESHOLD_PCT, DEFA
 from ..core.errors import describe
 from ..logs import register_secret
 from ..protocol.records import KST
-from ..core.events import AlertEvent, EventBus, RateEvent, TicksEvent
+from ..core.events import AlertEvent, EventBus, FeedStats, PendingGap, RateEvent, TicksEvent
 from ..core.exchange import EmbeddedExchange
 from ..core.ticks import Tick
 
@@ -84,6 +84,12 @@ def _calendar_open(now: datetime) -> bool:
     return phase_at(now).trading
 
 
+def _calendar_continuous(now: datetime) -> bool:
+    from ..market.calendar import MarketPhase, phase_at
+
+    return phase_at(now) is MarketPhase.OPEN
+
+
 def today_kst() -> date:
     return datetime.now(KST).date()
 
@@ -112,6 +118,8 @@ class Collector:
         self.alerts = 0
         self.alerts_late = 0
         self.market_was_open = False
+        self.gaps_left = 0                # pending gaps recorded at stop (h-feed)
+        self._pending_gaps: list[PendingGap] = []
         self.ticks_total = 0
         self._ticks_by_source: dict[str, int] = {}
         self._tasks: list[asyncio.Task[Any]] = []
@@ -141,6 +149,7 @@ class Collector:
             self.repository = await asyncio.to_thread(Repository, db_url)
             self._last_ticks = await asyncio.to_thread(self._load_last_ticks, self.codes)
             raised_today = await asyncio.to_thread(self.repository.alert_ids_on, today_kst())
+            self._pending_gaps = await asyncio.to_thread(self.repository.list_pending_gaps)
         except Exception as exc:
             await self.writer.stop()
             raise ConfigError(f"database {redact_url(db_url)} is not usable: {describe(exc)}") from exc
@@ -165,15 +174,41 @@ class Collector:
         assert self.environment is not None
         self.feed = FeedManager(
             self.environment, credentials, self._on_ticks, bus=self.bus,
-            last_seen=self._last_seen, silence_timeout=cfg.silence_timeout,
-            always_open=self.exchange is not None if cfg.always_open is None else cfg.always_open,
-            is_market_open=_calendar_open,
+            config=self._feed_config(), last_seen=self._last_seen,
+            is_market_open=_calendar_open, is_continuous=_calendar_continuous,
         )
         self._started = True
-        await self.feed.start(self.codes)
+        await self.feed.start(self.codes, pending_gaps=self._pending_gaps)
         self._tasks.append(asyncio.create_task(self._report_loop(), name="collector-report"))
         log.info("collector started: %d symbols, env %s, database %s", len(self.codes),
                  self.environment.name, redact_url(db_url))
+
+    # -- feed (h-feed) ---------------------------------------------------------------------------
+    def _feed_config(self) -> Any:
+        from ..feed.config import FeedConfig
+        from ..feed.session import SessionConfig
+
+        cfg = self.config
+        always = self.exchange is not None if cfg.always_open is None else cfg.always_open
+        return FeedConfig(session=SessionConfig(silence_timeout=cfg.silence_timeout),
+                          always_open=always)
+
+    async def _save_pending_gaps(self, left: list[PendingGap]) -> None:
+        """What the feed could not back-fill before stopping becomes the pending set (gaps of
+        symbols no longer watched are kept for a later run); past-day ones are kept on record
+        as unrecoverable."""
+        watched = set(self.codes)
+        keep = left + [g for g in self._pending_gaps if g.code not in watched]
+        self.gaps_left = len(keep)
+        try:
+            await asyncio.to_thread(self.repository.replace_pending_gaps, keep,
+                                    self.feed.unrecoverable)
+        except Exception as exc:
+            log.warning("could not record %d pending gap(s): %s", len(keep), _one_line(exc))
+            return
+        if keep:
+            log.warning("%d back-fill gap(s) recorded as pending; the next run back-fills them first",
+                        len(keep))
 
     async def _prepare_environment(self) -> list[AppCredential]:
         cfg = self.config
@@ -221,13 +256,16 @@ class Collector:
             return
         self._stopping = True
         await cancel_and_wait(self._tasks)
+        left: list[PendingGap] | None = None
         if self.feed is not None:
             try:
-                await self.feed.stop()
+                left = await self.feed.stop()
             except Exception:
                 log.exception("feed stop failed")
         if self.writer is not None:
             await self.writer.stop()
+        if left is not None and self.repository is not None:
+            await self._save_pending_gaps(left)
         if self.publisher is not None:
             try:
                 await self.publisher.stop()
@@ -358,10 +396,9 @@ class Collector:
     def summary(self) -> dict[str, Any]:
         """Counters for the CLI's closing JSON line, the exit code and the self-check.
 
-        One place that reads each component's stats value; fields a component does not
-        provide (yet) read as 0.
+        One place that reads each component's stats value.
         """
-        feed = _Fields(self.feed.stats() if self.feed is not None else None)
+        feed = self.feed.stats() if self.feed is not None else FeedStats()
         storage = _Fields(self.writer.stats() if self.writer is not None else None)
         publisher = self.publisher.stats() if self.publisher is not None else None
         dark = self.symbols_never_collected()
@@ -372,15 +409,16 @@ class Collector:
             "duplicates": storage["duplicates"],
             "journaled": storage["journaled"],
             "failed": storage["failed"],
-            "backfilled": feed["backfilled"],
-            "polled": feed["polled"],
-            "reconnects": feed["reconnects"],
-            "protocol_errors": feed["protocol_errors"],
-            "gaps_unrecovered": feed["gaps_unrecovered"],
-            "gaps_pending": feed["gaps_pending"],
-            "worst_gap_s": feed["worst_gap_s"],
-            "symbols_dark": max(len(dark), feed["symbols_dark"]),
+            "backfilled": feed.backfilled,
+            "polled": feed.polled,
+            "reconnects": feed.reconnects,
+            "protocol_errors": feed.protocol_errors,
+            "gaps_unrecovered": feed.gaps_unrecovered,
+            "gaps_pending": self.gaps_left if self._stopping else feed.gaps_pending,
+            "worst_gap_s": feed.worst_gap_s,
+            "symbols_dark": max(len(dark), feed.symbols_dark),
             "symbols_never_collected": dark,
+            "keys_down": list(feed.keys_down),
             "alerts": self.alerts,
             "alerts_late": self.alerts_late,
             "alerts_delivered": publisher.delivered if publisher else 0,

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
 from ..aio import cancel_and_wait
+from ..core.backoff import Backoff, BackoffPolicy
 from ..core.ticks import SOURCE_POLL, Tick
 from .backfill import Backfiller
 from .rest import CredentialError, KisError, KisRestClient, kst_now
@@ -40,7 +42,8 @@ class Poller:
                  max_pages_per_poll: int = 5,
                  is_open: Callable[[datetime], bool] | None = None,
                  clock: Callable[[], datetime] = kst_now,
-                 on_problem: Callable[[str], None] | None = None) -> None:
+                 on_problem: Callable[[str], None] | None = None,
+                 backoff: Backoff | None = None) -> None:
         if mode not in ("trades", "price"):
             raise ValueError("mode must be 'trades' or 'price'")
         self.rest = rest
@@ -61,12 +64,16 @@ class Poller:
         self.gaps = 0
         self.gap_volume = 0
         self.ok: set[str] = set()         # polled successfully at least once
+        self.ok_at: dict[str, float] = {}  # code -> monotonic time of the last successful poll
+        # a refused key/secret: retry rarely (the user must fix it), with the shared Backoff
+        self.backoff = backoff or Backoff(BackoffPolicy(initial=5.0, cap=60.0, jitter=0.2))
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
     def set_codes(self, codes: Sequence[str]) -> None:
         self.codes = list(dict.fromkeys(codes))
         self.ok &= set(self.codes)
+        self.ok_at = {c: t for c, t in self.ok_at.items() if c in self.ok}
         self._wake.set()
 
     def interval(self) -> float:
@@ -110,7 +117,7 @@ class Poller:
                     self.errors += 1
                     if self.on_problem:
                         self.on_problem(str(exc))
-                    await self._sleep(60)
+                    await self._sleep(self.backoff.next_delay())
                     break
                 except KisError as exc:
                     self.errors += 1
@@ -122,6 +129,11 @@ class Poller:
             if rest_of_round > 0:
                 await self._sleep(rest_of_round)
 
+    def _polled_ok(self, code: str) -> None:
+        self.ok.add(code)
+        self.ok_at[code] = time.monotonic()
+        self.backoff.reset()
+
     async def poll_once(self, code: str) -> list[Tick]:
         self.polls += 1
         last = self.last_cum(code)
@@ -132,13 +144,13 @@ class Poller:
                 now = self.clock().replace(microsecond=0)
                 ticks = [Tick(code, now, q.price, q.cum_volume - last, q.cum_volume, q.change,
                               q.change_rate, None, now.timestamp(), SOURCE_POLL)]
-            self.ok.add(code)
+            self._polled_ok(code)
             # first poll: establishes the baseline only (we cannot say how the volume split)
             self.emit(ticks, code, q.cum_volume)
             return ticks
         result = await self.backfiller.fill(self.rest, code, self.business_date(), after_cum=last,
                                             max_pages=self.max_pages_per_poll, source=SOURCE_POLL)
-        self.ok.add(code)
+        self._polled_ok(code)
         if result.gaps:
             self.gaps += result.gaps
             self.gap_volume += result.gap_volume

@@ -21,9 +21,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-
+from collections import deque
+from collections.abc import Callable, Iterable
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
@@ -33,38 +32,14 @@ from ..core.ticks import Tick, ticks_from_records
 from ..protocol.codec import build_subscription, decode_message
 from ..protocol.fields import TRADE_TR_IDS
 from ..protocol.messages import AckKind, ControlReply, DataFrame, PingPong, ProtocolError
-from ..core.backoff import Backoff, BackoffPolicy, jittered
+from ..core.backoff import Backoff, jittered
 from .rest import CredentialError, KisError, KisRestClient
+from .session_types import (  # noqa: F401  (re-exported: the session's vocabulary)
+    BACKOFF, CONNECTING, FAILED, LIVE, STALLED, STOPPED, AppKeyInUse, InvalidApproval,
+    SessionConfig,
+)
 
 log = logging.getLogger(__name__)
-
-# session states (SessionStateEvent.state); "connecting" covers the subscribe phase too
-CONNECTING, LIVE, BACKOFF, STALLED, STOPPED, FAILED = (
-    "connecting", "live", "backoff", "stalled", "stopped", "failed")
-
-
-@dataclass
-class SessionConfig:
-    tr_id: str = "H0STCNT0"
-    silence_timeout: float = 90.0        # no frame of any kind for this long → reconnect
-    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
-    in_use_wait: float = 20.0            # OPSP8996: the slot stays busy for tens of seconds
-    credential_wait: float = 300.0       # wrong app key: retry rarely (the user must fix it)
-    subscribe_spacing: float = 0.02      # 41 registrations in < 1 s, still not a burst
-    max_size: int | None = 16 * 2**20
-    max_queue: int = 4096                # frames buffered by the library before flow control
-    open_timeout: float = 10.0
-    close_timeout: float = 1.0
-    custtype: str = "P"
-    internal_error_retry: float = 1.0    # OPSP0007/9993: resend that registration after this
-
-
-class AppKeyInUse(Exception):
-    pass
-
-
-class InvalidApproval(Exception):
-    pass
 
 
 class SessionListener:
@@ -86,8 +61,13 @@ class FeedSession:
 
     def __init__(self, env: Environment, rest: KisRestClient, *, label: str | None = None,
                  config: SessionConfig | None = None, listener: SessionListener | None = None,
-                 codes: Iterable[str] = (), rng: random.Random | None = None) -> None:
+                 codes: Iterable[str] = (), rng: random.Random | None = None,
+                 busy_phase: Callable[[], bool] | None = None) -> None:
+        """``busy_phase``: True while the market is in continuous trading (the watchdog may then
+        use the observed trade rate); None = never (only ``silence_timeout`` applies)."""
         self.env = env
+        self.busy_phase = busy_phase
+        self._data_times: deque[float] = deque(maxlen=64)
         self.rest = rest
         self.label = label or rest.label
         self.config = config or SessionConfig()
@@ -106,6 +86,7 @@ class FeedSession:
         self._stopping = False
         self._last_frame = 0.0
         self._stalled = False
+        self._stall_limit = self.config.silence_timeout
         self._approval_refreshed = False
         self._approval: str | None = None
         self._connected_at: float | None = None
@@ -123,11 +104,16 @@ class FeedSession:
         self.invalid_approvals = 0
         self.credential_failures = 0
         self.last_resubscribe_seconds: float | None = None   # connect → every wanted code acked
+        self.stall_detect_seconds: float | None = None       # longest silence before a stall call
 
     # -- public API ----------------------------------------------------------------------------
     @property
     def connected(self) -> bool:
         return self._ws is not None
+
+    def silent_for(self) -> float:
+        """Seconds since the last frame of any kind (0 when not connected)."""
+        return time.monotonic() - self._last_frame if self._ws is not None else 0.0
 
     @property
     def pending(self) -> set[str]:
@@ -189,7 +175,17 @@ class FeedSession:
             "invalid_approvals": self.invalid_approvals,
             "credential_failures": self.credential_failures,
             "last_resubscribe_seconds": self.last_resubscribe_seconds,
+            "stall_detect_seconds": self.stall_detect_seconds,
         }
+
+    def stall_limit(self) -> float:
+        """Seconds of silence after which this socket counts as stalled, now."""
+        cfg = self.config
+        times = self._data_times
+        if self.busy_phase is None or len(times) < cfg.stall_min_frames or not self.busy_phase():
+            return cfg.silence_timeout
+        usual_gap = (times[-1] - times[0]) / (len(times) - 1)
+        return min(cfg.silence_timeout, max(cfg.stall_floor, cfg.stall_factor * usual_gap))
 
     # -- internals -----------------------------------------------------------------------------
     def _set_state(self, state: str, detail: str = "", retry_in: float | None = None) -> None:
@@ -263,7 +259,7 @@ class FeedSession:
 
     def _describe_close(self, exc: ConnectionClosed) -> str:
         if self._stalled:
-            return f"no data for {self.config.silence_timeout:g} s; reconnecting"
+            return f"no data for {self._stall_limit:g} s; reconnecting"
         sent = exc.sent.code if exc.sent is not None else None
         if sent == 1009:
             self.oversized_closes += 1
@@ -298,6 +294,7 @@ class FeedSession:
             self._connected_at = now
             self._last_frame = now
             self._stalled = False
+            self._data_times.clear()
             self.connects += 1
             if self.connects > 1:
                 self.reconnects += 1
@@ -335,15 +332,19 @@ class FeedSession:
                 await asyncio.sleep(cfg.subscribe_spacing)
 
     async def _watchdog(self, ws: websockets.ClientConnection) -> None:
-        timeout = self.config.silence_timeout
-        step = max(0.05, min(1.0, timeout / 4))
+        cfg = self.config
+        step = max(0.05, min(1.0, min(cfg.silence_timeout, cfg.stall_floor) / 8))
         while True:
             await asyncio.sleep(step)
             idle = time.monotonic() - self._last_frame
-            if idle >= timeout:
+            limit = self.stall_limit()
+            if idle >= limit:
                 self.stalls += 1
                 self._stalled = True
-                log.warning("%s: no frame for %.1f s; dropping the connection", self.label, idle)
+                self._stall_limit = limit
+                self.stall_detect_seconds = max(self.stall_detect_seconds or 0.0, idle)
+                log.warning("%s: no frame for %.1f s (limit %.1f s); dropping the connection",
+                            self.label, idle, limit)
                 self._set_state(STALLED, f"no data for {idle:.0f} s")
                 ws.transport.abort()   # abrupt: KIS does not answer close frames
                 return
@@ -354,6 +355,7 @@ class FeedSession:
         listener = self.listener
         keys = self._keys
         monotonic, wall = time.monotonic, time.time
+        data_times = self._data_times
         while True:
             raw = await recv(decode=False)
             self._last_frame = monotonic()
@@ -361,6 +363,7 @@ class FeedSession:
             cls = msg.__class__
             if cls is DataFrame:
                 self.frames += 1
+                data_times.append(self._last_frame)
                 if msg.errors:
                     for e in msg.errors:
                         self._protocol_error(e, "")

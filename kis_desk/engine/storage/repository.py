@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ...config import Secret, redact_url
-from ...core.events import AlertEvent
+from ...core.events import AlertEvent, PendingGap
 from ...core.ticks import Tick
 from . import schema
-from .schema import alerts, settings, ticks, watchlist_items, watchlists
+from .schema import alerts, pending_gaps, settings, ticks, watchlist_items, watchlists
 
 
 class SecretSettingError(ValueError):
@@ -322,6 +322,45 @@ class Repository:
                                    .values(acknowledged=True, acknowledged_at=now))
                 changed += res.rowcount
         return changed
+
+    # -- pending back-fill gaps --------------------------------------------------------------------
+    def add_pending_gaps(self, gaps: Iterable[PendingGap], status: str = "pending") -> int:
+        rows = [{"stock_code": g.code, "business_date": g.business_date, "after_cum": g.after_cum,
+                 "since_hhmmss": g.since_hhmmss, "until_cum": g.until_cum, "status": status,
+                 "recorded_at": datetime.now(timezone.utc)} for g in gaps]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(pending_gaps), rows)
+        return len(rows)
+
+    def list_pending_gaps(self, status: str = "pending") -> list[PendingGap]:
+        q = sa.select(pending_gaps).where(pending_gaps.c.status == status).order_by(pending_gaps.c.id)
+        with self.engine.connect() as conn:
+            return [PendingGap(r.stock_code, r.business_date,
+                               None if r.after_cum is None else int(r.after_cum), r.since_hhmmss,
+                               None if r.until_cum is None else int(r.until_cum))
+                    for r in conn.execute(q)]
+
+    def clear_pending_gaps(self, status: str = "pending") -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(sa.delete(pending_gaps).where(pending_gaps.c.status == status)).rowcount
+
+    def replace_pending_gaps(self, gaps: Sequence[PendingGap],
+                             unrecoverable: Sequence[PendingGap] = ()) -> None:
+        """In one transaction: the pending set becomes ``gaps``; ``unrecoverable`` are kept
+        on record as such."""
+        now = datetime.now(timezone.utc)
+
+        def rows(items: Sequence[PendingGap], status: str) -> list[dict[str, Any]]:
+            return [{"stock_code": g.code, "business_date": g.business_date,
+                     "after_cum": g.after_cum, "since_hhmmss": g.since_hhmmss,
+                     "until_cum": g.until_cum, "status": status, "recorded_at": now} for g in items]
+
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(pending_gaps).where(pending_gaps.c.status == "pending"))
+            new = rows(gaps, "pending") + rows(unrecoverable, "unrecoverable")
+            if new:
+                conn.execute(sa.insert(pending_gaps), new)
 
     # -- settings (non-secret only) ---------------------------------------------------------------
     @staticmethod

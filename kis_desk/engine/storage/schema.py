@@ -176,11 +176,29 @@ def _alerts_table(md: sa.MetaData, *, late_columns: bool = True) -> sa.Table:
     )
 
 
+def _pending_gaps_table(md: sa.MetaData) -> sa.Table:
+    """Trades still to back-fill, left by a stop mid back-fill (the next run fills them first);
+    status "unrecoverable" keeps a record of those no API can fetch any more (a past day)."""
+    return sa.Table(
+        "pending_gaps", md,
+        _id_column(),
+        sa.Column("stock_code", sa.String(12), nullable=False),
+        sa.Column("business_date", sa.Date, nullable=False),
+        sa.Column("after_cum", sa.BigInteger),
+        sa.Column("since_hhmmss", sa.String(6)),
+        sa.Column("until_cum", sa.BigInteger),
+        sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
+        sa.Column("recorded_at", TZDateTime, nullable=False),
+        sa.Index("ix_pending_gaps_status", "status"),
+    )
+
+
 ticks = _ticks_table(metadata)
 settings = _settings_table(metadata)
 schema_version = _schema_version_table(metadata)
 watchlists, watchlist_items = _watchlist_tables(metadata)
 alerts = _alerts_table(metadata)
+pending_gaps = _pending_gaps_table(metadata)
 
 TICK_COLUMNS = ("stock_code", "business_date", "timestamp", "price", "volume", "cum_volume",
                 "change", "change_rate", "strength", "received_at", "source")
@@ -217,11 +235,19 @@ def _m3_alert_lateness(conn: Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE alerts ADD COLUMN {spec}"))
 
 
+def _m4_pending_gaps(conn: Connection) -> None:
+    """v4: back-fill gaps a clean stop left (migration 3 belongs to the alerts' late columns)."""
+    md = sa.MetaData()
+    _pending_gaps_table(md)
+    md.create_all(conn)
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 MIGRATIONS: list[Migration] = [
     (1, "initial: stock_prices_realtime, settings, watchlists", _m1_initial),
     (2, "alerts", _m2_alerts),
     (3, "alerts: late, delay_s, source", _m3_alert_lateness),
+    (4, "pending_gaps", _m4_pending_gaps),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 
