@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -95,6 +96,7 @@ class StreamReader:
         self._flagged: dict[str, str] = {}       # stream → last id already reported as a gap
         self.stats = ReaderStats()
         self.client: aioredis.Redis | None = None
+        self.client_name = f"kis-desk-desktop-{os.urandom(4).hex()}"   # CLIENT LIST shows it
 
     async def run(self) -> None:
         """Read until cancelled, reconnecting with backoff."""
@@ -104,7 +106,7 @@ class StreamReader:
             self.client = aioredis.Redis.from_url(
                 self.url, socket_connect_timeout=3.0,
                 socket_timeout=self._block_ms / 1000 + 5.0, health_check_interval=0,
-                retry=Retry(NoBackoff(), 0), client_name="kis-desk-stream-reader")
+                retry=Retry(NoBackoff(), 0), client_name=self.client_name)
             try:
                 await self._connected(self.client)
                 if connected_once:
