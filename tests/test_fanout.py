@@ -95,10 +95,14 @@ async def test_stream_reader_resumes_from_its_last_id_after_client_kill(redis_ur
     assert st.trade_batches < 3000 / 10           # packed batches, not one entry per trade
 
 
+NO_SCRIPTS = ("--rename-command", "EVAL", "", "--rename-command", "EVALSHA", "")
+
+
 @needs_server
+@pytest.mark.parametrize("scripts", [True, False], ids=["lua-check", "no-scripts"])
 async def test_trimmed_past_the_last_id_says_so_and_reloads_the_gap_from_the_database(
-        private_redis, tmp_path):
-    srv = private_redis(*DESK_USER)
+        private_redis, tmp_path, scripts):
+    srv = private_redis(*DESK_USER, *(() if scripts else NO_SCRIPTS))
     srv.start()
     desk_url = f"redis://desk:deskpw@127.0.0.1:{srv.port}/0"
     db = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
@@ -155,6 +159,7 @@ async def test_trimmed_past_the_last_id_says_so_and_reloads_the_gap_from_the_dat
     assert remote.reader.stats.reloaded == 600 and remote.reader.stats.holes_left == 0
     assert any("trimmed past the last entry read" in e.message for e in errors)
     assert remote.summary()["stream_gaps"] >= 1
+    assert remote.reader._use_script is scripts
 
 
 def _chain_counts(seen, stored) -> dict[str, tuple[int, int, int]]:

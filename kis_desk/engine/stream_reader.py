@@ -43,6 +43,32 @@ log = logging.getLogger(__name__)
 
 START = "0-0"
 
+# KEYS: streams; ARGV: the last id read of each. Returns 1 per stream when nothing after that id
+# was removed: the id is still there, or (before the first entry) nothing was ever removed.
+# A script so that only a flag crosses the network, not the (large) last entry itself.
+_CONTINUITY_LUA = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local last = ARGV[i]
+  if last == '0-0' then
+    if redis.call('EXISTS', key) == 0 then
+      out[i] = 1
+    else
+      local info = redis.call('XINFO', 'STREAM', key)
+      local added, length = 0, 0
+      for j = 1, #info, 2 do
+        if info[j] == 'entries-added' then added = info[j + 1] end
+        if info[j] == 'length' then length = info[j + 1] end
+      end
+      out[i] = (added <= length) and 1 or 0
+    end
+  else
+    out[i] = (#redis.call('XRANGE', key, last, last) > 0) and 1 or 0
+  end
+end
+return out
+"""
+
 
 @dataclass
 class ReaderStats:
@@ -94,6 +120,7 @@ class StreamReader:
         self._seqs: dict[str, int] = {}          # publisher src → last seq delivered
         self._alert_ids: set[str] = set()
         self._flagged: dict[str, str] = {}       # stream → last id already reported as a gap
+        self._use_script = True                  # False when the server refuses EVAL
         self.stats = ReaderStats()
         self.client: aioredis.Redis | None = None
         self.client_name = f"kis-desk-desktop-{os.urandom(4).hex()}"   # CLIENT LIST shows it
@@ -156,15 +183,29 @@ class StreamReader:
         ids = dict(self.last_ids)
         async with client.pipeline(transaction=False) as pipe:
             pipe.xread(ids, block=self._block_ms, count=self._count)
-            for stream, last in ids.items():
-                if last == START:
-                    pipe.xinfo_stream(stream)
-                else:
-                    pipe.xrange(stream, last, last, count=1)
+            if self._use_script:
+                pipe.eval(_CONTINUITY_LUA, len(ids), *ids, *ids.values())
+            else:
+                for stream, last in ids.items():
+                    if last == START:
+                        pipe.xinfo_stream(stream)
+                    else:
+                        pipe.xrange(stream, last, last, count=1)
             replies = await pipe.execute(raise_on_error=False)
         if isinstance(replies[0], Exception):
             raise replies[0]
-        for (stream, last), check in zip(ids.items(), replies[1:]):
+        checks: list[Any] = replies[1:]
+        if self._use_script:
+            if isinstance(checks[0], ResponseError) and _scripts_refused(checks[0]):
+                log.warning("Redis refuses Lua scripts (%s); checking continuity with XRANGE",
+                            checks[0])
+                self._use_script = False
+                checks = [True] * len(ids)       # checked from the next read on
+            elif isinstance(checks[0], Exception):
+                raise checks[0]
+            else:
+                checks = [bool(int(c)) for c in checks[0]]
+        for (stream, last), check in zip(ids.items(), checks):
             if not _continuous(last, check) and self._flagged.get(stream) != last:
                 self._flagged[stream] = last
                 self._gap(f"stream {stream} was trimmed past the last entry read ({last}); "
@@ -345,6 +386,8 @@ def _chain(found: list[Tick], after_cum: int, upto: int | None) -> list[Tick]:
 
 
 def _continuous(last: str, check: Any) -> bool:
+    if isinstance(check, bool):
+        return check
     if isinstance(check, ResponseError):
         return last == START and "no such key" in str(check).lower()   # nothing written yet
     if isinstance(check, Exception):
@@ -353,6 +396,12 @@ def _continuous(last: str, check: Any) -> bool:
         info = {_text(k): v for k, v in check.items()} if isinstance(check, dict) else {}
         return int(info.get("entries-added", 0)) <= int(info.get("length", 0))
     return bool(check)
+
+
+def _scripts_refused(exc: ResponseError) -> bool:
+    text = str(exc).lower()
+    return ("unknown command" in text or "noperm" in text or "no permissions" in text
+            or "disabled" in text)
 
 
 def _text(v: Any) -> str:
