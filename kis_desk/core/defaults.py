@@ -14,7 +14,7 @@ ALERT_STREAM_MAXLEN = 10_000      # alerts kept (XADD MAXLEN ~): days of alerts
 # One trade-stream entry is one packed batch; a collector writes at most one entry per
 # TRADE_STREAM_LINGER_S (batches ≤ TRADE_STREAM_BATCH trades), i.e. ≤ 20 entries/s up to
 # 10,000 trades/s. 6,000 entries therefore keep ≥ 5 minutes of one collector's trades
-# (≈ 600,000 trades, ~50 MB of Redis memory at 2,000 trades/s); divide by the number of
+# (≈ 600,000 trades, ~65 MB of Redis memory at 2,000 trades/s); divide by the number of
 # collectors sharing the stream.
 TRADE_STREAM_MAXLEN = 6_000
 TRADE_STREAM_LINGER_S = 0.05
