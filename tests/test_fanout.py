@@ -262,3 +262,81 @@ def _whole_day(ticks):
     day = ticks[0].timestamp
     start = day.replace(hour=0, minute=0, second=0, microsecond=0)
     return start, start + dt.timedelta(days=1)
+
+
+def _config(*argv: str):
+    from kis_desk.cli import build_parser
+    from kis_desk.headless import config_from_args
+
+    return config_from_args(build_parser().parse_args(list(argv)))
+
+
+def test_cli_stream_options():
+    from kis_desk.core.defaults import DEFAULT_ALERT_STREAM, DEFAULT_TRADE_STREAM
+    from kis_desk.engine.collector import ConfigError
+
+    r, db = "redis://127.0.0.1:6379/0", "sqlite:///x.sqlite3"
+    attach = _config("app", "--attach", "--redis", r, "--db", db)
+    assert (attach.redis_trade_stream, attach.redis_stream, attach.redis_tick_channel) == (
+        DEFAULT_TRADE_STREAM, DEFAULT_ALERT_STREAM, None)
+    pubsub = _config("app", "--attach", "--redis", r, "--db", db, "--redis-ticks", "kis:ticks")
+    assert (pubsub.redis_trade_stream, pubsub.redis_tick_channel) == (None, "kis:ticks")
+    custom = _config("app", "--attach", "--redis", r, "--db", db, "--redis-trades", "desk:t",
+                     "--redis-stream", "desk:a")
+    assert (custom.redis_trade_stream, custom.redis_stream) == ("desk:t", "desk:a")
+    collect = _config("collect", "--redis", r, "--redis-trades", "--redis-retention", "20000")
+    assert (collect.redis_trade_stream, collect.redis_trade_maxlen) == (DEFAULT_TRADE_STREAM, 20_000)
+    assert _config("collect", "--redis", r).redis_trade_stream is None     # trades: opt-in
+    assert _config("collect").redis_stream is None
+    for bad in (("collect", "--redis-trades"), ("collect", "--redis", r, "--redis-retention", "5")):
+        with pytest.raises(ConfigError):
+            _config(*bad)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("memory_keyring")
+def test_desktop_window_attached_over_streams(qloop, tmp_path, redis_url):
+    """The app's --attach wiring (ui/app.py → RemoteEngine on streams) shows trades and alerts."""
+    from kis_desk.settings import SettingsStore, UserSettings
+    from kis_desk.ui.app import run_window
+    from test_ui_support import until
+
+    store = SettingsStore()
+    store.save(UserSettings(sound=False))
+    shared_db = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    trade_stream, alert_stream, channel = keys()
+    codes = ["005930", "000660"]
+    remote_host = build_collector(CollectorConfig(
+        env="sim", codes=codes, sim_rate=300, db_url=shared_db, redis_url=redis_url,
+        redis_channel=channel, redis_stream=alert_stream, redis_trade_stream=trade_stream,
+        sim_spikes=False, paths=UserPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c")))
+    desktop = CollectorConfig(env="sim", codes=codes, db_url=shared_db, redis_url=redis_url,
+                              redis_channel=channel, redis_stream=alert_stream,
+                              redis_trade_stream=trade_stream, attach=True)
+    engines: list = []
+
+    async def script(window) -> None:
+        engines.append(window.engine)
+        await remote_host.start()
+        try:
+            model = window.model
+            await until(lambda: all(model.state(c).price is not None for c in codes),
+                        what="prices via the trade stream")
+            remote_host.exchange.simulator.jump("000660", 7.0, 1.0)
+            await until(lambda: model.pending_alerts("000660"), timeout=30,
+                        what="alert via the alert stream")
+        finally:
+            await remote_host.stop()
+        window.close()
+
+    try:
+        code = qloop.run_until_complete(asyncio.wait_for(
+            run_window(desktop, store=store, on_started=script), 120))
+    finally:
+        async def cleanup() -> None:
+            admin = aioredis.Redis.from_url(redis_url)
+            await admin.delete(trade_stream, alert_stream)
+            await admin.aclose()
+        qloop.run_until_complete(cleanup())
+    assert code == 0
+    assert type(engines[0]).__name__ == "RemoteEngine" and engines[0].reader is not None
