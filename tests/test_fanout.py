@@ -230,6 +230,8 @@ async def test_two_collectors_two_desktops_lose_no_trade_across_a_redis_restart(
         for c in collectors:
             await c.stop()                        # flushes the database and the streams
         await admin.aclose()
+    summaries = [c.summary() for c in collectors]
+    assert all(s["trades_streamed"] > 0 and s["trades_stream_dropped"] == 0 for s in summaries)
     repo = Repository(pg)
     try:
         stored = {c: repo.ticks_between(c, *_whole_day(seen[0])) for c in codes}

@@ -361,6 +361,8 @@ class Collector:
             "alerts_delivered": publisher.delivered if publisher else 0,
             "alerts_dropped": publisher.dropped if publisher else 0,
             "alerts_undelivered": (publisher.pending + publisher.dropped) if publisher else 0,
+            "trades_streamed": publisher.trades_streamed if publisher else 0,
+            "trades_stream_dropped": publisher.trades_dropped if publisher else 0,
             "symbols": len(self.codes),
         }
 
