@@ -342,3 +342,37 @@ def test_desktop_window_attached_over_streams(qloop, tmp_path, redis_url):
         qloop.run_until_complete(cleanup())
     assert code == 0
     assert type(engines[0]).__name__ == "RemoteEngine" and engines[0].reader is not None
+
+
+async def test_gap_filler_reloads_busy_and_quiet_symbols_by_the_chain(tmp_path):
+    """No Redis: the database side of a gap. A trades on after the gap (hole up to its next
+    trade), B stays quiet (reloaded up to now, then its next trade is checked again)."""
+    from kis_desk.engine.stream_reader import GapFiller, ReaderStats
+
+    db = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    writer = TickWriter(db, journal_dir=tmp_path / "journal")
+    await writer.start()
+    repo = Repository(db)
+    a, b = make_ticks(60, code="005930"), make_ticks(60, code="000660")
+    delivered: list = []
+    stats = ReaderStats()
+    gaps = GapFiller(repo.ticks_between, delivered.extend, stats, settle=0.1, retry_every=0.05)
+    try:
+        writer.submit(a[:40] + b[:30])
+        await writer.flush()
+        delivered.extend(gaps.filter(a[:10] + b[:10]))     # live, then the stream loses entries
+        gaps.gap()
+        delivered.extend(gaps.filter(a[40:41]))           # A's next live trade: hole 10..39
+        await wait_until(lambda: not gaps.busy and len(delivered) >= 71, what="reloads")
+        assert gaps.filter(b[15:16]) == []                # delivered from the database already
+        writer.submit(b[30:45])                           # B trades on; the stream loses them too
+        await writer.flush()
+        delivered.extend(gaps.filter(b[45:46]))           # B's next live trade is checked again
+        await wait_until(lambda: len(delivered) >= 87 and not gaps.busy, what="B's second hole")
+    finally:
+        await gaps.stop()
+        await writer.stop()
+        repo.close()
+    key = lambda t: (t.stock_code, t.cum_volume)   # noqa: E731
+    assert Counter(map(key, delivered)) == Counter(map(key, a[:41] + b[:46]))
+    assert stats.reloaded == 30 + 20 + 15 and stats.holes_left == 0

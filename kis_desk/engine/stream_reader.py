@@ -270,7 +270,9 @@ class GapFiller:
     symbol's next trade with the last one delivered; a break in the cumulative-volume chain is a
     hole, reloaded by ``load(code, start, end)`` (a repository's ``ticks_between``, run in a
     worker thread) and delivered through ``deliver`` once the database has all of it.
-    Symbols that stay quiet for ``settle`` s after the gap are reloaded up to now.
+    Symbols that stay quiet for ``settle`` s after the gap are reloaded up to now (and their next
+    trade is checked again). A symbol first seen after a gap has no baseline: its earlier trades
+    are the database's (the desktop's history), not the reader's.
     """
 
     def __init__(self, load: Callable[[str, datetime, datetime], list[Tick]],
@@ -289,8 +291,9 @@ class GapFiller:
 
     @property
     def busy(self) -> bool:
-        """A gap is being checked or reloaded."""
-        return bool(self._suspect or self._tasks)
+        """A gap is being reloaded, or quiet symbols are still to be reloaded."""
+        settling = self._settle_task is not None and not self._settle_task.done()
+        return bool(self._tasks) or settling
 
     def gap(self) -> None:
         """Entries may be missing: check every symbol's next trade against its chain."""
@@ -366,7 +369,11 @@ class GapFiller:
             if last is None or rows[-1].cum_volume > last.cum_volume:
                 self._last[code] = rows[-1]
             self._deliver(rows)
-        if upto is not None and not whole:
+        if upto is None:
+            # reloaded "up to now": the symbol's next live trade is still checked against what
+            # the database had, so trades it had not committed yet are not skipped silently
+            self._suspect.setdefault(code, self._last.get(code) or before)
+        elif not whole:
             self.stats.holes_left += 1
             have = rows[-1].cum_volume if rows else before.cum_volume
             self._on_hole(f"{code}: trades after cumulative volume {have} up to {upto} are not "
