@@ -65,7 +65,9 @@ class RemoteEngine:
 
         self.repository = await asyncio.to_thread(Repository, self.db_url)
         streams = bool(self.trade_stream or self.alert_stream)
-        listen = self._follow_streams() if streams else self._listen()
+        if streams:
+            self._make_reader()
+        listen = self.reader.run() if streams else self._listen()
         self._tasks = [asyncio.create_task(listen, name="remote-engine"),
                        asyncio.create_task(self._report_phases(), name="remote-phases")]
 
@@ -105,7 +107,7 @@ class RemoteEngine:
             await asyncio.sleep(5.0)
 
     # -- Redis streams (durable) --------------------------------------------------------------------
-    async def _follow_streams(self) -> None:
+    def _make_reader(self) -> None:
         from .stream_reader import GapFiller, StreamReader
 
         self.reader = StreamReader(
@@ -115,7 +117,6 @@ class RemoteEngine:
             start=self._stream_start)
         self._gaps = GapFiller(self.repository.ticks_between, self._deliver_ticks,
                                self.reader.stats, on_hole=self._report_hole)
-        await self.reader.run()
 
     def _stream_trades(self, ticks: Sequence[Tick]) -> None:
         fresh = self._gaps.filter(ticks)
@@ -123,7 +124,7 @@ class RemoteEngine:
             self._deliver_ticks(fresh)
 
     def _stream_gap(self, reason: str) -> None:
-        self.bus.publish(ErrorEvent("remote", f"{reason}"))
+        self.bus.publish(ErrorEvent("remote", reason))
         self._gaps.gap()
         if self.alert_stream:
             asyncio.create_task(self._reload_alerts(), name="remote-alert-reload")
