@@ -26,7 +26,18 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redis", metavar="URL", help="Redis URL for alert events (redis:// or rediss://)")
     p.add_argument("--redis-channel", default=None, help="Redis channel for alerts (default kis:alerts)")
     p.add_argument("--redis-ticks", metavar="CHANNEL", default=None,
-                   help="also publish every trade on this Redis channel (for desktops on other hosts)")
+                   help="also publish every trade on this Redis pub/sub channel (best effort; with "
+                        "--attach: read trades and alerts from pub/sub channels instead of streams)")
+    p.add_argument("--redis-stream", metavar="STREAM", default=None,
+                   help="Redis stream for alerts (default kis:alerts:stream; XADDed next to the "
+                        "channel, read by attached desktops)")
+    p.add_argument("--redis-trades", metavar="STREAM", nargs="?", const="kis:trades:stream",
+                   default=None,
+                   help="XADD every trade to this Redis stream (default kis:trades:stream) for "
+                        "attached desktops; with --attach: the stream to read")
+    p.add_argument("--redis-retention", metavar="ENTRIES", type=int, default=None,
+                   help="trade stream length kept (XADD MAXLEN ~; one entry per batch of ≤ 500 "
+                        "trades, ≤ 20 entries/s per collector; default 6000 ≈ 5 minutes)")
     p.add_argument("--threshold", type=float, default=None, help="alert threshold in percent (default 5)")
     p.add_argument("--window", type=float, default=None, help="alert window in seconds (default 60)")
     p.add_argument("--sim-rate", type=float, default=None,
@@ -51,9 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     app = sub.add_parser("app", help="open the desktop app (the default)")
     add_engine_arguments(app)
     app.add_argument("--attach", action="store_true",
-                     help="show a collector running elsewhere: live events from --redis "
-                          "(alerts on --redis-channel, trades on --redis-ticks, default kis:ticks), "
-                          "history from the shared --db; no KIS connection of its own")
+                     help="show collectors running elsewhere: live trades and alerts from the "
+                          "Redis streams on --redis (--redis-trades, default kis:trades:stream; "
+                          "--redis-stream, default kis:alerts:stream; resumes after reconnects), "
+                          "history from the shared --db; no KIS connection of its own. With "
+                          "--redis-ticks CHANNEL it subscribes to pub/sub channels instead")
 
     collect = sub.add_parser("collect", help="headless collector: stream, store, detect, publish")
     add_engine_arguments(collect)

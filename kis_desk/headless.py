@@ -15,6 +15,7 @@ from typing import Any
 
 from .aio import on_stop_signals
 from .config import UserPaths, credentials_from_env, parse_codes
+from .core.defaults import DEFAULT_ALERT_STREAM, DEFAULT_TRADE_STREAM
 from .core.events import ErrorEvent, Event, SessionStateEvent, SubscriptionPlanEvent
 from .engine.collector import Collector, CollectorConfig, ConfigError
 from .wiring import build_collector
@@ -43,6 +44,16 @@ def config_from_args(args: argparse.Namespace) -> CollectorConfig:
         if not args.redis:
             raise ConfigError("--redis-ticks needs --redis")
         cfg.redis_tick_channel = args.redis_ticks
+    for option in ("redis_stream", "redis_trades", "redis_retention"):
+        if getattr(args, option, None) is not None and not args.redis:
+            raise ConfigError(f"--{option.replace('_', '-')} needs --redis")
+    if args.redis:
+        cfg.redis_stream = getattr(args, "redis_stream", None) or DEFAULT_ALERT_STREAM
+        cfg.redis_trade_stream = getattr(args, "redis_trades", None)
+    if getattr(args, "redis_retention", None) is not None:
+        if not 100 <= args.redis_retention <= 10_000_000:
+            raise ConfigError("--redis-retention must be between 100 and 10000000 entries")
+        cfg.redis_trade_maxlen = args.redis_retention
     if args.threshold is not None:
         if not 0 < args.threshold < 100:
             raise ConfigError("--threshold must be between 0 and 100 (percent)")
@@ -56,7 +67,8 @@ def config_from_args(args: argparse.Namespace) -> CollectorConfig:
             raise ConfigError("--attach needs --redis (where the collector publishes) and --db "
                               "(the database it writes)")
         cfg.attach = True
-        cfg.redis_tick_channel = cfg.redis_tick_channel or "kis:ticks"
+        if cfg.redis_tick_channel is None:       # streams (durable), unless pub/sub was asked for
+            cfg.redis_trade_stream = cfg.redis_trade_stream or DEFAULT_TRADE_STREAM
     if args.sim_rate is not None:
         if not 0 < args.sim_rate <= 50_000:
             raise ConfigError("--sim-rate must be between 0 and 50000 trades/s")

@@ -25,7 +25,9 @@ from ..config import (
     custom_environment,
     redact_url,
 )
-from ..core.defaults import DEFAULT_SILENCE_TIMEOUT, DEFAULT_THRESHOLD_PCT, DEFAULT_WINDOW_SECONDS
+from ..core.defaults import (
+    DEFAULT_SILENCE_TIMEOUT, DEFAULT_THRESHOLD_PCT, DEFAULT_WINDOW_SECONDS, TRADE_STREAM_MAXLEN,
+)
 from ..core.errors import describe
 from ..logs import register_secret
 from ..protocol.records import KST
@@ -50,8 +52,10 @@ class CollectorConfig:
     db_url: str | None = None                       # None → SQLite in the user data directory
     redis_url: str | None = None
     redis_channel: str = "kis:alerts"
-    redis_stream: str | None = None
-    redis_tick_channel: str | None = None            # also publish every tick (multi-host setups)
+    redis_stream: str | None = None                  # alerts also XADDed here (attached desktops)
+    redis_tick_channel: str | None = None            # also publish every tick on pub/sub (best effort)
+    redis_trade_stream: str | None = None            # XADD every trade here (attached desktops)
+    redis_trade_maxlen: int = TRADE_STREAM_MAXLEN    # trade stream retention, entries (≈ batches)
     threshold_pct: float = DEFAULT_THRESHOLD_PCT
     window_seconds: float = DEFAULT_WINDOW_SECONDS
     overrides: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -168,9 +172,12 @@ class Collector:
 
             self.publisher = RedisPublisher(cfg.redis_url, channel=cfg.redis_channel,
                                             stream=cfg.redis_stream, bus=self.bus,
-                                            tick_channel=cfg.redis_tick_channel)
+                                            tick_channel=cfg.redis_tick_channel,
+                                            trade_stream=cfg.redis_trade_stream,
+                                            trade_stream_maxlen=cfg.redis_trade_maxlen)
             await self.publisher.start()
-        self._publish_ticks = self.publisher is not None and bool(cfg.redis_tick_channel)
+        self._publish_ticks = self.publisher is not None and bool(
+            cfg.redis_tick_channel or cfg.redis_trade_stream)
         assert self.environment is not None
         self.feed = FeedManager(
             self.environment, credentials, self._on_ticks, bus=self.bus,
@@ -338,7 +345,7 @@ class Collector:
         alerts = self.detector.process(batch)
         self.bus.publish(TicksEvent(batch))
         if self._publish_ticks:
-            self.publisher.publish_ticks(batch)   # other hosts' desktops (best effort)
+            self.publisher.publish_ticks(batch)   # other hosts' desktops
         for alert in alerts:
             self._emit_alert(alert)
 
@@ -424,6 +431,8 @@ class Collector:
             "alerts_delivered": publisher.delivered if publisher else 0,
             "alerts_dropped": publisher.dropped if publisher else 0,
             "alerts_undelivered": (publisher.pending + publisher.dropped) if publisher else 0,
+            "trades_streamed": publisher.trades_streamed if publisher else 0,
+            "trades_stream_dropped": publisher.trades_dropped if publisher else 0,
             "symbols": len(self.codes),
         }
 

@@ -22,7 +22,17 @@ Delivery guarantees
   dropped (a live desk cares most about the newest moves; every alert is also in the UI/log),
   counted in ``dropped`` and reported once per overflow episode with an ``ErrorEvent`` and a
   ``PublisherStatsEvent``.
-* **Ticks** (``tick_channel``, for multi-host setups): best effort. Each drain publishes one
+* **Trades on a stream** (``trade_stream``, what attached desktops read): durable within the
+  stream's retention. Trades wait in a bounded outbox (``trade_max_pending``) and go out as
+  packed batches (:mod:`.trade_batch`, ≤ ``tick_batch`` trades, after a ``trade_linger`` s
+  coalescing pause) in one pipeline of ``XADD <trade_stream> MAXLEN ~ trade_stream_maxlen``
+  (one entry per batch, not per trade). Each entry carries this publisher's random ``src`` id
+  and a ``seq`` number that grows by one per batch; a pipeline that failed (possibly after
+  part of it was applied) is sent again with the same ``seq`` s, so readers drop the
+  duplicates by ``(src, seq)`` and see every batch exactly once. Trades dropped from a full
+  outbox (counted in ``trades_dropped``; they are in the database) skip a ``seq`` number, so a
+  reader sees the hole and reloads it from the database (:mod:`.stream_reader`).
+* **Ticks** (``tick_channel``, pub/sub for existing subscribers): best effort. Each drain publishes one
   ``TicksEvent`` JSON per batch (≤ ``tick_batch`` ticks) with a plain pipeline. When the queue
   is full or a batch fails, ticks are dropped and counted (``ticks_dropped``) — they are in the
   database anyway. Ticks use their own connection, so a tick backlog never delays an alert.
@@ -39,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -53,8 +64,12 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from ..config import redact_url
 from ..core.backoff import Backoff, BackoffPolicy
+from ..core.defaults import (
+    ALERT_STREAM_MAXLEN, TRADE_STREAM_BATCH, TRADE_STREAM_LINGER_S, TRADE_STREAM_MAXLEN,
+)
 from ..core.events import AlertEvent, ErrorEvent, EventBus, PublisherStatsEvent, TicksEvent
 from ..core.ticks import Tick
+from .trade_batch import pack_trades
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +112,10 @@ class PublisherStats:
     target: str
     last_error: str
     mode: str                 # "script" | "multi"
+    trades_streamed: int = 0  # trades confirmed on the trade stream
+    trades_pending: int = 0
+    trades_dropped: int = 0   # outbox overflow (a seq hole tells readers to reload them)
+    trade_batches: int = 0    # stream entries written
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,12 +134,16 @@ class RedisPublisher:
         *,
         channel: str = "kis:alerts",
         stream: str | None = None,
-        stream_maxlen: int = 10_000,
+        stream_maxlen: int = ALERT_STREAM_MAXLEN,
         max_pending: int = 10_000,
         bus: EventBus | None = None,
         tick_channel: str | None = None,
         tick_max_pending: int = 50_000,
-        tick_batch: int = 500,
+        tick_batch: int = TRADE_STREAM_BATCH,
+        trade_stream: str | None = None,
+        trade_stream_maxlen: int = TRADE_STREAM_MAXLEN,
+        trade_max_pending: int = 200_000,
+        trade_linger: float = TRADE_STREAM_LINGER_S,
         alert_batch: int = 200,
         backoff_initial: float = 0.2,
         backoff_max: float = 10.0,
@@ -139,6 +162,11 @@ class RedisPublisher:
         self.tick_channel = tick_channel
         self.tick_max_pending = int(tick_max_pending)
         self._tick_batch = max(1, int(tick_batch))
+        self.trade_stream = trade_stream
+        self.trade_stream_maxlen = int(trade_stream_maxlen)
+        self.trade_max_pending = int(trade_max_pending)
+        self._trade_linger = max(0.0, float(trade_linger))
+        self.source_id = os.urandom(6).hex()      # this publisher's id in every trade entry
         self._alert_batch = max(1, int(alert_batch))
         self._bus = bus
         self._backoff_policy = BackoffPolicy(initial=backoff_initial, cap=backoff_max,
@@ -150,6 +178,11 @@ class RedisPublisher:
         self._outbox: deque[tuple[str, str]] = deque()      # (alert_id, json)
         self._inflight: list[tuple[str, str]] = []
         self._ticks: deque[Tick] = deque()
+        self._trades: deque[Tick] = deque()
+        self._trade_inflight: list[tuple[int, int, bytes]] = []     # (count, seq, packed)
+        self._trade_seq = 0
+        self._trade_hole = False          # trades dropped since the last batch: skip a seq
+        self._trade_wake = asyncio.Event()
         self._wake = asyncio.Event()
         self._tick_wake = asyncio.Event()
         self._stopping = False
@@ -165,6 +198,9 @@ class RedisPublisher:
         self.reconnects = 0
         self.ticks_sent = 0
         self.ticks_dropped = 0
+        self.trades_streamed = 0
+        self.trades_dropped = 0
+        self.trade_batches = 0
         self.connected = False
         self.last_error = ""
         self._overflowing = False
@@ -185,7 +221,19 @@ class RedisPublisher:
         self._wake.set()
 
     def publish_ticks(self, ticks: Iterable[Tick]) -> None:
-        """Queue ticks for ``tick_channel`` (no-op without one); oldest dropped past the bound."""
+        """Queue ticks for ``trade_stream`` and/or ``tick_channel`` (no-op without either);
+        oldest dropped past each queue's bound."""
+        if self.trade_stream is not None:
+            ticks = tuple(ticks)
+            q = self._trades
+            q.extend(ticks)
+            over = len(q) - self.trade_max_pending
+            if over > 0:
+                for _ in range(over):
+                    q.popleft()
+                self.trades_dropped += over
+                self._trade_hole = True
+            self._trade_wake.set()
         if self.tick_channel is None:
             return
         q = self._ticks
@@ -220,6 +268,8 @@ class RedisPublisher:
         self._tasks.append(asyncio.create_task(self._drain_alerts(), name="redis-alerts"))
         if self.tick_channel is not None:
             self._tasks.append(asyncio.create_task(self._drain_ticks(), name="redis-ticks"))
+        if self.trade_stream is not None:
+            self._tasks.append(asyncio.create_task(self._drain_trades(), name="redis-trades"))
         return self.connected
 
     async def stop(self, flush_timeout: float = 5.0) -> PublisherStats:
@@ -228,6 +278,7 @@ class RedisPublisher:
         self._stopping = True
         self._wake.set()
         self._tick_wake.set()
+        self._trade_wake.set()
         if self._tasks:
             done, running = await asyncio.wait(self._tasks, timeout=max(0.0, flush_timeout))
             for t in running:
@@ -260,7 +311,10 @@ class RedisPublisher:
             connected=self.connected, ticks_sent=self.ticks_sent,
             ticks_pending=len(self._ticks), ticks_dropped=self.ticks_dropped,
             target=self.target, last_error=self.last_error,
-            mode="script" if self._use_script else "multi")
+            mode="script" if self._use_script else "multi",
+            trades_streamed=self.trades_streamed,
+            trades_pending=len(self._trades) + sum(n for n, _, _ in self._trade_inflight),
+            trades_dropped=self.trades_dropped, trade_batches=self.trade_batches)
 
     def stats_event(self) -> PublisherStatsEvent:
         return self.stats().event()
@@ -373,6 +427,50 @@ class RedisPublisher:
                 await asyncio.sleep(backoff.next_delay())
                 continue
             self.ticks_sent += sum(n for n, _ in messages)
+            backoff.reset()
+
+    async def _drain_trades(self) -> None:
+        """Packed batches to the trade stream; a failed pipeline is resent with the same seqs."""
+        assert self.trade_stream is not None
+        backoff = Backoff(self._backoff_policy)
+        q = self._trades
+        while True:
+            if not self._trade_inflight:
+                if not q:
+                    if self._stopping:
+                        return
+                    self._trade_wake.clear()
+                    if not q:
+                        await self._trade_wake.wait()
+                    continue
+                if len(q) < self._tick_batch and self._trade_linger and not self._stopping:
+                    await asyncio.sleep(self._trade_linger)    # coalesce: ≤ 1 entry per linger
+                while q and len(self._trade_inflight) < 20:
+                    n = min(self._tick_batch, len(q))
+                    chunk = [q.popleft() for _ in range(n)]
+                    self._trade_seq += 2 if self._trade_hole else 1
+                    self._trade_hole = False
+                    self._trade_inflight.append((n, self._trade_seq, pack_trades(chunk)))
+                    await asyncio.sleep(0)   # packing is CPU work: let socket reads interleave
+            assert self._client is not None
+            try:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for n, seq, packed in self._trade_inflight:
+                        pipe.xadd(self.trade_stream,
+                                  {"src": self.source_id, "seq": seq, "n": n, "t": packed},
+                                  maxlen=self.trade_stream_maxlen, approximate=True)
+                    await pipe.execute()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+                # Part of the pipeline may be on the server: resend all of it (same seqs), and
+                # readers skip what they already have. stop() bounds this with flush_timeout.
+                self.last_error = self._scrub(exc)
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            self.trades_streamed += sum(n for n, _, _ in self._trade_inflight)
+            self.trade_batches += len(self._trade_inflight)
+            self._trade_inflight = []
             backoff.reset()
 
     # -- health and events -------------------------------------------------------------------------

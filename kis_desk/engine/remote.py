@@ -1,7 +1,11 @@
 """A desktop's engine when the collector runs on another host.
 
-The collector publishes alerts (and, with ``--redis-ticks``, every trade) on Redis and writes to
-a shared database. ``RemoteEngine`` turns those Redis messages back into the same engine events
+The collectors write to a shared database and ``XADD`` alerts and (with ``--redis-trades``)
+every trade to Redis streams; ``RemoteEngine`` follows those streams with a
+:class:`.stream_reader.StreamReader` (resumes from its last id after a reconnect or a Redis
+restart; holes beyond the retention are reloaded from the database). Given only pub/sub
+channels (``trade_stream=alert_stream=None``) it subscribes to them instead, best effort, as
+before. ``RemoteEngine`` turns those Redis messages back into the same engine events
 on a local :class:`EventBus` and reads history from the shared database, so the desktop UI works
 unchanged (it depends only on ``ui.engine_handle.EngineHandle``). It never subscribes to KIS
 itself: which symbols stream is the remote collector's watchlist; rows the remote does not
@@ -19,6 +23,7 @@ from typing import Any
 from ..aio import cancel_and_wait
 from ..config import redact_url
 from ..core.backoff import Backoff, BackoffPolicy
+from ..core.ticks import Tick
 from ..core.events import (
     AlertEvent, ErrorEvent, EventBus, SessionStateEvent, SubscriptionPlanEvent, TicksEvent,
     event_from_json,
@@ -36,13 +41,19 @@ class RemoteEngine:
 
     def __init__(self, redis_url: str, db_url: str, *, alert_channel: str = "kis:alerts",
                  tick_channel: str | None = "kis:ticks", codes: Sequence[str] = (),
-                 bus: EventBus | None = None) -> None:
+                 bus: EventBus | None = None, trade_stream: str | None = None,
+                 alert_stream: str | None = None, stream_start: str = "$") -> None:
         from ..market.symbols import default_directory
 
         self.redis_url = redis_url
         self.db_url = db_url
         self.alert_channel = alert_channel
         self.tick_channel = tick_channel
+        self.trade_stream = trade_stream
+        self.alert_stream = alert_stream
+        self._stream_start = stream_start
+        self.reader: Any = None         # StreamReader when reading streams
+        self._gaps: Any = None          # GapFiller next to it
         self.bus = bus or EventBus()
         self.symbols = default_directory()
         self.repository: Any = None
@@ -56,12 +67,18 @@ class RemoteEngine:
         from .storage import Repository
 
         self.repository = await asyncio.to_thread(Repository, self.db_url)
-        self._tasks = [asyncio.create_task(self._listen(), name="remote-engine"),
+        streams = bool(self.trade_stream or self.alert_stream)
+        if streams:
+            self._make_reader()
+        listen = self.reader.run() if streams else self._listen()
+        self._tasks = [asyncio.create_task(listen, name="remote-engine"),
                        asyncio.create_task(self._report_phases(), name="remote-phases")]
 
     async def stop(self) -> None:
         await cancel_and_wait(self._tasks)
         self._tasks = []
+        if self._gaps is not None:
+            await self._gaps.stop()
         if self.repository is not None:
             self.repository.close()
         self._state("stopped", "detached")
@@ -101,7 +118,13 @@ class RemoteEngine:
         return self.alert_channel, await publish_test_alert(self.redis_url, self.alert_channel, alert)
 
     def summary(self) -> dict[str, Any]:
-        return {"received": self.received, "symbols": len(self.codes), "streaming": len(self._seen)}
+        out: dict[str, Any] = {"received": self.received, "symbols": len(self.codes),
+                               "streaming": len(self._seen)}
+        if self.reader is not None:
+            s = self.reader.stats
+            out.update(stream_gaps=s.gaps, reloaded=s.reloaded, holes_left=s.holes_left,
+                       stream_duplicates=s.duplicates)
+        return out
 
     async def _report_phases(self) -> None:
         from .phase import PhaseWatcher
@@ -111,7 +134,46 @@ class RemoteEngine:
             phases.check()
             await asyncio.sleep(5.0)
 
-    # -- Redis ------------------------------------------------------------------------------------
+    # -- Redis streams (durable) --------------------------------------------------------------------
+    def _make_reader(self) -> None:
+        from .stream_reader import GapFiller, StreamReader
+
+        self.reader = StreamReader(
+            self.redis_url, trade_stream=self.trade_stream, alert_stream=self.alert_stream,
+            on_trades=self._stream_trades, on_alert=self.bus.publish, on_gap=self._stream_gap,
+            on_state=lambda state, detail, retry_in: self._state(state, detail, retry_in),
+            start=self._stream_start)
+        self._gaps = GapFiller(self.repository.ticks_between, self._deliver_ticks,
+                               self.reader.stats, on_hole=self._report_hole)
+
+    def _stream_trades(self, ticks: Sequence[Tick]) -> None:
+        fresh = self._gaps.filter(ticks)
+        if fresh:
+            self._deliver_ticks(fresh)
+
+    def _stream_gap(self, reason: str) -> None:
+        self.bus.publish(ErrorEvent("remote", reason))
+        self._gaps.gap()
+        if self.alert_stream:
+            asyncio.create_task(self._reload_alerts(), name="remote-alert-reload")
+
+    async def _reload_alerts(self) -> None:
+        from datetime import datetime
+
+        from ..protocol.records import KST
+
+        stored = await asyncio.to_thread(self.repository.alerts_on, datetime.now(KST).date())
+        for s in stored:
+            if self.reader.deliver_alert(s.alert):
+                self.reader.stats.alerts_reloaded += 1
+
+    def _report_hole(self, message: str) -> None:
+        self.bus.publish(ErrorEvent("remote", message))
+
+    def _deliver_ticks(self, ticks: Sequence[Tick]) -> None:
+        self._deliver_event(TicksEvent(tuple(ticks)))
+
+    # -- Redis pub/sub (best effort, for existing channel setups) ---------------------------------
     async def _listen(self) -> None:
         import redis.asyncio as aioredis
 
@@ -150,6 +212,9 @@ class RemoteEngine:
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("ignoring an undecodable message from Redis: %s", exc)
             return
+        self._deliver_event(event)
+
+    def _deliver_event(self, event: Any) -> None:
         if isinstance(event, TicksEvent):
             self.received += len(event.ticks)
             new = {t.stock_code for t in event.ticks} - self._seen
