@@ -36,6 +36,11 @@ class SpikeSpec:
     retrace_over: tuple[float, float] = (60.0, 180.0)
     #: a symbol already this far (percent) from its previous close spikes back towards it
     turn_back_beyond_pct: float = 12.0
+    #: the first spike's size and duration: ≈0.2 %/s stays inside the dynamic VI band (3 % within
+    #: 10 s), so a newcomer sees its alert within two minutes instead of waiting out a VI; the
+    #: later, faster ones may trigger VI (None = like the others)
+    first_pct: tuple[float, float] | None = (5.5, 6.5)
+    first_over: tuple[float, float] | None = (28.0, 32.0)
 
 
 #: what the demo paths (``kis-desk sim``, the app's demo mode) use

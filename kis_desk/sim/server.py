@@ -55,8 +55,11 @@ class Simulator:
         self._state.loop = asyncio.get_running_loop()
         now = self.loop_time()
         self.market = self._state.market = Market(cfg, now)
+        for h in cfg.halts:              # halted from the start: before the first trade
+            if h.after_seconds <= 0:
+                self.market.halt(h.code, h.seconds, now)
         self._pending_jumps = sorted([(now + j.after_seconds, j) for j in cfg.jumps] +
-                                     [(now + h.after_seconds, h) for h in cfg.halts],
+                                     [(now + h.after_seconds, h) for h in cfg.halts if h.after_seconds > 0],
                                      key=lambda x: x[0])
         try:
             self.ws_url = await self._ws.start()
