@@ -447,7 +447,7 @@ class Market:
             if not any(batch.counts):
                 continue
             self._emit(sym, batch, out)
-            if limit is not None and len(sym.krx.h_price) > limit:
+            if limit is not None and len(sym.total.h_price) > limit:
                 sym.trim(limit)
         return out
 
@@ -457,12 +457,13 @@ class Market:
         prints: dict[Symbol, tuple[int, int]] = {}
         if self._krx_auction and not hours.krx_auction:
             for sym in self._order:
-                prints[sym] = (0, KIND_AUCTION)
+                if sym.vi is None:
+                    prints[sym] = (0, KIND_AUCTION)
         self._krx_auction = hours.krx_auction
         if hours.krx_slot != self._krx_slot:
             if hours.krx_slot is not None:
                 for sym in self._order:
-                    if sym.krx.count:
+                    if sym.krx.count and sym.vi is None:
                         prints[sym] = (0, hours.krx_slot_kind)
             self._krx_slot = hours.krx_slot
         for sym in self._in_vi:
