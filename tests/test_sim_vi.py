@@ -5,6 +5,7 @@ The market-level tests drive simulated time directly (no sleeping)."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from datetime import datetime, timedelta
 
@@ -15,7 +16,7 @@ from kis_desk.protocol.codec import decode_message
 from kis_desk.protocol.messages import AckKind, DataFrame
 from kis_desk.protocol.records import KST, GenericRecord
 from kis_desk.protocol.states import HourClass, MarketState, market_state, vi_status_rows
-from kis_desk.sim import DEMO_SPIKES, DEMO_VI, HaltSpec, SimConfig, Simulator, ViSpec
+from kis_desk.sim import DEMO_SPIKES, DEMO_VI, HaltSpec, SimConfig, Simulator, ViSpec, add_sim_arguments
 from kis_desk.sim.market import TR_TOTAL, TR_TRADES, Market
 from tests.test_sim_spikes import largest_move_within, run_market
 from tests.test_sim_support import access_token, approval_key, connect, rest_get, subscribe
@@ -251,3 +252,25 @@ def test_demo_first_alert_is_not_held_up_by_a_vi(seed):
     market = run_market(SimConfig(seed=seed, spikes=DEMO_SPIKES, vi=DEMO_VI), 120.0)
     assert market.vi_events() == []
     assert max(largest_move_within(market.history(c)) for c in market.codes()) >= 5.0
+
+
+def test_vi_and_nxt_switches_on_the_demo_paths_only():
+    parser = argparse.ArgumentParser()
+    add_sim_arguments(parser)
+    args = parser.parse_args([])
+    assert (args.no_vi, args.krx_only) == (False, False)             # kis-desk sim: both on
+    assert parser.parse_args(["--no-vi", "--krx-only"]).no_vi is True
+    assert SimConfig().vi is None and SimConfig().nxt is False       # built in code: off
+
+
+def test_spikes_prefer_symbols_watched_on_any_venue():
+    cfg = SimConfig(seed=4, spikes=DEMO_SPIKES, nxt=True)
+    t = {"t": 0.0}
+    cfg.clock = lambda: START + timedelta(seconds=t["t"])
+    market = Market(cfg, now=0.0)
+    watched = {"000660": None, "035420": None}
+    while t["t"] < 700:
+        t["t"] = round(t["t"] + 1.0, 6)
+        market.generate(100, t["t"], {}, {TR_TRADES: {}, TR_TOTAL: watched})
+    spikes = [m for m in market.moves() if m.kind == "spike"]
+    assert spikes and {m.code for m in spikes} <= set(watched)

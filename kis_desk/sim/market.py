@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import random
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -228,6 +228,18 @@ class _Batch:
         self.build = build
 
 
+class _AnyOf:
+    """Codes wanted by any TR (spikes prefer symbols someone watches, on whichever venue)."""
+
+    __slots__ = ("_parts",)
+
+    def __init__(self, parts: Iterable[Container[str]]) -> None:
+        self._parts = tuple(parts)
+
+    def __contains__(self, code: object) -> bool:
+        return any(code in p for p in self._parts)
+
+
 class Market:
     """All symbols, the trade generator and the KST market clock."""
 
@@ -412,7 +424,7 @@ class Market:
         if not hours.continuous and not prints:
             return []
         if self._spikes is not None and hours.continuous:
-            self._maybe_spike(now, wanted)
+            self._maybe_spike(now, wanted if wanted_by_tr is None else _AnyOf(wanted_by_tr.values()))
         hms = now_kst.hour * 10_000 + now_kst.minute * 100 + now_kst.second
         if hms < self._last_hms:      # wall clock stepped back: keep history times monotonic
             hms = self._last_hms
