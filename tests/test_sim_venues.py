@@ -273,3 +273,42 @@ async def test_unlisted_code_gets_no_invented_market_unless_asked(invent):
         assert "654321" in sim.codes()
         await ws.close()
 
+
+
+async def test_integrated_stream_through_the_krx_close_into_the_nxt_after_market():
+    """H0UNCNT0 over a socket from 15:19 (both venues) through the KRX closing auction (nothing),
+    its single print at 15:30 and NXT's after-market: every integrated trade arrives once, in
+    order, with the integrated cumulative volume."""
+    clock = {"now": at(15, 19, 50)}
+    codes = (HOT, "000660", "035420")
+    cfg = SimConfig(rate=600, seed=8, nxt=True, always_open=False, codes=codes,
+                    clock=lambda: clock["now"])
+    async with Simulator(cfg) as sim:
+        key = await approval_key(sim.rest_url)
+        ws = await connect(sim.ws_url)
+        frames: list[DataFrame] = []
+        for code in codes:
+            assert (await subscribe(ws, key, code, tr_id=TR_TOTAL, sink=frames)).kind is AckKind.SUBSCRIBED
+
+        async def collect(seconds: float) -> None:
+            try:
+                await read_until(ws, frames, lambda: False, timeout=seconds)
+            except TimeoutError:
+                pass
+        for when in (at(15, 19, 55), at(15, 25), at(15, 30, 0), at(15, 35)):
+            clock["now"] = when
+            await collect(0.6)
+        sim.set_rate(0)                  # freeze, then drain what is still queued
+        await collect(0.5)
+        await ws.close()
+        for code in codes:
+            received = [r for f in frames for r in f.records if r.stock_code == code]
+            sent = sim.sent_trades(code, venue="total")
+            history = sim.history(code, "total")
+            assert [r.cum_volume for r in received] == [t.cum_volume for t in sent]
+            assert sent == history[sent[0].index:]
+            assert_integrated_consistent(sim.market, code)
+            times = {t.time for t in sent}
+            assert not {x for x in times if "152000" <= x < "153000"}       # the closing auction
+            assert [t.kind for t in sent if t.venue == "krx" and t.time >= "153000"] == ["auction"]
+            assert {t.kind for t in sent if t.venue == "nxt" and t.time >= "153000"} == {"after_market"}
