@@ -28,11 +28,13 @@ class EmbeddedSimulator:
 
     async def start(self, codes: Sequence[str], resume: Mapping[str, Resume]) -> ExchangeEndpoints:
         # the demo's realism comes as one: news-like spikes and the VI auctions they can
-        # trigger (off together where a test counts exact alerts); NXT always trades
+        # trigger (off together where a test counts exact alerts). A scripted jump is there to
+        # raise an alert at once (self-check, tests): a VI would hold it two minutes, so scripted
+        # jumps switch VI off. NXT always trades.
+        vi = DEMO_VI if self.spikes and not self.jumps else None
         self.simulator = Simulator(SimConfig(codes=list(codes), rate=self.rate, always_open=True,
                                              resume=dict(resume), nxt=True,
-                                             spikes=DEMO_SPIKES if self.spikes else None,
-                                             vi=DEMO_VI if self.spikes else None))
+                                             spikes=DEMO_SPIKES if self.spikes else None, vi=vi))
         await self.simulator.start()
         for code, pct, seconds in self.jumps:
             self.simulator.jump(code, pct, seconds)
