@@ -31,7 +31,7 @@ HOT = "005930"   # the busiest default symbol
 
 
 async def test_approval_41_subscriptions_and_42nd_refused():
-    cfg = SimConfig(rate=2_000, seed=3)
+    cfg = SimConfig(rate=2_000, seed=3, invent_unknown_codes=True)   # the made-up codes trade
     async with Simulator(cfg) as sim:
         key = await approval_key(sim.rest_url)
         ws = await connect(sim.ws_url)

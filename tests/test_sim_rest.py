@@ -46,7 +46,9 @@ async def test_oauth_endpoints_and_token_rate():
 
 
 async def test_quotations_served_from_history():
-    async with Simulator(SimConfig(rate=3_000, seed=4)) as sim, aiohttp.ClientSession() as http:
+    # invent_unknown_codes: the unlisted Q500001 below is asked to trade
+    async with Simulator(SimConfig(rate=3_000, seed=4, invent_unknown_codes=True)) as sim, \
+            aiohttp.ClientSession() as http:
         token = await access_token(sim.rest_url)
         await asyncio.sleep(0.5)
         status, body = await rest_get(http, sim.rest_url, PRICE, token, "FHKST01010100", Q)

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
 from .fields import H0STCNT0_FIELDS, H0STCNT0_WIDTH
+from .states import HourClass, MarketOperation, MarketState, market_state_of_fields
 
 KST = timezone(timedelta(hours=9), "KST")
 
@@ -199,6 +200,17 @@ class TradeRecord(NamedTuple):
         return self.fields[34]
 
     @property
+    def market_operation(self) -> MarketOperation:
+        """NEW_MKOP_CLS_CODE decoded (session: pre-open / regular / after close / single price …,
+        kind: normal / closing price / block …)."""
+        return MarketOperation.decode(self.fields[34])
+
+    @property
+    def trading_halt_code(self) -> str:
+        """TRHT_YN as sent: Y halted, N normal."""
+        return self.fields[35]
+
+    @property
     def halted(self) -> bool:
         return self.fields[35] == "Y"
 
@@ -228,8 +240,25 @@ class TradeRecord(NamedTuple):
         return self.fields[43]
 
     @property
+    def hour_class(self) -> HourClass:
+        """HOUR_CLS_CODE decoded (REGULAR, VI, the expected-price phases, UNKNOWN)."""
+        return HourClass.decode(self.fields[43])
+
+    @property
+    def market_end_code(self) -> str:
+        """MRKT_TRTM_CLS_CODE (임의종료구분코드) as sent; empty in every real frame seen."""
+        return self.fields[44]
+
+    @property
     def vi_standard_price(self) -> int | None:
+        """VI_STND_PRC: the static-VI reference price (정적VI발동기준가)."""
         return _int_or_none(self.fields[45])
+
+    @property
+    def market_state(self) -> MarketState:
+        """Normal, halted, static/dynamic VI, auction, pre-open, after hours or single price
+        (see :func:`kis_desk.protocol.states.market_state`)."""
+        return market_state_of_fields(self.fields)
 
     @property
     def extras(self) -> tuple[str, ...]:
@@ -258,6 +287,10 @@ class TradeRecord(NamedTuple):
             "side": self.side,
             "market_operation_code": self.market_operation_code,
             "halted": self.halted,
+            "hour_class_code": self.hour_class_code,
+            "market_end_code": self.market_end_code,
+            "vi_standard_price": self.vi_standard_price,
+            "market_state": self.market_state.value,
             "extras": list(self.extras),
         }
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from ..aio import on_stop_signals
 from ..config import parse_codes
-from .config import DEMO_SPIKES, SimConfig
+from .config import DEMO_SPIKES, DEMO_VI, SimConfig
 from .server import Simulator
 from .universe import DEFAULT_CODES
 
@@ -26,7 +26,8 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=("real", "mock"), default="real",
                         help="REST rate limit: real 20/s, mock 2/s per app key")
     parser.add_argument("--market-hours", action="store_true",
-                        help="trade only 09:00-15:30 KST on weekdays (default: always open)")
+                        help="follow the session table: KRX 08:30-18:00 with auctions as single "
+                             "prints, NXT 08:00-20:00 on trading days (default: always open)")
     parser.add_argument("--ping-interval", type=float, default=30.0)
     parser.add_argument("--pong-timeout", type=float, default=100.0)
     parser.add_argument("--app-key", action="append", default=[], metavar="KEY:SECRET",
@@ -36,6 +37,11 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-spikes", action="store_true",
                         help="no news-like ±5.5-9%% spikes (default: the first after 60-90 s, "
                              "then every few minutes)")
+    parser.add_argument("--no-vi", action="store_true",
+                        help="no VI auctions (default: a move beyond the static ±10%% or dynamic "
+                             "±3%%/6%% band pauses the symbol 2 minutes, then one auction print)")
+    parser.add_argument("--krx-only", action="store_true",
+                        help="no Nextrade trades (default: NXT-eligible symbols trade on both venues)")
 
 
 async def run_simulator_cli(ws_port: int, rest_port: int, rate: float, codes: Sequence[str] | None = None,
@@ -43,13 +49,14 @@ async def run_simulator_cli(ws_port: int, rest_port: int, rate: float, codes: Se
                             always_open: bool = True, ping_interval: float = 30.0,
                             pong_timeout: float = 100.0, app_keys: dict[str, str] | None = None,
                             extra_fields: tuple[str, ...] = (), spikes: bool = True,
+                            vi: bool = True, nxt: bool = True,
                             stop: asyncio.Event | None = None) -> None:
     """Serve until SIGINT/SIGTERM (or ``stop`` is set), printing the two URLs first."""
     cfg = SimConfig(host=host, ws_port=ws_port, rest_port=rest_port, rate=rate,
                     codes=tuple(codes) if codes else DEFAULT_CODES, seed=seed, mode=mode,
                     always_open=always_open, ping_interval=ping_interval, pong_timeout=pong_timeout,
                     app_keys=app_keys, extra_fields=extra_fields,
-                    spikes=DEMO_SPIKES if spikes else None)
+                    spikes=DEMO_SPIKES if spikes else None, vi=DEMO_VI if vi else None, nxt=nxt)
     stop = stop or asyncio.Event()
     undo_signals = on_stop_signals(asyncio.get_running_loop(), stop.set)   # Windows too
     try:
@@ -82,7 +89,8 @@ def sim_main(args: argparse.Namespace) -> int:
             args.ws_port, args.rest_port, args.rate, codes, host=args.host, seed=args.seed,
             mode=args.mode, always_open=not args.market_hours, ping_interval=args.ping_interval,
             pong_timeout=args.pong_timeout, app_keys=app_keys,
-            extra_fields=("2",) if args.extra_field else (), spikes=not args.no_spikes))
+            extra_fields=("2",) if args.extra_field else (), spikes=not args.no_spikes,
+            vi=not args.no_vi, nxt=not args.krx_only))
     except KeyboardInterrupt:
         pass
     except OSError as exc:

@@ -36,10 +36,48 @@ class SpikeSpec:
     retrace_over: tuple[float, float] = (60.0, 180.0)
     #: a symbol already this far (percent) from its previous close spikes back towards it
     turn_back_beyond_pct: float = 12.0
+    #: the first spike's size and duration: ≈0.2 %/s stays inside the dynamic VI band (3 % within
+    #: 10 s), so a newcomer sees its alert within two minutes instead of waiting out a VI; the
+    #: later, faster ones may trigger VI (None = like the others)
+    first_pct: tuple[float, float] | None = (5.5, 6.5)
+    first_over: tuple[float, float] | None = (28.0, 32.0)
 
 
 #: what the demo paths (``kis-desk sim``, the app's demo mode) use
 DEMO_SPIKES = SpikeSpec()
+
+
+@dataclass(frozen=True)
+class ViSpec:
+    """Volatility interruption (변동성완화장치) as KRX runs it [C: KRX rules, general market
+    knowledge — kis-protocol.md documents only the record fields]: a trade that would print
+    ``static_pct`` or more away from the static reference (the day's first print, then the last
+    VI auction price) triggers a *static* VI; one ``dynamic_pct`` (KOSPI200 names; others
+    ``dynamic_pct_other``) away from a trade of the last ``dynamic_window`` seconds triggers a
+    *dynamic* VI. KRX compares with the immediately preceding trade; the simulator moves price
+    tick by tick, so it compares with the window instead. The symbol then trades nowhere for
+    ``seconds`` plus a random end of up to ``random_end`` seconds (임의종료), prints ONE auction
+    trade and resumes continuous trading. Tests compress ``seconds``."""
+
+    static_pct: float = 10.0
+    dynamic_pct: float = 3.0
+    dynamic_pct_other: float = 6.0
+    dynamic_window: float = 10.0
+    seconds: float = 120.0
+    random_end: float = 30.0
+
+
+#: the demo paths' VI (off in simulators built in code, like spikes)
+DEMO_VI = ViSpec()
+
+
+@dataclass(frozen=True)
+class HaltSpec:
+    """Halt ``code`` (거래정지) ``after_seconds`` after start for ``seconds`` (None = until resumed)."""
+
+    code: str
+    after_seconds: float = 0.0
+    seconds: float | None = 60.0
 
 
 @dataclass
@@ -60,8 +98,26 @@ class SimConfig:
     app_keys: dict[str, str] | None = None
     #: app keys refused as wrong (EGW00103) while every other key works (failover tests)
     rejected_app_keys: frozenset[str] = frozenset()
-    #: True: trade at any wall-clock time; False: only 09:00–15:30 KST on weekdays
+    #: True: trade at any wall-clock time (both venues continuous); False: follow the session
+    #: table (``kis_desk.market.calendar.phase_at(now, venue)``): KRX auctions as single prints,
+    #: NXT-only trading in its pre-market (08:00–08:50) and after-market (15:30–20:00)
     always_open: bool = True
+    #: NXT-eligible symbols (the directory's NXT flag, else the large caps of the built-in
+    #: table) trade on Nextrade too (H0NXCNT0 / NX; H0UNCNT0 / UN carries both venues). Off in
+    #: simulators built in code so KRX-only tests count exactly; on in the demo paths.
+    nxt: bool = False
+    #: share of an eligible symbol's trades that print on NXT while both venues trade
+    nxt_share: float = 0.2
+    #: trade rate while only NXT trades (its pre/after market), as a fraction of ``rate``
+    nxt_only_activity: float = 0.25
+    #: VI auctions on large moves (None = off; the demo paths pass :data:`DEMO_VI`)
+    vi: ViSpec | None = None
+    #: scripted trading halts
+    halts: Sequence[HaltSpec] = ()
+    #: a code first subscribed or queried that no symbol list knows
+    #: (``kis_desk.market.symbols.default_directory().knows``) gets an invented market only when
+    #: True; codes in ``codes``, ``resume`` and ``Simulator.add_code`` always trade
+    invent_unknown_codes: bool = False
     #: returns the current KST datetime (tests may fake the market clock)
     clock: Callable[[], datetime] | None = None
     #: scheduler tick of the trade generator (trades of one symbol within a tick share a frame)
@@ -110,4 +166,4 @@ class SimConfig:
         return 2.0 if self.mode == "mock" else 20.0
 
 
-__all__ = ["DEMO_SPIKES", "JumpSpec", "SimConfig", "SpikeSpec"]
+__all__ = ["DEMO_SPIKES", "DEMO_VI", "HaltSpec", "JumpSpec", "SimConfig", "SpikeSpec", "ViSpec"]

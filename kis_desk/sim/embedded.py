@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from ..config import AppCredential, Secret
 from ..core.exchange import ExchangeEndpoints, Resume
-from .config import DEMO_SPIKES, SimConfig
+from .config import DEMO_SPIKES, DEMO_VI, SimConfig
 from .server import Simulator
 
 #: The simulator's REST limit is KIS's real-account 20/s; the client stays just under it.
@@ -18,7 +18,8 @@ class EmbeddedSimulator:
 
     def __init__(self, rate: float, keys: int = 2,
                  jumps: Sequence[tuple[str, float, float]] = (), spikes: bool = True) -> None:
-        """``spikes``: the demo's news-like moves (off where a test counts exact alerts)."""
+        """``spikes``: the demo's news-like moves and VI auctions (off where a test counts exact
+        alerts)."""
         self.rate = rate
         self.keys = max(1, keys)
         self.jumps = list(jumps)
@@ -26,9 +27,14 @@ class EmbeddedSimulator:
         self.simulator: Simulator | None = None
 
     async def start(self, codes: Sequence[str], resume: Mapping[str, Resume]) -> ExchangeEndpoints:
+        # the demo's realism comes as one: news-like spikes and the VI auctions they can
+        # trigger (off together where a test counts exact alerts). A scripted jump is there to
+        # raise an alert at once (self-check, tests): a VI would hold it two minutes, so scripted
+        # jumps switch VI off. NXT always trades.
+        vi = DEMO_VI if self.spikes and not self.jumps else None
         self.simulator = Simulator(SimConfig(codes=list(codes), rate=self.rate, always_open=True,
-                                             resume=dict(resume),
-                                             spikes=DEMO_SPIKES if self.spikes else None))
+                                             resume=dict(resume), nxt=True,
+                                             spikes=DEMO_SPIKES if self.spikes else None, vi=vi))
         await self.simulator.start()
         for code, pct, seconds in self.jumps:
             self.simulator.jump(code, pct, seconds)

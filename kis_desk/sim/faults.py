@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterable
 
 from .state import RAW_TEXT, TEXT, SimState
+from .vi import HaltEvent
 
 #: key of the windows that apply to every app key
 ALL_KEYS = None
@@ -143,6 +144,23 @@ class Faults:
         for s in sessions:
             s.enqueue(item)
         return len(sessions)
+
+    # -- market ----------------------------------------------------------------------------------
+    def halt(self, code: str, seconds: float | None = None) -> HaltEvent:
+        """Halt trading of ``code`` (거래정지) on every venue for ``seconds`` (None = until
+        :meth:`resume`): no trades, TRHT_YN = Y in its expected-price frames and
+        ``temp_stop_yn`` = Y in inquire-price, then continuous trading resumes."""
+        self._count("halt")
+        market = self._state.market
+        if market is None:
+            raise RuntimeError("start the simulator before halting a symbol")
+        return market.halt(code, seconds, self._state.loop_time())
+
+    def resume(self, code: str) -> None:
+        """End ``code``'s halt now."""
+        market = self._state.market
+        if market is not None:
+            market.resume(code, self._state.loop_time())
 
     # -- credentials -----------------------------------------------------------------------------
     def reject_key(self, app_key: str) -> None:

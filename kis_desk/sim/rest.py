@@ -1,5 +1,5 @@
 """The simulator's KIS-like REST server (``aiohttp.web``): OAuth (approval key, token, revoke)
-and the three quotation endpoints the feed uses, with KIS's credential checks, per-app-key rate
+the three quotation endpoints the feed uses (per market code J / NX / UN) and the VI status, with KIS's credential checks, per-app-key rate
 limit and error bodies (kis-protocol.md §1, §7). Quotations are served from the market's history,
 so a back-fill returns exactly the trades the socket carried.
 """
@@ -21,9 +21,14 @@ from aiohttp import web
 from ..config import is_valid_stock_code
 from ..market.ticks import tick_size
 from ..protocol.records import KST
+from ..protocol.states import VI_STATUS_TR_ID
 from .config import SimConfig
 from .faults import Faults
 from .market import Market, SimTrade, Symbol, pct2, sign_code
+from .tape import VENUE_KRX, VENUE_NXT, VENUE_TOTAL, Tape
+
+#: FID_COND_MRKT_DIV_CODE -> tape (kis-protocol.md §8)
+MARKET_CODE_VENUE = {"J": VENUE_KRX, "NX": VENUE_NXT, "UN": VENUE_TOTAL}
 from .state import SimState
 
 OK_MSG = {"rt_cd": "0", "msg_cd": "MCA00000", "msg1": "정상처리 되었습니다."}
@@ -68,6 +73,7 @@ class RestServer:
         app.router.add_get(q + "inquire-price", self._inquire_price)
         app.router.add_get(q + "inquire-ccnl", self._inquire_ccnl)
         app.router.add_get(q + "inquire-time-itemconclusion", self._inquire_time_itemconclusion)
+        app.router.add_get(q + "inquire-vi-status", self._inquire_vi_status)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.host, cfg.rest_port)
@@ -192,37 +198,52 @@ class RestServer:
             return _rest_error(500, "1", "OPSQ0002", "없는 서비스 코드 입니다")
         return app_key
 
-    def _quote_target(self, request: web.Request, tr_id: str) -> Symbol | web.Response:
-        """The symbol a quotation call asks for, or the error response (auth first, like KIS)."""
+    def _quote_target(self, request: web.Request, tr_id: str) -> tuple[Symbol, Tape] | web.Response:
+        """The symbol and tape a quotation call asks for, or the error response (auth first,
+        like KIS). FID_COND_MRKT_DIV_CODE picks the tape: J = KRX, NX = NXT, UN = integrated
+        (kis-protocol.md §8); missing = J. The mock server offers J only [I]."""
         auth = self._authorize(request, tr_id)
         if isinstance(auth, web.Response):
             return auth
-        return self._symbol_for(request)
+        market_code = request.query.get("FID_COND_MRKT_DIV_CODE", "J").strip().upper() or "J"
+        venue = MARKET_CODE_VENUE.get(market_code)
+        if venue is None or (self.config.mode == "mock" and venue != VENUE_KRX):
+            return web.json_response({"rt_cd": "1", "msg_cd": "OPSQ2001",
+                                      "msg1": "ERROR : INPUT INVALID_CHECK_MRKT_DIV_CODE"}, dumps=_dumps)
+        sym = self._symbol_for(request)
+        if isinstance(sym, web.Response):
+            return sym
+        return sym, sym.tape(venue)
 
     def _symbol_for(self, request: web.Request) -> Symbol | web.Response:
         code = request.query.get("FID_INPUT_ISCD", "").strip().upper()
         if not is_valid_stock_code(code):
             return web.json_response({"rt_cd": "1", "msg_cd": "OPSQ2001",
                                       "msg1": "ERROR : INPUT INVALID_CHECK_ISCD"}, dumps=_dumps)
-        return self._market.add_symbol(code, now=self.state.loop_time())
+        sym = self._market.symbol_for(code, now=self.state.loop_time())
+        if sym is None:      # in no symbol list: no invented market (KIS's exact answer: [I])
+            return web.json_response({"rt_cd": "1", "msg_cd": "OPSQ2001",
+                                      "msg1": "ERROR : INPUT INVALID_CHECK_ISCD"}, dumps=_dumps)
+        return sym
 
     async def _inquire_price(self, request: web.Request) -> web.Response:
-        sym = self._quote_target(request, "FHKST01010100")
-        if isinstance(sym, web.Response):
-            return sym
-        price = sym.price
+        target = self._quote_target(request, "FHKST01010100")
+        if isinstance(target, web.Response):
+            return target
+        sym, tape = target
+        price = tape.price
         change = price - sym.prev_close
-        avg = f"{sym.cum_value / sym.cum_vol:.2f}" if sym.cum_vol else "0.00"
+        avg = f"{tape.cum_value / tape.cum_vol:.2f}" if tape.cum_vol else "0.00"
         out = {
             "iscd_stat_cls_code": "55", "marg_rate": "20.00", "rprs_mrkt_kor_name": "KOSPI200",
-            "bstp_kor_isnm": "시뮬레이션", "temp_stop_yn": "N", "oprc_rang_cont_yn": "N",
+            "bstp_kor_isnm": "시뮬레이션", "temp_stop_yn": "Y" if sym.halted else "N", "oprc_rang_cont_yn": "N",
             "clpr_rang_cont_yn": "N", "crdt_able_yn": "Y", "grmn_rate_cls_code": "40",
             "elw_pblc_yn": "N", "stck_prpr": str(price), "prdy_vrss": str(change),
             "prdy_vrss_sign": sign_code(price, sym.prev_close, sym.upper, sym.lower),
-            "prdy_ctrt": pct2(change, sym.prev_close), "acml_tr_pbmn": str(sym.cum_value),
-            "acml_vol": str(sym.cum_vol), "prdy_vrss_vol_rate": pct2(sym.cum_vol, sym.prev_day_vol),
-            "stck_oprc": str(sym.open or price), "stck_hgpr": str(sym.high or price),
-            "stck_lwpr": str(sym.low or price), "stck_mxpr": str(sym.upper),
+            "prdy_ctrt": pct2(change, sym.prev_close), "acml_tr_pbmn": str(tape.cum_value),
+            "acml_vol": str(tape.cum_vol), "prdy_vrss_vol_rate": pct2(tape.cum_vol, sym.prev_day_vol),
+            "stck_oprc": str(tape.open or price), "stck_hgpr": str(tape.high or price),
+            "stck_lwpr": str(tape.low or price), "stck_mxpr": str(sym.upper),
             "stck_llam": str(sym.lower), "stck_sdpr": str(sym.prev_close),
             "wghn_avrg_stck_prc": avg, "hts_frgn_ehrt": "50.00", "frgn_ntby_qty": "0",
             "pgtr_ntby_qty": "0", "pvt_scnd_dmrs_prc": "0", "pvt_frst_dmrs_prc": "0",
@@ -231,9 +252,9 @@ class RestServer:
             "stck_fcam": "100", "stck_sspr": str(int(price * 0.7)), "aspr_unit": str(tick_size(price)),
             "hts_deal_qty_unit_val": "1", "lstn_stcn": str(sym.listed_shares),
             "hts_avls": str(price * sym.listed_shares // 100_000_000), "per": "10.00",
-            "pbr": "1.00", "stac_month": "12", "vol_tnrt": pct2(sym.cum_vol, sym.listed_shares),
+            "pbr": "1.00", "stac_month": "12", "vol_tnrt": pct2(tape.cum_vol, sym.listed_shares),
             "eps": "0.00", "bps": "0.00", "d250_hgpr": str(sym.upper), "d250_lwpr": str(sym.lower),
-            "w52_hgpr": str(sym.upper), "w52_lwpr": str(sym.lower), "vi_cls_code": "N",
+            "w52_hgpr": str(sym.upper), "w52_lwpr": str(sym.lower), "vi_cls_code": "Y" if sym.in_vi else "N",
             "ovtm_vi_cls_code": "N", "last_ssts_cntg_qty": "0", "invt_caful_yn": "N",
             "mrkt_warn_cls_code": "00", "short_over_yn": "N", "sltr_yn": "N",
             "stck_shrn_iscd": sym.code,
@@ -246,11 +267,12 @@ class RestServer:
                 pct2(t.change, sym.prev_close))
 
     async def _inquire_ccnl(self, request: web.Request) -> web.Response:
-        sym = self._quote_target(request, "FHKST01010300")
-        if isinstance(sym, web.Response):
-            return sym
+        target = self._quote_target(request, "FHKST01010300")
+        if isinstance(target, web.Response):
+            return target
+        sym, tape = target
         rows = []
-        for t in self._market.latest(sym.code, self.config.ccnl_rows):
+        for t in self._market.latest(sym.code, self.config.ccnl_rows, tape.venue):
             change, sign, ctrt = self._change_fields(t, sym)
             rows.append({"stck_cntg_hour": t.time, "stck_prpr": str(t.price), "prdy_vrss": change,
                          "prdy_vrss_sign": sign, "cntg_vol": str(t.volume),
@@ -258,9 +280,10 @@ class RestServer:
         return web.json_response({"output": rows, **OK_MSG}, dumps=_dumps)
 
     async def _inquire_time_itemconclusion(self, request: web.Request) -> web.Response:
-        sym = self._quote_target(request, "FHPST01060000")
-        if isinstance(sym, web.Response):
-            return sym
+        target = self._quote_target(request, "FHPST01060000")
+        if isinstance(target, web.Response):
+            return target
+        sym, tape = target
         hour = request.query.get("FID_INPUT_HOUR_1", "").strip()
         if not hour:
             hhmmss = 999_999
@@ -269,16 +292,16 @@ class RestServer:
         else:
             return web.json_response({"rt_cd": "1", "msg_cd": "OPSQ2001",
                                       "msg1": "ERROR : INPUT INVALID_CHECK_HOUR"}, dumps=_dumps)
-        price = sym.price
+        price = tape.price
         change = price - sym.prev_close
         output1 = {
             "stck_prpr": str(price), "prdy_vrss": str(change),
             "prdy_vrss_sign": sign_code(price, sym.prev_close, sym.upper, sym.lower),
-            "prdy_ctrt": pct2(change, sym.prev_close), "acml_vol": str(sym.cum_vol),
+            "prdy_ctrt": pct2(change, sym.prev_close), "acml_vol": str(tape.cum_vol),
             "prdy_vol": str(sym.prev_day_vol), "rprs_mrkt_kor_name": "KOSPI200",
         }
         rows = []
-        for t in self._market.at_or_before(sym.code, hhmmss, self.config.page_size):
+        for t in self._market.at_or_before(sym.code, hhmmss, self.config.page_size, tape.venue):
             change_s, sign, ctrt = self._change_fields(t, sym)
             rows.append({"stck_cntg_hour": t.time, "stck_prpr": str(t.price),
                          "prdy_vrss": change_s, "prdy_vrss_sign": sign, "prdy_ctrt": ctrt,
@@ -286,6 +309,39 @@ class RestServer:
                          "acml_vol": str(t.cum_volume), "cnqn": str(t.volume)})
         return web.json_response({"output1": output1, "output2": rows, **OK_MSG}, dumps=_dumps)
 
+    async def _inquire_vi_status(self, request: web.Request) -> web.Response:
+        """변동성완화장치(VI) 현황 (FHPST01390000, real accounts only): the 30 most recent VI
+        events, newest first, optionally of one code (FID_INPUT_ISCD; empty = all) [V OFF
+        examples_llm/domestic_stock/inquire_vi_status; row shape from a real capture]."""
+        auth = self._authorize(request, VI_STATUS_TR_ID)
+        if isinstance(auth, web.Response):
+            return auth
+        if self.config.mode == "mock":
+            return _rest_error(500, "1", "OPSQ0002", "없는 서비스 코드 입니다")
+        code = request.query.get("FID_INPUT_ISCD", "").strip().upper()
+        market = self._market
+        events = [e for e in reversed(market.vi_events()) if not code or e.code == code][:30]
+        counts: dict[str, int] = {}
+        for e in market.vi_events():
+            counts[e.code] = counts.get(e.code, 0) + 1
+        rows = []
+        for e in events:
+            sym = market.get(e.code)
+            static = e.kind == "static"
+            ref = e.reference
+            rows.append({
+                "hts_kor_isnm": sym.name if sym is not None else "", "mksc_shrn_iscd": e.code,
+                "vi_cls_code": "Y" if e.active else "N", "bsop_date": market.business_date,
+                "cntg_vi_hour": e.start_time, "vi_cncl_hour": e.end_time,
+                "vi_kind_code": "1" if static else "2", "vi_prc": str(e.trigger_price),
+                "vi_stnd_prc": str(ref) if static else "0",
+                "vi_dprt": pct2(e.trigger_price - ref, ref) if static else "0.00",
+                "vi_dmc_stnd_prc": "0" if static else str(ref),
+                "vi_dmc_dprt": "0.00" if static else pct2(e.trigger_price - ref, ref),
+                "vi_count": str(counts[e.code]),
+            })
+        return web.json_response({"output": rows, **OK_MSG}, dumps=_dumps)
 
 
-__all__ = ["OK_MSG", "RestServer"]
+
+__all__ = ["MARKET_CODE_VENUE", "OK_MSG", "RestServer"]

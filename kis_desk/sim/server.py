@@ -14,9 +14,10 @@ import logging
 from typing import Any
 
 from ..aio import cancel_and_wait
-from .config import SimConfig
+from .config import HaltSpec, SimConfig
 from .faults import Faults
 from .market import Market, Move, SimTrade
+from .vi import HaltEvent, ViEvent
 from .rest import RestServer
 from .state import SimState
 from .ws import ENCRYPTED_TRS, KNOWN_TRS, WsServer
@@ -54,7 +55,11 @@ class Simulator:
         self._state.loop = asyncio.get_running_loop()
         now = self.loop_time()
         self.market = self._state.market = Market(cfg, now)
-        self._pending_jumps = sorted(((now + j.after_seconds, j) for j in cfg.jumps),
+        for h in cfg.halts:              # halted from the start: before the first trade
+            if h.after_seconds <= 0:
+                self.market.halt(h.code, h.seconds, now)
+        self._pending_jumps = sorted([(now + j.after_seconds, j) for j in cfg.jumps] +
+                                     [(now + h.after_seconds, h) for h in cfg.halts if h.after_seconds > 0],
                                      key=lambda x: x[0])
         try:
             self.ws_url = await self._ws.start()
@@ -91,16 +96,27 @@ class Simulator:
         self.market.rate = max(0.0, float(trades_per_second))
 
     def add_code(self, code: str) -> None:
-        """Start trading ``code`` (it also starts when first subscribed or queried)."""
+        """Start trading ``code``, listed or not (a listed code also starts when first
+        subscribed or queried; an unlisted one only with ``SimConfig.invent_unknown_codes``)."""
         assert self.market is not None
         self.market.add_symbol(code, now=self.loop_time())
 
     def codes(self) -> list[str]:
         return self.market.codes() if self.market else []
 
-    def history(self, code: str) -> list[SimTrade]:
-        """Today's trades of ``code`` in order (what the socket carried and REST serves)."""
-        return self.market.history(code) if self.market else []
+    def history(self, code: str, venue: str = "krx") -> list[SimTrade]:
+        """Today's trades of ``code`` on ``venue`` in order (what its TR carried and REST with
+        its market code serves): ``krx`` (H0STCNT0 / J), ``nxt`` (H0NXCNT0 / NX) or ``total``
+        (H0UNCNT0 / UN: both venues, integrated cumulative volume)."""
+        return self.market.history(code, venue) if self.market else []
+
+    def vi_events(self) -> list[ViEvent]:
+        """Every VI so far (running ones have ``end`` None), in start order."""
+        return self.market.vi_events() if self.market else []
+
+    def halts(self) -> list[HaltEvent]:
+        """Every trading halt so far (running ones have ``end`` None), in start order."""
+        return self.market.halts() if self.market else []
 
     def moves(self) -> list[Move]:
         """Every large move started so far — scripted jumps and news spikes — in start order."""
@@ -110,9 +126,10 @@ class Simulator:
         """Records handed to each session's socket, by session label then code."""
         return self._state.sent_counts()
 
-    def sent_trades(self, code: str, session: str | None = None) -> list[SimTrade]:
-        """The trades of ``code`` sent (to ``session``, or to any session, in send order)."""
-        return self._state.sent_trades(code, session)
+    def sent_trades(self, code: str, session: str | None = None, venue: str = "krx") -> list[SimTrade]:
+        """The trades of ``code`` sent on ``venue``'s TR (to ``session``, or to any session, in
+        send order)."""
+        return self._state.sent_trades(code, session, venue)
 
     def sessions(self) -> list[dict[str, Any]]:
         """Live sessions: label, app key, registrations (for tests and the demo UI)."""
@@ -139,6 +156,7 @@ class Simulator:
         steps_done = 0
         max_catchup = max(1, int(0.25 / interval))  # overloaded: skip (and count) rather than burst
         subscribers = self._state.trade_subscribers
+        by_tr = self._state.trade_index
         stats = self.stats
         while True:
             now = loop.time()
@@ -149,7 +167,7 @@ class Simulator:
                     stats["steps_skipped"] += due - max_catchup
                     due = max_catchup
                 try:
-                    generated = market.generate(due, now, subscribers)
+                    generated = market.generate(due, now, subscribers, by_tr)
                 except Exception:       # never let one bad step kill the market
                     log.exception("simulator market step failed")
                     generated = []
@@ -167,7 +185,11 @@ class Simulator:
             now = self.loop_time()
             while self._pending_jumps and self._pending_jumps[0][0] <= now:
                 _, spec = self._pending_jumps.pop(0)
-                self.market.apply_jump_spec(spec, now)
+                if isinstance(spec, HaltSpec):
+                    self.market.halt(spec.code, spec.seconds, now)
+                else:
+                    self.market.apply_jump_spec(spec, now)
+            self._ws.send_expected(now)
             self._ws.keep_alive(now)
 
 

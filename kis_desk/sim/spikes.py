@@ -36,6 +36,7 @@ class SpikeScheduler:
         self.spec = spec
         self._rng = random.Random(seed * 7919 + 2)     # its own stream: trades stay as they were
         self.next_at = start + self._draw(spec.first_after)
+        self._first = True
 
     def _draw(self, bounds: tuple[float, float]) -> float:
         lo, hi = bounds
@@ -52,8 +53,9 @@ class SpikeScheduler:
         sign = 1.0 if self._rng.random() < 0.5 else -1.0
         if abs(away) >= spec.turn_back_beyond_pct:
             sign = -1.0 if away > 0 else 1.0            # stay well inside the ±30 % band
-        pct = sign * self._draw(spec.pct)
-        over = self._draw(spec.over)
+        first, self._first = self._first, False
+        pct = sign * self._draw(spec.first_pct if first and spec.first_pct else spec.pct)
+        over = self._draw(spec.first_over if first and spec.first_over else spec.over)
         give_back = self._draw(spec.retrace)
         retrace_pct = (math.exp(-give_back * math.log1p(pct / 100.0)) - 1.0) * 100.0
         retrace_start = now + over + self._draw(spec.pause)

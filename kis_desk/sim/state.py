@@ -13,12 +13,15 @@ import uuid
 from collections import deque
 from typing import Any, Protocol
 
-from .market import TR_TRADES, Market, SimTrade
+from .market import TR_NXT, TR_TOTAL, TR_TRADES, VENUE_TR, Market, SimTrade
+
+#: expected-price TRs: a frame per second for a symbol in VI (HOUR_CLS_CODE C) or halted (TRHT_YN Y)
+EXPECTED_TRS = ("H0STANC0", "H0NXANC0", "H0UNANC0")
 
 #: the order-book TR (a 62-field book after each tick with trades)
 TR_BOOK = "H0STASP0"
 
-# send-queue item kinds: (kind, payload, ...) — _DATA items carry (code, first index, records)
+# send-queue item kinds: (kind, payload, ...) — DATA items carry (code, first index, records, tr_id)
 TEXT, RAW_TEXT, DATA = 0, 1, 2
 
 
@@ -51,6 +54,7 @@ class Session:
         self.aborted_reason = ""
         self.sent: dict[str, int] = {}
         self.sent_ranges: dict[str, list[tuple[int, int]]] = {}
+        self.venue_ranges: dict[tuple[str, str], list[tuple[int, int]]] = {}
         self.frames_sent = 0
 
     def enqueue(self, item: tuple) -> None:
@@ -70,10 +74,14 @@ class Session:
         self.pongs += 1
         self.ping_sent_at = None
 
-    def record_sent(self, code: str, first: int, n: int) -> None:
-        """Account ``n`` records of ``code`` from history index ``first`` as handed to the socket."""
-        self.sent[code] = self.sent.get(code, 0) + n
-        ranges = self.sent_ranges.setdefault(code, [])
+    def record_sent(self, code: str, first: int, n: int, tr_id: str = TR_TRADES) -> None:
+        """Account ``n`` records of ``code`` from ``tr_id``'s tape index ``first`` as handed to
+        the socket (``sent``/``sent_ranges``: H0STCNT0; ``venue_ranges``: every trade TR)."""
+        if tr_id == TR_TRADES:
+            self.sent[code] = self.sent.get(code, 0) + n
+        ranges = self.venue_ranges.setdefault((tr_id, code), [])
+        if tr_id == TR_TRADES:
+            self.sent_ranges[code] = ranges
         if ranges and ranges[-1][0] + ranges[-1][1] == first:
             ranges[-1] = (ranges[-1][0], ranges[-1][1] + n)
         else:
@@ -122,6 +130,11 @@ class SimState:
         self.slot_hold: dict[str, float] = {}          # app key -> loop time the slot frees
         self.trade_subscribers: dict[str, set[Session]] = {}   # code -> sessions on H0STCNT0
         self.book_subscribers: dict[str, set[Session]] = {}    # code -> sessions on H0STASP0
+        #: trade TR -> code -> sessions (H0STCNT0 is ``trade_subscribers``)
+        self.trade_index: dict[str, dict[str, set[Session]]] = {
+            TR_TRADES: self.trade_subscribers, TR_NXT: {}, TR_TOTAL: {}}
+        #: expected-price TR -> code -> sessions
+        self.expected_index: dict[str, dict[str, set[Session]]] = {tr: {} for tr in EXPECTED_TRS}
         self.approvals: dict[str, str] = {}            # approval key -> app key
         self.tokens: dict[str, tuple[str, float]] = {}     # token -> (app key, expiry epoch)
         self.token_issued: dict[str, tuple[float, str]] = {}   # app key -> (epoch, token)
@@ -167,11 +180,10 @@ class SimState:
 
     # -- registrations ------------------------------------------------------------------------
     def index_for(self, tr_id: str) -> dict[str, set[Session]] | None:
-        if tr_id == TR_TRADES:
-            return self.trade_subscribers
         if tr_id == TR_BOOK:
             return self.book_subscribers
-        return None
+        index = self.trade_index.get(tr_id)
+        return index if index is not None else self.expected_index.get(tr_id)
 
     def unindex(self, session: Session, tr_id: str, tr_key: str) -> None:
         index = self.index_for(tr_id)
@@ -199,16 +211,17 @@ class SimState:
     def sent_counts(self) -> dict[str, dict[str, int]]:
         return {s.label: dict(s.sent) for s in self.all_sessions}
 
-    def sent_trades(self, code: str, session: str | None = None) -> list[SimTrade]:
+    def sent_trades(self, code: str, session: str | None = None, venue: str = "krx") -> list[SimTrade]:
         sym = self.market.get(code) if self.market is not None else None
         if sym is None:
             return []
+        tape, tr_id = sym.tape(venue), VENUE_TR[venue]
         out: list[SimTrade] = []
         for s in self.all_sessions:
             if session is not None and s.label != session:
                 continue
-            for start, n in s.sent_ranges.get(code, ()):
-                out.extend(sym.trades(start, start + n))
+            for start, n in s.venue_ranges.get((tr_id, code), ()):
+                out.extend(tape.trades(start, start + n))
         return out
 
     def describe_sessions(self) -> list[dict[str, Any]]:
@@ -217,4 +230,4 @@ class SimState:
                 for s in self.live]
 
 
-__all__ = ["DATA", "RAW_TEXT", "TEXT", "TR_BOOK", "Session", "SimState"]
+__all__ = ["DATA", "EXPECTED_TRS", "RAW_TEXT", "TEXT", "TR_BOOK", "Session", "SimState"]

@@ -22,17 +22,20 @@ from ..config import is_valid_stock_code
 from ..protocol.codec import build_control_reply, build_pingpong
 from .config import SimConfig
 from .faults import Faults
-from .market import Generated
+from .market import TR_TRADES, Generated
 from .state import DATA, RAW_TEXT, TEXT, Session, SimState
 
 log = logging.getLogger(__name__)
 
-#: TRs the simulator accepts registrations for. H0STCNT0 streams trades and H0STASP0 a 62-field
-#: book after each tick with trades; the others are acknowledged (counting against the 41) and
-#: stay silent.
+#: TRs the simulator accepts registrations for. H0STCNT0 / H0NXCNT0 / H0UNCNT0 stream KRX / NXT /
+#: integrated trades, H0STASP0 a 62-field book after each tick with KRX trades, H0STANC0 /
+#: H0NXANC0 / H0UNANC0 expected prices while a symbol is in VI or halted; the others are
+#: acknowledged (counting against the 41) and stay silent.
 ENCRYPTED_TRS = frozenset({"H0STCNI0", "H0STCNI9"})
 KNOWN_TRS = frozenset({"H0STCNT0", "H0STASP0", "H0UNCNT0", "H0NXCNT0", "H0STANC0", "H0UNASP0",
-                       "H0NXASP0", "H0STMBC0", "H0STOUP0"}) | ENCRYPTED_TRS
+                       "H0NXASP0", "H0STMBC0", "H0STOUP0", "H0NXANC0", "H0UNANC0"}) | ENCRYPTED_TRS
+#: what the mock (paper-trading) server offers (kis-protocol.md §1.1)
+MOCK_TRS = frozenset({"H0STCNT0", "H0STASP0"}) | ENCRYPTED_TRS
 
 #: answers a registration request: (rt_cd, msg_cd, msg1)
 Reply = Callable[[str, str, str], None]
@@ -91,15 +94,18 @@ class WsServer:
         any_stall = bool(faults.stall_until)
         if any_stall and faults.stalled:
             return
+        index = state.trade_index
         for g in generated:
             if g.frames:
-                targets = state.trade_subscribers.get(g.code)
+                targets = index[g.tr_id].get(g.code)
                 if targets:
                     for sess in tuple(targets):
                         if any_stall and faults.stalled_for(sess.app_key):
                             continue
                         for frame, first, n in g.frames:
-                            sess.enqueue((DATA, frame, g.code, first, n))
+                            sess.enqueue((DATA, frame, g.code, first, n, g.tr_id))
+            if g.tr_id != TR_TRADES:
+                continue
             readers = state.book_subscribers.get(g.code)
             if readers:
                 book = market.book_frame(g.code)
@@ -107,6 +113,29 @@ class WsServer:
                     for sess in tuple(readers):
                         if not (any_stall and faults.stalled_for(sess.app_key)):
                             sess.enqueue((TEXT, book))
+
+    def send_expected(self, now: float) -> None:
+        """Once a second, an expected-price frame for each symbol in VI or halted to the
+        sessions registered for its expected-price TRs (TRHT_YN Y / HOUR_CLS_CODE C)."""
+        state, faults, market = self.state, self.faults, self.state.market
+        assert market is not None
+        due: dict[str, bool] = {}
+        for tr_id, index in state.expected_index.items():
+            for code, sessions in index.items():
+                sym = market.get(code)
+                if sym is None or not (sym.in_vi or sym.halted):
+                    continue
+                if code not in due:
+                    due[code] = now - sym.expected_sent >= 1.0
+                frame = market.expected_frame(code, tr_id) if due[code] else None
+                if frame is None:
+                    continue
+                for sess in tuple(sessions):
+                    if not faults.stalled_for(sess.app_key):
+                        sess.enqueue((TEXT, frame))
+        for code, sent in due.items():
+            if sent:
+                market.symbols[code].expected_sent = now
 
     def keep_alive(self, now: float) -> None:
         """PINGPONG idle sessions, abort those that never answered; stalled sessions are silent."""
@@ -169,7 +198,7 @@ class WsServer:
                 session.frames_sent += 1
                 stats["frames_sent"] += 1
                 if kind == DATA:
-                    session.record_sent(item[2], item[3], item[4])
+                    session.record_sent(item[2], item[3], item[4], item[5])
                     stats["records_sent"] += item[4]
         except (ConnectionClosed, asyncio.CancelledError):
             pass
@@ -248,7 +277,9 @@ class WsServer:
         if not tr_key:
             reply("9", "OPSP9990", "JSON PARSING ERROR : tr_key not found")
             return
-        if tr_id not in KNOWN_TRS:
+        if tr_id not in KNOWN_TRS or (self.config.mode == "mock" and tr_id not in MOCK_TRS):
+            # the mock server offers only H0STCNT0, H0STASP0 and the order notices ("모의투자
+            # 미지원", kis-protocol.md §1.1); its exact refusal is not documented [I]
             reply("9", "OPSP8991", "SUBSCRIBE ERROR : invalid tr_id")
             return
         encrypted = tr_id in ENCRYPTED_TRS
@@ -278,7 +309,8 @@ class WsServer:
         if index is not None:
             market = self.state.market
             assert market is not None
-            market.add_symbol(tr_key, now=self.state.loop_time())
+            # a code no symbol list knows is acknowledged but gets no invented market
+            market.symbol_for(tr_key, now=self.state.loop_time())
             index.setdefault(tr_key, set()).add(session)
 
     def _unsubscribe(self, session: Session, tr_id: str, tr_key: str, reply: Reply) -> None:
@@ -290,4 +322,4 @@ class WsServer:
         session.send_text(build_control_reply(tr_id, tr_key, "0", "OPSP0001", "UNSUBSCRIBE SUCCESS"))
 
 
-__all__ = ["ENCRYPTED_TRS", "KNOWN_TRS", "SimConnection", "WsServer"]
+__all__ = ["ENCRYPTED_TRS", "KNOWN_TRS", "MOCK_TRS", "SimConnection", "WsServer"]
