@@ -58,3 +58,38 @@ async def test_token_reused_across_two_restarts_within_a_minute(tmp_path):
                 issued.append(rest.tokens_issued)
         assert issued == [1, 0, 0]
         assert time.monotonic() - started < 20      # never waited out the 1/min token limit
+
+
+async def test_collector_restarts_reuse_the_kept_token(tmp_path):
+    """Three collector runs against one KIS-compatible server within seconds: the first issues
+    the access token, the next two reuse it (no EGW00133 wait, no notification to the holder)."""
+    from kis_desk.config import UserPaths
+    from kis_desk.engine.collector import CollectorConfig
+    from kis_desk.wiring import build_collector
+
+    async with Simulator(SimConfig(codes=["005930", "000660"], rate=100.0)) as sim:
+        credentials = [AppCredential("key1", Secret("app1"), Secret("secret1"))]
+        paths = UserPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c")
+        issued_at = []
+        started = time.monotonic()
+        for _run in range(3):
+            collector = build_collector(CollectorConfig(
+                env="sim", ws_url=sim.ws_url, rest_url=sim.rest_url, credentials=credentials,
+                codes=["005930", "000660"], paths=paths, db_url=f"sqlite:///{tmp_path / 't.db'}"))
+            before = sim.stats["rest_requests"]
+            await collector.start()
+            try:     # a drop makes the feed back-fill: quotation calls, which need the token
+                deadline = time.monotonic() + 15
+                while not collector.feed.all_live() and time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(0.5)
+                sim.faults.drop_all()
+                while sim.stats["rest_requests"] < before + 3 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+                assert sim.stats["rest_requests"] >= before + 3
+            finally:
+                await collector.stop()
+            issued_at.append(sim.stats["token_requests"])
+        assert issued_at == [1, 1, 1] and sim.stats["tokens_issued"] == 1   # one issue, reused twice
+        assert list(paths.token_dir.iterdir())                    # kept, encrypted (see above)
+        assert time.monotonic() - started < 45

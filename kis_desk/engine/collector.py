@@ -197,8 +197,15 @@ class Collector:
 
         cfg = self.config
         always = self.exchange is not None if cfg.always_open is None else cfg.always_open
+        # KIS issues a token a minute and tells the account holder each time: keep them across
+        # restarts (the built-in market's tokens die with it, so there is nothing to keep)
+        rest_options: dict[str, Any] = {}
+        if self.exchange is None:
+            from ..feed.token_cache import EncryptedTokenCache
+
+            rest_options["token_cache"] = EncryptedTokenCache(self.paths.token_dir)
         return FeedConfig(session=SessionConfig(silence_timeout=cfg.silence_timeout),
-                          always_open=always)
+                          always_open=always, rest_options=rest_options)
 
     async def _save_pending_gaps(self, left: list[PendingGap]) -> None:
         """What the feed could not back-fill before stopping becomes the pending set (gaps of
@@ -211,7 +218,7 @@ class Collector:
             await asyncio.to_thread(self.repository.replace_pending_gaps, keep,
                                     self.feed.unrecoverable)
         except Exception as exc:
-            log.warning("could not record %d pending gap(s): %s", len(keep), _one_line(exc))
+            log.warning("could not record %d pending gap(s): %s", len(keep), describe(exc))
             return
         if keep:
             log.warning("%d back-fill gap(s) recorded as pending; the next run back-fills them first",

@@ -7,6 +7,7 @@ definition, shared by every session), the rest is per job: polling, back-fill, f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .session_types import SessionConfig
 from .sharding import PER_SESSION
@@ -53,7 +54,7 @@ class FeedConfig:
     backfill: BackfillConfig = field(default_factory=BackfillConfig)
     failover: FailoverConfig = field(default_factory=FailoverConfig)
     always_open: bool = True          # True: ignore the calendar hook (simulator, tests)
-    rest_options: dict[str, float | int] = field(default_factory=dict)
+    rest_options: dict[str, Any] = field(default_factory=dict)   # KisRestClient keywords
     seed: int | None = None
 
     @property

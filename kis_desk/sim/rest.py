@@ -142,6 +142,7 @@ class RestServer:
         now = time.time()
         tokens = self.state.tokens
         last = self.state.token_issued.get(app_key)
+        self.state.stats["token_requests"] += 1
         cfg = self.config
         if last is not None and now - last[0] < cfg.token_min_interval:
             return _oauth_error(("EGW00133", "접근토큰 발급 잠시 후 다시 시도하세요(1분당 1회)"))
@@ -155,6 +156,7 @@ class RestServer:
             token = f"eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzUxMiJ9.{claims}.{secrets.token_urlsafe(32)}"
             expiry = now + cfg.token_expires_in
             tokens[token] = (app_key, expiry)
+            self.state.stats["tokens_issued"] += 1
         self.state.token_issued[app_key] = (now, token)
         expired_text = datetime.fromtimestamp(expiry, KST).strftime("%Y-%m-%d %H:%M:%S")
         return web.json_response({

@@ -123,6 +123,7 @@ class SimState:
             "sessions_total": 0, "aborted": 0, "overflow_drops": 0, "pings_sent": 0,
             "pong_timeouts": 0, "frames_sent": 0, "records_sent": 0, "rejected_8996": 0,
             "rest_requests": 0, "rest_rate_limited": 0, "steps_skipped": 0,
+            "tokens_issued": 0, "token_requests": 0,
         }
         self.live: set[Session] = set()
         self.all_sessions: list[Session] = []
