@@ -10,6 +10,7 @@ import keyring.backend
 import keyring.errors
 
 from kis_desk.core.events import EventBus
+from kis_desk.engine.handle import EngineReads
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):
@@ -34,8 +35,9 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
             raise keyring.errors.PasswordDeleteError(username) from None
 
 
-class RecordingEngine:
-    """A tiny EngineHandle: real bus, symbols and SQLite repository; records engine calls."""
+class RecordingEngine(EngineReads):
+    """A tiny EngineHandle: real bus, symbols and SQLite repository (the engines' shared
+    EngineReads over it); records engine calls."""
 
     def __init__(self, db_url: str) -> None:
         from kis_desk.engine.storage import Repository

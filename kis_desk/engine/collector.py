@@ -30,6 +30,7 @@ from ..protocol.records import KST
 from ..core.events import AlertEvent, EventBus, RateEvent, TicksEvent
 from ..core.exchange import EmbeddedExchange
 from ..core.ticks import Tick
+from .handle import EngineReads
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def today_kst() -> date:
     return datetime.now(KST).date()
 
 
-class Collector:
+class Collector(EngineReads):
     """Owns the feed, the writer, the detector and the publisher for one watchlist."""
 
     def __init__(self, config: CollectorConfig, bus: EventBus | None = None,
@@ -240,10 +241,6 @@ class Collector:
                 self.exchange.add_code(code)
         if self.feed is not None and self._started:
             await self.feed.set_symbols(self.codes)
-
-    async def acknowledge_alert(self, alert_id: str) -> None:
-        if self.repository is not None:
-            await asyncio.to_thread(self.repository.acknowledge, alert_id)
 
     # -- hot path -----------------------------------------------------------------------------
     def _on_ticks(self, ticks: Sequence[Tick], source: str = "ws") -> None:

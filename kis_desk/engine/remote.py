@@ -3,7 +3,7 @@
 The collector publishes alerts (and, with ``--redis-ticks``, every trade) on Redis and writes to
 a shared database. ``RemoteEngine`` turns those Redis messages back into the same engine events
 on a local :class:`EventBus` and reads history from the shared database, so the desktop UI works
-unchanged (it depends only on ``ui.engine_handle.EngineHandle``). It never subscribes to KIS
+unchanged (it depends only on ``engine.handle.EngineHandle``). It never subscribes to KIS
 itself: which symbols stream is the remote collector's watchlist; rows the remote does not
 trade stay "waiting".
 """
@@ -22,13 +22,14 @@ from ..core.events import (
     AlertEvent, ErrorEvent, EventBus, SessionStateEvent, SubscriptionPlanEvent, TicksEvent,
     event_from_json,
 )
+from .handle import EngineReads
 
 log = logging.getLogger(__name__)
 
 LABEL = "remote"
 
 
-class RemoteEngine:
+class RemoteEngine(EngineReads):
     """EngineHandle over Redis (live events) + the shared database (history, alerts, lists)."""
 
     def __init__(self, redis_url: str, db_url: str, *, alert_channel: str = "kis:alerts",
@@ -48,6 +49,7 @@ class RemoteEngine:
         self.received = 0
         self._seen: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._crossing = {TicksEvent: self._note_ticks, AlertEvent: lambda _event: None}
 
     async def start(self) -> None:
         from .storage import Repository
@@ -67,10 +69,6 @@ class RemoteEngine:
         """Local only: the remote collector decides what streams; we show what arrives."""
         self.codes = list(dict.fromkeys(codes))
         self._publish_plan()
-
-    async def acknowledge_alert(self, alert_id: str) -> None:
-        if self.repository is not None:
-            await asyncio.to_thread(self.repository.acknowledge, alert_id)
 
     def summary(self) -> dict[str, Any]:
         return {"received": self.received, "symbols": len(self.codes), "streaming": len(self._seen)}
@@ -119,16 +117,18 @@ class RemoteEngine:
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("ignoring an undecodable message from Redis: %s", exc)
             return
-        if isinstance(event, TicksEvent):
-            self.received += len(event.ticks)
-            new = {t.stock_code for t in event.ticks} - self._seen
-            if new:
-                self._seen |= new
-                if new & set(self.codes):
-                    self._publish_plan()
-        elif not isinstance(event, AlertEvent):
-            return          # only trades and alerts cross hosts; local state events stay local
-        self.bus.publish(event)
+        handler = self._crossing.get(type(event))
+        if handler is not None:     # only trades and alerts cross hosts; local state stays local
+            handler(event)
+            self.bus.publish(event)
+
+    def _note_ticks(self, event: TicksEvent) -> None:
+        self.received += len(event.ticks)
+        new = {t.stock_code for t in event.ticks} - self._seen
+        if new:
+            self._seen |= new
+            if new & set(self.codes):
+                self._publish_plan()
 
     def _publish_plan(self) -> None:
         live = tuple(c for c in self.codes if c in self._seen)
