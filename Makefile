@@ -30,8 +30,8 @@ bench: $(STAMP)
 SHOT_SIZES ?= 1366x768 1920x1080
 screenshots: $(STAMP)
 	@for size in $(SHOT_SIZES); do \
-	  if [ -n "$$DISPLAY" ]; then $(BIN)/python -m tools.screenshots --size $$size --suffix -$$size; \
-	  else xvfb-run -a -s "-screen 0 $${size}x24" $(BIN)/python -m tools.screenshots --size $$size --suffix -$$size; fi; \
+	  if [ -n "$$DISPLAY" ]; then $(BIN)/python -m tools.screenshots --size $$size --suffix=-$$size; \
+	  else xvfb-run -a -s "-screen 0 $${size}x24" $(BIN)/python -m tools.screenshots --size $$size --suffix=-$$size; fi; \
 	done
 
 # dist/kis-desk/{kis-desk,kis-desk-cli} (GUI + console exe, one shared _internal/); see build.spec.

@@ -567,3 +567,21 @@ def test_alert_highlight_survives_selection(qloop, window, engine):
         assert pixel("000660", Col.NAME) != alert_colour   # acknowledged: plain selection again
 
     run(qloop, check())
+
+
+def test_hidden_or_minimised_window_does_not_repaint_and_resumes_with_a_full_refresh(qloop, window, engine):
+    assert window.model.timer.isActive() and window.chart.timer.isActive()
+    window.hide()
+    assert not window.model.timer.isActive() and not window.chart.timer.isActive()
+    assert not window.resort_timer.isActive()
+    engine.bus.publish(TicksEvent((tick("005930", 70_500, 50),)))
+    assert window.model.state("005930").price == 70_500          # data keeps arriving
+    emits = window.model.emits
+    window.show()
+    assert window.model.timer.isActive() and window.chart.timer.isActive()
+    assert window.model.emits > emits                            # everything repainted once
+    assert window.model.index(window.model.row_of("005930"), Col.PRICE).data() == "70,500"
+    window.showMinimized()
+    assert not window.model.timer.isActive()
+    window.showNormal()
+    assert window.model.timer.isActive()
