@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QRect, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QApplication, QStyledItemDelegate, QStyleOptionViewItem, QTableView
 
@@ -15,7 +15,7 @@ from kis_desk.core.ticks import Tick
 from kis_desk.protocol.records import KST
 from kis_desk.ui.chart import MAX_LINE_POINTS, peak_downsample
 from kis_desk.ui.sparkline import SparklineDelegate
-from kis_desk.ui.watchlist_model import SORT_ROLE, Col, WatchlistModel
+from kis_desk.ui.watchlist_model import CODE_ROLE, SORT_ROLE, Col, WatchlistModel
 
 T0 = datetime(2026, 3, 5, 9, 0, 0, tzinfo=KST)
 CODES = ["005930", "000660", "035420", "005380", "373220", "000270"]
@@ -131,16 +131,31 @@ def test_numeric_columns_sort_by_value(model):
     rates = [0.86, 0.85, 0.92, -0.24, 0.0, 10.5]
     for i, (code, rate) in enumerate(zip(CODES, rates)):
         model.on_ticks([tick(code, int(round(10_000 * (1 + rate / 100))), second=i, cum=i + 1)])
-    proxy = QSortFilterProxyModel()
-    proxy.setSourceModel(model)
-    proxy.setSortRole(SORT_ROLE)
-    for col in (Col.CHANGE_PCT, Col.PRICE, Col.VOLUME, Col.CHANGE):
-        proxy.sort(col, Qt.SortOrder.DescendingOrder)
-        shown = [proxy.index(r, col).data(SORT_ROLE) for r in range(proxy.rowCount())]
-        assert shown == sorted(shown, reverse=True), col
-    proxy.sort(Col.CHANGE_PCT, Qt.SortOrder.DescendingOrder)
-    texts = [proxy.index(r, Col.CHANGE_PCT).data() for r in range(proxy.rowCount())]
-    assert texts == ["+10.50%", "+0.92%", "+0.86%", "+0.85%", "+0.00%", "-0.24%"]
+    model.set_codes(CODES + ["035720"])                  # one row without trades (sorts as −∞)
+    for col in (Col.CHANGE_PCT, Col.PRICE, Col.VOLUME, Col.CHANGE, Col.TIME):
+        for order in (Qt.SortOrder.DescendingOrder, Qt.SortOrder.AscendingOrder):
+            model.sort(col, order)
+            shown = [model.index(r, col).data(SORT_ROLE) for r in range(model.rowCount())]
+            assert shown == sorted(shown, reverse=order == Qt.SortOrder.DescendingOrder), (col, order)
+    model.sort(Col.CHANGE_PCT, Qt.SortOrder.DescendingOrder)
+    texts = [model.index(r, Col.CHANGE_PCT).data() for r in range(model.rowCount())]
+    assert texts == ["+10.50%", "+0.92%", "+0.86%", "+0.85%", "+0.00%", "-0.24%", None]
+    model.sort(-1)                                       # back to the watchlist's order
+    assert model.codes() == CODES + ["035720"]
+
+
+def test_sorting_keeps_the_selected_row_and_signals_nothing_when_the_order_stands(qtbot, model):
+    view = QTableView()
+    view.setModel(model)
+    for i, code in enumerate(CODES):
+        model.on_ticks([tick(code, 10_000 + 100 * i, second=i, cum=i + 1)])
+    view.selectRow(model.row_of("035420"))
+    model.sort(Col.PRICE, Qt.SortOrder.DescendingOrder)
+    assert view.selectionModel().selectedRows()[0].data(CODE_ROLE) == "035420"
+    layouts: list[int] = []
+    model.layoutChanged.connect(lambda *a: layouts.append(1))
+    model.sort(Col.PRICE, Qt.SortOrder.DescendingOrder)  # the periodic re-sort, nothing moved
+    assert layouts == []
 
 
 def test_chart_line_is_bounded_and_keeps_every_extreme():

@@ -315,8 +315,8 @@ def test_language_colours_and_layout_persist(qloop, qtbot, window, engine):
     window.grid.horizontalHeader().moveSection(Col.VOLUME, 2)
     window.save_layout()
     win2 = MainWindow(engine, SettingsStore())
-    assert win2.proxy.sortColumn() == Col.CHANGE_PCT
-    assert win2.proxy.sortOrder() == Qt.SortOrder.DescendingOrder
+    assert win2.model.sort_column == Col.CHANGE_PCT          # the model sorts itself (no proxy)
+    assert win2.model.sort_order == Qt.SortOrder.DescendingOrder
     assert win2.grid.horizontalHeader().visualIndex(Col.VOLUME) == 2
     assert win2.model.headerData(Col.PRICE, Qt.Orientation.Horizontal) == "Price"
     assert isinstance(win2.settings, UserSettings)
@@ -545,8 +545,8 @@ def test_alert_highlight_survives_selection(qloop, window, engine):
 
     def pixel(code: str, col: int) -> QColor:
         """A background pixel of the cell: away from its (left or right aligned) text."""
-        proxy_idx = window.proxy.mapFromSource(window.model.index(window.model.row_of(code), col))
-        rect = window.grid.visualRect(proxy_idx)
+        view_idx = window.model.index(window.model.row_of(code), col)     # the model's rows are the view's
+        rect = window.grid.visualRect(view_idx)
         x = rect.right() - 2 if col in (Col.CODE, Col.NAME) else rect.left() + 1
         image = window.grid.viewport().grab().toImage()
         return QColor(image.pixel(x, rect.center().y()))

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from ..core.events import AlertEvent
 from ..core.ticks import Tick
@@ -140,6 +140,9 @@ class DetailChart(QWidget):
         # same left-axis width on both plots, or the volume bars sit under the wrong prices
         for plot in (self.price_plot, self.volume_plot):
             plot.getAxis("left").setWidth(LEFT_AXIS_PX)
+            for side in ("left", "bottom"):
+                # axes re-play their text on every scene paint unless cached; they change rarely
+                plot.getAxis(side).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.price_plot.showGrid(x=True, y=True, alpha=0.2)
         self.volume_plot.showGrid(x=True, y=False, alpha=0.2)
         self.price_plot.setClipToView(True)

@@ -191,7 +191,15 @@ ALIGNMENTS = tuple(c.align for c in COLUMNS)     # plain ints: data() is hot
 TRADE_COLUMNS = tuple(c.key for c in COLUMNS if c.trades and c.key != Col.SPARK)
 
 
-def build_row(row: RowState, look: Look) -> tuple[tuple, ...]:
-    """Per column: (text, colour, background, font) — what a paint asks for, computed once."""
-    return tuple((c.text(row, look), c.colour(row, look), c.background(row, look), c.font(row, look))
-                 for c in COLUMNS)
+def _cell(c: Column, row: RowState, look: Look) -> tuple:
+    return c.text(row, look), c.colour(row, look), c.background(row, look), c.font(row, look)
+
+
+def build_row(row: RowState, look: Look, previous: tuple | None = None) -> tuple[tuple, ...]:
+    """Per column: (text, colour, background, font) — what a paint asks for, computed once.
+
+    With ``previous`` (the row's cells before a trade), cells a trade cannot change are kept.
+    """
+    if previous is None:
+        return tuple(_cell(c, row, look) for c in COLUMNS)
+    return tuple(_cell(c, row, look) if c.trades else previous[c.key] for c in COLUMNS)

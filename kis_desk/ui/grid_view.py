@@ -1,4 +1,4 @@
-"""The watchlist grid widget: sorted view over the model, default C++ painting, one Python column.
+"""The watchlist grid widget: the model sorts itself, default C++ painting, one Python column.
 
 Text cells are painted by Qt's default delegate from the model's roles (text, colour, font,
 alignment, background — the price flash is a background). The sparkline column has the
@@ -8,12 +8,12 @@ while that row has an unacknowledged alert, so the selection never hides the ale
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from .grid_columns import COLUMNS, Col
 from .sparkline import SparklineDelegate
-from .watchlist_model import ALERT_ROLE, CODE_ROLE, SORT_ROLE, WatchlistModel
+from .watchlist_model import ALERT_ROLE, CODE_ROLE, WatchlistModel
 
 ROW_HEIGHT = 18
 
@@ -26,12 +26,8 @@ class GridView(QTableView):
     def __init__(self, model: WatchlistModel, parent=None) -> None:
         super().__init__(parent)
         self.setObjectName("watchlistGrid")
-        self.source = model
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(model)
-        self.proxy.setSortRole(SORT_ROLE)
-        self.proxy.setDynamicSortFilter(False)     # no re-sort per update (the window re-sorts)
-        self.setModel(self.proxy)
+        self.source = model      # sorted in place (WatchlistModel.sort): no proxy between
+        self.setModel(model)
         self.spark_delegate = SparklineDelegate(self)
         self.setItemDelegateForColumn(Col.SPARK, self.spark_delegate)
         self._alert_row: int | None = None          # view row handed to the spark delegate
@@ -57,8 +53,8 @@ class GridView(QTableView):
         for column in COLUMNS:
             self.setColumnWidth(column.key, column.width)
         self.selectionModel().selectionChanged.connect(self.sync_alert_row)
-        self.proxy.layoutChanged.connect(self.sync_alert_row)
-        self.proxy.modelReset.connect(self.sync_alert_row)
+        model.layoutChanged.connect(self.sync_alert_row)
+        model.modelReset.connect(self.sync_alert_row)
         model.alertRaised.connect(self.sync_alert_row)
         model.alertsAcknowledged.connect(self.sync_alert_row)
 

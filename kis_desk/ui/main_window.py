@@ -63,7 +63,6 @@ class MainWindow(QMainWindow):
         # grid
         self.model = WatchlistModel(engine.symbols.name, self)
         self.grid = GridView(self.model)
-        self.proxy = self.grid.proxy
         self.grid.horizontalHeader().customContextMenuRequested.connect(self._header_menu)
         self.grid.selectionModel().selectionChanged.connect(self._selection_changed)
         self.grid.doubleClicked.connect(lambda idx: self.acknowledge_code(idx.data(CODE_ROLE)))
@@ -211,12 +210,11 @@ class MainWindow(QMainWindow):
 
     def natural_order(self) -> None:
         self.grid.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
-        self.proxy.sort(-1)
+        self.model.sort(-1)
 
     def _resort(self) -> None:
-        col = self.proxy.sortColumn()
-        if col >= 0:
-            self.proxy.sort(col, self.proxy.sortOrder())
+        if self.model.sort_column >= 0:
+            self.model.sort(self.model.sort_column, self.model.sort_order)
 
     def save_layout(self) -> None:
         hh = self.grid.horizontalHeader()
@@ -225,8 +223,8 @@ class MainWindow(QMainWindow):
             "geometry": enc(self.saveGeometry()),
             "state": enc(self.saveState()),
             "header": enc(hh.saveState()),
-            "sort_column": self.proxy.sortColumn(),
-            "sort_order": int(self.proxy.sortOrder().value),
+            "sort_column": self.model.sort_column,
+            "sort_order": int(self.model.sort_order.value),
         }
         self.settings.watchlist = self.watchlist_name
         try:
@@ -371,10 +369,10 @@ class MainWindow(QMainWindow):
         row = self.model.row_of(code)
         if row is None:
             return
-        proxy_idx = self.proxy.mapFromSource(self.model.index(row, 0))
-        self.grid.setCurrentIndex(proxy_idx)
-        self.grid.selectRow(proxy_idx.row())
-        self.grid.scrollTo(proxy_idx)
+        idx = self.model.index(row, 0)
+        self.grid.setCurrentIndex(idx)
+        self.grid.selectRow(row)
+        self.grid.scrollTo(idx)
 
     def _selection_changed(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
         rows = selected.indexes()

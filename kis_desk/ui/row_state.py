@@ -34,6 +34,20 @@ def minute_add(window: deque[list[int]], epoch: int, price: int) -> None:
         window.popleft()
 
 
+def row_sign(price: int | None, change: int | None) -> int:
+    """-2 limit down, -1 down, 0, 1 up, 2 limit up (KRX limits from the previous close)."""
+    c = change or 0
+    if c == 0 or price is None:
+        return 0
+    prev_close = price - c
+    if prev_close <= 0:
+        return 1 if c > 0 else -1
+    upper, lower = price_limits(prev_close)
+    if c > 0:
+        return 2 if price >= upper else 1
+    return -2 if price <= lower else -1
+
+
 class Sparkline:
     """Last price per time bucket; the bucket doubles when ``SPARK_POINTS`` is reached."""
 
@@ -94,7 +108,7 @@ class RowState:
 
     __slots__ = ("code", "name", "price", "change", "change_rate", "cum_volume", "strength",
                  "time", "epoch", "minute", "spark", "flash_until", "flash_sign", "alerts",
-                 "feed", "cache", "pending")
+                 "feed", "cache", "pending", "_sign")
 
     def __init__(self, code: str, name: str) -> None:
         self.code = code
@@ -113,6 +127,7 @@ class RowState:
         self.alerts: list[AlertEvent] = []        # unacknowledged, oldest first
         self.feed = SymbolFeed(WAITING)            # from FeedStates (the one source)
         self.cache: tuple | None = None            # per-column cell values (grid_columns.build_row)
+        self._sign: tuple[int | None, int | None, int] = (None, None, 0)   # (price, change, sign)
         # while today's history loads: live trades seen meanwhile, one [epoch, price, cum] per
         # second (bounded), merged by seed(); None once seeded (or never asked for)
         self.pending: deque[list[int]] | None = None
@@ -184,17 +199,16 @@ class RowState:
 
     @property
     def sign(self) -> int:
-        """-2 limit down, -1 down, 0, 1 up, 2 limit up (KRX limits from the previous close)."""
-        c = self.change or 0
-        if c == 0 or self.price is None:
-            return 0
-        prev_close = self.price - c
-        if prev_close <= 0:
-            return 1 if c > 0 else -1
-        upper, lower = price_limits(prev_close)
-        if c > 0:
-            return 2 if self.price >= upper else 1
-        return -2 if self.price <= lower else -1
+        """-2 limit down, -1 down, 0, 1 up, 2 limit up (KRX limits from the previous close).
+
+        Read several times per row build: remembered for the current price and change.
+        """
+        price, change, sign = self._sign
+        if price == self.price and change == self.change:
+            return sign
+        sign = row_sign(self.price, self.change)
+        self._sign = (self.price, self.change, sign)
+        return sign
 
     @property
     def change_1m(self) -> float | None:

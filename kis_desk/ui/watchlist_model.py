@@ -42,8 +42,9 @@ ALERT_ROLE = Qt.ItemDataRole.UserRole + 5     # True while the row has unacknowl
 PENDING_SECONDS = 1800   # live seconds buffered per row while its history loads (bounded)
 REFRESH_HZ = 8
 MAX_CELLS_PER_SIGNAL = 200   # see WatchlistModel._emit_ranges
-SPARK_EVERY = 4     # a row's sparkline repaints every 4th flush (2 Hz), rows staggered
+SPARK_EVERY = 8     # a row's sparkline repaints every 8th flush (1 Hz: its finest bucket), rows staggered
 
+_ROOT = QModelIndex()
 _FLAGS = (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren)
 _CELL_ROLE = {int(Qt.ItemDataRole.DisplayRole.value): 0, int(Qt.ItemDataRole.ForegroundRole.value): 1,
               int(Qt.ItemDataRole.BackgroundRole.value): 2, int(Qt.ItemDataRole.FontRole.value): 3}
@@ -83,6 +84,9 @@ class WatchlistModel(QAbstractTableModel):
         self._flushes = 0
         self._flashing: set[int] = set()
         self.feeds = FeedStates()
+        self._natural: dict[str, int] = {}  # code -> position in the watchlist
+        self.sort_column = -1               # -1: watchlist order
+        self.sort_order = Qt.SortOrder.AscendingOrder
         self._seeded: set[str] = set()      # codes whose rows hold today's stored history
         self._requested: set[str] = set()   # codes whose history is being loaded
         self.palette: Palette = KOREAN
@@ -132,6 +136,8 @@ class WatchlistModel(QAbstractTableModel):
         old = {r.code: r for r in self._rows}
         self.beginResetModel()
         self._rows = [old.get(c) or RowState(c, self._name_of(c)) for c in dict.fromkeys(codes)]
+        self._natural = {r.code: i for i, r in enumerate(self._rows)}
+        self._rows = [self._rows[i] for i in self._sorted_order()]
         self._index = {r.code: i for i, r in enumerate(self._rows)}
         self._shown = [None] * len(self._rows)
         self._seeded &= self._index.keys()
@@ -205,6 +211,37 @@ class WatchlistModel(QAbstractTableModel):
         if self._rows:
             self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, NCOLS - 1))
             self.emits += 1
+
+    # -- sorting (in the model: a proxy in between doubles the cost of every paint) ------------
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Order rows by ``column``'s sort value (-1: the watchlist's order); stable, and the
+        selection follows its row. Nothing is signalled when the order is unchanged."""
+        self.sort_column, self.sort_order = column, order
+        order_now = self._sorted_order()
+        if order_now == list(range(len(self._rows))):
+            return
+        self.layoutAboutToBeChanged.emit()
+        new_pos = {old: new for new, old in enumerate(order_now)}
+        self._rows = [self._rows[i] for i in order_now]
+        self._shown = [self._shown[i] for i in order_now]
+        self._index = {r.code: i for i, r in enumerate(self._rows)}
+        for name in ("_dirty", "_touched", "_spark_dirty", "_flashing"):
+            setattr(self, name, {new_pos[i] for i in getattr(self, name) if i in new_pos})
+        persistent = self.persistentIndexList()
+        self.changePersistentIndexList(
+            persistent, [self.index(new_pos[p.row()], p.column()) if p.row() in new_pos else QModelIndex()
+                         for p in persistent])
+        self.layoutChanged.emit()
+
+    def _sorted_order(self) -> list[int]:
+        """Current row numbers in the wanted order: by sort value, ties in watchlist order."""
+        rows, natural = self._rows, self._natural
+        order = sorted(range(len(rows)), key=lambda i: natural.get(rows[i].code, i))
+        if 0 <= self.sort_column < NCOLS:
+            column = COLUMNS[self.sort_column]
+            values = [column.sort(r, self) for r in rows]
+            order.sort(key=values.__getitem__, reverse=self.sort_order == Qt.SortOrder.DescendingOrder)
+        return order
 
     # -- engine events (the only input) -------------------------------------------------------
     def on_ticks(self, ticks: Iterable[Tick]) -> None:
@@ -310,7 +347,7 @@ class WatchlistModel(QAbstractTableModel):
         for i in dirty:
             row = rows[i]
             row.cache = None              # the fading flash changes the price cell's background
-            new = build_row(row, self)
+            new = build_row(row, self, shown[i])
             row.cache = new
             for run in changed_runs(shown[i], new, TRADE_COLUMNS):
                 by_run.setdefault(run, []).append(i)
@@ -354,11 +391,12 @@ class WatchlistModel(QAbstractTableModel):
                 start = prev = i
 
     # -- Qt model API -------------------------------------------------------------------------
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
+    # rowCount/columnCount are called for every index() the views and the proxy make: keep them bare
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
+        return len(self._rows) if parent is _ROOT or not parent.isValid() else 0
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else NCOLS
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
+        return NCOLS if parent is _ROOT or not parent.isValid() else 0
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and 0 <= section < NCOLS:
