@@ -276,8 +276,8 @@ def _profile_top(profile, n: int = 8) -> list[dict]:
     rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:n]
     out = []
     for (path, line, func), (_cc, calls, tottime, _ct, _callers) in rows:
-        where = f"{os.path.basename(path)}:{line}" if line else path
-        out.append({"function": f"{func} ({where})", "calls": calls, "own_percent": round(tottime / total * 100, 1)})
+        name = f"{func} ({os.path.basename(path)}:{line})" if line else func   # builtins: no file
+        out.append({"function": name, "calls": calls, "own_percent": round(tottime / total * 100, 1)})
     return out
 
 
@@ -431,6 +431,9 @@ def run(quick: bool = False) -> dict:
         {"metric": "app CPU / plain grid CPU, 2,000 trades/s", "value": load["cpu_percent"],
          "unit": "% of one core", "baseline": grid, "goal": "ratio ≤ 1.5"},
         {"metric": "headless collector CPU, demo", "value": r["headless"]["cpu_percent"], "unit": "% of one core"},
+        {"metric": "GUI share of the demo (app − headless) / plain grid",
+         "value": round(max(0.0, shown["cpu_percent"] - r["headless"]["cpu_percent"]), 1),
+         "unit": "% of one core", "baseline": grid},
         {"metric": "app CPU window hidden / headless", "value": r["hidden"]["cpu_percent"],
          "unit": "% of one core", "baseline": head, "goal": "close to headless"},
         {"metric": "app CPU window minimised / headless", "value": r["minimised"]["cpu_percent"],
@@ -450,6 +453,7 @@ def run(quick: bool = False) -> dict:
             row["ratio"] = round(row["value"] / row["baseline"], 2)
     ratios = {"app_demo_vs_plain_grid": round(shown["cpu_percent"] / grid, 2),
               "app_2000_vs_plain_grid": round(load["cpu_percent"] / grid, 2),
+              "gui_share_vs_plain_grid": round(max(0.0, shown["cpu_percent"] - r["headless"]["cpu_percent"]) / grid, 2),
               "hidden_vs_headless": round(r["hidden"]["cpu_percent"] / head, 2)}
     return {"name": "gui", "results": results, "ratios": ratios, **r}
 

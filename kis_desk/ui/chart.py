@@ -28,6 +28,9 @@ LEFT_AXIS_PX = 84             # fits "1,000,000" plus the rotated axis label
 
 _BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800)
 MAX_LINE_POINTS = 2000        # points handed to the price line per redraw
+# 1 px: Qt's raster engine draws it on its thin-line fast path; a 1.3 px antialiased line goes
+# through the stroker and costs ~40× more (14 ms instead of 0.3 ms for 2,000 points)
+LINE_WIDTH = 1
 REDRAW_MS = 500
 
 
@@ -147,7 +150,7 @@ class DetailChart(QWidget):
         self.volume_plot.showGrid(x=True, y=False, alpha=0.2)
         self.price_plot.setClipToView(True)
         self.price_plot.setDownsampling(auto=True, mode="peak")
-        self.price_line = self.price_plot.plot([], [], pen=pg.mkPen((40, 40, 40), width=1.2))
+        self.price_line = self.price_plot.plot([], [], pen=pg.mkPen((40, 40, 40), width=LINE_WIDTH))
         self.price_line.setClipToView(True)
         self.price_line.setDownsampling(auto=True, method="peak")
         self.base_line = pg.InfiniteLine(angle=0, pen=pg.mkPen((150, 150, 150), style=Qt.PenStyle.DashLine))
@@ -265,7 +268,7 @@ class DetailChart(QWidget):
         colour = self.palette.direction(sign)
         if colour != self._line_colour:           # a new pen only when the colour changes
             self._line_colour = colour
-            self.price_line.setPen(pg.mkPen(colour, width=1.3))
+            self.price_line.setPen(pg.mkPen(colour, width=LINE_WIDTH))
         self.price_line.setData(*peak_downsample(t, p))
         if self.prev_close:
             self.base_line.setValue(self.prev_close)
