@@ -11,7 +11,7 @@ Sort values are plain numbers rounded to what the cell shows, so a numeric colum
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Protocol
@@ -203,3 +203,13 @@ def build_row(row: RowState, look: Look, previous: tuple | None = None) -> tuple
     if previous is None:
         return tuple(_cell(c, row, look) for c in COLUMNS)
     return tuple(_cell(c, row, look) if c.trades else previous[c.key] for c in COLUMNS)
+
+
+def sorted_order(rows: Sequence[RowState], natural: dict[str, int], column: int, descending: bool,
+                 look: Look) -> list[int]:
+    """Row numbers in display order: by ``column``'s sort value (-1: none), ties in watchlist order."""
+    order = sorted(range(len(rows)), key=lambda i: natural.get(rows[i].code, i))
+    if 0 <= column < NCOLS:
+        values = [COLUMNS[column].sort(r, look) for r in rows]
+        order.sort(key=values.__getitem__, reverse=descending)   # stable: ties keep watchlist order
+    return order

@@ -9,13 +9,12 @@ or blocks the GUI thread. While the window is hidden or minimised nothing repain
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 from collections.abc import Awaitable, Sequence
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, QItemSelection, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QItemSelection, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QSystemTrayIcon, QVBoxLayout, QWidget
 
@@ -37,6 +36,7 @@ from .theme import palette as palette_named
 from .watchlist_controller import WatchlistController
 from .watchlist_editor import WatchlistEditor
 from .watchlist_model import CODE_ROLE, SPARK_POINTS, WatchlistModel
+from .window_layout import encode_layout, restore_layout
 
 log = logging.getLogger(__name__)
 
@@ -217,15 +217,7 @@ class MainWindow(QMainWindow):
             self.model.sort(self.model.sort_column, self.model.sort_order)
 
     def save_layout(self) -> None:
-        hh = self.grid.horizontalHeader()
-        enc = lambda b: base64.b64encode(bytes(b.data())).decode()  # noqa: E731
-        self.settings.window = {
-            "geometry": enc(self.saveGeometry()),
-            "state": enc(self.saveState()),
-            "header": enc(hh.saveState()),
-            "sort_column": self.model.sort_column,
-            "sort_order": int(self.model.sort_order.value),
-        }
+        self.settings.window = encode_layout(self, self.grid.horizontalHeader(), self.model)
         self.settings.watchlist = self.watchlist_name
         try:
             self.store.save(self.settings)
@@ -233,20 +225,7 @@ class MainWindow(QMainWindow):
             log.warning("could not save window layout: %s", exc)
 
     def _restore_layout(self) -> None:
-        w = self.settings.window or {}
-        dec = lambda s: QByteArray(base64.b64decode(s))  # noqa: E731
-        try:
-            if w.get("geometry"):
-                self.restoreGeometry(dec(w["geometry"]))
-            if w.get("state"):
-                self.restoreState(dec(w["state"]))
-            if w.get("header"):
-                self.grid.horizontalHeader().restoreState(dec(w["header"]))
-            col = int(w.get("sort_column", -1))
-            order = Qt.SortOrder(int(w.get("sort_order", 0)))
-            self.grid.sortByColumn(col, order)
-        except (ValueError, TypeError) as exc:
-            log.warning("ignoring saved window layout: %s", exc)
+        restore_layout(self, self.grid, self.settings.window or {})
 
     # -- visibility: a hidden or minimised window costs (almost) nothing ----------------------
     def _sync_painting(self) -> None:

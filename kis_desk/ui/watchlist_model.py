@@ -25,7 +25,8 @@ from PySide6.QtGui import QFont
 from ..core.events import AlertEvent, EventBus, SessionStateEvent, SubscriptionPlanEvent, TicksEvent
 from ..core.ticks import Tick
 from .feed_state import FeedStates, SymbolFeed
-from .grid_columns import ALIGNMENTS, COLUMNS, NCOLS, TRADE_COLUMNS, Col, build_row
+from .grid_columns import ALIGNMENTS, COLUMNS, NCOLS, TRADE_COLUMNS, Col, build_row, sorted_order
+from .repaint import MAX_CELLS_PER_SIGNAL, changed_runs, row_runs
 from .i18n import tr
 from .row_state import SPARK_POINTS, RowState, Sparkline, spark_width
 from .theme import KOREAN, Palette
@@ -41,7 +42,6 @@ ALERT_ROLE = Qt.ItemDataRole.UserRole + 5     # True while the row has unacknowl
 
 PENDING_SECONDS = 1800   # live seconds buffered per row while its history loads (bounded)
 REFRESH_HZ = 8
-MAX_CELLS_PER_SIGNAL = 200   # see WatchlistModel._emit_ranges
 SPARK_EVERY = 8     # a row's sparkline repaints every 8th flush (1 Hz: its finest bucket), rows staggered
 
 _ROOT = QModelIndex()
@@ -51,18 +51,6 @@ _CELL_ROLE = {int(Qt.ItemDataRole.DisplayRole.value): 0, int(Qt.ItemDataRole.For
 _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)
 _ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole.value)
 _SPARK, _SORT, _CODE, _SPARK_KEY, _ALERT = (int(Qt.ItemDataRole.UserRole.value) + k for k in (1, 2, 3, 4, 5))
-
-
-def changed_runs(old: tuple | None, new: tuple, columns: Sequence[int]) -> list[tuple[int, int]]:
-    """Contiguous runs ``(first, last)`` of ``columns`` whose cell differs between two builds."""
-    runs: list[tuple[int, int]] = []
-    for c in columns:
-        if old is None or old[c] != new[c]:
-            if runs and runs[-1][1] == c - 1:
-                runs[-1] = (runs[-1][0], c)
-            else:
-                runs.append((c, c))
-    return runs
 
 
 class WatchlistModel(QAbstractTableModel):
@@ -234,14 +222,8 @@ class WatchlistModel(QAbstractTableModel):
         self.layoutChanged.emit()
 
     def _sorted_order(self) -> list[int]:
-        """Current row numbers in the wanted order: by sort value, ties in watchlist order."""
-        rows, natural = self._rows, self._natural
-        order = sorted(range(len(rows)), key=lambda i: natural.get(rows[i].code, i))
-        if 0 <= self.sort_column < NCOLS:
-            column = COLUMNS[self.sort_column]
-            values = [column.sort(r, self) for r in rows]
-            order.sort(key=values.__getitem__, reverse=self.sort_order == Qt.SortOrder.DescendingOrder)
-        return order
+        return sorted_order(self._rows, self._natural, self.sort_column,
+                            self.sort_order == Qt.SortOrder.DescendingOrder, self)
 
     # -- engine events (the only input) -------------------------------------------------------
     def on_ticks(self, ticks: Iterable[Tick]) -> None:
@@ -371,24 +353,9 @@ class WatchlistModel(QAbstractTableModel):
         self._emit_ranges(spark, Col.SPARK, Col.SPARK)
 
     def _emit_ranges(self, rows: list[int], first_col: int, last_col: int) -> None:
-        """One ``dataChanged`` per contiguous run of ``rows`` (sorted) over the given columns.
-
-        Runs are cut at ``MAX_CELLS_PER_SIGNAL`` cells: Qt's item view repaints only the
-        changed rectangle for a small range, but the whole viewport for a large one (Qt 6.11:
-        above ~200 indexes), which would undo the column limits above.
-        """
-        if not rows:
-            return
-        span = max(1, MAX_CELLS_PER_SIGNAL // (last_col - first_col + 1))
-        start = prev = rows[0]
-        for i in rows[1:] + [None]:
-            if i is not None and i == prev + 1 and i - start < span:
-                prev = i
-                continue
-            self.dataChanged.emit(self.index(start, first_col), self.index(prev, last_col))
+        for top, bottom in row_runs(rows, max(1, MAX_CELLS_PER_SIGNAL // (last_col - first_col + 1))):
+            self.dataChanged.emit(self.index(top, first_col), self.index(bottom, last_col))
             self.emits += 1
-            if i is not None:
-                start = prev = i
 
     # -- Qt model API -------------------------------------------------------------------------
     # rowCount/columnCount are called for every index() the views and the proxy make: keep them bare
