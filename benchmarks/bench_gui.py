@@ -336,8 +336,10 @@ async def _load(seconds: float) -> tuple[dict, dict]:
     from kis_desk.protocol.records import KST
     from kis_desk.settings import SettingsStore
     from kis_desk.config import UserPaths
+    from kis_desk.ui.gc_guard import GuiThreadGarbageCollector
     from kis_desk.ui.main_window import MainWindow
 
+    gc_guard = GuiThreadGarbageCollector(freeze_after_ms=1_000)     # as the app runs (ui.app)
     paths = UserPaths.default().ensure()
     engine = _Engine(paths.default_database_url)
     codes = default_watchlist()[:50]
@@ -355,6 +357,7 @@ async def _load(seconds: float) -> tuple[dict, dict]:
     await window.shutdown()
     window.close()
     await engine.stop()
+    gc_guard.stop()
     return loaded, memory
 
 
@@ -438,6 +441,8 @@ def run(quick: bool = False) -> dict:
          "unit": "% of one core", "baseline": head, "goal": "close to headless"},
         {"metric": "app CPU window minimised / headless", "value": r["minimised"]["cpu_percent"],
          "unit": "% of one core", "baseline": head, "goal": "close to headless"},
+        {"metric": "GUI lag p99, plain grid (what this machine allows)", "value": r["plain_grid"]["lag_p99_ms"],
+         "unit": "ms"},
         {"metric": "GUI lag p99, demo", "value": shown["lag_p99_ms"], "unit": "ms", "goal": "< 50 ms"},
         {"metric": "GUI lag p50 / p99 at 2,000 trades/s", "value": load["lag_p99_ms"], "unit": "ms",
          "goal": "p99 < 50 ms", "p50": load["lag_p50_ms"]},

@@ -169,3 +169,16 @@ def test_chart_line_is_bounded_and_keeps_every_extreme():
     assert xs[0] == t[0] and xs[-1] == t[-1] and np.all(np.diff(xs) > 0)
     small = peak_downsample(t[:500], p[:500])
     assert len(small[0]) == 500
+
+
+def test_gc_guard_freezes_start_up_objects_and_releases_them_on_stop(qtbot):
+    import gc
+
+    from kis_desk.ui.gc_guard import GuiThreadGarbageCollector
+
+    guard = GuiThreadGarbageCollector(freeze_after_ms=0)
+    try:
+        qtbot.waitUntil(lambda: gc.get_freeze_count() > 0, timeout=2000)   # full collections skip these
+    finally:
+        guard.stop()
+    assert gc.get_freeze_count() == 0
