@@ -15,7 +15,7 @@ from kis_desk.core.ticks import Tick
 from kis_desk.protocol.records import KST
 from kis_desk.ui.chart import MAX_LINE_POINTS, peak_downsample
 from kis_desk.ui.sparkline import SparklineDelegate
-from kis_desk.ui.watchlist_model import CODE_ROLE, SORT_ROLE, Col, WatchlistModel
+from kis_desk.ui.watchlist_model import CODE_ROLE, SORT_ROLE, SPARK_EVERY, Col, WatchlistModel
 
 T0 = datetime(2026, 3, 5, 9, 0, 0, tzinfo=KST)
 CODES = ["005930", "000660", "035420", "005380", "373220", "000270"]
@@ -106,8 +106,10 @@ class _CountingDelegate(QStyledItemDelegate):
 
 
 def test_an_unchanged_cell_is_not_repainted_in_a_real_view(qtbot, model):
+    from kis_desk.ui.grid_store import GridStore
+
     view = QTableView()
-    view.setModel(model)
+    view.setModel(GridStore(model, view))          # what the window's grid shows
     counter = _CountingDelegate(view)
     view.setItemDelegate(counter)
     view.resize(1000, 300)
@@ -182,3 +184,40 @@ def test_gc_guard_freezes_start_up_objects_and_releases_them_on_stop(qtbot):
     finally:
         guard.stop()
     assert gc.get_freeze_count() == 0
+
+
+def test_grid_store_holds_what_the_model_shows_and_copies_only_changed_cells(qtbot, model):
+    from kis_desk.ui.grid_store import GridStore
+    from kis_desk.ui.watchlist_model import ALERT_ROLE, NCOLS
+
+    store = GridStore(model)
+    roles = (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.BackgroundRole,
+             Qt.ItemDataRole.FontRole, Qt.ItemDataRole.TextAlignmentRole, Qt.ItemDataRole.ToolTipRole,
+             CODE_ROLE, ALERT_ROLE)
+
+    def same() -> bool:
+        return all(store.index(r, c).data(role) == model.index(r, c).data(role)
+                   for r in range(model.rowCount()) for c in range(NCOLS) for role in roles
+                   if c != Col.PRICE or role != Qt.ItemDataRole.BackgroundRole)   # the flash fades in time
+
+    for i, code in enumerate(CODES):
+        model.on_ticks([tick(code, 10_000 + 100 * i, second=i, cum=i + 1)])
+    for _ in range(SPARK_EVERY):                 # sparkline cells are staggered over the flushes
+        model.flush()
+    assert store.rowCount() == model.rowCount() and same()
+    for _ in range(12):
+        for c in CODES:
+            model.state(c).flash_until = 0.0
+        model.flush()
+    copies = store.copies
+    model.on_ticks([tick("000660", 10_100, second=1, cum=9)])       # volume only
+    model.flush()
+    assert store.copies - copies == 1 and same()
+    view = QTableView()
+    view.setModel(store)
+    view.selectRow(model.row_of("035420"))
+    store.sort(Col.PRICE, Qt.SortOrder.DescendingOrder)             # the header asks the store
+    assert model.sort_column == Col.PRICE and same()
+    assert view.selectionModel().selectedRows()[0].data(CODE_ROLE) == "035420"
+    model.set_codes(CODES[:3])
+    assert store.rowCount() == 3 and same()

@@ -1,6 +1,7 @@
 """The watchlist grid widget: the model sorts itself, default C++ painting, one Python column.
 
-Text cells are painted by Qt's default delegate from the model's roles (text, colour, font,
+The view shows a :class:`~.grid_store.GridStore` (the source model's cells held in C++). Text
+cells are painted by Qt's default delegate from its roles (text, colour, font,
 alignment, background — the price flash is a background). The sparkline column has the
 caching :class:`~.sparkline.SparklineDelegate`; the same delegate takes the selected row only
 while that row has an unacknowledged alert, so the selection never hides the alert colour.
@@ -12,6 +13,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from .grid_columns import COLUMNS, Col
+from .grid_store import GridStore
 from .sparkline import SparklineDelegate
 from .watchlist_model import ALERT_ROLE, CODE_ROLE, WatchlistModel
 
@@ -27,7 +29,8 @@ class GridView(QTableView):
         super().__init__(parent)
         self.setObjectName("watchlistGrid")
         self.source = model      # sorted in place (WatchlistModel.sort): no proxy between
-        self.setModel(model)
+        self.store = GridStore(model, self)      # what the view paints from, in C++
+        self.setModel(self.store)
         self.spark_delegate = SparklineDelegate(self)
         self.setItemDelegateForColumn(Col.SPARK, self.spark_delegate)
         self._alert_row: int | None = None          # view row handed to the spark delegate
@@ -53,15 +56,16 @@ class GridView(QTableView):
         for column in COLUMNS:
             self.setColumnWidth(column.key, column.width)
         self.selectionModel().selectionChanged.connect(self.sync_alert_row)
-        model.layoutChanged.connect(self.sync_alert_row)
-        model.modelReset.connect(self.sync_alert_row)
+        self.store.layoutChanged.connect(self.sync_alert_row)
+        self.store.modelReset.connect(self.sync_alert_row)
         model.alertRaised.connect(self.sync_alert_row)
         model.alertsAcknowledged.connect(self.sync_alert_row)
 
     def sync_alert_row(self, *_args) -> None:
         """The selected row with an alert is painted by the spark delegate (alert colour kept)."""
         rows = self.selectionModel().selectedRows() if self.selectionModel() else []
-        row = rows[0].row() if rows and rows[0].data(ALERT_ROLE) else None
+        # read from the source: the store copies an alert in at the next flush, this runs at once
+        row = rows[0].row() if rows and self.source.index(rows[0].row(), 0).data(ALERT_ROLE) else None
         if row == self._alert_row:
             return
         if self._alert_row is not None:

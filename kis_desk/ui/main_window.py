@@ -348,7 +348,7 @@ class MainWindow(QMainWindow):
         row = self.model.row_of(code)
         if row is None:
             return
-        idx = self.model.index(row, 0)
+        idx = self.grid.store.index(row, 0)       # the view's model: same rows as self.model
         self.grid.setCurrentIndex(idx)
         self.grid.selectRow(row)
         self.grid.scrollTo(idx)

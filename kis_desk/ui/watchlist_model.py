@@ -5,8 +5,9 @@ what makes other Qt trading screens lag (vnpy #333/#1837). Here a tick only upda
 plain-Python state (``row_state``) and marks the row dirty; a QTimer (8 Hz) rebuilds the dirty
 rows' cells once (``grid_columns.build_row``), compares them with what was shown and emits
 ``dataChanged`` for the cells whose text, colour, background or font changed — nothing else
-repaints. Cells are painted by Qt's default C++ delegate from the model's roles; only the
-sparkline column has a Python delegate (``sparkline``), drawing a cached pixmap.
+repaints. The view paints from ``grid_store`` (those cells copied into C++, so a paint never
+calls back into Python) with Qt's default delegate; only the sparkline column has a Python
+delegate (``sparkline``), drawing a cached pixmap.
 
 While the window is hidden or minimised the timer stops (:meth:`pause`); :meth:`resume`
 repaints everything once.
@@ -118,6 +119,14 @@ class WatchlistModel(QAbstractTableModel):
     def state(self, code: str) -> RowState | None:
         i = self._index.get(code)
         return self._rows[i] if i is not None else None
+
+    def state_at(self, row: int) -> RowState:
+        return self._rows[row]
+
+    def cells(self, row: int) -> tuple:
+        """Row ``row``'s cells as painted: per column (text, colour, background, font)."""
+        r = self._rows[row]
+        return r.cache or self._build(r)
 
     def set_codes(self, codes: Sequence[str]) -> None:
         """Replace the watchlist; rows for codes kept retain their state (prices, history)."""
