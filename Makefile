@@ -21,13 +21,18 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# bench_gui re-runs itself under xvfb-run (+ openbox) when there is no display: see its docstring.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 # Real X server (Xvfb) when there is no display; needs xvfb, xauth, fonts-nanum (see .ci/run).
+# Taken at 1366x768 and 1920x1080 (docs/screenshot-{main,chart}-WxH.png), each on a screen that size.
+SHOT_SIZES ?= 1366x768 1920x1080
 screenshots: $(STAMP)
-	@if [ -n "$$DISPLAY" ]; then $(BIN)/python -m tools.screenshots; \
-	else xvfb-run -a -s "-screen 0 1920x1200x24" $(BIN)/python -m tools.screenshots; fi
+	@for size in $(SHOT_SIZES); do \
+	  if [ -n "$$DISPLAY" ]; then $(BIN)/python -m tools.screenshots --size $$size --suffix=-$$size; \
+	  else xvfb-run -a -s "-screen 0 $${size}x24" $(BIN)/python -m tools.screenshots --size $$size --suffix=-$$size; fi; \
+	done
 
 # dist/kis-desk/{kis-desk,kis-desk-cli} (GUI + console exe, one shared _internal/); see build.spec.
 dist: $(STAMP)

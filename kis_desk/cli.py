@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .tools.alerts import add_alerts_arguments
     add_alerts_arguments(alerts)
 
-    from .tools.market_cli import add_market_commands   # sessions, symbols (h-market)
+    from .tools.market_cli import add_market_commands   # sessions, symbols
     add_market_commands(sub)
     return parser
 

@@ -16,7 +16,7 @@ from typing import Any
 from .aio import on_stop_signals
 from .config import UserPaths, credentials_from_env, parse_codes
 from .core.defaults import DEFAULT_ALERT_STREAM, DEFAULT_TRADE_STREAM
-from .core.events import ErrorEvent, Event, SessionStateEvent, SubscriptionPlanEvent
+from .core.events import ErrorEvent, SessionStateEvent, SubscriptionPlanEvent
 from .engine.collector import Collector, CollectorConfig, ConfigError
 from .wiring import build_collector
 
@@ -154,33 +154,37 @@ async def run_collect(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     collector = build_collector(cfg)
     fatal: list[str] = []
 
-    def on_event(event: Event) -> None:
-        if isinstance(event, SubscriptionPlanEvent):
-            live = sum(len(v) for v in event.live.values())
-            if event.keys_down:
-                pass    # failover: the feed itself says which key is down and where its symbols went
-            elif event.polled:
-                log.warning("%d symbols live on %d app key(s); %d polled over REST (not live): %s. "
-                            "%d app key(s) would make all %d live.", live, event.keys_configured,
-                            len(event.polled), ",".join(event.polled), event.keys_needed,
-                            live + len(event.polled))
-            else:   # a plan, not a fact: the feed logs "all … live" once it is true
-                log.info("%d symbols planned on %d app key(s)", live, event.keys_configured)
-        elif isinstance(event, SessionStateEvent):
-            states[event.session] = (event.state, event.detail)
-            if (collector.feed is not None and len(states) == len(collector.feed.sessions)
-                    and all(state == "failed" for state, _ in states.values())):
-                # every app key was refused: nothing can stream, say so and stop
-                reason = "; ".join(f"{label}: {detail}" for label, (_, detail) in states.items())
-                fatal.append(f"every app key was rejected ({reason})")
-                stop.set()
-        elif isinstance(event, ErrorEvent) and event.fatal:
+    def on_plan(event: SubscriptionPlanEvent) -> None:
+        live = sum(len(v) for v in event.live.values())
+        if event.keys_down:
+            pass    # failover: the feed itself says which key is down and where its symbols went
+        elif event.polled:
+            log.warning("%d symbols live on %d app key(s); %d polled over REST (not live): %s. "
+                        "%d app key(s) would make all %d live.", live, event.keys_configured,
+                        len(event.polled), ",".join(event.polled), event.keys_needed,
+                        live + len(event.polled))
+        else:   # a plan, not a fact: the feed logs "all … live" once it is true
+            log.info("%d symbols planned on %d app key(s)", live, event.keys_configured)
+
+    def on_session(event: SessionStateEvent) -> None:
+        states[event.session] = (event.state, event.detail)
+        if (collector.feed is not None and len(states) == len(collector.feed.sessions)
+                and all(state == "failed" for state, _ in states.values())):
+            # every app key was refused: nothing can stream, say so and stop
+            reason = "; ".join(f"{label}: {detail}" for label, (_, detail) in states.items())
+            fatal.append(f"every app key was rejected ({reason})")
+            stop.set()
+
+    def on_error(event: ErrorEvent) -> None:
+        if event.fatal:
             # non-fatal errors are logged where they happen; fatal ones end the run
             fatal.append(f"{event.source}: {event.message}")
             stop.set()
 
     states: dict[str, tuple[str, str]] = {}
-    collector.bus.subscribe(Event, on_event)
+    collector.bus.subscribe(SubscriptionPlanEvent, on_plan)
+    collector.bus.subscribe(SessionStateEvent, on_session)
+    collector.bus.subscribe(ErrorEvent, on_error)
     stop = asyncio.Event()
     undo_signals = on_stop_signals(asyncio.get_running_loop(), stop.set)   # Windows too
     try:

@@ -61,7 +61,7 @@ def qloop(qapp):
 
     from kis_desk.ui.gc_guard import GuiThreadGarbageCollector
 
-    guard = GuiThreadGarbageCollector()   # as in the app: Qt objects die on the GUI thread only
+    guard = GuiThreadGarbageCollector(freeze_after_ms=None)   # as in the app: Qt objects die on the GUI thread only
     loop = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(loop)
     yield loop

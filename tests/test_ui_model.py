@@ -11,7 +11,7 @@ from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QStyleOptionViewItem, QTableView
 
 from kis_desk.core.events import (
-    AlertEvent, Event, EventBus, SessionStateEvent, SubscriptionPlanEvent, TicksEvent,
+    AlertEvent, EventBus, SessionStateEvent, SubscriptionPlanEvent, TicksEvent,
 )
 from kis_desk.core.ticks import Tick
 from kis_desk.protocol.records import KST
@@ -113,7 +113,7 @@ def test_many_ticks_coalesce_into_few_data_changed(qtbot, model):
     received: list[tuple[int, int, int, int]] = []
     model.dataChanged.connect(lambda tl, br, roles=(): received.append((tl.row(), br.row(), tl.column(), br.column())))
     bus = EventBus()
-    bus.subscribe(Event, model.on_event)
+    model.subscribe(bus)
     cum = 0
     for batch in range(200):   # 200 reads × 10 trades over rows 0, 1 and 3
         ticks = []

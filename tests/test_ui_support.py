@@ -10,6 +10,7 @@ import keyring.backend
 import keyring.errors
 
 from kis_desk.core.events import EventBus
+from kis_desk.engine.handle import EngineReads
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):
@@ -34,8 +35,9 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
             raise keyring.errors.PasswordDeleteError(username) from None
 
 
-class RecordingEngine:
-    """A tiny EngineHandle: real bus, symbols and SQLite repository; records engine calls."""
+class RecordingEngine(EngineReads):
+    """A tiny EngineHandle: real bus, symbols and SQLite repository (the engines' shared
+    EngineReads over it); records engine calls."""
 
     def __init__(self, db_url: str) -> None:
         from kis_desk.engine.storage import Repository
@@ -61,18 +63,14 @@ class RecordingEngine:
         self.calls.append(("acknowledge", alert_id))
         await asyncio.to_thread(self.repository.acknowledge, alert_id)
 
-    # -- alert history and the test alert (same contract as Collector; h-desk) --------------------
+    # -- alert history and the test alert: recorded, then the real reads ------------------------
     async def alerts_between(self, start_date, end_date, codes=None, direction=None) -> list:
         self.calls.append(("alerts_between", (start_date, end_date, codes, direction)))
-        return await asyncio.to_thread(self.repository.alerts_between, start_date, end_date, codes, direction)
+        return await super().alerts_between(start_date, end_date, codes, direction)
 
     async def acknowledge_alerts(self, alert_ids: Sequence[str]) -> int:
         self.calls.append(("acknowledge_alerts", list(alert_ids)))
-        return await asyncio.to_thread(self.repository.acknowledge_many, list(alert_ids))
-
-    async def alert_watchlists(self) -> dict[str, list[str]]:
-        repo = self.repository
-        return await asyncio.to_thread(lambda: {n: repo.watchlist_codes(n) for n in repo.list_watchlists()})
+        return await super().acknowledge_alerts(alert_ids)
 
     async def send_test_alert(self, alert) -> None:
         self.calls.append(("send_test_alert", alert.alert_id))

@@ -315,8 +315,8 @@ def test_language_colours_and_layout_persist(qloop, qtbot, window, engine):
     window.grid.horizontalHeader().moveSection(Col.VOLUME, 2)
     window.save_layout()
     win2 = MainWindow(engine, SettingsStore())
-    assert win2.proxy.sortColumn() == Col.CHANGE_PCT
-    assert win2.proxy.sortOrder() == Qt.SortOrder.DescendingOrder
+    assert win2.model.sort_column == Col.CHANGE_PCT          # the model sorts itself (no proxy)
+    assert win2.model.sort_order == Qt.SortOrder.DescendingOrder
     assert win2.grid.horizontalHeader().visualIndex(Col.VOLUME) == 2
     assert win2.model.headerData(Col.PRICE, Qt.Orientation.Horizontal) == "Price"
     assert isinstance(win2.settings, UserSettings)
@@ -545,8 +545,8 @@ def test_alert_highlight_survives_selection(qloop, window, engine):
 
     def pixel(code: str, col: int) -> QColor:
         """A background pixel of the cell: away from its (left or right aligned) text."""
-        proxy_idx = window.proxy.mapFromSource(window.model.index(window.model.row_of(code), col))
-        rect = window.grid.visualRect(proxy_idx)
+        view_idx = window.grid.model().index(window.model.row_of(code), col)   # the model's rows are the view's
+        rect = window.grid.visualRect(view_idx)
         x = rect.right() - 2 if col in (Col.CODE, Col.NAME) else rect.left() + 1
         image = window.grid.viewport().grab().toImage()
         return QColor(image.pixel(x, rect.center().y()))
@@ -567,3 +567,21 @@ def test_alert_highlight_survives_selection(qloop, window, engine):
         assert pixel("000660", Col.NAME) != alert_colour   # acknowledged: plain selection again
 
     run(qloop, check())
+
+
+def test_hidden_or_minimised_window_does_not_repaint_and_resumes_with_a_full_refresh(qloop, window, engine):
+    assert window.model.timer.isActive() and window.chart.timer.isActive()
+    window.hide()
+    assert not window.model.timer.isActive() and not window.chart.timer.isActive()
+    assert not window.resort_timer.isActive()
+    engine.bus.publish(TicksEvent((tick("005930", 70_500, 50),)))
+    assert window.model.state("005930").price == 70_500          # data keeps arriving
+    emits = window.model.emits
+    window.show()
+    assert window.model.timer.isActive() and window.chart.timer.isActive()
+    assert window.model.emits > emits                            # everything repainted once
+    assert window.model.index(window.model.row_of("005930"), Col.PRICE).data() == "70,500"
+    window.showMinimized()
+    assert not window.model.timer.isActive()
+    window.showNormal()
+    assert window.model.timer.isActive()

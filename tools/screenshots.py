@@ -4,8 +4,9 @@ Runs under the current display (``xvfb-run`` in the Makefile; ``QT_QPA_PLATFORM=
 too). Uses a throw-away ``KIS_DESK_HOME`` so the user's data and settings are untouched; the
 watchlist is the default 50; a scripted jump on one symbol triggers an alert before the grab.
 
-Writes ``docs/screenshot-main.png`` (the whole window) and ``docs/screenshot-chart.png`` (the
-detail chart of the symbol that jumped).
+Writes ``docs/screenshot-main<suffix>.png`` (the whole window) and ``docs/screenshot-chart<suffix>.png``
+(the detail chart of the symbol that jumped); ``make screenshots`` takes them at 1366×768 and
+1920×1080 (``--size``, ``--suffix``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=400.0, help="simulated trades per second")
     p.add_argument("--lang", choices=("ko", "en"), default="ko", help="UI language")
     p.add_argument("--size", default="1680x1020", help="window size WxH")
+    p.add_argument("--suffix", default="", help="appended to the file names (e.g. -1366x768-after)")
     return p.parse_args(argv)
 
 
@@ -64,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         done = asyncio.get_running_loop().create_future()
 
         def grab() -> None:
-            main_png = args.out / "screenshot-main.png"
+            main_png = args.out / f"screenshot-main{args.suffix}.png"
             window.grab().save(str(main_png))
-            chart_png = args.out / "screenshot-chart.png"
+            chart_png = args.out / f"screenshot-chart{args.suffix}.png"
             window.chart.grab().save(str(chart_png))
             shots.extend([main_png, chart_png])
             done.set_result(None)

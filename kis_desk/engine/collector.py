@@ -34,6 +34,7 @@ from ..protocol.records import KST
 from ..core.events import AlertEvent, EventBus, FeedStats, PendingGap, RateEvent, TicksEvent
 from ..core.exchange import EmbeddedExchange
 from ..core.ticks import Tick
+from .handle import EngineReads
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def today_kst() -> date:
     return datetime.now(KST).date()
 
 
-class Collector:
+class Collector(EngineReads):
     """Owns the feed, the writer, the detector and the publisher for one watchlist."""
 
     def __init__(self, config: CollectorConfig, bus: EventBus | None = None,
@@ -122,7 +123,7 @@ class Collector:
         self.alerts = 0
         self.alerts_late = 0
         self.market_was_open = False
-        self.gaps_left = 0                # pending gaps recorded at stop (h-feed)
+        self.gaps_left = 0                # pending gaps recorded at stop
         self._pending_gaps: list[PendingGap] = []
         self.ticks_total = 0
         self._ticks_by_source: dict[str, int] = {}
@@ -190,7 +191,7 @@ class Collector:
         log.info("collector started: %d symbols, env %s, database %s", len(self.codes),
                  self.environment.name, redact_url(db_url))
 
-    # -- feed (h-feed) ---------------------------------------------------------------------------
+    # -- feed --------------------------------------------------------------------------------
     def _feed_config(self) -> Any:
         from ..feed.config import FeedConfig
         from ..feed.session import SessionConfig
@@ -304,32 +305,7 @@ class Collector:
         if self.feed is not None and self._started:
             await self.feed.set_symbols(self.codes)
 
-    async def acknowledge_alert(self, alert_id: str) -> None:
-        if self.repository is not None:
-            await asyncio.to_thread(self.repository.acknowledge, alert_id)
-
-    # -- alert history and the test alert (h-desk; the UI calls these through its engine handle) --
-    def _history_repo(self) -> Any:
-        if self.repository is None:
-            raise RuntimeError("the storage is not available (engine not started)")
-        return self.repository
-
-    async def alerts_between(self, start_date: date, end_date: date, codes: Sequence[str] | None = None,
-                             direction: str | None = None) -> list[Any]:
-        """Stored alerts of any past days (``Repository.alerts_between``), off the loop."""
-        repo = self._history_repo()
-        return await asyncio.to_thread(repo.alerts_between, start_date, end_date,
-                                       None if codes is None else list(codes), direction)
-
-    async def acknowledge_alerts(self, alert_ids: Sequence[str]) -> int:
-        """Acknowledge many alerts in one transaction; returns how many changed."""
-        return await asyncio.to_thread(self._history_repo().acknowledge_many, list(alert_ids))
-
-    async def alert_watchlists(self) -> dict[str, list[str]]:
-        """Watchlist name → codes, for the history's watchlist filter."""
-        repo = self._history_repo()
-        return await asyncio.to_thread(lambda: {n: repo.watchlist_codes(n) for n in repo.list_watchlists()})
-
+    # -- the test alert (menu 알림 → 테스트 알림) ----------------------------------------------------
     async def send_test_alert(self, alert: AlertEvent) -> tuple[str, int] | None:
         """Publish ``alert`` marked as a test on the alert channel: (channel, receivers), or None
         without Redis. Never stored, never on the stream, never counted as delivered."""

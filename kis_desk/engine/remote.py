@@ -7,7 +7,7 @@ restart; holes beyond the retention are reloaded from the database). Given only 
 channels (``trade_stream=alert_stream=None``) it subscribes to them instead, best effort, as
 before. ``RemoteEngine`` turns those Redis messages back into the same engine events
 on a local :class:`EventBus` and reads history from the shared database, so the desktop UI works
-unchanged (it depends only on ``ui.engine_handle.EngineHandle``). It never subscribes to KIS
+unchanged (it depends only on ``engine.handle.EngineHandle``). It never subscribes to KIS
 itself: which symbols stream is the remote collector's watchlist; rows the remote does not
 trade stay "waiting".
 """
@@ -28,6 +28,7 @@ from ..core.events import (
     AlertEvent, ErrorEvent, EventBus, SessionStateEvent, SubscriptionPlanEvent, TicksEvent,
     event_from_json,
 )
+from .handle import EngineReads
 
 from .alert_probe import is_test_message
 
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 LABEL = "remote"
 
 
-class RemoteEngine:
+class RemoteEngine(EngineReads):
     """EngineHandle over Redis (live events) + the shared database (history, alerts, lists)."""
 
     def __init__(self, redis_url: str, db_url: str, *, alert_channel: str = "kis:alerts",
@@ -62,6 +63,7 @@ class RemoteEngine:
         self.received = 0
         self._seen: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._crossing = {TicksEvent: self._note_ticks, AlertEvent: lambda _event: None}
 
     async def start(self) -> None:
         from .storage import Repository
@@ -88,29 +90,7 @@ class RemoteEngine:
         self.codes = list(dict.fromkeys(codes))
         self._publish_plan()
 
-    async def acknowledge_alert(self, alert_id: str) -> None:
-        if self.repository is not None:
-            await asyncio.to_thread(self.repository.acknowledge, alert_id)
-
-    # -- alert history and the test alert (h-desk; same contract as Collector) ----------------------
-    def _history_repo(self) -> Any:
-        if self.repository is None:
-            raise RuntimeError("the shared database is not open (engine not started)")
-        return self.repository
-
-    async def alerts_between(self, start_date: date, end_date: date, codes: Sequence[str] | None = None,
-                             direction: str | None = None) -> list[Any]:
-        repo = self._history_repo()
-        return await asyncio.to_thread(repo.alerts_between, start_date, end_date,
-                                       None if codes is None else list(codes), direction)
-
-    async def acknowledge_alerts(self, alert_ids: Sequence[str]) -> int:
-        return await asyncio.to_thread(self._history_repo().acknowledge_many, list(alert_ids))
-
-    async def alert_watchlists(self) -> dict[str, list[str]]:
-        repo = self._history_repo()
-        return await asyncio.to_thread(lambda: {n: repo.watchlist_codes(n) for n in repo.list_watchlists()})
-
+    # -- the test alert (same contract as Collector) ---------------------------------------------------
     async def send_test_alert(self, alert: AlertEvent) -> tuple[str, int] | None:
         """A test message on the alert channel this desktop listens to (it ignores it itself)."""
         from .alert_probe import publish_test_alert
@@ -215,16 +195,18 @@ class RemoteEngine:
         self._deliver_event(event)
 
     def _deliver_event(self, event: Any) -> None:
-        if isinstance(event, TicksEvent):
-            self.received += len(event.ticks)
-            new = {t.stock_code for t in event.ticks} - self._seen
-            if new:
-                self._seen |= new
-                if new & set(self.codes):
-                    self._publish_plan()
-        elif not isinstance(event, AlertEvent):
-            return          # only trades and alerts cross hosts; local state events stay local
-        self.bus.publish(event)
+        handler = self._crossing.get(type(event))
+        if handler is not None:     # only trades and alerts cross hosts; local state stays local
+            handler(event)
+            self.bus.publish(event)
+
+    def _note_ticks(self, event: TicksEvent) -> None:
+        self.received += len(event.ticks)
+        new = {t.stock_code for t in event.ticks} - self._seen
+        if new:
+            self._seen |= new
+            if new & set(self.codes):
+                self._publish_plan()
 
     def _publish_plan(self) -> None:
         live = tuple(c for c in self.codes if c in self._seen)

@@ -1,128 +1,47 @@
-"""Main window: watchlist grid, alert log, detail chart, watchlist editor, status bar.
+"""Main window: layout and wiring of the watchlist grid, alert log, detail chart, editor, status bar.
 
-Inputs: engine events on ``engine.bus`` (delivered on the GUI thread: the collector runs on the
-same qasync loop) and a handful of ``EngineHandle`` calls. Repository reads and writes run in
-worker threads (``asyncio.to_thread``); nothing here blocks the GUI thread.
+Inputs: engine events on ``engine.bus`` (typed subscriptions, delivered on the GUI thread: the
+collector runs on the same qasync loop) and ``EngineHandle`` calls — history, stored alerts and
+watchlists included, each of which does its own worker-thread hop. Nothing here touches storage
+or blocks the GUI thread. While the window is hidden or minimised nothing repaints.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 from collections.abc import Awaitable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QItemSelection, QSortFilterProxyModel, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence, QPainter, QPixmap, QShortcut
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QDockWidget,
-    QHeaderView,
-    QMainWindow,
-    QMenu,
-    QMessageBox,
-    QSystemTrayIcon,
-    QTableView,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QEvent, QItemSelection, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QSystemTrayIcon, QVBoxLayout, QWidget
 
 from .. import __version__
-from ..core.events import AlertEvent, Event, TicksEvent
-from ..core.ticks import Tick
+from ..core.events import AlertEvent, TicksEvent
+from ..engine.handle import EngineHandle
 from ..protocol.records import KST
 from ..settings import SettingsStore, UserSettings
 from .alerts_view import AlertDock
 from .chart import DetailChart, history_arrays
-from .desk_actions import DeskActions   # h-desk: alerts menu (test alert, history), volume, theme
-from .engine_handle import EngineHandle
+from .desk_actions import DeskActions   # alerts menu (test alert, history), volume, theme
+from .grid_columns import Col
+from .grid_view import GridView
 from .i18n import set_language, tr
+from .icon import app_icon
 from .notifications import AlertBanner, Notifier
 from .settings_dialog import SettingsDialog
-from .sparkline import GridDelegate, SparklineDelegate
 from .status_bar import EngineStatusBar
+from .watchlist_controller import WatchlistController
 from .watchlist_editor import WatchlistEditor
-from .watchlist_model import CODE_ROLE, SORT_ROLE, Col, WatchlistModel, spark_width
+from .watchlist_model import CODE_ROLE, SPARK_POINTS, WatchlistModel
+from .window_layout import encode_layout, restore_layout
 
 log = logging.getLogger(__name__)
 
-ROW_HEIGHT = 18
 RESORT_MS = 2000
-DEFAULT_COLUMN_WIDTHS = {Col.CODE: 62, Col.NAME: 118, Col.PRICE: 78, Col.CHANGE: 72, Col.CHANGE_PCT: 64,
-                         Col.CHANGE_1M: 60, Col.VOLUME: 96, Col.STRENGTH: 66, Col.TIME: 64, Col.SPARK: 130,
-                         Col.FEED: 52}
-
-
 SEED_CHUNK = 10           # symbols per worker-thread round trip when loading history
-TAIL_SECONDS = 600        # 1-second resolution kept before the last trade (1-minute change)
-
-
-def load_intraday(repo, codes: Sequence[str], day: date) -> dict[str, tuple[Tick, list, int]]:
-    """Per code: (last trade, [(epoch, price, cum_volume)…], sparkline bucket width) for ``day``.
-
-    Blocking (database): worker thread only. The day is read as the last trade per
-    power-of-two bucket (a few hundred rows per symbol, grouped in SQL) plus one-second
-    buckets for the last ``TAIL_SECONDS`` before the last trade, whatever the day's volume.
-    """
-    start = datetime(day.year, day.month, day.day, tzinfo=KST)
-    end = start + timedelta(days=1)
-    out: dict[str, tuple[Tick, list, int]] = {}
-    for code in codes:
-        last = repo.last_trade(code, day)
-        if last is None:
-            continue
-        first = repo.first_trade(code, day) or last
-        last_epoch = int(last.timestamp.timestamp())
-        width = spark_width(int(first.timestamp.timestamp()), last_epoch)
-        rows = repo.price_buckets(code, start, end, width)
-        if width > 1:
-            tail_from = max(start, last.timestamp - timedelta(seconds=TAIL_SECONDS))
-            rows += repo.price_buckets(code, tail_from, end, 1)
-        out[code] = (last, [(int(ts.timestamp()), price, cum) for ts, price, cum in rows], width)
-    return out
-
-
-def app_icon() -> QIcon:
-    """The bundled ``resources/kis-desk.png``, or a drawn stand-in when it is missing."""
-    try:
-        from ..paths import resource
-
-        path = resource("kis-desk.png")
-        if path.is_file():
-            return QIcon(str(path))
-    except FileNotFoundError:
-        pass
-    pm = QPixmap(64, 64)
-    pm.fill(QColor(0, 0, 0, 0))
-    p = QPainter(pm)
-    p.setRenderHint(QPainter.RenderHint.Antialiasing)
-    p.setBrush(QColor(214, 32, 32))
-    p.setPen(Qt.PenStyle.NoPen)
-    p.drawRoundedRect(4, 4, 56, 56, 10, 10)
-    p.setPen(QColor("white"))
-    f = p.font()
-    f.setPixelSize(34)
-    f.setBold(True)
-    p.setFont(f)
-    p.drawText(pm.rect(), Qt.AlignmentFlag.AlignCenter, "K")
-    p.end()
-    return QIcon(pm)
-
-
-class GridView(QTableView):
-    """The watchlist grid; Space / Enter / double-click acknowledges the row's alerts."""
-
-    acknowledgeCode = Signal(str)
-
-    def keyPressEvent(self, event) -> None:  # noqa: N802
-        if event.key() in (Qt.Key.Key_Space, Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            idx = self.currentIndex()
-            if idx.isValid():
-                self.acknowledgeCode.emit(idx.data(CODE_ROLE))
-                return
-        super().keyPressEvent(event)
 
 
 class MainWindow(QMainWindow):
@@ -138,44 +57,13 @@ class MainWindow(QMainWindow):
         set_language(self.settings.language)
         self.setWindowIcon(app_icon())
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._db_lock = asyncio.Lock()
-        self.watchlist_names: list[str] = []
-        self.watchlist_name = ""
         self.last_error = ""
+        self._painting = True
 
         # grid
         self.model = WatchlistModel(engine.symbols.name, self)
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setSortRole(SORT_ROLE)
-        self.proxy.setDynamicSortFilter(False)     # no re-sort per update (see RESORT_MS)
-        self.grid = GridView()
-        self.grid.setObjectName("watchlistGrid")
-        self.grid.setModel(self.proxy)
-        self.grid.setItemDelegate(GridDelegate(self.grid))
-        self.grid.setItemDelegateForColumn(Col.SPARK, SparklineDelegate(self.grid))
-        self.grid.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.grid.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.grid.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.grid.setSortingEnabled(True)
-        self.grid.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
-        self.grid.setWordWrap(False)
-        self.grid.setAlternatingRowColors(True)
-        self.grid.setShowGrid(False)
-        vh = self.grid.verticalHeader()
-        vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        vh.setDefaultSectionSize(ROW_HEIGHT)
-        vh.setMinimumSectionSize(ROW_HEIGHT)
-        vh.setVisible(False)
-        hh = self.grid.horizontalHeader()
-        hh.setSectionsMovable(True)
-        hh.setHighlightSections(False)
-        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        hh.setSectionResizeMode(Col.SPARK, QHeaderView.ResizeMode.Stretch)   # takes spare width
-        hh.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        hh.customContextMenuRequested.connect(self._header_menu)
-        for col, width in DEFAULT_COLUMN_WIDTHS.items():
-            self.grid.setColumnWidth(col, width)
+        self.grid = GridView(self.model)
+        self.grid.horizontalHeader().customContextMenuRequested.connect(self._header_menu)
         self.grid.selectionModel().selectionChanged.connect(self._selection_changed)
         self.grid.doubleClicked.connect(lambda idx: self.acknowledge_code(idx.data(CODE_ROLE)))
         self.grid.acknowledgeCode.connect(self.acknowledge_code)
@@ -199,24 +87,26 @@ class MainWindow(QMainWindow):
         self.alert_dock.codeActivated.connect(self.select_code)
         self.alert_dock.acknowledgeRequested.connect(self.acknowledge)
         self.chart = DetailChart()
-        self.chart_dock = QDockWidget(self)
-        self.chart_dock.setObjectName("chartDock")
-        self.chart_dock.setWidget(self.chart)
+        self.chart_dock = self._dock("chartDock", self.chart)
         self.editor = WatchlistEditor(engine.symbols, self)
-        self.editor_dock = QDockWidget(self)
-        self.editor_dock.setObjectName("watchlistDock")
-        self.editor_dock.setWidget(self.editor)
+        self.editor_dock = self._dock("watchlistDock", self.editor)
         # grid in the centre gets the full height (50 rows); chart above, alerts/editor tabbed below
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.chart_dock)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.alert_dock)
         self.tabifyDockWidget(self.alert_dock, self.editor_dock)
         self.alert_dock.raise_()
         self.resizeDocks([self.chart_dock, self.alert_dock], [560, 420], Qt.Orientation.Vertical)
+
+        self.watchlists = WatchlistController(engine, self.editor, self.show_codes, self.model.codes)
+        self.switch_watchlist = self.watchlists.switch
+        self.create_watchlist = self.watchlists.create
+        self.rename_watchlist = self.watchlists.rename
+        self.delete_watchlist = self.watchlists.delete
         self.editor.codesEdited.connect(self._codes_edited)
-        self.editor.switchRequested.connect(lambda name: self.spawn(self.switch_watchlist(name)))
-        self.editor.createRequested.connect(lambda name: self.spawn(self.create_watchlist(name)))
-        self.editor.renameRequested.connect(lambda old, new: self.spawn(self.rename_watchlist(old, new)))
-        self.editor.deleteRequested.connect(lambda name: self.spawn(self.delete_watchlist(name)))
+        self.editor.switchRequested.connect(lambda name: self.spawn(self.watchlists.switch(name)))
+        self.editor.createRequested.connect(lambda name: self.spawn(self.watchlists.create(name)))
+        self.editor.renameRequested.connect(lambda old, new: self.spawn(self.watchlists.rename(old, new)))
+        self.editor.deleteRequested.connect(lambda name: self.spawn(self.watchlists.delete(name)))
 
         self.status = EngineStatusBar(self)
         self.setStatusBar(self.status)
@@ -232,7 +122,21 @@ class MainWindow(QMainWindow):
         self.resize(1680, 1020)
         self.resizeDocks([self.chart_dock], [560], Qt.Orientation.Horizontal)
         self._restore_layout()
-        self._unsubscribe = engine.bus.subscribe(Event, self.on_event)
+        bus = engine.bus
+        offs = [self.model.subscribe(bus), self.status.subscribe(bus),
+                bus.subscribe(TicksEvent, lambda e: self.chart.on_ticks(e.ticks)),
+                bus.subscribe(AlertEvent, self._on_alert)]
+        self._unsubscribe = lambda: [off() for off in offs] and None
+
+    def _dock(self, name: str, widget: QWidget) -> QDockWidget:
+        dock = QDockWidget(self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        return dock
+
+    @property
+    def watchlist_name(self) -> str:
+        return self.watchlists.name
 
     # -- menus / language ---------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -255,7 +159,7 @@ class MainWindow(QMainWindow):
         self.about_action.triggered.connect(
             lambda: QMessageBox.about(self, tr("app.title"), tr("about.text", version=__version__)))
         self.help_menu.addAction(self.about_action)
-        self.desk = DeskActions(self)        # h-desk: "알림" menu before 도움말
+        self.desk = DeskActions(self)        # the "알림" menu before 도움말
         QShortcut(QKeySequence("Ctrl+K"), self, activated=self.alert_dock.acknowledge_all)
 
     def retranslate(self) -> None:
@@ -273,13 +177,13 @@ class MainWindow(QMainWindow):
         self.chart.retranslate()
         self.model.retranslate()
         self.status.retranslate()
-        self.desk.retranslate()              # h-desk
+        self.desk.retranslate()
 
     def apply_settings(self, settings: UserSettings) -> None:
         """Appearance and sound apply at once; engine settings on the next start."""
         self.settings = settings
         set_language(settings.language)
-        pal = self.desk.apply_settings(settings)   # h-desk: volume + theme now; colours for that theme
+        pal = self.desk.apply_settings(settings)   # volume + theme now; colours for that theme
         self.model.set_palette(pal)
         self.alert_dock.model.set_palette(pal)
         self.chart.set_palette(pal)
@@ -308,23 +212,14 @@ class MainWindow(QMainWindow):
 
     def natural_order(self) -> None:
         self.grid.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
-        self.proxy.sort(-1)
+        self.model.sort(-1)
 
     def _resort(self) -> None:
-        col = self.proxy.sortColumn()
-        if col >= 0:
-            self.proxy.sort(col, self.proxy.sortOrder())
+        if self.model.sort_column >= 0:
+            self.model.sort(self.model.sort_column, self.model.sort_order)
 
     def save_layout(self) -> None:
-        hh = self.grid.horizontalHeader()
-        enc = lambda b: base64.b64encode(bytes(b.data())).decode()  # noqa: E731
-        self.settings.window = {
-            "geometry": enc(self.saveGeometry()),
-            "state": enc(self.saveState()),
-            "header": enc(hh.saveState()),
-            "sort_column": self.proxy.sortColumn(),
-            "sort_order": int(self.proxy.sortOrder().value),
-        }
+        self.settings.window = encode_layout(self, self.grid.horizontalHeader(), self.model)
         self.settings.watchlist = self.watchlist_name
         try:
             self.store.save(self.settings)
@@ -332,20 +227,32 @@ class MainWindow(QMainWindow):
             log.warning("could not save window layout: %s", exc)
 
     def _restore_layout(self) -> None:
-        w = self.settings.window or {}
-        dec = lambda s: QByteArray(base64.b64decode(s))  # noqa: E731
-        try:
-            if w.get("geometry"):
-                self.restoreGeometry(dec(w["geometry"]))
-            if w.get("state"):
-                self.restoreState(dec(w["state"]))
-            if w.get("header"):
-                self.grid.horizontalHeader().restoreState(dec(w["header"]))
-            col = int(w.get("sort_column", -1))
-            order = Qt.SortOrder(int(w.get("sort_order", 0)))
-            self.grid.sortByColumn(col, order)
-        except (ValueError, TypeError) as exc:
-            log.warning("ignoring saved window layout: %s", exc)
+        restore_layout(self, self.grid, self.settings.window or {})
+
+    # -- visibility: a hidden or minimised window costs (almost) nothing ----------------------
+    def _sync_painting(self) -> None:
+        active = self.isVisible() and not self.isMinimized()
+        if active == self._painting:
+            return
+        self._painting = active
+        for timer_owner in (self.model, self.chart):
+            timer_owner.resume() if active else timer_owner.pause()
+        self.resort_timer.start() if active else self.resort_timer.stop()
+        if active:
+            self._resort()
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        self._sync_painting()
+
+    def hideEvent(self, event) -> None:  # noqa: N802
+        super().hideEvent(event)
+        self._sync_painting()
+
+    def changeEvent(self, event) -> None:  # noqa: N802
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.WindowStateChange:
+            self._sync_painting()
 
     # -- async plumbing -----------------------------------------------------------------------
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
@@ -375,30 +282,18 @@ class MainWindow(QMainWindow):
         self.chart.timer.stop()
         self.resort_timer.stop()
         await self.idle()
-        await self.desk.idle()               # h-desk
-
-    def _repo(self):
-        repo = self.engine.repository
-        if repo is None:
-            raise RuntimeError("the storage is not available (engine not started)")
-        return repo
+        await self.desk.idle()
 
     # -- start-up -----------------------------------------------------------------------------
     async def start(self, watchlist: str, codes: Sequence[str]) -> None:
         """Show ``watchlist`` (already applied to the engine) and today's stored alerts."""
-        repo = self._repo()
         self.status.always_open = self.engine.simulated
-        self.watchlist_name = watchlist
         self.show_codes(codes)
-        async with self._db_lock:
-            self.watchlist_names = await asyncio.to_thread(repo.list_watchlists)
-            stored = await asyncio.to_thread(repo.alerts_on, datetime.now(KST).date())
-        self.editor.set_lists(self.watchlist_names, watchlist, codes)
-        for item in stored:
-            alert, acked = (item.alert, item.acknowledged) if hasattr(item, "alert") else (item, False)
-            self.alert_dock.model.add(alert, acknowledged=acked)
-            if not acked:
-                self.model.on_alert(alert)   # highlight only: no popup for history
+        await self.watchlists.open(watchlist, codes)
+        for item in await self.engine.alerts_on(datetime.now(KST).date()):
+            self.alert_dock.model.add(item.alert, acknowledged=item.acknowledged)
+            if not item.acknowledged:
+                self.model.on_alert(item.alert)   # highlight only: no popup for history
         if self.model.rowCount():
             self.grid.selectRow(0)
 
@@ -416,7 +311,7 @@ class MainWindow(QMainWindow):
         """
         self.model.set_codes(codes)
         todo = self.model.begin_seed(codes)
-        if todo and self.engine.repository is not None:
+        if todo and self.engine.has_storage:
             self.spawn(self.seed_rows(todo))
         else:
             self.model.end_seed(todo)
@@ -424,16 +319,15 @@ class MainWindow(QMainWindow):
     async def seed_rows(self, todo: Sequence[str]) -> None:
         """Fill rows with today's stored history: last trade, sparkline, 1-minute change.
 
-        A restart at 11:00 shows the whole morning at once. Loaded in a worker thread, a few
-        symbols per round trip so the first rows appear quickly; live trades arriving
-        meanwhile are buffered per row and merged without duplicates (model.seed).
+        A restart at 11:00 shows the whole morning at once. A few symbols per round trip so
+        the first rows appear quickly; live trades arriving meanwhile are buffered per row and
+        merged without duplicates (model.seed).
         """
-        repo = self._repo()
         today = datetime.now(KST).date()
         try:
             for i in range(0, len(todo), SEED_CHUNK):
                 chunk = todo[i:i + SEED_CHUNK]
-                loaded = await asyncio.to_thread(load_intraday, repo, chunk, today)
+                loaded = await self.engine.intraday(chunk, today, SPARK_POINTS)
                 for code in chunk:
                     if code in loaded:
                         self.model.seed(code, *loaded[code])
@@ -443,19 +337,10 @@ class MainWindow(QMainWindow):
             self.model.end_seed(todo)       # failures/cancellation: rows stay live-only
 
     # -- events -------------------------------------------------------------------------------
-    def on_event(self, event: Event) -> None:
-        if isinstance(event, TicksEvent):
-            self.model.on_ticks(event.ticks)
-            self.chart.on_ticks(event.ticks)
-            return
-        if isinstance(event, AlertEvent):
-            self.model.on_alert(event)
-            if self.alert_dock.model.add(event):
-                self.notifier.notify(event)
-            self.chart.add_alert(event)
-            return
-        self.model.on_event(event)
-        self.status.on_event(event)
+    def _on_alert(self, event: AlertEvent) -> None:
+        if self.alert_dock.model.add(event):
+            self.notifier.notify(event)
+        self.chart.add_alert(event)
 
     # -- selection / chart --------------------------------------------------------------------
     def selected_code(self) -> str | None:
@@ -466,10 +351,10 @@ class MainWindow(QMainWindow):
         row = self.model.row_of(code)
         if row is None:
             return
-        proxy_idx = self.proxy.mapFromSource(self.model.index(row, 0))
-        self.grid.setCurrentIndex(proxy_idx)
-        self.grid.selectRow(proxy_idx.row())
-        self.grid.scrollTo(proxy_idx)
+        idx = self.grid.store.index(row, 0)       # the view's model: same rows as self.model
+        self.grid.setCurrentIndex(idx)
+        self.grid.selectRow(row)
+        self.grid.scrollTo(idx)
 
     def _selection_changed(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
         rows = selected.indexes()
@@ -478,14 +363,11 @@ class MainWindow(QMainWindow):
         code = rows[0].data(CODE_ROLE)
         if code and code != self.chart.code:
             self.chart.show_symbol(code, self.engine.symbols.name(code))
-            if self.engine.repository is not None:
+            if self.engine.has_storage:
                 self.spawn(self._load_chart(code))
 
     async def _load_chart(self, code: str) -> None:
-        today = datetime.now(KST).replace(hour=0, minute=0, second=0, microsecond=0)
-        repo = self._repo()
-        history = await asyncio.to_thread(
-            lambda: history_arrays(repo.ticks_between(code, today, today + timedelta(days=1))))
+        history = await self.engine.day_trades(code, datetime.now(KST).date(), history_arrays)
         alerts = [a for a in self.alert_dock.model.alerts if a.stock_code == code]
         self.chart.load_history(code, history, alerts)
 
@@ -504,58 +386,7 @@ class MainWindow(QMainWindow):
     # -- watchlists ---------------------------------------------------------------------------
     def _codes_edited(self, name: str, codes: list[str]) -> None:
         self.show_codes(codes)
-        self.spawn(self._save_and_apply(name, codes))
-
-    async def _save_and_apply(self, name: str, codes: Sequence[str]) -> None:
-        repo = self._repo()
-        async with self._db_lock:
-            await asyncio.to_thread(repo.set_watchlist_codes, name, list(codes))
-            await self.engine.set_watchlist(list(codes))
-
-    async def _show_list(self, name: str, codes: Sequence[str]) -> None:
-        self.watchlist_name = name
-        self.show_codes(codes)
-        self.editor.set_lists(self.watchlist_names, name, codes)
-        await self.engine.set_watchlist(list(codes))
-        self.settings.watchlist = name
-
-    async def switch_watchlist(self, name: str) -> None:
-        repo = self._repo()
-        async with self._db_lock:
-            codes = await asyncio.to_thread(repo.watchlist_codes, name)
-            await self._show_list(name, codes)
-
-    async def create_watchlist(self, name: str, codes: Sequence[str] = ()) -> None:
-        repo = self._repo()
-        async with self._db_lock:
-            await asyncio.to_thread(repo.create_watchlist, name, list(codes))
-            self.watchlist_names = await asyncio.to_thread(repo.list_watchlists)
-            await self._show_list(name, codes)
-
-    async def rename_watchlist(self, old: str, new: str) -> None:
-        repo = self._repo()
-        async with self._db_lock:
-            await asyncio.to_thread(repo.rename_watchlist, old, new)
-            self.watchlist_names = await asyncio.to_thread(repo.list_watchlists)
-        if self.watchlist_name == old:
-            self.watchlist_name = new
-        self.editor.set_lists(self.watchlist_names, self.watchlist_name, self.model.codes())
-
-    async def delete_watchlist(self, name: str) -> None:
-        repo = self._repo()
-        async with self._db_lock:
-            names = await asyncio.to_thread(repo.list_watchlists)
-            if len(names) <= 1:
-                self.editor.show_message(tr("wl.last_list"), True)
-                return
-            await asyncio.to_thread(repo.delete_watchlist, name)
-            self.watchlist_names = await asyncio.to_thread(repo.list_watchlists)
-            if name == self.watchlist_name:
-                nxt = self.watchlist_names[0]
-                codes = await asyncio.to_thread(repo.watchlist_codes, nxt)
-                await self._show_list(nxt, codes)
-            else:
-                self.editor.set_lists(self.watchlist_names, self.watchlist_name, self.model.codes())
+        self.spawn(self.watchlists.save_and_apply(name, codes))
 
     # -- close --------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:  # noqa: N802

@@ -1,16 +1,20 @@
-"""Sparkline delegate (after Wireshark's): one polyline per cell from a list in a model role.
+"""The grid's one Python delegate: sparklines (after Wireshark's) and the alerted selected row.
 
-Far cheaper than one chart widget per row (pyqtgraph #1039): the points are downsampled to the
-cell's pixel width, so the paint cost is bounded by the cell, not by the history length.
+Far cheaper than one chart widget per row (pyqtgraph #1039), and cheaper still because a line is
+rendered once per data change into a cached pixmap per row and size (``SparkCache``); every
+repaint in between (hover, scroll, the selection, a neighbour's flash) only blits it. Text cells
+are painted by Qt's default C++ delegate; this delegate takes over a text row only while it is
+selected *and* has an unacknowledged alert (the window sets it for that one row).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPointF, QRect, Qt
-from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
+from PySide6.QtCore import QModelIndex, QPointF, QRect, QRectF, Qt
+from PySide6.QtGui import QColor, QPainter, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from .watchlist_model import ALERT_ROLE, SPARK_ROLE
+from .grid_columns import Col
+from .watchlist_model import ALERT_ROLE, SPARK_KEY_ROLE, SPARK_ROLE
 
 _SELECTED = QStyle.StateFlag.State_Selected
 
@@ -34,18 +38,6 @@ def selection_frame(painter: QPainter, option: QStyleOptionViewItem) -> None:
     painter.drawLine(r.left(), r.top() + 1, r.right(), r.top() + 1)
     painter.drawLine(r.left(), r.bottom(), r.right(), r.bottom())
     painter.restore()
-
-
-class GridDelegate(QStyledItemDelegate):
-    """Default cells; a selected row keeps its alert highlight (see alert_selection)."""
-
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
-        opt = alert_selection(option, index)
-        if opt is None:
-            super().paint(painter, option, index)
-            return
-        super().paint(painter, opt, index)
-        selection_frame(painter, option)
 
 
 def downsample(points: tuple[float, ...] | list[float], width: int) -> list[float]:
@@ -84,13 +76,71 @@ def sparkline_polygon(points, rect: QRect, baseline: float | None = None) -> tup
     return poly, base_y
 
 
+class SparkCache:
+    """Rendered sparklines per row, keyed by (points version, baseline, size, colour, scale)."""
+
+    MAX_ROWS = 400
+
+    def __init__(self) -> None:
+        self._pixmaps: dict[str, tuple[tuple, QPixmap | None]] = {}
+        self.renders = 0                  # lines actually drawn (tests, benchmark)
+
+    def get(self, index: QModelIndex, size: tuple[int, int], colour: QColor, ratio: float) -> QPixmap | None:
+        code, version, baseline = index.data(SPARK_KEY_ROLE) or (None, 0, None)
+        key = (version, baseline, size, colour.rgba(), ratio)
+        hit = self._pixmaps.get(code)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        data = index.data(SPARK_ROLE)
+        pixmap = render_sparkline(data[0], data[1], size, colour, ratio) if data else None
+        self.renders += 1
+        if len(self._pixmaps) >= self.MAX_ROWS and code not in self._pixmaps:
+            self._pixmaps.clear()
+        self._pixmaps[code] = (key, pixmap)
+        return pixmap
+
+
+def render_sparkline(points, baseline: float | None, size: tuple[int, int], colour: QColor,
+                     ratio: float = 1.0) -> QPixmap | None:
+    """The line (and the dotted previous-close baseline) on a transparent pixmap; None if < 2 points."""
+    if len(points) < 2:
+        return None
+    w, h = size
+    pixmap = QPixmap(max(1, round(w * ratio)), max(1, round(h * ratio)))
+    pixmap.setDevicePixelRatio(ratio)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    poly, base_y = sparkline_polygon(points, QRect(0, 0, w, h), baseline)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+    if base_y is not None:
+        painter.setPen(QPen(QColor(150, 150, 150), 1, Qt.PenStyle.DotLine))
+        painter.drawLine(QPointF(0, base_y), QPointF(w, base_y))
+    painter.setPen(QPen(colour, 1.3))
+    painter.drawPolyline(poly)
+    painter.end()
+    return pixmap
+
+
 class SparklineDelegate(QStyledItemDelegate):
-    """Paints ``SPARK_ROLE`` = (points, previous close) as a line in the cell's foreground colour."""
+    """Paints ``SPARK_ROLE`` = (points, previous close) as a line in the cell's foreground colour.
+
+    Set for the sparkline column, and for the selected row while it has an alert: there it paints
+    the text cells too, unselected with a selection frame (see ``alert_selection``).
+    """
 
     margin = 3
 
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.cache = SparkCache()
+
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         alerted = alert_selection(option, index)
+        if index.column() != Col.SPARK:
+            super().paint(painter, alerted or option, index)
+            if alerted is not None:
+                selection_frame(painter, option)
+            return
         opt = QStyleOptionViewItem(alerted or option)
         self.initStyleOption(opt, index)
         style = opt.widget.style() if opt.widget is not None else QApplication.style()
@@ -98,25 +148,12 @@ class SparklineDelegate(QStyledItemDelegate):
         style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, opt, painter, opt.widget)
         if alerted is not None:
             selection_frame(painter, option)
-        data = index.data(SPARK_ROLE)
-        if not data:
-            return
-        points, baseline = data
-        if len(points) < 2:
-            return
         rect = option.rect.adjusted(self.margin, self.margin, -self.margin, -self.margin)
         if rect.width() < 4 or rect.height() < 4:
             return
-        poly, base_y = sparkline_polygon(points, rect, baseline)
         colour = index.data(Qt.ItemDataRole.ForegroundRole)
         colour = QColor(colour) if colour is not None else option.palette.text().color()
-        painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        if base_y is not None:
-            pen = QPen(QColor(150, 150, 150), 1, Qt.PenStyle.DotLine)
-            painter.setPen(pen)
-            painter.drawLine(QPointF(rect.left(), base_y), QPointF(rect.right(), base_y))
-        pen = QPen(colour, 1.3)
-        painter.setPen(pen)
-        painter.drawPolyline(poly)
-        painter.restore()
+        ratio = painter.device().devicePixelRatioF() if painter.device() is not None else 1.0
+        pixmap = self.cache.get(index, (rect.width(), rect.height()), colour, ratio)
+        if pixmap is not None:
+            painter.drawPixmap(QRectF(rect), pixmap, QRectF(pixmap.rect()))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
+
+from collections.abc import Callable
 
 from PySide6.QtWidgets import QLabel, QStatusBar
 
 from ..core.events import (
-    ErrorEvent, Event, MarketPhaseEvent, PublisherStatsEvent, RateEvent, SessionStateEvent,
+    ErrorEvent, Event, EventBus, MarketPhaseEvent, PublisherStatsEvent, RateEvent, SessionStateEvent,
     StorageStatsEvent, SubscriptionPlanEvent,
 )
 from ..protocol.records import KST
@@ -39,16 +42,26 @@ class EngineStatusBar(QStatusBar):
         self._sessions: dict[str, SessionStateEvent] = {}
         self.always_open = False      # the built-in simulator: trades whatever the KRX calendar says
         self._last: dict[type, Event] = {}
+        self._renderers: dict[type, Callable[[Any], None]] = {
+            SubscriptionPlanEvent: self._render_plan, RateEvent: self._render_rate,
+            StorageStatsEvent: self._render_storage, PublisherStatsEvent: self._render_redis,
+            MarketPhaseEvent: self._render_phase, ErrorEvent: self._render_error}
         self.retranslate()
 
+    def subscribe(self, bus: EventBus) -> Callable[[], None]:
+        """Follow the engine's state events (one typed subscription each); returns the unsubscriber."""
+        offs = [bus.subscribe(SessionStateEvent, self.on_session)]
+        offs += [bus.subscribe(kind, self.on_event) for kind in self._renderers]
+        return lambda: [off() for off in offs] and None
+
+    def on_session(self, event: SessionStateEvent) -> None:
+        self._sessions[event.session] = event
+        self._render_sessions()
+
     def on_event(self, event: Event) -> None:
-        if isinstance(event, SessionStateEvent):
-            self._sessions[event.session] = event
-            self._render_sessions()
-        elif isinstance(event, SubscriptionPlanEvent | RateEvent | StorageStatsEvent
-                        | PublisherStatsEvent | MarketPhaseEvent | ErrorEvent):
-            self._last[type(event)] = event
-            self._render(event)
+        """One of the ``_renderers`` event types (the last of each is kept for retranslate)."""
+        self._last[type(event)] = event
+        self._render(event)
 
     def retranslate(self) -> None:
         self._render_sessions()
@@ -95,44 +108,51 @@ class EngineStatusBar(QStatusBar):
         return tr("status.phase", phase=tr(f"phase.{event.phase}")), ""
 
     def _render(self, event: Event) -> None:
-        if isinstance(event, SubscriptionPlanEvent):
-            live = sum(len(c) for c in event.live.values())
-            self.plan.setText(tr("status.plan", live=live, polled=len(event.polled)))
-            self.plan.setToolTip(tr("status.plan.tip", needed=event.keys_needed,
-                                    configured=event.keys_configured))
-            self.plan.setStyleSheet(_CELL + ("color: #c05000;" if event.polled else ""))
-        elif isinstance(event, RateEvent):
-            self.rate.setText(tr("status.rate", rate=event.ticks_per_second))
-            self.rate.setToolTip(f"{event.total_ticks:,}")
-        elif isinstance(event, StorageStatsEvent):
-            state = tr("status.ok") if event.database_ok else tr("status.down")
-            self.storage.setText(tr("status.storage", state=state, backlog=event.backlog))
-            self.storage.setStyleSheet(_CELL + ("" if event.database_ok else "color: #c00000;"))
-            self.storage.setToolTip(tr("status.storage.tip", database=event.database, stored=event.stored,
-                                       duplicates=event.duplicates, journaled=event.journaled,
-                                       failed=event.failed,
-                                       error=f"\n{event.last_error}" if event.last_error else ""))
-        elif isinstance(event, PublisherStatsEvent):
-            state = tr("status.ok") if event.connected else tr("status.down")
-            self.redis.setText(tr("status.redis", state=state, delivered=event.delivered))
-            self.redis.setStyleSheet(_CELL + ("" if event.connected else "color: #c00000;"))
-            self.redis.setToolTip(tr("status.redis.tip", target=event.target, pending=event.pending,
-                                     dropped=event.dropped,
-                                     error=f"\n{event.last_error}" if event.last_error else ""))
-        elif isinstance(event, MarketPhaseEvent):
-            text, colour = self.phase_text(event)
-            self.phase.setText(text)
-            self.phase.setStyleSheet(_CELL + (f"color: {colour};" if colour else ""))
-            tip = event.detail
-            nxt = event.next_change
-            if isinstance(nxt, tuple | list):   # (when, phase) as calendar.next_phase_change returns
-                nxt = nxt[0] if nxt else None
-            if isinstance(nxt, str):
-                nxt = datetime.fromisoformat(nxt)
-            if isinstance(nxt, datetime):
-                tip += ("\n" if tip else "") + nxt.astimezone(KST).strftime("→ %Y-%m-%d %H:%M")
-            self.phase.setToolTip(tip)
-        elif isinstance(event, ErrorEvent):
-            at = event.at.astimezone(KST).strftime("%H:%M:%S")
-            self.error.setText(f"{at} " + tr("status.error", source=event.source, message=event.message))
-            self.error.setToolTip(event.message)
+        self._renderers[type(event)](event)
+
+    def _render_plan(self, event: SubscriptionPlanEvent) -> None:
+        live = sum(len(c) for c in event.live.values())
+        self.plan.setText(tr("status.plan", live=live, polled=len(event.polled)))
+        self.plan.setToolTip(tr("status.plan.tip", needed=event.keys_needed,
+                                configured=event.keys_configured))
+        self.plan.setStyleSheet(_CELL + ("color: #c05000;" if event.polled else ""))
+
+    def _render_rate(self, event: RateEvent) -> None:
+        self.rate.setText(tr("status.rate", rate=event.ticks_per_second))
+        self.rate.setToolTip(f"{event.total_ticks:,}")
+
+    def _render_storage(self, event: StorageStatsEvent) -> None:
+        state = tr("status.ok") if event.database_ok else tr("status.down")
+        self.storage.setText(tr("status.storage", state=state, backlog=event.backlog))
+        self.storage.setStyleSheet(_CELL + ("" if event.database_ok else "color: #c00000;"))
+        self.storage.setToolTip(tr("status.storage.tip", database=event.database, stored=event.stored,
+                                   duplicates=event.duplicates, journaled=event.journaled,
+                                   failed=event.failed,
+                                   error=f"\n{event.last_error}" if event.last_error else ""))
+
+    def _render_redis(self, event: PublisherStatsEvent) -> None:
+        state = tr("status.ok") if event.connected else tr("status.down")
+        self.redis.setText(tr("status.redis", state=state, delivered=event.delivered))
+        self.redis.setStyleSheet(_CELL + ("" if event.connected else "color: #c00000;"))
+        self.redis.setToolTip(tr("status.redis.tip", target=event.target, pending=event.pending,
+                                 dropped=event.dropped,
+                                 error=f"\n{event.last_error}" if event.last_error else ""))
+
+    def _render_phase(self, event: MarketPhaseEvent) -> None:
+        text, colour = self.phase_text(event)
+        self.phase.setText(text)
+        self.phase.setStyleSheet(_CELL + (f"color: {colour};" if colour else ""))
+        tip = event.detail
+        nxt = event.next_change
+        if isinstance(nxt, tuple | list):   # (when, phase) as calendar.next_phase_change returns
+            nxt = nxt[0] if nxt else None
+        if isinstance(nxt, str):
+            nxt = datetime.fromisoformat(nxt)
+        if isinstance(nxt, datetime):
+            tip += ("\n" if tip else "") + nxt.astimezone(KST).strftime("→ %Y-%m-%d %H:%M")
+        self.phase.setToolTip(tip)
+
+    def _render_error(self, event: ErrorEvent) -> None:
+        at = event.at.astimezone(KST).strftime("%H:%M:%S")
+        self.error.setText(f"{at} " + tr("status.error", source=event.source, message=event.message))
+        self.error.setToolTip(event.message)

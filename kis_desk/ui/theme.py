@@ -35,7 +35,7 @@ def palette(name: str) -> Palette:
     return PALETTES.get(name, KOREAN)
 
 
-# -- dark theme (h-desk) -------------------------------------------------------------------------
+# -- dark theme --------------------------------------------------------------------------------
 # Surfaces of the dark theme (ui/appearance.py builds the QPalette from them) and direction
 # colours lightened so that up and down keep a WCAG contrast of at least 4.5:1 on every surface a
 # price is drawn on: the grid, its alternate rows, the alert highlight and the price flash at its

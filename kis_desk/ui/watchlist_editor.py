@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..config import is_valid_stock_code
-from .engine_handle import SymbolLookup
+from ..engine.handle import SymbolLookup
 from .i18n import tr
 
 MIME = "application/x-kis-desk-rows"

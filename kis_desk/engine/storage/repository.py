@@ -285,7 +285,7 @@ class Repository:
                                .values(acknowledged=True, acknowledged_at=datetime.now(timezone.utc)))
             return res.rowcount > 0
 
-    # -- alert history (any past day; h-desk) -----------------------------------------------------
+    # -- alert history (any past day) ------------------------------------------------------------
     ACK_CHUNK = 500      # ids per UPDATE statement (SQLite's bound-variable limit), one transaction
 
     def alerts_between(self, start_date: date, end_date: date, codes: Sequence[str] | None = None,

@@ -1,0 +1,206 @@
+"""What the desktop needs from an engine — and nothing more — plus the shared read side.
+
+The window talks to the in-process :class:`~kis_desk.engine.collector.Collector` or to an
+attached :class:`~kis_desk.engine.remote.RemoteEngine` only through :class:`EngineHandle`. Live
+data arrives exclusively as engine events on ``bus``; history, watchlists and stored alerts come
+from the handle's async methods, which do their own worker-thread hop (``asyncio.to_thread``),
+so the UI never touches the repository or blocks the event loop. Both engines get that read
+side from :class:`EngineReads` over their repository, written once here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
+
+from ..core.events import AlertEvent, EventBus
+from ..core.ticks import Tick
+from ..protocol.records import KST
+
+T = TypeVar("T")
+TAIL_SECONDS = 600        # 1-second resolution kept before the last trade (1-minute change)
+
+
+class SymbolLookup(Protocol):
+    """The bundled symbol directory (kis_desk.market.symbols.SymbolDirectory)."""
+
+    def get(self, code: str) -> Any: ...          # SymbolInfo | None (.code .name_ko .name_en)
+
+    def name(self, code: str) -> str: ...
+
+    def search(self, query: str, limit: int = 20) -> list[Any]: ...
+
+    def __contains__(self, code: object) -> bool: ...
+
+
+class Intraday(NamedTuple):
+    """A symbol's day for a grid row: last trade, ``(epoch, price, cum_volume)`` buckets, width."""
+
+    last: Tick
+    history: list[tuple[int, int, int]]
+    width: int
+
+
+class StoredAlertView(NamedTuple):
+    alert: AlertEvent
+    acknowledged: bool
+
+
+def bucket_width(first_epoch: int, last_epoch: int, max_points: int) -> int:
+    """Smallest power-of-two bucket (s) that spans ``first..last`` in ≤ ``max_points`` buckets."""
+    width = 1
+    while last_epoch // width - first_epoch // width + 1 > max_points:
+        width *= 2
+    return width
+
+
+def load_intraday(repo: Any, codes: Sequence[str], day: date, max_points: int) -> dict[str, Intraday]:
+    """Per code with trades on ``day``: its :class:`Intraday` at ≤ ``max_points`` buckets.
+
+    Blocking (database): worker thread only. The day is read as the last trade per
+    power-of-two bucket (a few hundred rows per symbol, grouped in SQL) plus one-second
+    buckets for the last ``TAIL_SECONDS`` before the last trade, whatever the day's volume.
+    """
+    start = datetime(day.year, day.month, day.day, tzinfo=KST)
+    end = start + timedelta(days=1)
+    out: dict[str, Intraday] = {}
+    for code in codes:
+        last = repo.last_trade(code, day)
+        if last is None:
+            continue
+        first = repo.first_trade(code, day) or last
+        width = bucket_width(int(first.timestamp.timestamp()), int(last.timestamp.timestamp()), max_points)
+        rows = repo.price_buckets(code, start, end, width)
+        if width > 1:
+            tail_from = max(start, last.timestamp - timedelta(seconds=TAIL_SECONDS))
+            rows += repo.price_buckets(code, tail_from, end, 1)
+        out[code] = Intraday(last, [(int(ts.timestamp()), price, cum) for ts, price, cum in rows], width)
+    return out
+
+
+class EngineReads:
+    """History, watchlists and stored alerts over ``self.repository``, off the event loop.
+
+    Mixed into every engine; ``repository`` is ``None`` until the engine has started.
+    """
+
+    repository: Any
+
+    def _repo(self) -> Any:
+        repo = self.repository
+        if repo is None:
+            raise RuntimeError("the storage is not available (engine not started)")
+        return repo
+
+    @property
+    def has_storage(self) -> bool:
+        return self.repository is not None
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args)
+
+    # -- watchlists ---------------------------------------------------------------------------
+    async def list_watchlists(self) -> list[str]:
+        return await self._read(self._repo().list_watchlists)
+
+    async def watchlist_codes(self, name: str) -> list[str]:
+        return await self._read(self._repo().watchlist_codes, name)
+
+    async def create_watchlist(self, name: str, codes: Sequence[str] = ()) -> None:
+        await self._read(self._repo().create_watchlist, name, list(codes))
+
+    async def save_watchlist(self, name: str, codes: Sequence[str]) -> None:
+        await self._read(self._repo().set_watchlist_codes, name, list(codes))
+
+    async def rename_watchlist(self, old: str, new: str) -> None:
+        await self._read(self._repo().rename_watchlist, old, new)
+
+    async def delete_watchlist(self, name: str) -> None:
+        await self._read(self._repo().delete_watchlist, name)
+
+    # -- history and alerts -------------------------------------------------------------------
+    async def alerts_on(self, day: date) -> list[StoredAlertView]:
+        stored = await self._read(self._repo().alerts_on, day)
+        return [StoredAlertView(s.alert, s.acknowledged) if hasattr(s, "alert") else StoredAlertView(s, False)
+                for s in stored]
+
+    async def intraday(self, codes: Sequence[str], day: date, max_points: int) -> dict[str, Intraday]:
+        return await self._read(load_intraday, self._repo(), list(codes), day, max_points)
+
+    async def day_trades(self, code: str, day: date, convert: Callable[[list[Tick]], T]) -> T:
+        """``convert(the day's trades)``, run in the worker thread too (no GUI stall on big days)."""
+        repo = self._repo()
+        start = datetime(day.year, day.month, day.day, tzinfo=KST)
+        return await self._read(lambda: convert(repo.ticks_between(code, start, start + timedelta(days=1))))
+
+    async def acknowledge_alert(self, alert_id: str) -> None:
+        if self.repository is not None:
+            await self._read(self.repository.acknowledge, alert_id)
+
+    async def alerts_between(self, start_date: date, end_date: date,
+                             codes: Sequence[str] | None = None,
+                             direction: str | None = None) -> list[Any]:
+        """Stored alerts of any past days (the alert history), oldest first."""
+        return await self._read(self._repo().alerts_between, start_date, end_date,
+                                None if codes is None else list(codes), direction)
+
+    async def acknowledge_alerts(self, alert_ids: Sequence[str]) -> int:
+        """Acknowledge many alerts in one transaction; returns how many changed."""
+        return await self._read(self._repo().acknowledge_many, list(alert_ids))
+
+    async def alert_watchlists(self) -> dict[str, list[str]]:
+        """Watchlist name → codes, for the history's watchlist filter."""
+        repo = self._repo()
+        return await self._read(lambda: {n: repo.watchlist_codes(n) for n in repo.list_watchlists()})
+
+
+@runtime_checkable
+class EngineHandle(Protocol):
+    """The collector as the desktop sees it (implemented by Collector and RemoteEngine)."""
+
+    bus: EventBus
+    symbols: SymbolLookup
+
+    @property
+    def simulated(self) -> bool: ...                       # built-in market, always open
+
+    @property
+    def has_storage(self) -> bool: ...                     # False until start() has run
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...                      # flushes storage
+
+    async def set_watchlist(self, codes: Sequence[str]) -> None: ...
+
+    async def acknowledge_alert(self, alert_id: str) -> None: ...
+
+    async def list_watchlists(self) -> list[str]: ...
+
+    async def watchlist_codes(self, name: str) -> list[str]: ...
+
+    async def create_watchlist(self, name: str, codes: Sequence[str] = ()) -> None: ...
+
+    async def save_watchlist(self, name: str, codes: Sequence[str]) -> None: ...
+
+    async def rename_watchlist(self, old: str, new: str) -> None: ...
+
+    async def delete_watchlist(self, name: str) -> None: ...
+
+    async def alerts_on(self, day: date) -> list[StoredAlertView]: ...
+
+    async def intraday(self, codes: Sequence[str], day: date, max_points: int) -> dict[str, Intraday]: ...
+
+    async def day_trades(self, code: str, day: date, convert: Callable[[list[Tick]], T]) -> T: ...
+
+    async def alerts_between(self, start_date: date, end_date: date,
+                             codes: Sequence[str] | None = None,
+                             direction: str | None = None) -> list[Any]: ...
+
+    async def acknowledge_alerts(self, alert_ids: Sequence[str]) -> int: ...
+
+    async def alert_watchlists(self) -> dict[str, list[str]]: ...
+
+    async def send_test_alert(self, alert: Any) -> tuple[str, int] | None: ...   # (channel, receivers)

@@ -1,0 +1,84 @@
+"""The watchlist grid widget: the model sorts itself, default C++ painting, one Python column.
+
+The view shows a :class:`~.grid_store.GridStore` (the source model's cells held in C++). Text
+cells are painted by Qt's default delegate from its roles (text, colour, font,
+alignment, background — the price flash is a background). The sparkline column has the
+caching :class:`~.sparkline.SparklineDelegate`; the same delegate takes the selected row only
+while that row has an unacknowledged alert, so the selection never hides the alert colour.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+
+from .grid_columns import COLUMNS, Col
+from .grid_store import GridStore
+from .sparkline import SparklineDelegate
+from .watchlist_model import ALERT_ROLE, CODE_ROLE, WatchlistModel
+
+ROW_HEIGHT = 18
+
+
+class GridView(QTableView):
+    """The watchlist grid; Space / Enter / double-click acknowledges the row's alerts."""
+
+    acknowledgeCode = Signal(str)
+
+    def __init__(self, model: WatchlistModel, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("watchlistGrid")
+        self.source = model      # sorted in place (WatchlistModel.sort): no proxy between
+        self.store = GridStore(model, self)      # what the view paints from, in C++
+        self.setModel(self.store)
+        self.spark_delegate = SparklineDelegate(self)
+        self.setItemDelegateForColumn(Col.SPARK, self.spark_delegate)
+        self._alert_row: int | None = None          # view row handed to the spark delegate
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSortingEnabled(True)
+        self.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+        self.setWordWrap(False)
+        self.setAlternatingRowColors(True)
+        self.setShowGrid(False)
+        vh = self.verticalHeader()
+        vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vh.setDefaultSectionSize(ROW_HEIGHT)
+        vh.setMinimumSectionSize(ROW_HEIGHT)
+        vh.setVisible(False)
+        hh = self.horizontalHeader()
+        hh.setSectionsMovable(True)
+        hh.setHighlightSections(False)
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        hh.setSectionResizeMode(Col.SPARK, QHeaderView.ResizeMode.Stretch)   # takes spare width
+        hh.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        for column in COLUMNS:
+            self.setColumnWidth(column.key, column.width)
+        self.selectionModel().selectionChanged.connect(self.sync_alert_row)
+        self.store.layoutChanged.connect(self.sync_alert_row)
+        self.store.modelReset.connect(self.sync_alert_row)
+        model.alertRaised.connect(self.sync_alert_row)
+        model.alertsAcknowledged.connect(self.sync_alert_row)
+
+    def sync_alert_row(self, *_args) -> None:
+        """The selected row with an alert is painted by the spark delegate (alert colour kept)."""
+        rows = self.selectionModel().selectedRows() if self.selectionModel() else []
+        # read from the source: the store copies an alert in at the next flush, this runs at once
+        row = rows[0].row() if rows and self.source.index(rows[0].row(), 0).data(ALERT_ROLE) else None
+        if row == self._alert_row:
+            return
+        if self._alert_row is not None:
+            self.setItemDelegateForRow(self._alert_row, None)
+        if row is not None:
+            self.setItemDelegateForRow(row, self.spark_delegate)
+        self._alert_row = row
+        self.viewport().update()
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802
+        if event.key() in (Qt.Key.Key_Space, Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            idx = self.currentIndex()
+            if idx.isValid():
+                self.acknowledgeCode.emit(idx.data(CODE_ROLE))
+                return
+        super().keyPressEvent(event)
