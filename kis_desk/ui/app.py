@@ -16,6 +16,7 @@ from typing import Any
 from ..aio import on_stop_signals
 from ..config import UserPaths
 from ..engine.collector import Collector, CollectorConfig, ConfigError
+from ..engine.user_settings import merge_settings  # noqa: F401  (re-exported: app_main, tests)
 from ..wiring import build_collector
 from ..settings import SettingsStore, UserSettings
 from .i18n import set_language, tr
@@ -24,29 +25,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WATCHLIST = {"ko": "기본", "en": "Default"}
 CLI_WATCHLIST = "--codes"
-
-
-def merge_settings(config: CollectorConfig, args: argparse.Namespace | None, settings: UserSettings,
-                   store: SettingsStore) -> CollectorConfig:
-    """Command-line options win; otherwise the user's saved settings (and keyring secrets)."""
-    given = (lambda name: getattr(args, name, None) is not None) if args is not None else (lambda name: False)
-    if not given("env"):
-        config.env = settings.environment
-    if config.env in ("mock", "real") and config.credentials is None:
-        creds = store.credentials(settings)
-        if creds:
-            config.credentials = creds
-    if not given("db"):
-        config.db_url = store.database_url(settings) or config.db_url
-    if not given("redis"):
-        config.redis_url = store.redis_url(settings) or config.redis_url
-    if not given("redis_channel") and settings.redis_channel:
-        config.redis_channel = settings.redis_channel
-    if not given("threshold"):
-        config.threshold_pct = settings.alert_threshold_pct
-    if not given("window"):
-        config.window_seconds = settings.alert_window_seconds
-    return config
 
 
 def resolve_watchlist(db_url: str, requested: str | None, cli_codes: Sequence[str],
