@@ -61,6 +61,10 @@ class RecordingEngine:
         self.calls.append(("acknowledge", alert_id))
         await asyncio.to_thread(self.repository.acknowledge, alert_id)
 
+    async def apply_settings(self, settings, store, previous=None) -> list[str]:
+        self.calls.append(("apply_settings", (settings, previous)))
+        return ["threshold_pct"]
+
     def watchlist_calls(self) -> list[list[str]]:
         return [c[1] for c in self.calls if c[0] == "set_watchlist"]  # type: ignore[misc]
 

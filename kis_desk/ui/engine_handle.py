@@ -75,3 +75,9 @@ class EngineHandle(Protocol):
     async def set_watchlist(self, codes: Sequence[str]) -> None: ...
 
     async def acknowledge_alert(self, alert_id: str) -> None: ...
+
+    async def apply_settings(self, settings: Any, store: Any, previous: Any = None) -> list[str]:
+        """Apply what the user changed in Settings (UserSettings ``previous`` → ``settings``,
+        secrets in ``store``) to the running engine at once; returns the fields changed.
+        An attached desktop (RemoteEngine) changes only its database and Redis."""
+        ...

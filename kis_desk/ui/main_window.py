@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from .. import __version__
-from ..core.events import AlertEvent, Event, TicksEvent
+from ..core.events import AlertEvent, DayRolloverEvent, Event, TicksEvent
 from ..core.ticks import Tick
 from ..protocol.records import KST
 from ..settings import SettingsStore, UserSettings
@@ -129,7 +129,9 @@ class MainWindow(QMainWindow):
     closeRequested = Signal()
 
     def __init__(self, engine: EngineHandle, store: SettingsStore | None = None,
-                 settings: UserSettings | None = None, parent=None) -> None:
+                 settings: UserSettings | None = None, parent=None, *,
+                 tray_available: bool | None = None) -> None:
+        """``tray_available``: None → ask Qt (offscreen and bare Xvfb have no tray)."""
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.engine = engine
@@ -222,8 +224,17 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.status)
 
         self.tray: QSystemTrayIcon | None = None
-        if QSystemTrayIcon.isSystemTrayAvailable():
+        self.tray_available = (QSystemTrayIcon.isSystemTrayAvailable() if tray_available is None
+                               else tray_available)
+        self._quitting = False
+        self.tray_hints = 0                 # one-time "still running" messages shown
+        if self.tray_available:
             self.tray = QSystemTrayIcon(self.windowIcon(), self)
+            self.tray.activated.connect(lambda _reason: self.show_from_tray())
+            self.tray_menu = QMenu(self)
+            self.tray_menu.addAction(tr("tray.show"), self.show_from_tray)
+            self.tray_menu.addAction(tr("action.quit").replace("&", ""), self.quit)
+            self.tray.setContextMenu(self.tray_menu)
             self.tray.show()
         self.notifier = Notifier(self.banner, self.tray)
 
@@ -243,7 +254,7 @@ class MainWindow(QMainWindow):
         self.settings_action.triggered.connect(self.open_settings)
         self.quit_action = QAction(self)
         self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        self.quit_action.triggered.connect(self.close)
+        self.quit_action.triggered.connect(self.quit)
         self.file_menu.addAction(self.settings_action)
         self.file_menu.addSeparator()
         self.file_menu.addAction(self.quit_action)
@@ -286,10 +297,28 @@ class MainWindow(QMainWindow):
         self.retranslate()
 
     def open_settings(self) -> SettingsDialog:
-        dialog = SettingsDialog(self.store, self.settings, self)
-        dialog.accepted.connect(lambda: self.apply_settings(dialog.settings))
+        from ..engine.remote import RemoteEngine
+
+        dialog = SettingsDialog(self.store, self.settings, self, tray_available=self.tray_available,
+                                remote=isinstance(self.engine, RemoteEngine))
+        dialog.accepted.connect(lambda: self._settings_accepted(self.settings, dialog.settings))
         dialog.open()
         return dialog
+
+    def _settings_accepted(self, previous: UserSettings, settings: UserSettings) -> None:
+        """Appearance here, and everything else to the running engine at once."""
+        self.apply_settings(settings)
+        if self.engine.repository is not None:        # started: apply live
+            self.spawn(self.apply_engine_settings(previous, settings))
+
+    async def apply_engine_settings(self, previous: UserSettings, settings: UserSettings) -> None:
+        try:
+            changed = await self.engine.apply_settings(settings, self.store, previous)
+        except ValueError as exc:      # ConfigError: the engine kept what it had
+            self.status.showMessage(tr("settings.apply_failed", message=str(exc)), 15000)
+            return
+        if changed:
+            self.status.showMessage(tr("settings.applied", what=", ".join(changed)), 8000)
 
     # -- layout persistence -------------------------------------------------------------------
     def _header_menu(self, pos) -> None:
@@ -389,15 +418,36 @@ class MainWindow(QMainWindow):
         self.show_codes(codes)
         async with self._db_lock:
             self.watchlist_names = await asyncio.to_thread(repo.list_watchlists)
-            stored = await asyncio.to_thread(repo.alerts_on, datetime.now(KST).date())
+            stored = await asyncio.to_thread(repo.alerts_on, self.model.business_date)
         self.editor.set_lists(self.watchlist_names, watchlist, codes)
+        self._show_stored_alerts(stored)
+        if self.model.rowCount():
+            self.grid.selectRow(0)
+
+    def _show_stored_alerts(self, stored: Sequence[Any]) -> None:
         for item in stored:
             alert, acked = (item.alert, item.acknowledged) if hasattr(item, "alert") else (item, False)
             self.alert_dock.model.add(alert, acknowledged=acked)
             if not acked:
                 self.model.on_alert(alert)   # highlight only: no popup for history
-        if self.model.rowCount():
-            self.grid.selectRow(0)
+
+    def on_day_rollover(self, event: DayRolloverEvent) -> None:
+        """A new business day: the grid's rows, the chart and the alert dock start over; the
+        dock then shows the new day's stored alerts (any raised since midnight)."""
+        self.model.on_day_rollover(event)
+        self.alert_dock.model.clear()
+        if self.chart.code is not None:
+            self.chart.show_symbol(self.chart.code, self.chart.name)
+        self.status.showMessage(tr("day.rolled", day=event.current.isoformat()), 15000)
+        if self.engine.repository is not None:
+            self.spawn(self._reload_alerts(event.current))
+
+    async def _reload_alerts(self, day: date) -> None:
+        repo = self._repo()
+        async with self._db_lock:
+            stored = await asyncio.to_thread(repo.alerts_on, day)
+        if day == self.model.business_date:
+            self._show_stored_alerts(stored)
 
     def prepare(self, codes: Sequence[str]) -> None:
         """Create the rows before the engine starts, so trades it delivers while starting
@@ -426,7 +476,7 @@ class MainWindow(QMainWindow):
         meanwhile are buffered per row and merged without duplicates (model.seed).
         """
         repo = self._repo()
-        today = datetime.now(KST).date()
+        today = self.model.business_date
         try:
             for i in range(0, len(todo), SEED_CHUNK):
                 chunk = todo[i:i + SEED_CHUNK]
@@ -450,6 +500,9 @@ class MainWindow(QMainWindow):
             if self.alert_dock.model.add(event):
                 self.notifier.notify(event)
             self.chart.add_alert(event)
+            return
+        if isinstance(event, DayRolloverEvent):
+            self.on_day_rollover(event)
             return
         self.model.on_event(event)
         self.status.on_event(event)
@@ -479,7 +532,8 @@ class MainWindow(QMainWindow):
                 self.spawn(self._load_chart(code))
 
     async def _load_chart(self, code: str) -> None:
-        today = datetime.now(KST).replace(hour=0, minute=0, second=0, microsecond=0)
+        day = self.model.business_date
+        today = datetime(day.year, day.month, day.day, tzinfo=KST)
         repo = self._repo()
         history = await asyncio.to_thread(
             lambda: history_arrays(repo.ticks_between(code, today, today + timedelta(days=1))))
@@ -555,7 +609,36 @@ class MainWindow(QMainWindow):
                 self.editor.set_lists(self.watchlist_names, self.watchlist_name, self.model.codes())
 
     # -- close --------------------------------------------------------------------------------
+    def quit(self) -> None:
+        """Quit for real (File ▸ Quit, the tray menu): the engine stops and flushes."""
+        self._quitting = True
+        self.close()
+
+    def show_from_tray(self) -> None:
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    def keeps_running_in_tray(self) -> bool:
+        return (self.tray is not None and self.tray_available
+                and self.settings.keep_running_in_tray and not self._quitting)
+
     def closeEvent(self, event) -> None:  # noqa: N802
         self.save_layout()
+        if self.keeps_running_in_tray():
+            # the window goes, the collector keeps collecting; say so the first time
+            event.ignore()
+            self.hide()
+            if not self.settings.tray_hint_shown:
+                assert self.tray is not None
+                self.tray.showMessage(tr("app.title"), tr("tray.still_running"),
+                                      QSystemTrayIcon.MessageIcon.Information, 8000)
+                self.tray_hints += 1
+                self.settings.tray_hint_shown = True
+                try:
+                    self.store.save(self.settings)
+                except (OSError, ValueError) as exc:
+                    log.warning("could not save settings: %s", exc)
+            return
         self.closeRequested.emit()
         super().closeEvent(event)

@@ -33,7 +33,11 @@ from .i18n import tr
 class SettingsDialog(QDialog):
     """Edits a copy of the settings; ``accept`` validates, stores and keeps ``self.settings``."""
 
-    def __init__(self, store: SettingsStore, settings: UserSettings, parent=None) -> None:
+    def __init__(self, store: SettingsStore, settings: UserSettings, parent=None, *,
+                 remote: bool = False, tray_available: bool = False) -> None:
+        """``remote``: the desktop is attached to a remote collector (the alert rule,
+        environment and keys are that collector's: said, and their fields disabled);
+        ``tray_available``: offer "keep collecting in the tray"."""
         super().__init__(parent)
         self.setObjectName("settingsDialog")
         self.setWindowTitle(tr("settings.title"))
@@ -99,6 +103,10 @@ class SettingsDialog(QDialog):
         form2.addRow(tr("settings.threshold"), self.threshold)
         form2.addRow(tr("settings.window"), self.window_s)
         form2.addRow(self.sound)
+        self.tray = QCheckBox(tr("settings.tray"))
+        self.tray.setChecked(settings.keep_running_in_tray)
+        self.tray.setVisible(tray_available)
+        form2.addRow(self.tray)
 
         look_box = QGroupBox(tr("settings.appearance"))
         form3 = QFormLayout(look_box)
@@ -124,7 +132,12 @@ class SettingsDialog(QDialog):
         layout.addWidget(storage_box)
         layout.addWidget(alerts_box)
         layout.addWidget(look_box)
-        layout.addWidget(QLabel(tr("settings.restart_note")))
+        self.note = QLabel(tr("settings.remote_note" if remote else "settings.live_note"))
+        self.note.setWordWrap(True)
+        layout.addWidget(self.note)
+        if remote:
+            for widget in (self.environment, keys_box, self.threshold, self.window_s):
+                widget.setEnabled(False)
         layout.addWidget(buttons)
 
     def apply(self) -> None:
@@ -159,6 +172,7 @@ class SettingsDialog(QDialog):
         s.alert_threshold_pct = float(self.threshold.value())
         s.alert_window_seconds = float(self.window_s.value())
         s.sound = self.sound.isChecked()
+        s.keep_running_in_tray = self.tray.isChecked()
         s.colour_scheme = self.colours.currentData()
         s.language = self.language.currentData()
         self.store.set_credentials(s, pairs)

@@ -16,17 +16,20 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime, timedelta
 from enum import IntEnum
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from ..core.events import AlertEvent, Event, SessionStateEvent, SubscriptionPlanEvent, TicksEvent
+from ..core.events import (
+    AlertEvent, DayRolloverEvent, Event, SessionStateEvent, SubscriptionPlanEvent, TicksEvent,
+)
 from ..core.ticks import Tick
 from ..market.ticks import price_limits
+from ..protocol.records import KST
 from .i18n import tr
 from .notifications import alert_text
 from .theme import KOREAN, Palette
@@ -42,6 +45,11 @@ FLASH_SECONDS = 0.6
 REFRESH_HZ = 8
 MAX_CELLS_PER_SIGNAL = 200   # see WatchlistModel._emit_ranges
 SPARK_EVERY = 4     # a row's sparkline repaints every 4th flush (2 Hz), rows staggered
+AHEAD_LIMIT = 100_000   # trades of the next day buffered until the engine's DayRolloverEvent
+
+
+def _kst_now() -> datetime:
+    return datetime.now(KST)
 
 
 class Col(IntEnum):
@@ -270,7 +278,10 @@ class WatchlistModel(QAbstractTableModel):
     alertRaised = Signal(object)        # AlertEvent (after the row is highlighted)
     alertsAcknowledged = Signal(list)   # alert ids
 
-    def __init__(self, names=None, parent=None, refresh_hz: float = REFRESH_HZ) -> None:
+    def __init__(self, names=None, parent=None, refresh_hz: float = REFRESH_HZ,
+                 clock: Callable[[], datetime] = _kst_now) -> None:
+        """``clock``: KST wall time; it fixes the business date the rows start on (after that
+        the day changes only with the engine's :class:`DayRolloverEvent`)."""
         super().__init__(parent)
         self._name_of = names or (lambda code: code)
         self._rows: list[RowState] = []
@@ -285,6 +296,12 @@ class WatchlistModel(QAbstractTableModel):
         self._polled: set[str] = set()
         self._seeded: set[str] = set()      # codes whose rows hold today's stored history
         self._requested: set[str] = set()   # codes whose history is being loaded
+        # The rows show one business date: trades of an earlier one are dropped (stored, but
+        # never mixed into the day's values); trades of a later one wait for the engine's
+        # DayRolloverEvent, which clears the rows and replays them.
+        self._set_day(clock().date())
+        self._ahead: deque[Tick] = deque(maxlen=AHEAD_LIMIT)
+        self.old_day_dropped = 0
         self.palette: Palette = KOREAN
         self.bold = QFont()
         self.bold.setBold(True)
@@ -393,14 +410,50 @@ class WatchlistModel(QAbstractTableModel):
             self.on_plan(event)
         elif isinstance(event, SessionStateEvent):
             self.on_session(event)
+        elif isinstance(event, DayRolloverEvent):
+            self.on_day_rollover(event)
+
+    def _set_day(self, day: date) -> None:
+        self.business_date = day
+        self._day_start = datetime(day.year, day.month, day.day, tzinfo=KST)
+        self._day_end = self._day_start + timedelta(days=1)
+
+    def on_day_rollover(self, event: DayRolloverEvent) -> None:
+        """A new business day: every row starts empty (price, change vs previous close,
+        volume, strength, 1-minute window, sparkline, alert highlight); the trades of the new
+        day that arrived before the event are applied now."""
+        if event.current <= self.business_date:
+            return
+        self._set_day(event.current)
+        for i, r in enumerate(self._rows):
+            fresh = RowState(r.code, r.name)
+            fresh.feed, fresh.session = r.feed, r.session
+            self._rows[i] = fresh
+        self._seeded = set(self._index)      # nothing stored yet for the new day to load
+        self._requested.clear()
+        self._flashing.clear()
+        ahead = [t for t in self._ahead if self._day_start <= t.timestamp < self._day_end]
+        later = [t for t in self._ahead if t.timestamp >= self._day_end]
+        self._ahead.clear()
+        self._ahead.extend(later)
+        self.on_ticks(ahead)
+        self._emit_all()
 
     def on_ticks(self, ticks: Iterable[Tick]) -> None:
         index, rows, dirty = self._index, self._rows, self._dirty
+        start, end = self._day_start, self._day_end
         now = time.monotonic()
         n = 0
         for t in ticks:
             i = index.get(t.stock_code)
             if i is None:
+                continue
+            ts = t.timestamp
+            if ts >= end:
+                self._ahead.append(t)
+                continue
+            if ts < start:
+                self.old_day_dropped += 1
                 continue
             rows[i].apply(t, now)
             dirty.add(i)
