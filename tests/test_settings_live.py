@@ -191,3 +191,66 @@ async def test_redis_switch_loses_no_alert(tmp_path, redis_url):
     assert set(got[url14]) == on_14
     summary = collector.summary()
     assert summary["alerts_delivered"] == len(raised) and summary["alerts_undelivered"] == 0
+
+
+@pytest.mark.usefixtures("memory_keyring")
+def test_settings_changes_take_what_the_user_changed_and_keep_command_line_options(tmp_path):
+    from kis_desk.engine.user_settings import settings_changes
+    from kis_desk.settings import SettingsStore, UserSettings
+
+    store = SettingsStore()
+    running = CollectorConfig(env="sim", db_url="sqlite:///cli.sqlite3", threshold_pct=7.0)  # --db, --threshold
+    previous = UserSettings()
+    threshold = dataclasses.replace(previous, alert_threshold_pct=0.5)
+    new = settings_changes(running, previous, threshold, store)
+    assert new.threshold_pct == 0.5 and new.db_url == "sqlite:///cli.sqlite3"   # only the change
+    store.set_database_url(threshold, f"sqlite:///{tmp_path / 'new.sqlite3'}")
+    moved = settings_changes(running, previous, threshold, store)
+    assert moved.db_url == f"sqlite:///{tmp_path / 'new.sqlite3'}"
+    # keys typed into Settings for mock/real replace the running ones
+    real = dataclasses.replace(threshold, environment="mock")
+    store.set_credentials(real, [(Secret("PSKEY"), Secret("PSSECRET"))])
+    keyed = settings_changes(running, previous, real, store)
+    assert keyed.env == "mock" and [c.app_key.reveal() for c in keyed.credentials] == ["PSKEY"]
+
+
+@pytest.mark.usefixtures("memory_keyring")
+async def test_collector_apply_settings_from_user_settings(tmp_path):
+    from kis_desk.settings import SettingsStore, UserSettings
+
+    store = SettingsStore()
+    collector = build_collector(_config(tmp_path))
+    await collector.start()
+    try:
+        previous = UserSettings()
+        changed = await collector.apply_settings(
+            dataclasses.replace(previous, alert_threshold_pct=2.0, alert_window_seconds=30.0), store, previous)
+        assert set(changed) == {"threshold_pct", "window_seconds"}
+        assert (collector.detector.threshold_pct, collector.detector.window_seconds) == (2.0, 30.0)
+        assert collector.config.db_url == f"sqlite:///{tmp_path / 'a.sqlite3'}"    # untouched
+    finally:
+        await collector.stop()
+
+
+@pytest.mark.redis
+@pytest.mark.usefixtures("memory_keyring")
+async def test_remote_engine_applies_database_and_redis_but_not_the_alert_rule(tmp_path, redis_url):
+    from kis_desk.engine.remote import RemoteEngine
+    from kis_desk.engine.storage import Repository
+    from kis_desk.settings import SettingsStore, UserSettings
+
+    Repository(f"sqlite:///{tmp_path / 'one.sqlite3'}").close()
+    remote = RemoteEngine(redis_url, f"sqlite:///{tmp_path / 'one.sqlite3'}",
+                          alert_channel=f"kis:test:{uuid.uuid4().hex[:8]}", tick_channel=None)
+    await remote.start()
+    try:
+        store = SettingsStore()
+        settings = UserSettings(alert_threshold_pct=1.0, redis_channel=f"kis:test:{uuid.uuid4().hex[:8]}")
+        store.set_database_url(settings, f"sqlite:///{tmp_path / 'two.sqlite3'}")
+        changed = await remote.apply_settings(settings, store, UserSettings())
+        assert changed == ["db_url", "redis_url"]
+        assert remote.db_url.endswith("two.sqlite3") and remote.alert_channel == settings.redis_channel
+        assert remote.repository.list_watchlists() == []
+        assert await remote.apply_settings(settings, store, settings) == []
+    finally:
+        await remote.stop()

@@ -269,6 +269,11 @@ class Collector:
             return
         self._stopping = True
         await cancel_and_wait(self._tasks)
+        async with self._apply_lock:       # a settings switch under way finishes first
+            await self._stop_components()
+        log.info("collector stopped")
+
+    async def _stop_components(self) -> None:
         if self.feed is not None:
             try:
                 await self.feed.stop()
@@ -285,7 +290,6 @@ class Collector:
             await self.exchange.stop()
         if self.repository is not None:
             self.repository.close()
-        log.info("collector stopped")
 
     # -- watchlist ----------------------------------------------------------------------------
     async def set_watchlist(self, codes: Sequence[str]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -130,8 +130,10 @@ class MainWindow(QMainWindow):
 
     def __init__(self, engine: EngineHandle, store: SettingsStore | None = None,
                  settings: UserSettings | None = None, parent=None, *,
-                 tray_available: bool | None = None) -> None:
-        """``tray_available``: None → ask Qt (offscreen and bare Xvfb have no tray)."""
+                 tray_available: bool | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(KST)) -> None:
+        """``tray_available``: None → ask Qt (offscreen and bare Xvfb have no tray);
+        ``clock``: KST wall time (the business date the grid starts on)."""
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.engine = engine
@@ -146,7 +148,7 @@ class MainWindow(QMainWindow):
         self.last_error = ""
 
         # grid
-        self.model = WatchlistModel(engine.symbols.name, self)
+        self.model = WatchlistModel(engine.symbols.name, self, clock=clock)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(SORT_ROLE)

@@ -48,10 +48,6 @@ SPARK_EVERY = 4     # a row's sparkline repaints every 4th flush (2 Hz), rows st
 AHEAD_LIMIT = 100_000   # trades of the next day buffered until the engine's DayRolloverEvent
 
 
-def _kst_now() -> datetime:
-    return datetime.now(KST)
-
-
 class Col(IntEnum):
     CODE = 0
     NAME = 1
@@ -279,9 +275,10 @@ class WatchlistModel(QAbstractTableModel):
     alertsAcknowledged = Signal(list)   # alert ids
 
     def __init__(self, names=None, parent=None, refresh_hz: float = REFRESH_HZ,
-                 clock: Callable[[], datetime] = _kst_now) -> None:
-        """``clock``: KST wall time; it fixes the business date the rows start on (after that
-        the day changes only with the engine's :class:`DayRolloverEvent`)."""
+                 clock: Callable[[], datetime] | None = None) -> None:
+        """``clock``: KST wall time; it fixes the business date the rows start on (None: the
+        date of the first trade shown). After that the day changes only with the engine's
+        :class:`DayRolloverEvent`."""
         super().__init__(parent)
         self._name_of = names or (lambda code: code)
         self._rows: list[RowState] = []
@@ -299,7 +296,11 @@ class WatchlistModel(QAbstractTableModel):
         # The rows show one business date: trades of an earlier one are dropped (stored, but
         # never mixed into the day's values); trades of a later one wait for the engine's
         # DayRolloverEvent, which clears the rows and replays them.
-        self._set_day(clock().date())
+        self.business_date: date | None = None
+        self._day_start: datetime | None = None
+        self._day_end: datetime | None = None
+        if clock is not None:
+            self._set_day(clock().date())
         self._ahead: deque[Tick] = deque(maxlen=AHEAD_LIMIT)
         self.old_day_dropped = 0
         self.palette: Palette = KOREAN
@@ -422,7 +423,7 @@ class WatchlistModel(QAbstractTableModel):
         """A new business day: every row starts empty (price, change vs previous close,
         volume, strength, 1-minute window, sparkline, alert highlight); the trades of the new
         day that arrived before the event are applied now."""
-        if event.current <= self.business_date:
+        if self.business_date is not None and event.current <= self.business_date:
             return
         self._set_day(event.current)
         for i, r in enumerate(self._rows):
@@ -432,8 +433,10 @@ class WatchlistModel(QAbstractTableModel):
         self._seeded = set(self._index)      # nothing stored yet for the new day to load
         self._requested.clear()
         self._flashing.clear()
-        ahead = [t for t in self._ahead if self._day_start <= t.timestamp < self._day_end]
-        later = [t for t in self._ahead if t.timestamp >= self._day_end]
+        start, end = self._day_start, self._day_end
+        assert start is not None and end is not None
+        ahead = [t for t in self._ahead if start <= t.timestamp < end]
+        later = [t for t in self._ahead if t.timestamp >= end]
         self._ahead.clear()
         self._ahead.extend(later)
         self.on_ticks(ahead)
@@ -441,6 +444,11 @@ class WatchlistModel(QAbstractTableModel):
 
     def on_ticks(self, ticks: Iterable[Tick]) -> None:
         index, rows, dirty = self._index, self._rows, self._dirty
+        if self._day_start is None:              # no clock: the first trade's date
+            ticks = tuple(ticks)
+            if not ticks:
+                return
+            self._set_day(ticks[0].timestamp.date())
         start, end = self._day_start, self._day_end
         now = time.monotonic()
         n = 0
