@@ -254,3 +254,39 @@ async def test_remote_engine_applies_database_and_redis_but_not_the_alert_rule(t
         assert await remote.apply_settings(settings, store, settings) == []
     finally:
         await remote.stop()
+
+
+async def test_environment_switch_moves_to_the_other_market_and_its_database(tmp_path, monkeypatch):
+    """Built-in simulator → a KIS-compatible server at explicit URLs (the demo database → the
+    user's); a refused environment (real, no keys) first leaves everything as it was."""
+    from kis_desk.config import ENVIRONMENTS
+    from kis_desk.engine.collector import ConfigError
+    from kis_desk.sim import SimConfig, Simulator
+
+    for k in list(__import__("os").environ):
+        if k.startswith("KIS_APP_"):
+            monkeypatch.delenv(k)
+    codes = default_watchlist()[:3]
+    cfg = CollectorConfig(env="sim", codes=codes, sim_rate=150, sim_spikes=False, paths=_paths(tmp_path))
+    collector = build_collector(cfg)
+    async with Simulator(SimConfig(codes=codes, rate=150)) as other:
+        await collector.start()
+        try:
+            await _wait(lambda: collector.feed.all_live(), "all live")
+            demo_db = collector.config.database_url()
+            feed = collector.feed
+            with pytest.raises(ConfigError, match="no KIS app key"):
+                await collector.apply(dataclasses.replace(collector.config, env="real"))
+            assert "real" in ENVIRONMENTS and collector.config.env == "sim" and collector.simulated
+            assert collector.feed is not feed and collector.config.database_url() == demo_db
+            await _wait(lambda: collector.feed.all_live(), "live again on the simulator")
+            changed = await collector.apply(dataclasses.replace(
+                collector.config, ws_url=other.ws_url, rest_url=other.rest_url))
+            assert {"ws_url", "rest_url", "database"} <= set(changed)
+            assert not collector.simulated and collector.config.database_url() != demo_db
+            await _wait(lambda: collector.feed.all_live(), "live on the other market")
+            await asyncio.sleep(1.0)
+            new_db = collector.config.database_url()
+        finally:
+            await collector.stop()
+        _assert_matches_market(other, codes, _cums(new_db))

@@ -510,28 +510,46 @@ class Collector:
         log.info("database now %s (applied live)", redact_url(db_url))
 
     async def _switch_feed(self, old: CollectorConfig, new: CollectorConfig, db_change: bool) -> None:
-        """New environment / keys: stop the feed, prepare the new environment, start again."""
+        """New environment / keys: stop the feed, prepare the new environment, start again.
+
+        Keys are checked before anything moves (a refused configuration leaves the old feed
+        running, on the old database). Switching between the built-in simulator and a KIS
+        environment changes the market: the detector starts over (seeded with the new
+        database's alerts of the day) and the feed resumes from that database's newest trades.
+        """
         feed, exchange, environment = self.feed, self.exchange, self.environment
         old_credentials = self._credentials
+        market_change = new.embedded_sim != old.embedded_sim
         await feed.stop()
         self._retired_feeds.append(feed.stats())
         self._resume_points_from_detector()
-        self.config = new
         keep_exchange = new.embedded_sim and exchange is not None   # the same built-in market
-        if new.embedded_sim and exchange is None:
-            if self.exchange_factory is None:
-                self.config = old
-                await self._start_feed_again(old_credentials)
-                raise ConfigError("switching to the built-in simulator needs a restart here")
-            self.exchange = self.exchange_factory(new)
-        elif not new.embedded_sim:
-            self.exchange = None
+        db_switched = False
+        self.config = new
         try:
+            if new.embedded_sim and exchange is None:
+                if self.exchange_factory is None:
+                    raise ConfigError("switching to the built-in simulator needs a restart here")
+                self.exchange = self.exchange_factory(new)
+            elif not new.embedded_sim:
+                self.exchange = None
+            if not new.embedded_sim:
+                credentials = await self._prepare_environment()     # refuses bad keys first
             if db_change:
                 await self._switch_database(new.database_url())
-            credentials = old_credentials if keep_exchange else await self._prepare_environment()
+                db_switched = True
+            if market_change:
+                self.detector.reset()
+                self.detector.roll_over(self.business_date)
+                self.detector.seed(await asyncio.to_thread(self.repository.alert_ids_on,
+                                                           self.business_date))
+                self._last_ticks = await asyncio.to_thread(self._load_last_ticks, self.codes)
+            if new.embedded_sim:
+                credentials = old_credentials if keep_exchange else await self._prepare_environment()
         except BaseException:
             self.config, self.exchange, self.environment = old, exchange, environment
+            if db_switched:
+                await self._switch_database(old.database_url())
             await self._start_feed_again(old_credentials)
             raise
         if exchange is not None and exchange is not self.exchange:
