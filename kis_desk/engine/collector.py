@@ -173,12 +173,16 @@ class Collector:
             raised_today = await asyncio.to_thread(self.repository.alert_ids_on, self.business_date)
         except Exception as exc:
             await self.writer.stop()
+            if self.repository is not None:
+                self.repository.close()
+            self.writer = self.repository = None
             raise ConfigError(f"database {redact_url(db_url)} is not usable: {describe(exc)}") from exc
         try:
             credentials = await self._prepare_environment()
         except BaseException:
             await self.writer.stop()      # nothing was received; release the database
             self.repository.close()
+            self.writer = self.repository = None     # not started (a later start() may retry)
             raise
         self.detector = MoveDetector(cfg.threshold_pct, cfg.window_seconds,
                                      overrides=dict(cfg.overrides), names=self.symbols.name,
@@ -225,6 +229,8 @@ class Collector:
     async def _prepare_environment(self) -> list[AppCredential]:
         cfg = self.config
         if cfg.embedded_sim:
+            if self.exchange is None and self.exchange_factory is not None:
+                self.exchange = self.exchange_factory(cfg)     # Settings switched to it
             if self.exchange is None:
                 raise ConfigError("the built-in simulator was not supplied (use wiring.build_collector)")
             resume = {t.stock_code: (t.timestamp.strftime("%Y%m%d"), t.price, t.cum_volume,

@@ -72,9 +72,9 @@ async def run_window(config: CollectorConfig, *, store: SettingsStore | None = N
     settings = store.load()
     set_language(settings.language)
     (config.paths or UserPaths.default()).ensure()
-    # fixed here so the watchlist is read from the very database the collector will use
-    config.db_url = config.database_url()
-    db_url = config.db_url
+    # the watchlist is read from the very database the collector will use (not pinned in the
+    # config: a live environment switch in Settings moves to that environment's database)
+    db_url = config.database_url()
     stop = stop or asyncio.Event()
     from .gc_guard import GuiThreadGarbageCollector
 
@@ -97,6 +97,8 @@ async def run_window(config: CollectorConfig, *, store: SettingsStore | None = N
         collector = build_collector(config)
     window = MainWindow(collector, store, settings)
     window.closeRequested.connect(stop.set)
+    retry = asyncio.Event()
+    window.retryStart.connect(retry.set)
     if instance is not None:      # a second start of the app for this profile shows this window
         from .single_instance import bring_to_front
 
@@ -105,14 +107,18 @@ async def run_window(config: CollectorConfig, *, store: SettingsStore | None = N
     window.show()
     started = False
     try:
-        try:
-            await collector.start()
-            started = True
-        except ConfigError as exc:
-            box = QMessageBox(QMessageBox.Icon.Critical, tr("error.title"), tr("error.start", message=str(exc)),
-                              QMessageBox.StandardButton.Ok, window)
-            box.open()
-            window.open_settings()
+        while not stop.is_set():
+            try:
+                await collector.start()
+                started = True
+                break
+            except ConfigError as exc:
+                box = QMessageBox(QMessageBox.Icon.Critical, tr("error.title"),
+                                  tr("error.start", message=str(exc)), QMessageBox.StandardButton.Ok, window)
+                box.open()
+                window.open_settings()
+                retry.clear()         # the settings dialog applies its changes, then start again
+                await _first(retry.wait(), stop.wait())
         if started:
             if not codes:
                 await collector.set_watchlist([])
@@ -135,6 +141,16 @@ async def run_window(config: CollectorConfig, *, store: SettingsStore | None = N
         qapp.setQuitOnLastWindowClosed(quit_on_close)
         gc_guard.stop()
     return 0
+
+
+async def _first(*waits: Any) -> None:
+    """Wait until the first of ``waits`` (coroutines) finishes; cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
 
 
 def run_app(argv: Sequence[str], config: CollectorConfig, *, watchlist: str | None = None,

@@ -127,6 +127,7 @@ class GridView(QTableView):
 
 class MainWindow(QMainWindow):
     closeRequested = Signal()
+    retryStart = Signal()        # settings changed while the engine could not start: try again
 
     def __init__(self, engine: EngineHandle, store: SettingsStore | None = None,
                  settings: UserSettings | None = None, parent=None, *,
@@ -310,8 +311,7 @@ class MainWindow(QMainWindow):
     def _settings_accepted(self, previous: UserSettings, settings: UserSettings) -> None:
         """Appearance here, and everything else to the running engine at once."""
         self.apply_settings(settings)
-        if self.engine.repository is not None:        # started: apply live
-            self.spawn(self.apply_engine_settings(previous, settings))
+        self.spawn(self.apply_engine_settings(previous, settings))
 
     async def apply_engine_settings(self, previous: UserSettings, settings: UserSettings) -> None:
         try:
@@ -319,7 +319,9 @@ class MainWindow(QMainWindow):
         except ValueError as exc:      # ConfigError: the engine kept what it had
             self.status.showMessage(tr("settings.apply_failed", message=str(exc)), 15000)
             return
-        if changed:
+        if self.engine.repository is None:    # not running (it could not start): start again
+            self.retryStart.emit()
+        elif changed:
             self.status.showMessage(tr("settings.applied", what=", ".join(changed)), 8000)
 
     # -- layout persistence -------------------------------------------------------------------
