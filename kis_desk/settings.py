@@ -55,6 +55,8 @@ class UserSettings:
     language: str = "ko"
     watchlist: str = ""                # name of the watchlist shown last
     master_url: str = ""               # KIS master-file base URL; "" → KIS's (market/master_update.py)
+    keep_running_in_tray: bool = True  # closing the window keeps collecting (where a tray exists)
+    tray_hint_shown: bool = False      # the one-time "still running in the tray" message was shown
     window: dict[str, Any] = field(default_factory=dict)   # geometry/state blobs (base64)
 
     def validate(self) -> None:

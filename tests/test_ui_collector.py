@@ -174,3 +174,45 @@ def test_desktop_attached_to_a_collector_elsewhere_shows_its_trades_and_alerts(q
     code = qloop.run_until_complete(asyncio.wait_for(
         run_window(desktop, store=store, on_started=script), 120))
     assert code == 0
+
+
+def test_settings_fix_a_failed_start_without_restarting_the_app(qloop, monkeypatch):
+    """No keys for the real environment: the start fails, Settings open; switching to the
+    simulator there starts the collector at once (and on the simulator's own database)."""
+    from kis_desk.ui.settings_dialog import SettingsDialog
+
+    for k in list(os.environ):
+        if k.startswith("KIS_APP_"):
+            monkeypatch.delenv(k)
+    store = SettingsStore()
+    store.save(UserSettings(sound=False, environment="real"))
+    config = CollectorConfig(env="real", codes=["005930"], sim_rate=300, sim_keys=1, sim_spikes=False)
+    started: dict[str, object] = {}
+
+    async def fix_settings() -> None:
+        from PySide6.QtWidgets import QApplication
+
+        def dialog():
+            return next((w for w in QApplication.allWidgets()
+                         if isinstance(w, SettingsDialog)), None)
+        await until(lambda: dialog() is not None, what="settings dialog after the failed start")
+        d = dialog()
+        d.environment.setCurrentIndex(d.environment.findData("sim"))
+        d.accept()
+
+    async def script(window) -> None:
+        await until(lambda: window.model.state("005930").price is not None, what="prices on the simulator")
+        started["simulated"] = window.engine.simulated
+        started["db"] = window.engine.config.database_url()
+        window.close()
+
+    async def both() -> int:
+        fixer = asyncio.ensure_future(fix_settings())
+        try:
+            return await run_window(config, store=store, on_started=script)
+        finally:
+            fixer.cancel()
+
+    assert qloop.run_until_complete(asyncio.wait_for(both(), 120)) == 0
+    assert started["simulated"] is True
+    assert started["db"] == UserPaths.default().default_demo_database_url

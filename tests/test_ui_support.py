@@ -75,6 +75,9 @@ class RecordingEngine(EngineReads):
     async def send_test_alert(self, alert) -> None:
         self.calls.append(("send_test_alert", alert.alert_id))
         return None                                   # no Redis configured
+    async def apply_settings(self, settings, store, previous=None) -> list[str]:
+        self.calls.append(("apply_settings", (settings, previous)))
+        return ["threshold_pct"]
 
     def watchlist_calls(self) -> list[list[str]]:
         return [c[1] for c in self.calls if c[0] == "set_watchlist"]  # type: ignore[misc]

@@ -270,6 +270,22 @@ class ErrorEvent(Event):
 
 
 @dataclass(frozen=True)
+class DayRolloverEvent(Event):
+    """The KST business date changed (the engine runs through midnight). Every per-day value
+    (change vs previous close, day high/low, volume, sparklines, 1-minute windows, the alert
+    log) belongs to ``current`` from now on; trades of ``previous`` arriving later are stored
+    but shown nowhere."""
+
+    type_name: ClassVar[str] = "day"
+    previous: date
+    current: date
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DayRolloverEvent:
+        return cls(date.fromisoformat(d["previous"]), date.fromisoformat(d["current"]))
+
+
+@dataclass(frozen=True)
 class RateEvent(Event):
     """Periodic throughput summary (ticks/s over the last interval)."""
 
@@ -352,8 +368,8 @@ class EventBus:
 
 
 __all__ = [
-    "AlertEvent", "ErrorEvent", "Event", "EventBus", "FeedStateEvent", "FeedStats",
-    "MarketPhaseEvent", "PendingGap", "PublisherStatsEvent", "SymbolFeedState",
+    "AlertEvent", "DayRolloverEvent", "ErrorEvent", "Event", "EventBus", "FeedStateEvent",
+    "FeedStats", "MarketPhaseEvent", "PendingGap", "PublisherStatsEvent", "SymbolFeedState",
     "RateEvent", "SessionStateEvent", "StorageStatsEvent", "SubscriptionPlanEvent", "TicksEvent",
     "event_from_dict", "event_from_json",
 ]

@@ -7,11 +7,12 @@ Everything it reports goes out as engine events (engine.events) on ``self.bus``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 from ..aio import cancel_and_wait
@@ -31,7 +32,9 @@ from ..core.defaults import (
 from ..core.errors import describe
 from ..logs import register_secret
 from ..protocol.records import KST
-from ..core.events import AlertEvent, EventBus, FeedStats, PendingGap, RateEvent, TicksEvent
+from ..core.events import (
+    AlertEvent, DayRolloverEvent, ErrorEvent, EventBus, PendingGap, RateEvent, TicksEvent,
+)
 from ..core.exchange import EmbeddedExchange
 from ..core.ticks import Tick
 from .handle import EngineReads
@@ -95,17 +98,37 @@ def _calendar_continuous(now: datetime) -> bool:
     return phase_at(now) is MarketPhase.OPEN
 
 
-def today_kst() -> date:
-    return datetime.now(KST).date()
+def kst_now() -> datetime:
+    """Wall clock in KST (the collector's default clock)."""
+    return datetime.now(KST)
+
+
+def today_kst(clock: Callable[[], datetime] = kst_now) -> date:
+    """The KST business date by ``clock`` (KIS stamps trades with the KST calendar date)."""
+    return clock().date()
+
+
+#: CollectorConfig fields that need a new feed (new sessions, new credentials) when changed.
+_FEED_FIELDS = ("env", "ws_url", "rest_url", "credentials", "silence_timeout", "always_open")
+#: … a new Redis publisher.
+_REDIS_FIELDS = ("redis_url", "redis_channel", "redis_stream", "redis_tick_channel")
+#: … a reconfigured detector.
+_DETECTOR_FIELDS = ("threshold_pct", "window_seconds", "overrides")
+
+ExchangeFactory = Callable[[CollectorConfig], EmbeddedExchange]
 
 
 class Collector(EngineReads):
     """Owns the feed, the writer, the detector and the publisher for one watchlist."""
 
     def __init__(self, config: CollectorConfig, bus: EventBus | None = None,
-                 exchange: EmbeddedExchange | None = None) -> None:
+                 exchange: EmbeddedExchange | None = None, *,
+                 exchange_factory: ExchangeFactory | None = None,
+                 clock: Callable[[], datetime] = kst_now) -> None:
         """``exchange``: the in-process market to run when ``config.embedded_sim`` (supplied by
-        the composition root, ``kis_desk.wiring.build_collector``)."""
+        the composition root, ``kis_desk.wiring.build_collector``); ``exchange_factory`` builds
+        one when :meth:`apply` switches to the built-in simulator. ``clock``: KST wall time
+        (tests run the collector across midnight with a fake one)."""
         from ..market.symbols import default_directory, default_watchlist
 
         self.config = config
@@ -114,6 +137,9 @@ class Collector(EngineReads):
         self.symbols = default_directory()
         self.codes: list[str] = list(config.codes) or default_watchlist()
         self.exchange = exchange
+        self.exchange_factory = exchange_factory
+        self.clock = clock
+        self.business_date: date = today_kst(clock)
         self.writer: Any = None
         self.repository: Any = None
         self.detector: Any = None
@@ -129,7 +155,12 @@ class Collector(EngineReads):
         self._ticks_by_source: dict[str, int] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._last_ticks: dict[str, Tick | None] = {}
-        self._resume_from: dict[str, Tick | None] = {}
+        self._resume_from: dict[str, tuple[date, int, str] | None] = {}
+        self._credentials: list[AppCredential] = []
+        self._retired_feeds: list[Any] = []        # stats of feeds replaced (apply, rollover)
+        self._retired_storage: list[Any] = []      # stats of writers replaced by apply()
+        self._retired_publishers: list[Any] = []   # stats of publishers replaced by apply()
+        self._apply_lock = asyncio.Lock()
         self._publish_ticks = False
         self._started = False
         self._stopping = False
@@ -142,49 +173,43 @@ class Collector(EngineReads):
     # -- life cycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         """Start everything; raises ConfigError with a user-facing reason when it cannot."""
-        from ..feed.manager import FeedManager
         from .detector import MoveDetector
         from .storage import Repository, TickWriter
 
         cfg = self.config
         db_url = cfg.database_url()
+        self.business_date = today_kst(self.clock)
         self.writer = TickWriter(db_url, journal_dir=self.paths.journal_dir_for(db_url), bus=self.bus)
         try:
             await self.writer.start()
             self.repository = await asyncio.to_thread(Repository, db_url)
             self._last_ticks = await asyncio.to_thread(self._load_last_ticks, self.codes)
-            raised_today = await asyncio.to_thread(self.repository.alert_ids_on, today_kst())
+            raised_today = await asyncio.to_thread(self.repository.alert_ids_on, self.business_date)
             self._pending_gaps = await asyncio.to_thread(self.repository.list_pending_gaps)
         except Exception as exc:
             await self.writer.stop()
+            if self.repository is not None:
+                self.repository.close()
+            self.writer = self.repository = None
             raise ConfigError(f"database {redact_url(db_url)} is not usable: {describe(exc)}") from exc
         try:
             credentials = await self._prepare_environment()
         except BaseException:
             await self.writer.stop()      # nothing was received; release the database
             self.repository.close()
+            self.writer = self.repository = None     # not started (a later start() may retry)
             raise
         self.detector = MoveDetector(cfg.threshold_pct, cfg.window_seconds,
-                                     overrides=dict(cfg.overrides), names=self.symbols.name)
+                                     overrides=dict(cfg.overrides), names=self.symbols.name,
+                                     clock=self._utc_now)
+        self.detector.roll_over(self.business_date)
         # alerts an earlier run raised today are never raised again (restarts, replays)
         self.detector.seed(raised_today)
         if cfg.redis_url:
-            from .publisher import RedisPublisher
-
-            self.publisher = RedisPublisher(cfg.redis_url, channel=cfg.redis_channel,
-                                            stream=cfg.redis_stream, bus=self.bus,
-                                            tick_channel=cfg.redis_tick_channel,
-                                            trade_stream=cfg.redis_trade_stream,
-                                            trade_stream_maxlen=cfg.redis_trade_maxlen)
-            await self.publisher.start()
+            self.publisher = await self._start_publisher(cfg)
         self._publish_ticks = self.publisher is not None and bool(
             cfg.redis_tick_channel or cfg.redis_trade_stream)
-        assert self.environment is not None
-        self.feed = FeedManager(
-            self.environment, credentials, self._on_ticks, bus=self.bus,
-            config=self._feed_config(), last_seen=self._last_seen,
-            is_market_open=_calendar_open, is_continuous=_calendar_continuous,
-        )
+        self.feed = self._new_feed(credentials)
         self._started = True
         await self.feed.start(self.codes, pending_gaps=self._pending_gaps)
         self._tasks.append(asyncio.create_task(self._report_loop(), name="collector-report"))
@@ -225,14 +250,43 @@ class Collector(EngineReads):
             log.warning("%d back-fill gap(s) recorded as pending; the next run back-fills them first",
                         len(keep))
 
+    def _utc_now(self) -> datetime:
+        return self.clock().astimezone(timezone.utc)
+
+    def _new_feed(self, credentials: list[AppCredential]) -> Any:
+        from ..feed.manager import FeedManager
+
+        self._credentials = list(credentials)
+        assert self.environment is not None
+        return FeedManager(
+            self.environment, credentials, self._on_ticks, bus=self.bus,
+            config=self._feed_config(), last_seen=self._last_seen,
+            is_market_open=_calendar_open, is_continuous=_calendar_continuous, clock=self.clock,
+        )
+
+    async def _start_publisher(self, cfg: CollectorConfig) -> Any:
+        from .publisher import RedisPublisher
+
+        assert cfg.redis_url
+        publisher = RedisPublisher(cfg.redis_url, channel=cfg.redis_channel,
+                                   stream=cfg.redis_stream, bus=self.bus,
+                                   tick_channel=cfg.redis_tick_channel,
+                                   trade_stream=cfg.redis_trade_stream,
+                                   trade_stream_maxlen=cfg.redis_trade_maxlen)
+        await publisher.start()
+        return publisher
+
     async def _prepare_environment(self) -> list[AppCredential]:
         cfg = self.config
         if cfg.embedded_sim:
+            if self.exchange is None and self.exchange_factory is not None:
+                self.exchange = self.exchange_factory(cfg)     # Settings switched to it
             if self.exchange is None:
                 raise ConfigError("the built-in simulator was not supplied (use wiring.build_collector)")
             resume = {t.stock_code: (t.timestamp.strftime("%Y%m%d"), t.price, t.cum_volume,
                                      t.price * t.cum_volume)
-                      for t in self._last_ticks.values() if t is not None}
+                      for t in self._last_ticks.values()
+                      if t is not None and t.timestamp.date() == self.business_date}
             endpoints = await self.exchange.start(self.codes, resume)
             self.environment = custom_environment(endpoints.ws_url, endpoints.rest_url,
                                                   rate=endpoints.rest_rate_per_second, name="sim")
@@ -271,6 +325,11 @@ class Collector(EngineReads):
             return
         self._stopping = True
         await cancel_and_wait(self._tasks)
+        async with self._apply_lock:       # a settings switch under way finishes first
+            await self._stop_components()
+        log.info("collector stopped")
+
+    async def _stop_components(self) -> None:
         left: list[PendingGap] | None = None
         if self.feed is not None:
             try:
@@ -290,7 +349,6 @@ class Collector(EngineReads):
             await self.exchange.stop()
         if self.repository is not None:
             self.repository.close()
-        log.info("collector stopped")
 
     # -- watchlist ----------------------------------------------------------------------------
     async def set_watchlist(self, codes: Sequence[str]) -> None:
@@ -348,7 +406,7 @@ class Collector(EngineReads):
     def _load_last_ticks(self, codes: Sequence[str]) -> dict[str, Tick | None]:
         """Last stored trade of today per code; also notes where each code's back-fill must
         resume (before a hole a crash left, if any). Runs in a worker thread, never on the loop."""
-        today = today_kst()
+        today = self.business_date
         last: dict[str, Tick | None] = {}
         for code in codes:
             last[code] = self.repository.last_trade(code, today)
@@ -356,22 +414,33 @@ class Collector(EngineReads):
             if hole is not None:
                 log.warning("%s: stored trades have a gap after cumulative volume %d (an earlier "
                             "run stopped mid back-fill); back-filling from there", code, hole.cum_volume)
-            self._resume_from[code] = hole or last[code]
+            point = hole or last[code]
+            self._resume_from[code] = None if point is None else _resume_point(point)
         return last
 
     def _last_seen(self, code: str) -> tuple[date, int, str] | None:
         """(date, cum_volume, HHMMSS) of the trade the feed back-fills from after a restart: the
-        newest stored one, or the one before a hole. Served from the cache loaded off the loop."""
-        tick = self._resume_from.get(code)
-        if tick is None:
-            return None
-        return tick.timestamp.date(), tick.cum_volume, tick.timestamp.strftime("%H%M%S")
+        newest stored one, or the one before a hole. Served from the cache loaded off the loop
+        (or set by a feed restart: :meth:`_resume_points_from_detector`)."""
+        return self._resume_from.get(code)
+
+    def _resume_points_from_detector(self) -> None:
+        """Where a feed started now resumes: the newest trade of today received per symbol;
+        a symbol without one resumes from the start of the day (cumulative volume 0), so the
+        new feed back-fills everything it has not delivered yet (storage and the detector
+        drop what they have already)."""
+        for code in self.codes:
+            seen = self.detector.last_trade(code) if self.detector is not None else None
+            if seen is not None and seen[0] == self.business_date:
+                self._resume_from[code] = (seen[0], seen[1], seen[2].strftime("%H%M%S"))
+            else:
+                self._resume_from[code] = (self.business_date, 0, "000000")
 
     # -- reporting ----------------------------------------------------------------------------
     async def _report_loop(self) -> None:
         from .phase import PhaseWatcher
 
-        phases = PhaseWatcher(self.bus, simulated=self.exchange is not None)
+        phases = PhaseWatcher(self.bus, simulated=self.exchange is not None, clock=self.clock)
         last_total, last_time = self.ticks_total, time.monotonic()
         while True:
             await asyncio.sleep(1.0)
@@ -379,18 +448,200 @@ class Collector(EngineReads):
             rate = (self.ticks_total - last_total) / max(now - last_time, 1e-6)
             last_total, last_time = self.ticks_total, now
             self.bus.publish(RateEvent(round(rate, 1), self.ticks_total))
+            phases.simulated = self.simulated
             phases.check()
             if not self.market_was_open:
-                self.market_was_open = self.simulated or _calendar_open(datetime.now(KST))
+                self.market_was_open = self.simulated or _calendar_open(self.clock())
+            if today_kst(self.clock) != self.business_date:
+                try:
+                    await self.roll_over()
+                except Exception as exc:     # never stop reporting; the next second tries again
+                    log.exception("day rollover failed")
+                    self.bus.publish(ErrorEvent("collector", f"day rollover failed: {describe(exc)}"))
+
+    async def roll_over(self) -> None:
+        """The KST date changed: start the new business day.
+
+        Per-day state is reset — the detector (windows, episodes, alert ids of the old day),
+        the feed's continuity per symbol (a fresh feed whose back-fill starts at the new day's
+        first trade, so nothing of the new day is missed and nothing of the old day is
+        counted in it), the last-tick caches and resume points — then one
+        :class:`DayRolloverEvent` tells the UI to clear its day values and alert log.
+        """
+        async with self._apply_lock:
+            current = today_kst(self.clock)
+            previous = self.business_date
+            if current == previous:
+                return
+            log.info("business date rolls over: %s → %s", previous, current)
+            self.business_date = current
+            self.detector.roll_over(current)
+            self._last_ticks = {code: None for code in self.codes}
+            self._resume_from = {}
+            if self.feed is not None and self._started and not self._stopping:
+                await self._restart_feed(None)
+            self.bus.publish(DayRolloverEvent(previous, current))
+
+    async def _restart_feed(self, credentials: list[AppCredential] | None) -> None:
+        """Stop the feed cleanly (back-fills under way get their drain time) and start a new
+        one, with ``credentials`` or the current ones; it back-fills from the newest trade
+        received per symbol, which closes the gap of the switch."""
+        old = self.feed
+        await old.stop()
+        self._resume_points_from_detector()
+        self._retired_feeds.append(old.stats())
+        self.feed = self._new_feed(credentials if credentials is not None else self._credentials)
+        await self.feed.start(self.codes)
+
+    # -- settings applied live ------------------------------------------------------------------
+    async def apply_settings(self, settings: Any, store: Any, previous: Any = None) -> list[str]:
+        """The desktop's Settings dialog: what the user changed from ``previous`` to
+        ``settings`` (UserSettings; secrets from ``store``'s keyring) applied to the running
+        engine at once (see :meth:`apply`). Returns the fields that changed."""
+        from .user_settings import settings_changes
+
+        return await self.apply(settings_changes(self.config, previous, settings, store))
+
+    async def apply(self, new: CollectorConfig) -> list[str]:
+        """Apply ``new`` to the running collector without a restart; returns what changed.
+
+        * threshold / window / overrides: the detector is reconfigured in place
+          (:meth:`MoveDetector.reconfigure`: history, alert ids and episodes kept);
+        * Redis: a new publisher; alerts the old one could not deliver move to it (none lost);
+        * database: a new writer takes every trade from now on; the old one is flushed — what
+          it had queued goes to the old database — and closed;
+        * environment / keys / URLs: the feed is stopped cleanly and started again with the new
+          credentials; its back-fill from the newest trade received closes the gap.
+
+        Raises ConfigError (nothing changed) when the new environment cannot be prepared.
+        """
+        async with self._apply_lock:
+            if not self._started or self._stopping:
+                self.config = new
+                return []
+            old = self.config
+            changed = [f.name for f in dataclasses.fields(CollectorConfig)
+                       if f.name not in ("codes", "paths") and getattr(old, f.name) != getattr(new, f.name)]
+            feed_change = any(n in changed for n in _FEED_FIELDS)
+            db_change = new.database_url() != old.database_url()
+            if not (changed or db_change):
+                return []
+            if any(n in changed for n in _DETECTOR_FIELDS):
+                self.detector.reconfigure(new.threshold_pct, new.window_seconds, dict(new.overrides))
+                log.info("alert rule now %.2f%% within %.0f s (applied live)",
+                         new.threshold_pct, new.window_seconds)
+            if any(n in changed for n in _REDIS_FIELDS):
+                await self._switch_publisher(new)
+            if feed_change:
+                await self._switch_feed(old, new, db_change)
+            elif db_change:
+                self.config = new
+                await self._switch_database(new.database_url())
+            self.config = new
+            return changed + (["database"] if db_change else [])
+
+    async def _switch_publisher(self, new: CollectorConfig) -> None:
+        old = self.publisher
+        fresh = await self._start_publisher(new) if new.redis_url else None
+        self.publisher = fresh                  # alerts from now on go to the new one
+        self._publish_ticks = fresh is not None and bool(new.redis_tick_channel)
+        if old is not None:
+            await old.stop(flush_timeout=2.0)   # delivers what it can to the old target
+            leftover = old.take_pending()
+            if fresh is not None:
+                fresh.adopt(leftover)
+            elif leftover:
+                log.warning("Redis switched off with %d alert(s) undelivered", len(leftover))
+            self._retired_publishers.append(old.stats())
+        log.info("Redis publisher %s (applied live)", fresh.target if fresh else "off")
+
+    async def _switch_database(self, db_url: str) -> None:
+        from .storage import Repository, TickWriter
+
+        writer = TickWriter(db_url, journal_dir=self.paths.journal_dir_for(db_url), bus=self.bus)
+        try:
+            await writer.start()
+            repository = await asyncio.to_thread(Repository, db_url)
+            raised_today = await asyncio.to_thread(repository.alert_ids_on, self.business_date)
+        except Exception as exc:
+            await writer.stop()
+            raise ConfigError(f"database {redact_url(db_url)} is not usable: {describe(exc)}") from exc
+        old_writer, old_repo = self.writer, self.repository
+        # one step on the loop: every trade submitted before this line is the old writer's
+        self.writer, self.repository = writer, repository
+        self.detector.seed(raised_today)
+        await old_writer.stop()                # flushes what it had queued into the old database
+        self._retired_storage.append(old_writer.stats())
+        old_repo.close()
+        log.info("database now %s (applied live)", redact_url(db_url))
+
+    async def _switch_feed(self, old: CollectorConfig, new: CollectorConfig, db_change: bool) -> None:
+        """New environment / keys: stop the feed, prepare the new environment, start again.
+
+        Keys are checked before anything moves (a refused configuration leaves the old feed
+        running, on the old database). Switching between the built-in simulator and a KIS
+        environment changes the market: the detector starts over (seeded with the new
+        database's alerts of the day) and the feed resumes from that database's newest trades.
+        """
+        feed, exchange, environment = self.feed, self.exchange, self.environment
+        old_credentials = self._credentials
+        market_change = new.embedded_sim != old.embedded_sim
+        await feed.stop()
+        self._retired_feeds.append(feed.stats())
+        self._resume_points_from_detector()
+        keep_exchange = new.embedded_sim and exchange is not None   # the same built-in market
+        db_switched = False
+        self.config = new
+        try:
+            if new.embedded_sim and exchange is None:
+                if self.exchange_factory is None:
+                    raise ConfigError("switching to the built-in simulator needs a restart here")
+                self.exchange = self.exchange_factory(new)
+            elif not new.embedded_sim:
+                self.exchange = None
+            if not new.embedded_sim:
+                credentials = await self._prepare_environment()     # refuses bad keys first
+            if db_change:
+                await self._switch_database(new.database_url())
+                db_switched = True
+            if market_change:
+                self.detector.reset()
+                self.detector.roll_over(self.business_date)
+                self.detector.seed(await asyncio.to_thread(self.repository.alert_ids_on,
+                                                           self.business_date))
+                self._last_ticks = await asyncio.to_thread(self._load_last_ticks, self.codes)
+            if new.embedded_sim:
+                credentials = old_credentials if keep_exchange else await self._prepare_environment()
+        except BaseException:
+            self.config, self.exchange, self.environment = old, exchange, environment
+            if db_switched:
+                await self._switch_database(old.database_url())
+            await self._start_feed_again(old_credentials)
+            raise
+        if exchange is not None and exchange is not self.exchange:
+            await exchange.stop()
+        self.feed = self._new_feed(credentials)
+        await self.feed.start(self.codes)
+        log.info("feed restarted on %s with %d app key(s) (applied live)",
+                 self.environment.name if self.environment else "?", len(credentials))
+
+    async def _start_feed_again(self, credentials: list[AppCredential]) -> None:
+        self.feed = self._new_feed(credentials)
+        await self.feed.start(self.codes)
 
     def summary(self) -> dict[str, Any]:
         """Counters for the CLI's closing JSON line, the exit code and the self-check.
 
         One place that reads each component's stats value.
         """
-        feed = self.feed.stats() if self.feed is not None else FeedStats()
-        storage = _Fields(self.writer.stats() if self.writer is not None else None)
-        publisher = self.publisher.stats() if self.publisher is not None else None
+        feed = _Fields(self.feed.stats() if self.feed is not None else None,
+                       [_Fields(s) for s in self._retired_feeds])
+        storage = _Fields(self.writer.stats() if self.writer is not None else None,
+                          [_Fields(s) for s in self._retired_storage])
+        publisher: Any = _Fields(self.publisher.stats() if self.publisher is not None else None,
+                                 [_Fields(s) for s in self._retired_publishers])
+        if self.publisher is None and not self._retired_publishers:
+            publisher = None
         dark = self.symbols_never_collected()
         return {
             "received": self.ticks_total,
@@ -399,23 +650,23 @@ class Collector(EngineReads):
             "duplicates": storage["duplicates"],
             "journaled": storage["journaled"],
             "failed": storage["failed"],
-            "backfilled": feed.backfilled,
-            "polled": feed.polled,
-            "reconnects": feed.reconnects,
-            "protocol_errors": feed.protocol_errors,
-            "gaps_unrecovered": feed.gaps_unrecovered,
-            "gaps_pending": self.gaps_left if self._stopping else feed.gaps_pending,
-            "worst_gap_s": feed.worst_gap_s,
-            "symbols_dark": max(len(dark), feed.symbols_dark),
+            "backfilled": feed["backfilled"],
+            "polled": feed["polled"],
+            "reconnects": feed["reconnects"],
+            "protocol_errors": feed["protocol_errors"],
+            "gaps_unrecovered": feed["gaps_unrecovered"],
+            "gaps_pending": self.gaps_left if self._stopping else feed["gaps_pending"],
+            "worst_gap_s": feed["worst_gap_s"],
+            "symbols_dark": max(len(dark), feed["symbols_dark"]),
             "symbols_never_collected": dark,
-            "keys_down": list(feed.keys_down),
+            "keys_down": list(self.feed.stats().keys_down) if self.feed is not None else [],
             "alerts": self.alerts,
             "alerts_late": self.alerts_late,
-            "alerts_delivered": publisher.delivered if publisher else 0,
-            "alerts_dropped": publisher.dropped if publisher else 0,
-            "alerts_undelivered": (publisher.pending + publisher.dropped) if publisher else 0,
-            "trades_streamed": publisher.trades_streamed if publisher else 0,
-            "trades_stream_dropped": publisher.trades_dropped if publisher else 0,
+            "alerts_delivered": publisher["delivered"] if publisher else 0,
+            "alerts_dropped": publisher["dropped"] if publisher else 0,
+            "alerts_undelivered": (publisher["pending"] + publisher["dropped"]) if publisher else 0,
+            "trades_streamed": publisher["trades_streamed"] if publisher else 0,
+            "trades_stream_dropped": publisher["trades_dropped"] if publisher else 0,
             "symbols": len(self.codes),
         }
 
@@ -428,16 +679,34 @@ class Collector(EngineReads):
         return [c for c in self.codes if c not in seen]
 
 
+def _resume_point(tick: Tick) -> tuple[date, int, str]:
+    return tick.timestamp.date(), tick.cum_volume, tick.timestamp.strftime("%H%M%S")
+
+
+#: Counters that run over the whole run: summed over the components an apply() or a day
+#: rollover replaced. ``worst_gap_s`` is the maximum; everything else is the current one's.
+_RUN_TOTALS = frozenset({"stored", "duplicates", "journaled", "failed", "backfilled", "polled",
+                         "reconnects", "protocol_errors", "gaps_unrecovered", "delivered",
+                         "dropped", "trades_streamed", "trades_dropped"})
+
+
 class _Fields:
     """Reads a component's stats (a frozen dataclass, or a dict while a component still
-    returns one) by name; a missing field is 0."""
+    returns one) by name; a missing field is 0. ``retired``: the stats of the components it
+    replaced during this run (their run totals count too)."""
 
-    def __init__(self, stats: Any) -> None:
+    def __init__(self, stats: Any, retired: Sequence[_Fields] = ()) -> None:
         self._stats = stats
+        self._retired = retired
 
     def __getitem__(self, name: str) -> Any:
         s = self._stats
-        if s is None:
-            return 0
-        value = s.get(name, 0) if isinstance(s, dict) else getattr(s, name, 0)
-        return 0 if value is None else value
+        value: Any = 0
+        if s is not None:
+            value = s.get(name, 0) if isinstance(s, dict) else getattr(s, name, 0)
+            value = 0 if value is None else value
+        if name in _RUN_TOTALS:
+            return value + sum(r[name] for r in self._retired)
+        if name == "worst_gap_s":
+            return max([value, *(r[name] for r in self._retired)])
+        return value

@@ -193,6 +193,7 @@ class MoveDetector:
         self._pending: dict[str, list[Tick]] = {}       # late trades of the current batch
         self._ids: set[str] = set()                     # alert ids raised (or seeded)
         self._seeded: dict[tuple[str, date], list[tuple[str, int, int]]] = {}
+        self._floor: date | None = None                 # trades of earlier days are ignored
         self.processed = 0
         self.replayed = 0
         self.out_of_order = 0
@@ -226,6 +227,72 @@ class MoveDetector:
     def clear_override(self, code: str) -> None:
         if self._overrides.pop(code, None) is not None:
             self._restart_window(code)
+
+    def reconfigure(self, threshold_pct: float, window_seconds: float,
+                    overrides: dict[str, tuple[float, float]] | None = None) -> None:
+        """New default threshold/window (and per-symbol overrides) while running.
+
+        What is kept: the day's trade history, replay marks and every alert raised (ids and
+        episode records), so nothing is raised twice. Each symbol whose parameters changed gets
+        its window rebuilt from that history over the new window length, and its episodes set
+        to the level the current move already reaches under the new threshold: the change
+        applies to moves from now on (lowering the threshold does not raise a burst of alerts
+        for moves already under way, but the next crossing of the new threshold alerts). Late
+        trades merged afterwards are judged with the new parameters.
+        """
+        new_default = _Params.of(threshold_pct, window_seconds)
+        new_overrides = {code: _Params.of(pct, win) for code, (pct, win) in (overrides or {}).items()}
+        old = {code: self._overrides.get(code, self._default) for code in self._states}
+        self._default, self._overrides = new_default, new_overrides
+        for code, before in old.items():
+            after = self._overrides.get(code, self._default)
+            if after != before:
+                self._rearm_from_history(code, after)
+
+    def _rearm_from_history(self, code: str, prm: _Params) -> None:
+        st = self._states[code]
+        st.mins.clear()
+        st.maxs.clear()
+        st.cut_ts = None
+        if not st.hist:
+            return
+        last = st.hist[-1]
+        cutoff = last[0] - prm.window
+        first = bisect_right(st.hist, cutoff, key=_ts_of)
+        for e in st.hist[first:]:
+            while st.mins and st.mins[-1][1] >= e[1]:
+                st.mins.pop()
+            st.mins.append(e)
+            while st.maxs and st.maxs[-1][1] <= e[1]:
+                st.maxs.pop()
+            st.maxs.append(e)
+        price, cum = last[1], last[2]
+        low, high = st.mins[0][1], st.maxs[0][1]
+        st.up_level = (price - low) * prm.h // (prm.p * low)
+        st.down_level = (high - price) * prm.h // (prm.p * high)
+        st.up_since = cum if st.up_level else -1
+        st.down_since = cum if st.down_level else -1
+        st.log.append((cum, st.up_level, st.down_level, st.up_since, st.down_since))
+
+    def roll_over(self, day: date) -> None:
+        """A new business date: forget every symbol's state, alert ids and seeds of earlier
+        days (memory stays one day's worth), and ignore trades of earlier days from now on
+        (they are stored, but they never alert into the new day)."""
+        self._floor = day
+        for code in [c for c, st in self._states.items() if st.day < day]:
+            del self._states[code]
+            self._pending.pop(code, None)
+        tag = f"{day:%Y%m%d}"
+        self._ids = {i for i in self._ids if i.split(":")[1] >= tag}
+        self._seeded = {k: v for k, v in self._seeded.items() if k[1] >= day}
+
+    def last_trade(self, code: str) -> tuple[date, int, datetime] | None:
+        """(business date, cumulative volume, time) of the newest trade accepted for ``code``
+        (where a restarted feed resumes)."""
+        st = self._states.get(code)
+        if st is None or st.last_ts is None:
+            return None
+        return st.day, st.last_cum, st.last_ts
 
     def _restart_window(self, code: str) -> None:
         st = self._states.get(code)
@@ -314,7 +381,7 @@ class MoveDetector:
         same_ts = st is not None and ts is st.last_ts
         if not same_ts and (st is None or (st.last_ts is not None and ts.date() != st.day)):
             day = ts.date()
-            if st is not None and day < st.day:
+            if (st is not None and day < st.day) or (self._floor is not None and day < self._floor):
                 self.out_of_order += 1
                 return None
             st = self._states[code] = self._new_state(code, day)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -42,13 +43,16 @@ class PhaseWatcher:
     market next opens; with a simulator it says the market is simulated."""
 
     def __init__(self, bus: EventBus, *, simulated: bool = False, venue: str = "krx",
-                 calendar: TradingCalendar | None = None) -> None:
+                 calendar: TradingCalendar | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        """``clock``: KST wall time (injectable: tests run across midnight)."""
         from ..market.sessions import check_venue
 
         self.bus = bus
         self.simulated = simulated
         self.venue = check_venue(venue)
         self.calendar = calendar
+        self.clock = clock or (lambda: datetime.now(KST))
         self._last: object = None
 
     def check(self, wall: datetime | None = None) -> None:
@@ -56,7 +60,7 @@ class PhaseWatcher:
 
         try:
             cal = self.calendar or default_calendar()
-            wall = wall or datetime.now(KST)
+            wall = wall or self.clock()
             phase = cal.phase_at(wall, self.venue)
             if phase == self._last:
                 return

@@ -300,6 +300,22 @@ class RedisPublisher:
         self._emit_stats(force=True)
         return self.stats()
 
+    def take_pending(self) -> list[tuple[str, str]]:
+        """After :meth:`stop`: the alerts not delivered, oldest first, handed over to the
+        publisher that replaces this one (a Redis switch loses none)."""
+        if self._tasks:
+            raise RuntimeError("take_pending() needs a stopped publisher")
+        taken = list(self._outbox)
+        self._outbox.clear()
+        return taken
+
+    def adopt(self, pending: Iterable[tuple[str, str]]) -> None:
+        """Queue alerts (``(alert_id, json)``, from :meth:`take_pending`) ahead of new ones."""
+        items = list(pending)
+        if items:
+            self._outbox.extendleft(reversed(items))
+            self._wake.set()
+
     @property
     def pending(self) -> int:
         return len(self._outbox) + len(self._inflight)

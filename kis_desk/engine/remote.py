@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from ..aio import cancel_and_wait
@@ -25,16 +25,20 @@ from ..config import redact_url
 from ..core.backoff import Backoff, BackoffPolicy
 from ..core.ticks import Tick
 from ..core.events import (
-    AlertEvent, ErrorEvent, EventBus, SessionStateEvent, SubscriptionPlanEvent, TicksEvent,
-    event_from_json,
+    AlertEvent, DayRolloverEvent, ErrorEvent, EventBus, SessionStateEvent, SubscriptionPlanEvent,
+    TicksEvent, event_from_json,
 )
-from .handle import EngineReads
-
+from ..protocol.records import KST
 from .alert_probe import is_test_message
+from .handle import EngineReads
 
 log = logging.getLogger(__name__)
 
 LABEL = "remote"
+
+#: What Settings can change on an attached desktop; the alert rule, environment and keys are
+#: the remote collector's (the UI says so).
+REMOTE_SETTINGS = ("db_url", "redis_url", "redis_channel")
 
 
 class RemoteEngine(EngineReads):
@@ -43,7 +47,8 @@ class RemoteEngine(EngineReads):
     def __init__(self, redis_url: str, db_url: str, *, alert_channel: str = "kis:alerts",
                  tick_channel: str | None = "kis:ticks", codes: Sequence[str] = (),
                  bus: EventBus | None = None, trade_stream: str | None = None,
-                 alert_stream: str | None = None, stream_start: str = "$") -> None:
+                 alert_stream: str | None = None, stream_start: str = "$",
+                 clock: Callable[[], datetime] = lambda: datetime.now(KST)) -> None:
         from ..market.symbols import default_directory
 
         self.redis_url = redis_url
@@ -64,6 +69,8 @@ class RemoteEngine(EngineReads):
         self._seen: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._crossing = {TicksEvent: self._note_ticks, AlertEvent: lambda _event: None}
+        self.clock = clock
+        self.business_date = clock().date()
 
     async def start(self) -> None:
         from .storage import Repository
@@ -97,6 +104,31 @@ class RemoteEngine(EngineReads):
 
         return self.alert_channel, await publish_test_alert(self.redis_url, self.alert_channel, alert)
 
+    async def apply_settings(self, settings: Any, store: Any, previous: Any = None) -> list[str]:
+        """Settings on an attached desktop: the shared database and the Redis it listens to
+        (reattached at once). Threshold, window, environment and keys belong to the remote
+        collector and are not changed from here. Returns what changed."""
+        from .storage import Repository
+
+        changed: list[str] = []
+        db = store.database_url(settings) or self.db_url
+        if db != self.db_url:
+            repository = await asyncio.to_thread(Repository, db)
+            old, self.repository, self.db_url = self.repository, repository, db
+            if old is not None:
+                old.close()
+            changed.append("db_url")
+        redis_url = store.redis_url(settings) or self.redis_url
+        channel = settings.redis_channel or self.alert_channel
+        if (redis_url, channel) != (self.redis_url, self.alert_channel):
+            self.redis_url, self.alert_channel = redis_url, channel
+            listener = self._tasks[0] if self._tasks else None
+            if listener is not None:
+                await cancel_and_wait([listener])
+                self._tasks[0] = asyncio.create_task(self._listen(), name="remote-engine")
+            changed.append("redis_url")
+        return changed
+
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"received": self.received, "symbols": len(self.codes),
                                "streaming": len(self._seen)}
@@ -109,10 +141,14 @@ class RemoteEngine(EngineReads):
     async def _report_phases(self) -> None:
         from .phase import PhaseWatcher
 
-        phases = PhaseWatcher(self.bus)   # the remote collector's phase is the exchange's phase
+        phases = PhaseWatcher(self.bus, clock=self.clock)   # the exchange's phase
         while True:
             phases.check()
-            await asyncio.sleep(5.0)
+            today = self.clock().date()
+            if today != self.business_date:     # the remote collector rolls over at the same time
+                previous, self.business_date = self.business_date, today
+                self.bus.publish(DayRolloverEvent(previous, today))
+            await asyncio.sleep(1.0)
 
     # -- Redis streams (durable) --------------------------------------------------------------------
     def _make_reader(self) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 
 from ..config import AppCredential, Secret
 from ..core.exchange import ExchangeEndpoints, Resume
@@ -17,13 +18,15 @@ class EmbeddedSimulator:
     """Starts a ``Simulator`` on loopback with ``keys`` app keys and optional scripted jumps."""
 
     def __init__(self, rate: float, keys: int = 2,
-                 jumps: Sequence[tuple[str, float, float]] = (), spikes: bool = True) -> None:
+                 jumps: Sequence[tuple[str, float, float]] = (), spikes: bool = True,
+                 clock: Callable[[], datetime] | None = None) -> None:
         """``spikes``: the demo's news-like moves and VI auctions (off where a test counts exact
-        alerts)."""
+        alerts); ``clock``: the market's KST clock (None: wall time; tests run across midnight)."""
         self.rate = rate
         self.keys = max(1, keys)
         self.jumps = list(jumps)
         self.spikes = spikes
+        self.clock = clock
         self.simulator: Simulator | None = None
 
     async def start(self, codes: Sequence[str], resume: Mapping[str, Resume]) -> ExchangeEndpoints:
@@ -34,7 +37,8 @@ class EmbeddedSimulator:
         vi = DEMO_VI if self.spikes and not self.jumps else None
         self.simulator = Simulator(SimConfig(codes=list(codes), rate=self.rate, always_open=True,
                                              resume=dict(resume), nxt=True,
-                                             spikes=DEMO_SPIKES if self.spikes else None, vi=vi))
+                                             spikes=DEMO_SPIKES if self.spikes else None, vi=vi,
+                                             clock=self.clock))
         await self.simulator.start()
         for code, pct, seconds in self.jumps:
             self.simulator.jump(code, pct, seconds)

@@ -53,6 +53,14 @@ class AlertLogModel(QAbstractTableModel):
         self.endInsertRows()
         return True
 
+    def clear(self) -> None:
+        """Empty the log (a new business day: the dock shows that day's alerts only)."""
+        self.beginResetModel()
+        self.alerts = []
+        self.acked = set()
+        self._ids = set()
+        self.endResetModel()
+
     def mark_acknowledged(self, alert_ids) -> None:
         for aid in alert_ids:
             if aid in self._ids and aid not in self.acked:

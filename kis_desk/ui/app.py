@@ -16,6 +16,7 @@ from typing import Any
 from ..aio import on_stop_signals
 from ..config import UserPaths
 from ..engine.collector import Collector, CollectorConfig, ConfigError
+from ..engine.user_settings import merge_settings  # noqa: F401  (re-exported: app_main, tests)
 from ..wiring import build_collector
 from ..settings import SettingsStore, UserSettings
 from .i18n import set_language, tr
@@ -24,29 +25,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WATCHLIST = {"ko": "기본", "en": "Default"}
 CLI_WATCHLIST = "--codes"
-
-
-def merge_settings(config: CollectorConfig, args: argparse.Namespace | None, settings: UserSettings,
-                   store: SettingsStore) -> CollectorConfig:
-    """Command-line options win; otherwise the user's saved settings (and keyring secrets)."""
-    given = (lambda name: getattr(args, name, None) is not None) if args is not None else (lambda name: False)
-    if not given("env"):
-        config.env = settings.environment
-    if config.env in ("mock", "real") and config.credentials is None:
-        creds = store.credentials(settings)
-        if creds:
-            config.credentials = creds
-    if not given("db"):
-        config.db_url = store.database_url(settings) or config.db_url
-    if not given("redis"):
-        config.redis_url = store.redis_url(settings) or config.redis_url
-    if not given("redis_channel") and settings.redis_channel:
-        config.redis_channel = settings.redis_channel
-    if not given("threshold"):
-        config.threshold_pct = settings.alert_threshold_pct
-    if not given("window"):
-        config.window_seconds = settings.alert_window_seconds
-    return config
 
 
 def resolve_watchlist(db_url: str, requested: str | None, cli_codes: Sequence[str],
@@ -94,9 +72,9 @@ async def run_window(config: CollectorConfig, *, store: SettingsStore | None = N
     settings = store.load()
     set_language(settings.language)
     (config.paths or UserPaths.default()).ensure()
-    # fixed here so the watchlist is read from the very database the collector will use
-    config.db_url = config.database_url()
-    db_url = config.db_url
+    # the watchlist is read from the very database the collector will use (not pinned in the
+    # config: a live environment switch in Settings moves to that environment's database)
+    db_url = config.database_url()
     stop = stop or asyncio.Event()
     from .gc_guard import GuiThreadGarbageCollector
 
@@ -122,6 +100,8 @@ async def run_window(config: CollectorConfig, *, store: SettingsStore | None = N
         collector = build_collector(config)
     window = MainWindow(collector, store, settings)
     window.closeRequested.connect(stop.set)
+    retry = asyncio.Event()
+    window.retryStart.connect(retry.set)
     if instance is not None:      # a second start of the app for this profile shows this window
         from .single_instance import bring_to_front
 
@@ -130,14 +110,18 @@ async def run_window(config: CollectorConfig, *, store: SettingsStore | None = N
     window.show()
     started = False
     try:
-        try:
-            await collector.start()
-            started = True
-        except ConfigError as exc:
-            box = QMessageBox(QMessageBox.Icon.Critical, tr("error.title"), tr("error.start", message=str(exc)),
-                              QMessageBox.StandardButton.Ok, window)
-            box.open()
-            window.open_settings()
+        while not stop.is_set():
+            try:
+                await collector.start()
+                started = True
+                break
+            except ConfigError as exc:
+                box = QMessageBox(QMessageBox.Icon.Critical, tr("error.title"),
+                                  tr("error.start", message=str(exc)), QMessageBox.StandardButton.Ok, window)
+                box.open()
+                window.open_settings()
+                retry.clear()         # the settings dialog applies its changes, then start again
+                await _first(retry.wait(), stop.wait())
         if started:
             if not codes:
                 await collector.set_watchlist([])
@@ -160,6 +144,16 @@ async def run_window(config: CollectorConfig, *, store: SettingsStore | None = N
         qapp.setQuitOnLastWindowClosed(quit_on_close)
         gc_guard.stop()
     return 0
+
+
+async def _first(*waits: Any) -> None:
+    """Wait until the first of ``waits`` (coroutines) finishes; cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
 
 
 def run_app(argv: Sequence[str], config: CollectorConfig, *, watchlist: str | None = None,

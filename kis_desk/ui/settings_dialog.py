@@ -37,7 +37,11 @@ from .i18n import tr
 class SettingsDialog(QDialog):
     """Edits a copy of the settings; ``accept`` validates, stores and keeps ``self.settings``."""
 
-    def __init__(self, store: SettingsStore, settings: UserSettings, parent=None) -> None:
+    def __init__(self, store: SettingsStore, settings: UserSettings, parent=None, *,
+                 remote: bool = False, tray_available: bool = False) -> None:
+        """``remote``: the desktop is attached to a remote collector (the alert rule,
+        environment and keys are that collector's: said, and their fields disabled);
+        ``tray_available``: offer "keep collecting in the tray"."""
         super().__init__(parent)
         self.setObjectName("settingsDialog")
         self.setWindowTitle(tr("settings.title"))
@@ -121,6 +125,10 @@ class SettingsDialog(QDialog):
         form2.addRow(tr("settings.window"), self.window_s)
         form2.addRow(self.sound)
         form2.addRow(tr("settings.volume"), volume_row)
+        self.tray = QCheckBox(tr("settings.tray"))
+        self.tray.setChecked(settings.keep_running_in_tray)
+        self.tray.setVisible(tray_available)
+        form2.addRow(self.tray)
 
         look_box = QGroupBox(tr("settings.appearance"))
         form3 = QFormLayout(look_box)
@@ -152,7 +160,12 @@ class SettingsDialog(QDialog):
         layout.addWidget(storage_box)
         layout.addWidget(alerts_box)
         layout.addWidget(look_box)
-        layout.addWidget(QLabel(tr("settings.restart_note")))
+        self.note = QLabel(tr("settings.remote_note" if remote else "settings.live_note"))
+        self.note.setWordWrap(True)
+        layout.addWidget(self.note)
+        if remote:
+            for widget in (self.environment, keys_box, self.threshold, self.window_s):
+                widget.setEnabled(False)
         layout.addWidget(buttons)
 
     def apply(self) -> None:
@@ -189,6 +202,7 @@ class SettingsDialog(QDialog):
         s.sound = self.sound.isChecked()
         s.sound_volume = int(self.volume.value())
         s.theme = self.theme.currentData()
+        s.keep_running_in_tray = self.tray.isChecked()
         s.colour_scheme = self.colours.currentData()
         s.language = self.language.currentData()
         self.store.set_credentials(s, pairs)
