@@ -28,8 +28,8 @@ import sqlalchemy as sa
 
 from kis_desk.core.ticks import Tick
 from kis_desk.engine.storage import Repository, TickWriter
-from kis_desk.engine.storage.writer import (_PG_COPY_TYPES, _COLS, _SQLITE_INSERT, pg_rows,
-                                            sqlite_rows)
+from kis_desk.engine.storage.postgres_backend import PG_COLS as _COLS, PG_COPY_TYPES as _PG_COPY_TYPES, pg_rows
+from kis_desk.engine.storage.sqlite_backend import SQLITE_INSERT as _SQLITE_INSERT, sqlite_rows
 from kis_desk.protocol.records import KST
 
 PG_URL = os.environ.get("KIS_DESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -58,7 +58,7 @@ async def _writer_throughput(url: str, ticks: list[Tick], journal: Path) -> floa
         w.submit(ticks[i:i + 1000])
     await w.flush()
     dt = time.perf_counter() - t0
-    assert w.stats()["stored"] == len(ticks), w.stats()
+    assert w.stats().stored == len(ticks), w.stats()
     await w.stop()
     return dt
 

@@ -99,10 +99,10 @@ async def test_every_tick_stored_once_and_duplicates_counted(db_url, tmp_path):
     w.submit([b[7], b[7], b[8]])          # duplicates inside one batch
     await w.flush()
     s = w.stats()
-    assert s["received"] == 8000 + 300 + 3
-    assert s["stored"] == 8000
-    assert s["duplicates"] == 303
-    assert s["backlog"] == 0 and s["failed"] == 0 and s["journaled"] == 0
+    assert s.received == 8000 + 300 + 3
+    assert s.stored == 8000
+    assert s.duplicates == 303
+    assert s.backlog == 0 and s.failed == 0 and s.journaled == 0
     assert s.stored == 8000 and s.duplicates == 303        # attribute access too (collector)
     await w.stop()
 
@@ -126,7 +126,7 @@ async def test_second_writer_run_counts_everything_as_duplicate(db_url, tmp_path
         await w.start()
         w.submit(ticks)
         await w.stop()
-        assert (w.stats()["stored"], w.stats()["duplicates"]) == ((1200, 0) if run == 0 else (0, 1200))
+        assert (w.stats().stored, w.stats().duplicates) == ((1200, 0) if run == 0 else (0, 1200))
 
 
 async def test_batches_flush_without_explicit_flush(db_url, tmp_path):
@@ -137,7 +137,7 @@ async def test_batches_flush_without_explicit_flush(db_url, tmp_path):
     ticks = make_ticks(30)
     for t in ticks:                       # 30 single-tick submits …
         w.submit([t])
-    await wait_until(lambda: w.stats()["stored"] == 30, "periodic flush")
+    await wait_until(lambda: w.stats().stored == 30, "periodic flush")
     # … are committed in few batches (not one transaction each), on the loop thread
     assert sum(len(b) for b, _ in batches) == 30
     assert len(batches) < 30
@@ -150,7 +150,7 @@ async def test_stop_is_lossless(db_url, tmp_path):
     await w.start()
     w.submit(make_ticks(25_000))
     await w.stop()                         # no flush(): stop writes everything
-    assert w.stats()["stored"] == 25_000 and w.stats()["backlog"] == 0
+    assert w.stats().stored == 25_000 and w.stats().backlog == 0
     repo = Repository(db_url)
     assert repo.count_ticks() == 25_000
     repo.close()
@@ -199,7 +199,7 @@ async def test_pg_copy_path_large_batches(pg_schema, tmp_path):
     w.submit(ticks[:10] + ticks[:10])      # duplicates inside one COPY batch
     await w.flush()
     s = w.stats()
-    assert (s["stored"], s["duplicates"]) == (60_000, 1_020)
+    assert (s.stored, s.duplicates) == (60_000, 1_020)
     # the staging table is a per-session temp table, never a row in the user's schema
     engine = sa.create_engine(url, poolclass=sa.NullPool)
     with engine.connect() as conn:
@@ -236,7 +236,7 @@ async def test_alerts_stored_once_and_acknowledged(db_url, tmp_path):
     w.submit_alert(make_alert(2))
     await w.flush()
     await w.stop()
-    assert w.stats()["alerts_stored"] == 2
+    assert w.stats().alerts_stored == 2
     repo = Repository(db_url)
     try:
         stored = repo.alerts_on(DAY)
@@ -343,7 +343,8 @@ def test_migration_from_v1_keeps_data(db_url):
     engine = create_engine(db_url)
     try:
         assert migrate(engine, target=1) == (0, 1)
-        from kis_desk.engine.storage.writer import pg_rows, sqlite_rows
+        from kis_desk.engine.storage.postgres_backend import pg_rows
+        from kis_desk.engine.storage.sqlite_backend import sqlite_rows
         ticks = make_ticks(100)
         with engine.begin() as conn:
             assert current_version(conn) == 1

@@ -309,15 +309,17 @@ class Collector:
     def summary(self) -> dict[str, Any]:
         """Counters for the CLI's closing JSON line and the self-check."""
         feed = self.feed.stats() if self.feed is not None else {}
-        storage = self.writer.stats() if self.writer is not None else None
+        from .storage.stats import WriterStats
+
+        storage = self.writer.stats() if self.writer is not None else WriterStats()
         publisher = self.publisher.stats() if self.publisher is not None else None
         return {
             "received": self.ticks_total,
             "received_ws": self._ticks_by_source.get("ws", 0),
-            "stored": getattr(storage, "stored", 0),
-            "duplicates": getattr(storage, "duplicates", 0),
-            "journaled": getattr(storage, "journaled", 0),
-            "failed": getattr(storage, "failed", 0),
+            "stored": storage.stored,
+            "duplicates": storage.duplicates,
+            "journaled": storage.journaled,
+            "failed": storage.failed,
             "backfilled": feed.get("backfilled", 0),
             "polled": feed.get("polled", 0),
             "reconnects": feed.get("reconnects", 0),
