@@ -17,6 +17,7 @@ from typing import Any
 from ..aio import cancel_and_wait
 from ..config import (
     ENVIRONMENTS,
+    RETENTION_DAYS,
     AppCredential,
     Environment,
     Secret,
@@ -57,6 +58,7 @@ class CollectorConfig:
     sim_keys: int = 2                               # simulated app keys (2 → 50 symbols all live)
     sim_jumps: list[tuple[str, float, float]] = field(default_factory=list)  # (code, pct, seconds)
     silence_timeout: float = 90.0
+    retention_days: int = RETENTION_DAYS            # raw trades kept; bars_1m kept forever
     always_open: bool | None = None                 # None → True for sim, calendar otherwise
     attach: bool = False                            # desktop only: show a remote collector
     paths: UserPaths | None = None
@@ -130,7 +132,8 @@ class Collector:
 
         cfg = self.config
         db_url = cfg.database_url()
-        self.writer = TickWriter(db_url, journal_dir=self.paths.journal_dir_for(db_url), bus=self.bus)
+        self.writer = TickWriter(db_url, journal_dir=self.paths.journal_dir_for(db_url), bus=self.bus,
+                                 retention_days=cfg.retention_days)
         try:
             await self.writer.start()
             self.repository = await asyncio.to_thread(Repository, db_url)
@@ -320,6 +323,9 @@ class Collector:
             "duplicates": storage.duplicates,
             "journaled": storage.journaled,
             "failed": storage.failed,
+            "database_bytes": storage.database_bytes,
+            "retention_days": storage.retention_days,
+            "purged": storage.purged,
             "backfilled": feed.get("backfilled", 0),
             "polled": feed.get("polled", 0),
             "reconnects": feed.get("reconnects", 0),

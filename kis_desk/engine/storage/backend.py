@@ -9,6 +9,7 @@ the bad tick) and anything else for "the database is not available".
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Protocol
 
 from ...core.events import AlertEvent
@@ -33,6 +34,16 @@ class WriterBackend(Protocol):
 
     def close(self) -> None:
         """Close the connection, ignoring errors of a broken one."""
+
+    def purge_step(self, cutoff: date, max_rows: int) -> tuple[int, bool]:
+        """Remove one bounded piece of the raw trades older than ``cutoff`` (bars stay);
+        returns (trades removed, True when nothing older is left)."""
+
+    def database_bytes(self) -> int:
+        """What the database takes on disk (SQLite: the file; PostgreSQL: this schema)."""
+
+    def record_setting(self, key: str, value: str) -> None:
+        """Upsert a (non-secret) row of the settings table, committed."""
 
 
 def alert_row(a: AlertEvent, sqlite: bool) -> tuple:

@@ -1,55 +1,68 @@
 """PostgreSQL writer backend: binary ``COPY`` into a per-connection staging table, then one
-``INSERT … SELECT … ON CONFLICT DO NOTHING`` (inserted rows = its ``rowcount``).
+statement that inserts the batch (``ON CONFLICT DO NOTHING``) and folds the rows really
+inserted into ``bars_1m`` (see :mod:`.layout`); it returns the number inserted.
 
-The staging table is ``TEMP … ON COMMIT DELETE ROWS``: never a row in the user's schema.
+The staging table is ``TEMP … ON COMMIT DELETE ROWS``: never a row in the user's schema. The
+trade table is partitioned by day; a batch's days get their partition first (created ahead of
+time too), and retention drops whole partitions — no row-by-row delete, a lock of milliseconds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from ...core.events import AlertEvent
 from ...core.ticks import Tick
-from . import schema
+from . import layout, schema
 from .backend import alert_row, close_quietly
 
-PG_COLS = ", ".join(f'"{c}"' for c in schema.TICK_COLUMNS)
+PG_COLS = ", ".join(schema.TICK_COLUMNS)
 _ALERT_COLS = ", ".join(schema.ALERT_COLUMNS)
-_STAGE = ("CREATE TEMP TABLE IF NOT EXISTS _kis_tick_stage (stock_code text, business_date date, "
-          '"timestamp" timestamptz, price int8, volume int8, cum_volume int8, change int8, '
-          "change_rate float8, strength float8, received_at timestamptz, source text) "
-          "ON COMMIT DELETE ROWS")
-_COPY = f"COPY _kis_tick_stage ({PG_COLS}) FROM STDIN (FORMAT BINARY)"
-PG_COPY_TYPES = ["text", "date", "timestamptz", "int8", "int8", "int8", "int8", "float8", "float8",
-                 "timestamptz", "text"]
-_MERGE = (f"INSERT INTO {schema.TICKS} ({PG_COLS}) SELECT {PG_COLS} FROM _kis_tick_stage "
-          "ON CONFLICT (stock_code, business_date, cum_volume) DO NOTHING")
+_STAGE_NAME = "_kis_tick_stage"
+_STAGE = (f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE_NAME} (stock_code text, venue int2, business_date date, "
+          "cum_volume int8, ts int8, ts_us int4, price int8, volume int8, change int8, change_rate_bp int4, "
+          "strength_bp int4, recv_delay_us int8, source int2) ON COMMIT DELETE ROWS")
+_COPY = f"COPY {_STAGE_NAME} ({PG_COLS}) FROM STDIN (FORMAT BINARY)"
+PG_COPY_TYPES = ["text", "int2", "date", "int8", "int8", "int4", "int8", "int8", "int8", "int4", "int4",
+                 "int8", "int2"]
+_MERGE = layout.PG_MERGE_WITH_BARS.format(stage=_STAGE_NAME)
 _ALERT = (f"INSERT INTO alerts ({_ALERT_COLS}) VALUES ({', '.join(['%s'] * len(schema.ALERT_COLUMNS))}) "
           "ON CONFLICT (alert_id) DO NOTHING")
-_UTC = timezone.utc
+_SETTING = ("INSERT INTO settings (key, value) VALUES (%s, %s) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
 
 
 def pg_rows(ticks: Sequence[Tick]) -> list[tuple]:
-    """Tick → COPY row in ``PG_COPY_TYPES`` order."""
+    """Tick → COPY row in ``PG_COPY_TYPES`` order (the columns of :mod:`.layout`)."""
     out = []
     append = out.append
-    last_ts = None
-    day = None
+    ts_cache: dict[datetime, tuple[int, int, date, int]] = {}
+    venues, sources = layout.VENUE_CODES, layout.SOURCE_CODES
+    epoch, kst = layout.EPOCH, layout.KST_SECONDS
+    day_of = layout.day_from_number
     for t in ticks:
         ts = t[1]
-        if ts is not last_ts:
+        hit = ts_cache.get(ts)
+        if hit is None:
             if ts.tzinfo is None:
-                raise ValueError(f"naive timestamp in tick {t.stock_code} {ts}")
-            day = schema.kst_date(ts)
-            last_ts = ts
+                raise ValueError(f"naive timestamp in tick {t[0]} {ts}")
+            d = ts - epoch
+            sec = d.days * 86400 + d.seconds
+            hit = ts_cache[ts] = (sec, d.microseconds, day_of((sec + kst) // 86400),
+                                  sec * 1_000_000 + d.microseconds)
+        venue = venues.get(t[10])
+        source = sources.get(t[9])
+        if venue is None or source is None:
+            raise ValueError(f"unknown venue {t[10]!r} or source {t[9]!r} in tick {t[0]}")
         rate, strength = t[6], t[7]
-        append((t[0], day, ts, t[2], t[3], t[4], t[5],
-                None if rate is None else float(rate), None if strength is None else float(strength),
-                datetime.fromtimestamp(t[8], _UTC), t[9]))
+        append((t[0], venue, hit[2], t[4], hit[0], hit[1], t[2], t[3], t[5],
+                None if rate is None else round(rate * 100),
+                None if strength is None else round(strength * 100),
+                round(t[8] * 1_000_000) - hit[3], source))
     return out
 
 
@@ -77,6 +90,7 @@ class PostgresBackend:
         self.url = url
         self.connect_timeout = connect_timeout
         self.conn: Any = None
+        self._days: set[date] = set()          # partitions known to exist
 
     @property
     def connected(self) -> bool:
@@ -84,6 +98,7 @@ class PostgresBackend:
 
     def connect(self) -> None:
         conn = connect_psycopg(self.url, self.connect_timeout, "kis-desk-writer")
+        self._days = set()
         try:
             conn.execute(_STAGE)
             conn.commit()
@@ -107,13 +122,14 @@ class PostgresBackend:
         try:
             with conn.cursor() as cur:
                 if rows:
+                    self._ensure_partitions(cur, {r[2] for r in rows})
                     with cur.copy(_COPY) as cp:
                         cp.set_types(PG_COPY_TYPES)
                         write_row = cp.write_row
                         for r in rows:
                             write_row(r)
                     cur.execute(_MERGE)
-                    inserted = cur.rowcount
+                    inserted = cur.fetchone()[0]
                 for a in alerts:
                     cur.execute(_ALERT, alert_row(a, False))
                     alerts_inserted += max(cur.rowcount, 0)
@@ -125,3 +141,55 @@ class PostgresBackend:
                 pass
             raise
         return inserted, alerts_inserted
+
+    def _ensure_partitions(self, cur: Any, days: set[date]) -> None:
+        missing = days - self._days
+        if not missing:
+            return
+        today = datetime.now(schema.KST).date()
+        missing |= {today + timedelta(days=i) for i in range(layout.PG_DAYS_AHEAD + 1)} - self._days
+        cur.execute(layout.PG_PARTITION_LOCK)
+        cur.execute(layout.PG_PARTITIONS)
+        existing = {layout.pg_partition_day(name) for (name,) in cur.fetchall()}
+        for day in sorted(missing - existing):
+            cur.execute(layout.pg_create_partition(day))
+        self._days |= missing
+
+    # -- retention and size ------------------------------------------------------------------------
+    def purge_step(self, cutoff: date, max_rows: int) -> tuple[int, bool]:
+        """Drop the oldest daily partition before ``cutoff``; (trades removed, nothing left)."""
+        conn = self.conn
+        try:
+            with conn.cursor() as cur:
+                cur.execute(layout.PG_PARTITIONS)
+                old = sorted((d, n) for (n,) in cur.fetchall()
+                             if (d := layout.pg_partition_day(n)) is not None and d < cutoff)
+                if not old:
+                    conn.rollback()
+                    return 0, True
+                day, name = old[0]
+                cur.execute(f"SELECT count(*) FROM {name}")
+                n = cur.fetchone()[0]
+                cur.execute("SET LOCAL lock_timeout = '2s'")    # never queue behind a long reader
+                cur.execute(f"DROP TABLE {name}")
+                self._days.discard(day)
+            conn.commit()
+        except BaseException:
+            try:
+                conn.rollback()
+            except Exception:  # noqa: BLE001
+                pass
+            raise
+        return int(n), len(old) == 1
+
+    def database_bytes(self) -> int:
+        with self.conn.cursor() as cur:
+            cur.execute(layout.PG_SIZE)
+            n = cur.fetchone()[0]
+        self.conn.rollback()
+        return int(n)
+
+    def record_setting(self, key: str, value: str) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute(_SETTING, (key, value))
+        self.conn.commit()

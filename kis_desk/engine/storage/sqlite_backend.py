@@ -1,31 +1,48 @@
 """SQLite writer backend: raw ``sqlite3`` multi-row INSERTs inside one ``BEGIN IMMEDIATE``.
 
-Inserted rows = the connection's ``total_changes`` delta; ``ON CONFLICT DO NOTHING`` on the
-trade identity makes a trade seen twice a duplicate, not an error.
+Inserted rows = the statements' ``rowcount`` (``sqlite3_changes``, which leaves out the rows the
+``bars_1m`` trigger of :mod:`.layout` writes — it runs for inserted trades only);
+``ON CONFLICT DO NOTHING`` on the trade identity makes a trade seen twice a duplicate.
+
+Retention: ``purge_step`` deletes at most one bounded chunk of one symbol's oldest day per call
+(a short write lock between the writer's batches, never a long one), found by key seeks, and
+then returns up to ``VACUUM_PAGES`` free pages to the file system (``auto_vacuum=INCREMENTAL``,
+set for new databases).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from itertools import chain
 
 import sqlalchemy as sa
 
 from ...core.events import AlertEvent
 from ...core.ticks import Tick
-from . import schema
+from . import layout, schema
 from .backend import alert_row, close_quietly
 
-_COLS = ", ".join(f'"{c}"' for c in schema.TICK_COLUMNS)
+_COLS = ", ".join(schema.TICK_COLUMNS)
 _ALERT_COLS = ", ".join(schema.ALERT_COLUMNS)
-_CONFLICT = "ON CONFLICT (stock_code, business_date, cum_volume) DO NOTHING"
+_CONFLICT = "ON CONFLICT (stock_code, venue, business_date, cum_volume) DO NOTHING"
 SQLITE_INSERT = (f"INSERT INTO {schema.TICKS} ({_COLS}) VALUES ({', '.join('?' * len(schema.TICK_COLUMNS))}) "
                  + _CONFLICT)
 _SQLITE_ALERT = (f"INSERT INTO alerts ({_ALERT_COLS}) VALUES ({', '.join('?' * len(schema.ALERT_COLUMNS))}) "
                  "ON CONFLICT (alert_id) DO NOTHING")
-_KST_OFFSET = schema._KST_OFFSET
+_SETTING = "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+_T = schema.TICKS
+_NEXT_SERIES = (f"SELECT stock_code, venue FROM {_T} WHERE (stock_code, venue) > (?, ?) "
+                "ORDER BY stock_code, venue LIMIT 1")
+_OLDEST_DAY = f"SELECT min(business_date) FROM {_T} WHERE stock_code = ? AND venue = ?"
+_NTH_CUM = (f"SELECT cum_volume FROM {_T} WHERE stock_code = ? AND venue = ? AND business_date = ? "
+            "ORDER BY cum_volume LIMIT 1 OFFSET ?")
+_DELETE_UPTO = (f"DELETE FROM {_T} WHERE stock_code = ? AND venue = ? AND business_date = ? "
+                "AND cum_volume <= ?")
+_DELETE_DAY = f"DELETE FROM {_T} WHERE stock_code = ? AND venue = ? AND business_date = ?"
+#: Free pages returned to the file system after each retention chunk (bounded: 4 MiB at 4 KiB).
+VACUUM_PAGES = 1024
 
 #: Largest multi-row INSERT, in rows (further bounded by the connection's variable limit).
 SQLITE_MAX_ROWS_PER_STATEMENT = 512
@@ -34,36 +51,36 @@ SQLITE_MIN_ROWS_PER_STATEMENT = 16
 
 
 def sqlite_rows(ticks: Sequence[Tick]) -> list[tuple]:
-    """Tick → SQLite parameter tuple (times as normalised KST ISO text, see schema).
+    """Tick → parameter tuple in ``layout.TICK_COLUMNS`` order (see :mod:`.layout`).
 
-    Hot path: KIS trade times have 1-s resolution and the ticks of one network read share one
-    receipt time, so both conversions are cached per batch instead of formatting every time.
+    Hot path: KIS trade times have 1-s resolution, so the time conversion is cached per batch;
+    the rest is integer arithmetic. Unknown venues/sources and naive times raise ValueError
+    (the writer then isolates the bad tick).
     """
     out = []
     append = out.append
-    ts_cache: dict[datetime, tuple[str, str]] = {}
-    recv_cache: dict[float, str] = {}
-    sec_cache: dict[int, str] = {}
-    kst = schema.KST
+    ts_cache: dict[datetime, tuple[int, int, int, int]] = {}
+    venues, sources = layout.VENUE_CODES, layout.SOURCE_CODES
+    epoch, kst = layout.EPOCH, layout.KST_SECONDS
     for t in ticks:
         ts = t[1]
         hit = ts_cache.get(ts)
         if hit is None:
             if ts.tzinfo is None:
                 raise ValueError(f"naive timestamp in tick {t[0]} {ts}")
-            local = ts if ts.utcoffset() == _KST_OFFSET else ts.astimezone(kst)
-            text = local.isoformat(timespec="microseconds")
-            hit = ts_cache[ts] = (text, text[:10])
-        r = t[8]
-        received = recv_cache.get(r)
-        if received is None:
-            sec = int(r // 1)
-            prefix = sec_cache.get(sec)
-            if prefix is None:
-                prefix = sec_cache[sec] = datetime.fromtimestamp(sec, kst).isoformat()[:19] + "."
-            micro = int((r - sec) * 1_000_000)
-            received = recv_cache[r] = f"{prefix}{micro:06d}+09:00"
-        append((t[0], hit[1], hit[0], t[2], t[3], t[4], t[5], t[6], t[7], received, t[9]))
+            d = ts - epoch
+            sec = d.days * 86400 + d.seconds
+            hit = ts_cache[ts] = (sec, d.microseconds, (sec + kst) // 86400,
+                                  sec * 1_000_000 + d.microseconds)
+        venue = venues.get(t[10])
+        source = sources.get(t[9])
+        if venue is None or source is None:
+            raise ValueError(f"unknown venue {t[10]!r} or source {t[9]!r} in tick {t[0]}")
+        rate, strength = t[6], t[7]
+        append((t[0], venue, hit[2], t[4], hit[0], hit[1], t[2], t[3], t[5],
+                None if rate is None else round(rate * 100),
+                None if strength is None else round(strength * 100),
+                round(t[8] * 1_000_000) - hit[3], source))
     return out
 
 
@@ -82,6 +99,8 @@ class SQLiteBackend:
         self.conn: sqlite3.Connection | None = None
         self._sizes: list[int] | None = None
         self._sql: dict[int, str] = {}
+        self._purge_at: tuple[str, int] = ("", -1)       # the (code, venue) series being purged
+        self._incremental_vacuum = False
 
     @property
     def connected(self) -> bool:
@@ -96,6 +115,7 @@ class SQLiteBackend:
                                check_same_thread=False)
         try:
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")        # takes effect on a new file only
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
         except Exception:
@@ -132,8 +152,8 @@ class SQLiteBackend:
             self._sql = {k: _multi_insert(k) for k in self._sizes}
         return self._sizes
 
-    def _insert_ticks(self, rows: list[tuple]) -> None:
-        """All rows in as few statements as possible.
+    def _insert_ticks(self, rows: list[tuple]) -> int:
+        """All rows in as few statements as possible; returns the rows inserted.
 
         Why: ``executemany`` of a one-row INSERT steps SQLite once per row, and every step
         releases and re-takes the GIL; while the event loop thread is busy, each re-take can
@@ -143,30 +163,30 @@ class SQLiteBackend:
         c = self.conn
         assert c is not None
         n = len(rows)
-        i = 0
+        i = inserted = 0
         for k in self._statement_sizes():
             if n - i < k:
                 continue
             full = (n - i) // k * k
-            c.executemany(self._sql[k], [list(chain.from_iterable(rows[j:j + k]))
-                                         for j in range(i, i + full, k)])
+            inserted += c.executemany(self._sql[k], [list(chain.from_iterable(rows[j:j + k]))
+                                                     for j in range(i, i + full, k)]).rowcount
             i += full
         if i < n:
-            c.executemany(SQLITE_INSERT, rows[i:] if i else rows)
+            inserted += c.executemany(SQLITE_INSERT, rows[i:] if i else rows).rowcount
+        return inserted
 
     def write(self, ticks: Sequence[Tick], alerts: Sequence[AlertEvent]) -> tuple[int, int]:
         rows = sqlite_rows(ticks)
         arows = [alert_row(a, True) for a in alerts]
         c = self.conn
         assert c is not None
-        before = c.total_changes
+        inserted = alerts_inserted = 0
         c.execute("BEGIN IMMEDIATE")
         try:
             if rows:
-                self._insert_ticks(rows)
-            mid = c.total_changes
+                inserted = self._insert_ticks(rows)
             if arows:
-                c.executemany(_SQLITE_ALERT, arows)
+                alerts_inserted = c.executemany(_SQLITE_ALERT, arows).rowcount
             c.execute("COMMIT")
         except BaseException:
             try:
@@ -174,4 +194,51 @@ class SQLiteBackend:
             except Exception:  # noqa: BLE001
                 pass
             raise
-        return mid - before, c.total_changes - mid
+        return inserted, alerts_inserted
+
+    # -- retention and size ------------------------------------------------------------------------
+    def purge_step(self, cutoff: date, max_rows: int) -> tuple[int, bool]:
+        """Delete up to ``max_rows`` trades older than ``cutoff``; (deleted, nothing left)."""
+        c = self.conn
+        assert c is not None
+        cutoff_day = layout.day_number(cutoff)
+        code, venue = self._purge_at
+        while True:
+            if code:
+                oldest = c.execute(_OLDEST_DAY, (code, venue)).fetchone()[0]
+                if oldest is not None and oldest < cutoff_day:
+                    break
+            row = c.execute(_NEXT_SERIES, (code, venue)).fetchone()
+            if row is None:
+                self._purge_at = ("", -1)
+                return 0, True
+            code, venue = row
+        self._purge_at = (code, venue)
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            upto = c.execute(_NTH_CUM, (code, venue, oldest, max_rows - 1)).fetchone()
+            if upto is None:
+                deleted = c.execute(_DELETE_DAY, (code, venue, oldest)).rowcount
+            else:
+                deleted = c.execute(_DELETE_UPTO, (code, venue, oldest, upto[0])).rowcount
+            c.execute("COMMIT")
+        except BaseException:
+            try:
+                c.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001
+                pass
+            raise
+        if self._incremental_vacuum or c.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+            self._incremental_vacuum = True
+            c.execute(f"PRAGMA incremental_vacuum({VACUUM_PAGES})").fetchall()
+        return deleted, False
+
+    def database_bytes(self) -> int:
+        assert self.conn is not None
+        pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
+        size = self.conn.execute("PRAGMA page_size").fetchone()[0]
+        return int(pages) * int(size)
+
+    def record_setting(self, key: str, value: str) -> None:
+        assert self.conn is not None
+        self.conn.execute(_SETTING, (key, value))

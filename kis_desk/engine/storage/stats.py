@@ -34,6 +34,9 @@ class WriterStats:
     alerts_received: int = 0
     alerts_stored: int = 0
     bad_journal_lines: int = 0
+    purged: int = 0               # raw trades removed by retention in this run
+    retention_days: int = 0       # raw trades kept this many days (0: forever)
+    database_bytes: int = 0       # on disk, measured at start and after each retention pass
     database_ok: bool = False
     database: str = ""            # redacted URL
     last_error: str = ""

@@ -42,6 +42,7 @@ from ...core.events import AlertEvent, ErrorEvent, EventBus, StorageStatsEvent
 from ...core.ticks import Tick
 from .db_link import DatabaseLink, describe, open_backend
 from .journal import Journal
+from .retention import RETENTION_SETTING, Retention, RetentionPolicy
 from .stats import WriterStats
 from .writer_state import Counters, Health, Waiters, Work
 
@@ -50,12 +51,18 @@ log = logging.getLogger(__name__)
 CommittedHook = Callable[[Sequence[Tick] | int, float], None]
 
 class TickWriter:
-    """Batching, journaling trade writer. See the module docstring for the guarantees."""
+    """Batching, journaling trade writer. See the module docstring for the guarantees.
+
+    ``retention_days`` > 0 removes raw trades older than that between batches (see
+    :mod:`.retention`); the default keeps everything — the application passes
+    ``config.RETENTION_DAYS`` (through ``CollectorConfig.retention_days``).
+    """
 
     def __init__(self, url: str, *, journal_dir: Path, flush_interval: float = 0.05,
                  max_batch: int = 20000, queue_limit: int = 200_000, bus: EventBus | None = None,
                  spill_after: float = 3.0, busy_timeout: float = 1.0, connect_timeout: float = 3.0,
-                 stats_interval: float = 1.0) -> None:
+                 stats_interval: float = 1.0, retention_days: int = 0,
+                 retention: RetentionPolicy | None = None) -> None:
         self.url = url
         self._sa_url = sa.make_url(url)
         self._backend = open_backend(self._sa_url, busy_timeout, connect_timeout)
@@ -73,6 +80,9 @@ class TickWriter:
         self._count = Counters()
         self._health = Health()
         self._waiters = Waiters()
+        self._retention = Retention(retention or RetentionPolicy(days=retention_days))
+        self._database_bytes = 0
+        self._recorded = False
         self._db = DatabaseLink(url, self._backend, self._health,
                                 on_error=lambda m: self._to_loop(self._publish_error, m, False),
                                 on_change=lambda: self._to_loop(self._publish_stats))
@@ -157,7 +167,9 @@ class TickWriter:
             received=c.received, stored=c.stored, duplicates=c.duplicates, journaled=c.journaled,
             failed=c.failed, backlog=c.received - c.settled, journal_pending=self.journal.pending,
             recovered=c.recovered, alerts_received=c.alerts_received, alerts_stored=c.alerts_stored,
-            bad_journal_lines=c.bad_journal_lines, database_ok=h.database_ok,
+            bad_journal_lines=c.bad_journal_lines, purged=self._retention.removed,
+            retention_days=max(self._retention.policy.days, 0), database_bytes=self._database_bytes,
+            database_ok=h.database_ok,
             database=redact_url(self.url), last_error=h.last_error)
 
     def stats_event(self) -> StorageStatsEvent:
@@ -198,6 +210,29 @@ class TickWriter:
     def _startup(self) -> None:
         if self._db.try_connect():
             self._replay_journal(budget=None)
+            self._after_connect()
+
+    def _after_connect(self) -> None:
+        """Record the retention in effect (Settings reads it) and measure the database."""
+        self._recorded = True
+        try:
+            self._backend.record_setting(RETENTION_SETTING, str(max(self._retention.policy.days, 0)))
+            self._measure()
+        except Exception as exc:  # noqa: BLE001 - informational only
+            log.warning("cannot record the storage settings: %s", describe(exc))
+
+    def _measure(self) -> None:
+        try:
+            self._database_bytes = self._backend.database_bytes()
+        except Exception as exc:  # noqa: BLE001 - informational only
+            log.debug("database size unavailable: %s", describe(exc))
+
+    def _retention_step(self) -> None:
+        if self._retention.step(self._backend):
+            self._measure()
+            if self._retention.removed:
+                log.info("retention: %d trades older than %s removed so far (bars_1m kept)",
+                         self._retention.removed, self._retention.cutoff())
 
     def _write(self, ticks: Sequence[Tick], alerts: Sequence[AlertEvent]) -> bool:
         """One transaction, counted. True on commit; False (database down) on failure."""
@@ -340,10 +375,20 @@ class TickWriter:
             if h.database_ok and not w.pending and self.journal.pending:
                 self._replay_journal(budget=self.max_batch)
 
+            # 4. retention: one bounded piece between batches, never while a batch waits
+            elif h.database_ok and not stopping and not w.pending and not w.queue \
+                    and self._backend.connected:
+                if not self._recorded:
+                    self._after_connect()
+                if self._retention.due():
+                    self._retention_step()
+
             self._check_waiters()
             if stopping and w.empty:
                 if self.journal.pending and (h.database_ok or self._db.try_connect()):
                     self._replay_journal(budget=None)
+                if h.database_ok and self._backend.connected:
+                    self._measure()
                 return
             if stopping and stop_deadline is not None and time.monotonic() >= stop_deadline:
                 if self._spill_everything():
