@@ -30,11 +30,12 @@ whole partitions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from ...core.ticks import SOURCE_BACKFILL, SOURCE_POLL, SOURCE_WS, VENUE_KRX, VENUE_NXT, VENUE_TOTAL
+from ...core.ticks import SOURCE_BACKFILL, SOURCE_POLL, SOURCE_WS, VENUE_KRX, VENUE_NXT, VENUE_TOTAL, Tick
 
 TICKS = "stock_prices_realtime"
 BARS = "bars_1m"
@@ -78,6 +79,53 @@ def venue_code(venue: str) -> int:
         return VENUE_CODES[venue]
     except KeyError:
         raise ValueError(f"unknown venue {venue!r} (krx, nxt or total)") from None
+
+
+_MISS = object()
+
+
+def trade_rows(ticks: Sequence[Tick], dates: bool = False) -> list[tuple]:
+    """Ticks → rows in ``TICK_COLUMNS`` order (``business_date`` as a day number, or as a
+    ``date`` when ``dates``). Hot path of both backends.
+
+    Every conversion is cached per batch: a network read's ticks share one receipt time, KIS
+    times have 1-s resolution, and rates repeat. Naive times, unknown venues or sources and
+    non-finite rates raise ValueError (the writer then isolates the bad tick).
+    """
+    out: list[tuple] = []
+    append = out.append
+    ts_cache: dict[datetime, tuple] = {}
+    recv_cache: dict[float, int] = {}
+    bp_cache: dict[float | None, int | None] = {None: None}
+    venues, sources = VENUE_CODES, SOURCE_CODES
+    last_ts = hit = None
+    for t in ticks:
+        ts = t[1]
+        if ts is not last_ts:
+            hit = ts_cache.get(ts)
+            if hit is None:
+                sec, us = epoch_parts(ts)
+                day = (sec + KST_SECONDS) // 86400
+                hit = ts_cache[ts] = (sec, us, day_from_number(day) if dates else day,
+                                      sec * 1_000_000 + us)
+            last_ts = ts
+        r = t[8]
+        recv = recv_cache.get(r)
+        if recv is None:
+            recv = recv_cache[r] = round(r * 1_000_000)
+        rate = bp_cache.get(t[6], _MISS)
+        if rate is _MISS:
+            rate = bp_cache[t[6]] = round(t[6] * 100)
+        strength = bp_cache.get(t[7], _MISS)
+        if strength is _MISS:
+            strength = bp_cache[t[7]] = round(t[7] * 100)
+        venue = venues.get(t[10])
+        source = sources.get(t[9])
+        if venue is None or source is None:
+            raise ValueError(f"unknown venue {t[10]!r} or source {t[9]!r} in tick {t[0]}")
+        append((t[0], venue, hit[2], t[4], hit[0], hit[1], t[2], t[3], t[5], rate, strength,
+                recv - hit[3], source))
+    return out
 
 
 class EpochDay(sa.types.TypeDecorator):
@@ -191,9 +239,11 @@ _PG_VIEW = f"""CREATE VIEW {VIEW} AS SELECT stock_code,
 
 #: PostgreSQL: the trades of a batch (staged by COPY) into the table, and the ones really
 #: inserted into their 1-minute bars, in one statement; returns the number inserted.
+#: ``conflict``: ``PG_SKIP_DUPLICATES``, or nothing (faster; fails on a duplicate).
+PG_SKIP_DUPLICATES = "ON CONFLICT ON CONSTRAINT pk_trade DO NOTHING"
 PG_MERGE_WITH_BARS = f"""WITH ins AS (
     INSERT INTO {TICKS} ({', '.join(TICK_COLUMNS)}) SELECT {', '.join(TICK_COLUMNS)} FROM {{stage}}
-    ON CONFLICT ON CONSTRAINT pk_trade DO NOTHING RETURNING stock_code, venue, ts, price, volume, cum_volume
+    {{conflict}} RETURNING stock_code, venue, ts, price, volume, cum_volume
 ), bars AS (
     INSERT INTO {BARS} AS b ({', '.join(BAR_COLUMNS)})
     SELECT stock_code, venue, ts - ts % 60, (array_agg(price ORDER BY cum_volume))[1], max(price),

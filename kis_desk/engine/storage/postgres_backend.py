@@ -29,7 +29,12 @@ _STAGE = (f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE_NAME} (stock_code text, venu
 _COPY = f"COPY {_STAGE_NAME} ({PG_COLS}) FROM STDIN (FORMAT BINARY)"
 PG_COPY_TYPES = ["text", "int2", "date", "int8", "int8", "int4", "int8", "int8", "int8", "int4", "int4",
                  "int8", "int2"]
-_MERGE = layout.PG_MERGE_WITH_BARS.format(stage=_STAGE_NAME)
+_MERGE = layout.PG_MERGE_WITH_BARS.format(stage=_STAGE_NAME, conflict=layout.PG_SKIP_DUPLICATES)
+_INSERT_NEW = layout.PG_MERGE_WITH_BARS.format(stage=_STAGE_NAME, conflict="")
+_UNIQUE_VIOLATION = "23505"
+#: After a batch with duplicates, this many batches go straight to the merge (a back-fill
+#: overlapping stored trades comes in several batches).
+_MERGE_AFTER_DUPLICATE = 8
 _ALERT = (f"INSERT INTO alerts ({_ALERT_COLS}) VALUES ({', '.join(['%s'] * len(schema.ALERT_COLUMNS))}) "
           "ON CONFLICT (alert_id) DO NOTHING")
 _SETTING = ("INSERT INTO settings (key, value) VALUES (%s, %s) "
@@ -37,33 +42,8 @@ _SETTING = ("INSERT INTO settings (key, value) VALUES (%s, %s) "
 
 
 def pg_rows(ticks: Sequence[Tick]) -> list[tuple]:
-    """Tick → COPY row in ``PG_COPY_TYPES`` order (the columns of :mod:`.layout`)."""
-    out = []
-    append = out.append
-    ts_cache: dict[datetime, tuple[int, int, date, int]] = {}
-    venues, sources = layout.VENUE_CODES, layout.SOURCE_CODES
-    epoch, kst = layout.EPOCH, layout.KST_SECONDS
-    day_of = layout.day_from_number
-    for t in ticks:
-        ts = t[1]
-        hit = ts_cache.get(ts)
-        if hit is None:
-            if ts.tzinfo is None:
-                raise ValueError(f"naive timestamp in tick {t[0]} {ts}")
-            d = ts - epoch
-            sec = d.days * 86400 + d.seconds
-            hit = ts_cache[ts] = (sec, d.microseconds, day_of((sec + kst) // 86400),
-                                  sec * 1_000_000 + d.microseconds)
-        venue = venues.get(t[10])
-        source = sources.get(t[9])
-        if venue is None or source is None:
-            raise ValueError(f"unknown venue {t[10]!r} or source {t[9]!r} in tick {t[0]}")
-        rate, strength = t[6], t[7]
-        append((t[0], venue, hit[2], t[4], hit[0], hit[1], t[2], t[3], t[5],
-                None if rate is None else round(rate * 100),
-                None if strength is None else round(strength * 100),
-                round(t[8] * 1_000_000) - hit[3], source))
-    return out
+    """Tick → row in ``layout.TICK_COLUMNS`` order (see :func:`.layout.trade_rows`)."""
+    return layout.trade_rows(ticks, dates=True)
 
 
 def connect_psycopg(url: sa.URL, connect_timeout: float, application_name: str) -> Any:
@@ -91,6 +71,7 @@ class PostgresBackend:
         self.connect_timeout = connect_timeout
         self.conn: Any = None
         self._days: set[date] = set()          # partitions known to exist
+        self._merge_next = 0                    # batches left that skip the fast path
 
     @property
     def connected(self) -> bool:
@@ -128,8 +109,7 @@ class PostgresBackend:
                         write_row = cp.write_row
                         for r in rows:
                             write_row(r)
-                    cur.execute(_MERGE)
-                    inserted = cur.fetchone()[0]
+                    inserted = self._insert_staged(cur)
                 for a in alerts:
                     cur.execute(_ALERT, alert_row(a, False))
                     alerts_inserted += max(cur.rowcount, 0)
@@ -141,6 +121,30 @@ class PostgresBackend:
                 pass
             raise
         return inserted, alerts_inserted
+
+    def _insert_staged(self, cur: Any) -> int:
+        """Staged rows into the table and bars_1m; returns the number inserted.
+
+        Fast path: a plain INSERT (about half the cost of ``ON CONFLICT``'s speculative
+        insertion) inside a savepoint; a duplicate makes it fail, and the batch then goes
+        through the merge that skips duplicates.
+        """
+        if self._merge_next <= 0:
+            cur.execute("SAVEPOINT kis_fast")
+            try:
+                cur.execute(_INSERT_NEW)
+                inserted = int(cur.fetchone()[0])
+            except Exception as exc:
+                if getattr(exc, "sqlstate", None) != _UNIQUE_VIOLATION:
+                    raise
+                cur.execute("ROLLBACK TO SAVEPOINT kis_fast")
+                self._merge_next = _MERGE_AFTER_DUPLICATE
+            else:
+                cur.execute("RELEASE SAVEPOINT kis_fast")
+                return inserted
+        self._merge_next -= 1
+        cur.execute(_MERGE)
+        return int(cur.fetchone()[0])
 
     def _ensure_partitions(self, cur: Any, days: set[date]) -> None:
         missing = days - self._days

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from itertools import chain
 
 import sqlalchemy as sa
@@ -51,37 +51,8 @@ SQLITE_MIN_ROWS_PER_STATEMENT = 16
 
 
 def sqlite_rows(ticks: Sequence[Tick]) -> list[tuple]:
-    """Tick → parameter tuple in ``layout.TICK_COLUMNS`` order (see :mod:`.layout`).
-
-    Hot path: KIS trade times have 1-s resolution, so the time conversion is cached per batch;
-    the rest is integer arithmetic. Unknown venues/sources and naive times raise ValueError
-    (the writer then isolates the bad tick).
-    """
-    out = []
-    append = out.append
-    ts_cache: dict[datetime, tuple[int, int, int, int]] = {}
-    venues, sources = layout.VENUE_CODES, layout.SOURCE_CODES
-    epoch, kst = layout.EPOCH, layout.KST_SECONDS
-    for t in ticks:
-        ts = t[1]
-        hit = ts_cache.get(ts)
-        if hit is None:
-            if ts.tzinfo is None:
-                raise ValueError(f"naive timestamp in tick {t[0]} {ts}")
-            d = ts - epoch
-            sec = d.days * 86400 + d.seconds
-            hit = ts_cache[ts] = (sec, d.microseconds, (sec + kst) // 86400,
-                                  sec * 1_000_000 + d.microseconds)
-        venue = venues.get(t[10])
-        source = sources.get(t[9])
-        if venue is None or source is None:
-            raise ValueError(f"unknown venue {t[10]!r} or source {t[9]!r} in tick {t[0]}")
-        rate, strength = t[6], t[7]
-        append((t[0], venue, hit[2], t[4], hit[0], hit[1], t[2], t[3], t[5],
-                None if rate is None else round(rate * 100),
-                None if strength is None else round(strength * 100),
-                round(t[8] * 1_000_000) - hit[3], source))
-    return out
+    """Tick → row in ``layout.TICK_COLUMNS`` order (see :func:`.layout.trade_rows`)."""
+    return layout.trade_rows(ticks)
 
 
 def _multi_insert(rows: int) -> str:
