@@ -18,7 +18,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-MODULES = ("codec", "writer", "detector", "pipeline", "gui")
+MODULES = ("codec", "writer", "storage", "detector", "pipeline", "gui")
 
 
 def _fmt(v: object) -> str:

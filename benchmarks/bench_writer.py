@@ -118,7 +118,7 @@ def _pg_floor(url: str, ticks: list[Tick]) -> float:
     engine.dispose()
     rows = pg_rows(ticks)
     with psycopg.connect(*args, **kwargs) as conn:
-        for day in {r[2] for r in rows}:                   # the day's partition, as the writer does
+        for day in {r[layout.DAY_INDEX] for r in rows}:                   # the day's partition, as the writer does
             conn.execute(layout.pg_create_partition(day))
         conn.commit()
         t0 = time.perf_counter()

@@ -184,6 +184,25 @@ async def test_unknown_venue_is_rejected_alone(db_url, tmp_path):
     assert w.stats().stored == 30 and w.stats().failed == 1
 
 
+async def test_out_of_range_values_are_rejected_never_truncated(db_url, tmp_path):
+    day = date(2026, 3, 5)
+    good = varied_ticks("005930", day, 20, seed=4)
+    big = good[3]._replace(volume=2**31 + 7, cum_volume=10**8)          # beyond PostgreSQL int4
+    huge = good[4]._replace(volume=2**63 + 1, cum_volume=10**8 + 1)      # beyond any integer column
+    w = await store(db_url, tmp_path / "j", good[:10] + [big, huge] + good[10:])
+    repo = Repository(db_url)
+    try:
+        stored_big = repo.last_trade("005930", day)
+    finally:
+        repo.close()
+    if engine_name(db_url) == "sqlite":
+        assert w.stats().stored == 21 and w.stats().failed == 1
+        assert stored_big.volume == 2**31 + 7
+    else:
+        assert w.stats().stored == 20 and w.stats().failed == 2
+        assert stored_big.cum_volume == good[-1].cum_volume
+
+
 # -- bars -----------------------------------------------------------------------------------------
 
 async def test_bars_1m_match_a_brute_force_reference(db_url, tmp_path):

@@ -115,16 +115,23 @@ class DatabaseLink:
                 return None
         try:
             inserted, alerts_inserted = self.backend.write(ticks, alerts)
-        except (ValueError, TypeError) as exc:
-            # A malformed tick (e.g. naive timestamp) would block the queue forever: isolate it.
-            return self._write_one_by_one(ticks, alerts, exc)
+        except (ValueError, TypeError, OverflowError) as exc:
+            malformed = exc
         except Exception as exc:  # noqa: BLE001 - connection lost, locked, disk full, …
             self.backend.close()
             self.set_state(False, describe(exc))
             return None
-        if not self.health.database_ok:
-            self.set_state(True)
-        return Written(inserted, len(ticks) - inserted, alerts_inserted, 0)
+        else:
+            if not self.health.database_ok:
+                self.set_state(True)
+            return Written(inserted, len(ticks) - inserted, alerts_inserted, 0)
+        try:
+            # A malformed tick (e.g. naive timestamp) would block the queue forever: isolate it.
+            return self._write_one_by_one(ticks, alerts, malformed)
+        except Exception as exc:  # noqa: BLE001 - the database failed meanwhile: retry the batch
+            self.backend.close()
+            self.set_state(False, describe(exc))
+            return None
 
     def _write_one_by_one(self, ticks: Sequence[Tick], alerts: Sequence[AlertEvent],
                           exc: Exception) -> Written:
@@ -134,7 +141,7 @@ class DatabaseLink:
                 n, _ = self.backend.write([t], ())
                 inserted += n
                 duplicates += 1 - n
-            except (ValueError, TypeError) as e:
+            except (ValueError, TypeError, OverflowError) as e:
                 bad += 1
                 log.critical("tick rejected as unstorable (%s): %r", e, t)
         if alerts:

@@ -46,9 +46,11 @@ VENUE_NAMES = {v: k for k, v in VENUE_CODES.items()}
 SOURCE_CODES = {SOURCE_WS: 0, SOURCE_BACKFILL: 1, SOURCE_POLL: 2}
 SOURCE_NAMES = {v: k for k, v in SOURCE_CODES.items()}
 
-#: Column order of the table and of every row encoder.
-TICK_COLUMNS = ("stock_code", "venue", "business_date", "cum_volume", "ts", "ts_us", "price", "volume",
-                "change", "change_rate_bp", "strength_bp", "recv_delay_us", "source")
+#: Column order of the table and of every row encoder: 8-byte, 4-byte, 2-byte values, then the
+#: text, so a PostgreSQL row has no alignment padding (SQLite does not care).
+TICK_COLUMNS = ("cum_volume", "ts", "recv_delay_us", "price", "volume", "change", "change_rate_bp",
+                "strength_bp", "ts_us", "business_date", "venue", "source", "stock_code")
+DAY_INDEX = TICK_COLUMNS.index("business_date")
 KEY = ("stock_code", "venue", "business_date", "cum_volume")
 BAR_COLUMNS = ("stock_code", "venue", "minute", "open", "high", "low", "close", "volume", "trades",
                "first_cum", "last_cum")
@@ -123,8 +125,8 @@ def trade_rows(ticks: Sequence[Tick], dates: bool = False) -> list[tuple]:
         source = sources.get(t[9])
         if venue is None or source is None:
             raise ValueError(f"unknown venue {t[10]!r} or source {t[9]!r} in tick {t[0]}")
-        append((t[0], venue, hit[2], t[4], hit[0], hit[1], t[2], t[3], t[5], rate, strength,
-                recv - hit[3], source))
+        append((t[4], hit[0], recv - hit[3], t[2], t[3], t[5], rate, strength, hit[1], hit[2],
+                venue, source, t[0]))
     return out
 
 
@@ -154,19 +156,19 @@ def ticks_table(md: sa.MetaData) -> sa.Table:
     """The v5 trade table as SQLAlchemy sees it (for queries; DDL below is per dialect)."""
     return sa.Table(
         TICKS, md,
-        sa.Column("stock_code", sa.String(12), primary_key=True),
-        sa.Column("venue", sa.SmallInteger, primary_key=True),
-        sa.Column("business_date", EpochDay, primary_key=True),
         sa.Column("cum_volume", sa.BigInteger, primary_key=True),
         sa.Column("ts", sa.BigInteger, nullable=False),
-        sa.Column("ts_us", sa.Integer, nullable=False),
+        sa.Column("recv_delay_us", sa.BigInteger, nullable=False),
         sa.Column("price", sa.BigInteger, nullable=False),
-        sa.Column("volume", sa.BigInteger, nullable=False),
-        sa.Column("change", sa.BigInteger),
+        sa.Column("volume", sa.Integer, nullable=False),
+        sa.Column("change", sa.Integer),
         sa.Column("change_rate_bp", sa.Integer),
         sa.Column("strength_bp", sa.Integer),
-        sa.Column("recv_delay_us", sa.BigInteger, nullable=False),
+        sa.Column("ts_us", sa.Integer, nullable=False),
+        sa.Column("business_date", EpochDay, primary_key=True),
+        sa.Column("venue", sa.SmallInteger, primary_key=True),
         sa.Column("source", sa.SmallInteger, nullable=False),
+        sa.Column("stock_code", sa.String(12), primary_key=True),
     )
 
 
@@ -183,10 +185,10 @@ def bars_table(md: sa.MetaData) -> sa.Table:
 # -- DDL ------------------------------------------------------------------------------------------
 
 _SQLITE_TICKS = f"""CREATE TABLE {TICKS} (
-    stock_code TEXT NOT NULL, venue INTEGER NOT NULL, business_date INTEGER NOT NULL,
-    cum_volume INTEGER NOT NULL, ts INTEGER NOT NULL, ts_us INTEGER NOT NULL, price INTEGER NOT NULL,
-    volume INTEGER NOT NULL, change INTEGER, change_rate_bp INTEGER, strength_bp INTEGER,
-    recv_delay_us INTEGER NOT NULL, source INTEGER NOT NULL,
+    cum_volume INTEGER NOT NULL, ts INTEGER NOT NULL, recv_delay_us INTEGER NOT NULL,
+    price INTEGER NOT NULL, volume INTEGER NOT NULL, change INTEGER, change_rate_bp INTEGER,
+    strength_bp INTEGER, ts_us INTEGER NOT NULL, business_date INTEGER NOT NULL,
+    venue INTEGER NOT NULL, source INTEGER NOT NULL, stock_code TEXT NOT NULL,
     PRIMARY KEY (stock_code, venue, business_date, cum_volume)) WITHOUT ROWID"""
 _SQLITE_BARS = f"""CREATE TABLE {BARS} (
     stock_code TEXT NOT NULL, venue INTEGER NOT NULL, minute INTEGER NOT NULL,
@@ -217,10 +219,10 @@ _SQLITE_VIEW = f"""CREATE VIEW {VIEW} AS SELECT stock_code,
     FROM {TICKS}"""
 
 _PG_TICKS = f"""CREATE TABLE {TICKS} (
-    stock_code text NOT NULL, venue smallint NOT NULL, business_date date NOT NULL,
-    cum_volume bigint NOT NULL, ts bigint NOT NULL, ts_us integer NOT NULL, price bigint NOT NULL,
-    volume bigint NOT NULL, change bigint, change_rate_bp integer, strength_bp integer,
-    recv_delay_us bigint NOT NULL, source smallint NOT NULL,
+    cum_volume bigint NOT NULL, ts bigint NOT NULL, recv_delay_us bigint NOT NULL,
+    price bigint NOT NULL, volume integer NOT NULL, change integer, change_rate_bp integer,
+    strength_bp integer, ts_us integer NOT NULL, business_date date NOT NULL,
+    venue smallint NOT NULL, source smallint NOT NULL, stock_code text NOT NULL,
     CONSTRAINT pk_trade PRIMARY KEY (stock_code, venue, business_date, cum_volume))
     PARTITION BY RANGE (business_date)"""
 _PG_BARS = f"""CREATE TABLE {BARS} (
@@ -294,7 +296,9 @@ def create_ddl(dialect: str) -> list[str]:
 
 # -- v4 → v5 copy ---------------------------------------------------------------------------------
 
-_SQLITE_FROM_V1 = f"""INSERT INTO {TICKS} ({', '.join(TICK_COLUMNS)})
+_V1_TARGET = ("stock_code, venue, business_date, cum_volume, ts, ts_us, price, volume, change, "
+              "change_rate_bp, strength_bp, recv_delay_us, source")
+_SQLITE_FROM_V1 = f"""INSERT INTO {TICKS} ({_V1_TARGET})
     SELECT stock_code, 0, CAST(julianday(business_date) - 2440587.5 AS INTEGER), cum_volume,
         CAST(strftime('%s', substr("timestamp", 1, 19)) AS INTEGER) - {KST_SECONDS},
         CAST(substr("timestamp", 21, 6) AS INTEGER), price, volume, change,
@@ -305,7 +309,7 @@ _SQLITE_FROM_V1 = f"""INSERT INTO {TICKS} ({', '.join(TICK_COLUMNS)})
         CASE source WHEN 'backfill' THEN 1 WHEN 'poll' THEN 2 ELSE 0 END
     FROM {{old}} WHERE id > :lo AND id <= :hi ORDER BY id
     ON CONFLICT DO NOTHING"""
-_PG_FROM_V1 = f"""INSERT INTO {TICKS} ({', '.join(TICK_COLUMNS)})
+_PG_FROM_V1 = f"""INSERT INTO {TICKS} ({_V1_TARGET})
     SELECT stock_code, 0, business_date, cum_volume, floor(extract(epoch FROM "timestamp"))::bigint,
         (extract(microseconds FROM "timestamp"))::bigint % 1000000, price, volume, change,
         round(change_rate * 100)::integer, round(strength * 100)::integer,

@@ -23,12 +23,16 @@ from .backend import alert_row, close_quietly
 PG_COLS = ", ".join(schema.TICK_COLUMNS)
 _ALERT_COLS = ", ".join(schema.ALERT_COLUMNS)
 _STAGE_NAME = "_kis_tick_stage"
-_STAGE = (f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE_NAME} (stock_code text, venue int2, business_date date, "
-          "cum_volume int8, ts int8, ts_us int4, price int8, volume int8, change int8, change_rate_bp int4, "
-          "strength_bp int4, recv_delay_us int8, source int2) ON COMMIT DELETE ROWS")
+# The stage holds every integer as int8: binary COPY into an int4 column silently keeps the low
+# 32 bits of a larger value, while INSERT … SELECT into the table's int4 columns refuses it
+# ("integer out of range"), which ``write`` turns into ValueError (the tick is isolated).
+_STAGE = (f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE_NAME} (cum_volume int8, ts int8, recv_delay_us int8, "
+          "price int8, volume int8, change int8, change_rate_bp int8, strength_bp int8, ts_us int8, "
+          "business_date date, venue int2, source int2, stock_code text) ON COMMIT DELETE ROWS")
 _COPY = f"COPY {_STAGE_NAME} ({PG_COLS}) FROM STDIN (FORMAT BINARY)"
-PG_COPY_TYPES = ["text", "int2", "date", "int8", "int8", "int4", "int8", "int8", "int8", "int4", "int4",
-                 "int8", "int2"]
+PG_COPY_TYPES = ["int8", "int8", "int8", "int8", "int8", "int8", "int8", "int8", "int8", "date", "int2",
+                 "int2", "text"]
+_DATA_EXCEPTION = "22"          # SQLSTATE class: a value the column cannot hold
 _MERGE = layout.PG_MERGE_WITH_BARS.format(stage=_STAGE_NAME, conflict=layout.PG_SKIP_DUPLICATES)
 _INSERT_NEW = layout.PG_MERGE_WITH_BARS.format(stage=_STAGE_NAME, conflict="")
 _UNIQUE_VIOLATION = "23505"
@@ -103,7 +107,7 @@ class PostgresBackend:
         try:
             with conn.cursor() as cur:
                 if rows:
-                    self._ensure_partitions(cur, {r[2] for r in rows})
+                    self._ensure_partitions(cur, {r[layout.DAY_INDEX] for r in rows})
                     with cur.copy(_COPY) as cp:
                         cp.set_types(PG_COPY_TYPES)
                         write_row = cp.write_row
@@ -114,11 +118,14 @@ class PostgresBackend:
                     cur.execute(_ALERT, alert_row(a, False))
                     alerts_inserted += max(cur.rowcount, 0)
             conn.commit()
-        except BaseException:
+        except BaseException as exc:
+            self._days = set()                  # partitions created in this transaction are gone
             try:
                 conn.rollback()
             except Exception:  # noqa: BLE001
                 pass
+            if str(getattr(exc, "sqlstate", "") or "").startswith(_DATA_EXCEPTION):
+                raise ValueError(f"value out of range: {exc}") from exc
             raise
         return inserted, alerts_inserted
 
