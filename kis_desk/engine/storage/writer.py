@@ -159,7 +159,13 @@ class TickWriter:
                 await self._stats_task
             except asyncio.CancelledError:
                 pass
-        self._publish_stats()
+        s = self.stats()
+        log.info("tick writer stopped: %d received, %d stored, %d duplicates, %d journaled, %d failed, "
+                 "%d purged by retention (%s days), database %s, %d bytes", s.received, s.stored,
+                 s.duplicates, s.journaled, s.failed, s.purged, s.retention_days or "all", s.database,
+                 s.database_bytes)
+        if self.bus is not None:
+            self.bus.publish(s.to_event())
 
     def stats(self) -> WriterStats:
         c, h = self._count, self._health
