@@ -64,3 +64,41 @@ class Retention:
         if done:
             self._next_pass = self._clock() + self.policy.check_every
         return done
+
+
+class Housekeeping:
+    """The writer thread's work between batches: retention, the size, the retention record."""
+
+    def __init__(self, policy: RetentionPolicy) -> None:
+        self.retention = Retention(policy)
+        self.database_bytes = 0
+        self._recorded = False
+
+    @property
+    def retention_days(self) -> int:
+        return max(self.retention.policy.days, 0)
+
+    def after_connect(self, backend: WriterBackend) -> None:
+        """Record the retention in effect (Settings reads it) and measure the database."""
+        self._recorded = True
+        try:
+            backend.record_setting(RETENTION_SETTING, str(self.retention_days))
+        except Exception as exc:  # noqa: BLE001 - informational only
+            log.warning("cannot record the retention setting: %s: %s", type(exc).__name__, exc)
+        self.measure(backend)
+
+    def measure(self, backend: WriterBackend) -> None:
+        try:
+            self.database_bytes = backend.database_bytes()
+        except Exception as exc:  # noqa: BLE001 - informational only
+            log.debug("database size unavailable: %s: %s", type(exc).__name__, exc)
+
+    def between_batches(self, backend: WriterBackend) -> None:
+        """One bounded piece of housekeeping (called only while no batch waits)."""
+        if not self._recorded:
+            self.after_connect(backend)
+        if self.retention.due() and self.retention.step(backend):
+            self.measure(backend)
+            if self.retention.removed:
+                log.info("retention: %d trades older than %s removed so far (bars_1m kept)",
+                         self.retention.removed, self.retention.cutoff())

@@ -42,7 +42,7 @@ from ...core.events import AlertEvent, ErrorEvent, EventBus, StorageStatsEvent
 from ...core.ticks import Tick
 from .db_link import DatabaseLink, describe, open_backend
 from .journal import Journal
-from .retention import RETENTION_SETTING, Retention, RetentionPolicy
+from .retention import Housekeeping, RetentionPolicy
 from .stats import WriterStats
 from .writer_state import Counters, Health, Waiters, Work
 
@@ -80,9 +80,7 @@ class TickWriter:
         self._count = Counters()
         self._health = Health()
         self._waiters = Waiters()
-        self._retention = Retention(retention or RetentionPolicy(days=retention_days))
-        self._database_bytes = 0
-        self._recorded = False
+        self._house = Housekeeping(retention or RetentionPolicy(days=retention_days))
         self._db = DatabaseLink(url, self._backend, self._health,
                                 on_error=lambda m: self._to_loop(self._publish_error, m, False),
                                 on_change=lambda: self._to_loop(self._publish_stats))
@@ -173,8 +171,8 @@ class TickWriter:
             received=c.received, stored=c.stored, duplicates=c.duplicates, journaled=c.journaled,
             failed=c.failed, backlog=c.received - c.settled, journal_pending=self.journal.pending,
             recovered=c.recovered, alerts_received=c.alerts_received, alerts_stored=c.alerts_stored,
-            bad_journal_lines=c.bad_journal_lines, purged=self._retention.removed,
-            retention_days=max(self._retention.policy.days, 0), database_bytes=self._database_bytes,
+            bad_journal_lines=c.bad_journal_lines, purged=self._house.retention.removed,
+            retention_days=self._house.retention_days, database_bytes=self._house.database_bytes,
             database_ok=h.database_ok,
             database=redact_url(self.url), last_error=h.last_error)
 
@@ -216,29 +214,7 @@ class TickWriter:
     def _startup(self) -> None:
         if self._db.try_connect():
             self._replay_journal(budget=None)
-            self._after_connect()
-
-    def _after_connect(self) -> None:
-        """Record the retention in effect (Settings reads it) and measure the database."""
-        self._recorded = True
-        try:
-            self._backend.record_setting(RETENTION_SETTING, str(max(self._retention.policy.days, 0)))
-            self._measure()
-        except Exception as exc:  # noqa: BLE001 - informational only
-            log.warning("cannot record the storage settings: %s", describe(exc))
-
-    def _measure(self) -> None:
-        try:
-            self._database_bytes = self._backend.database_bytes()
-        except Exception as exc:  # noqa: BLE001 - informational only
-            log.debug("database size unavailable: %s", describe(exc))
-
-    def _retention_step(self) -> None:
-        if self._retention.step(self._backend):
-            self._measure()
-            if self._retention.removed:
-                log.info("retention: %d trades older than %s removed so far (bars_1m kept)",
-                         self._retention.removed, self._retention.cutoff())
+            self._house.after_connect(self._backend)
 
     def _write(self, ticks: Sequence[Tick], alerts: Sequence[AlertEvent]) -> bool:
         """One transaction, counted. True on commit; False (database down) on failure."""
@@ -384,17 +360,14 @@ class TickWriter:
             # 4. retention: one bounded piece between batches, never while a batch waits
             elif h.database_ok and not stopping and not w.pending and not w.queue \
                     and self._backend.connected:
-                if not self._recorded:
-                    self._after_connect()
-                if self._retention.due():
-                    self._retention_step()
+                self._house.between_batches(self._backend)
 
             self._check_waiters()
             if stopping and w.empty:
                 if self.journal.pending and (h.database_ok or self._db.try_connect()):
                     self._replay_journal(budget=None)
                 if h.database_ok and self._backend.connected:
-                    self._measure()
+                    self._house.measure(self._backend)
                 return
             if stopping and stop_deadline is not None and time.monotonic() >= stop_deadline:
                 if self._spill_everything():
