@@ -10,7 +10,6 @@ import random
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from kis_desk.config import redact_url
