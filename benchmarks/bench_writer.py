@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from kis_desk.core.ticks import Tick
 from kis_desk.engine.storage import Repository, TickWriter, layout
-from kis_desk.engine.storage.postgres_backend import PG_COLS as _COLS, PG_COPY_TYPES as _PG_COPY_TYPES, pg_rows
+from kis_desk.engine.storage.postgres_backend import PG_COLS as _COLS, pg_rows
 from kis_desk.engine.storage.sqlite_backend import SQLITE_INSERT as _SQLITE_INSERT, sqlite_rows
 from kis_desk.protocol.records import KST
 
@@ -123,7 +123,7 @@ def _pg_floor(url: str, ticks: list[Tick]) -> float:
         conn.commit()
         t0 = time.perf_counter()
         with conn.cursor() as cur, cur.copy(f"COPY stock_prices_realtime ({_COLS}) FROM STDIN (FORMAT BINARY)") as cp:
-            cp.set_types(_PG_COPY_TYPES)
+            cp.set_types(layout.PG_COLUMN_TYPES)
             for r in rows:
                 cp.write_row(r)
         conn.commit()

@@ -51,6 +51,9 @@ SOURCE_NAMES = {v: k for k, v in SOURCE_CODES.items()}
 TICK_COLUMNS = ("cum_volume", "ts", "recv_delay_us", "price", "volume", "change", "change_rate_bp",
                 "strength_bp", "ts_us", "business_date", "venue", "source", "stock_code")
 DAY_INDEX = TICK_COLUMNS.index("business_date")
+#: PostgreSQL types of ``TICK_COLUMNS`` (binary COPY straight into the table must match them).
+PG_COLUMN_TYPES = ["int8", "int8", "int8", "int8", "int4", "int4", "int4", "int4", "int4", "date", "int2",
+                   "int2", "text"]
 KEY = ("stock_code", "venue", "business_date", "cum_volume")
 BAR_COLUMNS = ("stock_code", "venue", "minute", "open", "high", "low", "close", "volume", "trades",
                "first_cum", "last_cum")
