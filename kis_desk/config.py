@@ -17,6 +17,9 @@ import platformdirs
 
 APP_NAME = "kis-desk"
 
+#: Days of raw trades kept in the database (1-minute bars are kept forever); 0 keeps everything.
+RETENTION_DAYS = 90
+
 
 class Secret:
     """A string that never prints itself. ``reveal()`` is the only way to the value."""

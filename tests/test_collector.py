@@ -90,6 +90,7 @@ async def test_fifty_symbols_two_keys_all_live_every_trade_stored(tmp_path):
     summary = collector.summary()
     assert summary["failed"] == 0 and summary["journaled"] == 0
     assert summary["stored"] == sum(len(v) for v in rows.values()) > 500
+    assert summary["retention_days"] == 90 and summary["database_bytes"] > 0      # from WriterStats
     sent = 0
     for code in codes:
         stored = {cum for cum, _, _ in rows.get(code, [])}

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from kis_desk.config import Secret, redact_url
 from kis_desk.core.events import AlertEvent, EventBus, StorageStatsEvent
 from kis_desk.core.ticks import Tick
-from kis_desk.engine.storage import (LATEST_VERSION, Repository, SecretSettingError, TickWriter,
+from kis_desk.engine.storage import (LATEST_VERSION, MIGRATIONS, Repository, SecretSettingError, TickWriter,
                                      current_version, migrate)
 from kis_desk.engine.storage.schema import MIGRATIONS
 from kis_desk.engine.storage.repository import create_engine
@@ -101,10 +101,10 @@ async def test_every_tick_stored_once_and_duplicates_counted(db_url, tmp_path):
     w.submit([b[7], b[7], b[8]])          # duplicates inside one batch
     await w.flush()
     s = w.stats()
-    assert s["received"] == 8000 + 300 + 3
-    assert s["stored"] == 8000
-    assert s["duplicates"] == 303
-    assert s["backlog"] == 0 and s["failed"] == 0 and s["journaled"] == 0
+    assert s.received == 8000 + 300 + 3
+    assert s.stored == 8000
+    assert s.duplicates == 303
+    assert s.backlog == 0 and s.failed == 0 and s.journaled == 0
     assert s.stored == 8000 and s.duplicates == 303        # attribute access too (collector)
     await w.stop()
 
@@ -128,7 +128,7 @@ async def test_second_writer_run_counts_everything_as_duplicate(db_url, tmp_path
         await w.start()
         w.submit(ticks)
         await w.stop()
-        assert (w.stats()["stored"], w.stats()["duplicates"]) == ((1200, 0) if run == 0 else (0, 1200))
+        assert (w.stats().stored, w.stats().duplicates) == ((1200, 0) if run == 0 else (0, 1200))
 
 
 async def test_batches_flush_without_explicit_flush(db_url, tmp_path):
@@ -139,7 +139,7 @@ async def test_batches_flush_without_explicit_flush(db_url, tmp_path):
     ticks = make_ticks(30)
     for t in ticks:                       # 30 single-tick submits …
         w.submit([t])
-    await wait_until(lambda: w.stats()["stored"] == 30, "periodic flush")
+    await wait_until(lambda: w.stats().stored == 30, "periodic flush")
     # … are committed in few batches (not one transaction each), on the loop thread
     assert sum(len(b) for b, _ in batches) == 30
     assert len(batches) < 30
@@ -152,7 +152,7 @@ async def test_stop_is_lossless(db_url, tmp_path):
     await w.start()
     w.submit(make_ticks(25_000))
     await w.stop()                         # no flush(): stop writes everything
-    assert w.stats()["stored"] == 25_000 and w.stats()["backlog"] == 0
+    assert w.stats().stored == 25_000 and w.stats().backlog == 0
     repo = Repository(db_url)
     assert repo.count_ticks() == 25_000
     repo.close()
@@ -201,7 +201,7 @@ async def test_pg_copy_path_large_batches(pg_schema, tmp_path):
     w.submit(ticks[:10] + ticks[:10])      # duplicates inside one COPY batch
     await w.flush()
     s = w.stats()
-    assert (s["stored"], s["duplicates"]) == (60_000, 1_020)
+    assert (s.stored, s.duplicates) == (60_000, 1_020)
     # the staging table is a per-session temp table, never a row in the user's schema
     engine = sa.create_engine(url, poolclass=sa.NullPool)
     with engine.connect() as conn:
@@ -210,6 +210,11 @@ async def test_pg_copy_path_large_batches(pg_schema, tmp_path):
         kinds = dict(conn.execute(sa.text(
             "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_schema = :s AND table_name = 'stock_prices_realtime'"), {"s": name}).all())
+        # v5 stores integer times; the readable view shows them as timestamptz
+        kinds.update({k: v for k, v in conn.execute(sa.text(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = :s AND table_name = 'stock_prices_view'"), {"s": name}).all()
+            if k in ("timestamp", "received_at")})
     engine.dispose()
     await w.stop()
     assert n == 60_000
@@ -238,7 +243,7 @@ async def test_alerts_stored_once_and_acknowledged(db_url, tmp_path):
     w.submit_alert(make_alert(2))
     await w.flush()
     await w.stop()
-    assert w.stats()["alerts_stored"] == 2
+    assert w.stats().alerts_stored == 2
     repo = Repository(db_url)
     try:
         stored = repo.alerts_on(DAY)
@@ -345,7 +350,7 @@ def test_migration_from_v1_keeps_data(db_url):
     engine = create_engine(db_url)
     try:
         assert migrate(engine, target=1) == (0, 1)
-        from kis_desk.engine.storage.writer import pg_rows, sqlite_rows
+        from kis_desk.engine.storage.legacy_rows import pg_rows, sqlite_rows
         ticks = make_ticks(100)
         with engine.begin() as conn:
             assert current_version(conn) == 1

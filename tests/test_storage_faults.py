@@ -110,20 +110,20 @@ async def test_pg_server_stops_mid_run_and_comes_back(throwaway_pg, tmp_path):
     await w.flush()
     await asyncio.to_thread(throwaway_pg.stop)                 # the server really goes away
     n += await stream(w, ticks[6000:16_000], 200, 0.01)        # ≈ 0.5 s+ of trades while down
-    await wait_until(lambda: not w.stats()["database_ok"], "writer notices the outage")
+    await wait_until(lambda: not w.stats().database_ok, "writer notices the outage")
     await asyncio.sleep(1.5)                                   # longer than spill_after: journal
     n += await stream(w, ticks[16_000:18_000], 200, 0.01)
     await asyncio.to_thread(throwaway_pg.start)
     n += await stream(w, ticks[18_000:], 200, 0.01)
     await w.flush()
-    await wait_until(lambda: w.stats()["database_ok"] and w.stats()["journal_pending"] == 0,
+    await wait_until(lambda: w.stats().database_ok and w.stats().journal_pending == 0,
                      "journal replayed after the server came back")
     await w.stop()
     s = w.stats()
     assert n == 24_000
-    assert s["failed"] == 0
-    assert s["journaled"] > 0
-    assert s["stored"] + s["duplicates"] >= 24_000
+    assert s.failed == 0
+    assert s.journaled > 0
+    assert s.stored + s.duplicates >= 24_000
     assert any("Database unavailable" in e.message for e in errors)
     repo = Repository(throwaway_pg.url)
     assert repo.count_ticks() == 24_000
@@ -152,12 +152,12 @@ async def test_pg_backend_terminated_mid_run(pg_url, tmp_path):
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :a"),
                         {"a": app}).all())
         await w.flush()
-        await wait_until(lambda: w.stats()["database_ok"] and w.stats()["journal_pending"] == 0,
+        await wait_until(lambda: w.stats().database_ok and w.stats().journal_pending == 0,
                          "writer reconnects by itself and replays what it journaled")
         await w.stop()
         s = w.stats()
         assert killed >= 1
-        assert s["failed"] == 0 and s["backlog"] == 0
+        assert s.failed == 0 and s.backlog == 0
         with admin.connect() as conn:
             n = conn.execute(sa.text(f"SELECT count(*) FROM {name}.stock_prices_realtime")).scalar_one()
         assert n == 20_000, s
@@ -192,15 +192,15 @@ async def test_sqlite_locked_by_another_connection_loses_nothing(tmp_path):
     holder.start()
     assert await asyncio.to_thread(locked.wait, 10)
     await stream(w, ticks[2000:10_000], 400, 0.05)           # ≈ 1 s+ of trades while locked
-    await wait_until(lambda: w.stats()["journaled"] > 0, "spill to the journal while locked")
-    assert w.stats()["database_ok"] is False and "locked" in w.stats()["last_error"]
+    await wait_until(lambda: w.stats().journaled > 0, "spill to the journal while locked")
+    assert w.stats().database_ok is False and "locked" in w.stats().last_error
     release.set()
     await asyncio.to_thread(holder.join)
     w.submit(ticks[10_000:])
     await w.flush()
-    await wait_until(lambda: w.stats()["journal_pending"] == 0, "journal replayed")
+    await wait_until(lambda: w.stats().journal_pending == 0, "journal replayed")
     await w.stop()
-    assert w.stats()["failed"] == 0
+    assert w.stats().failed == 0
     repo = Repository(url)
     assert repo.count_ticks() == 12_000
     repo.close()
@@ -214,20 +214,20 @@ async def test_database_missing_at_start_then_appears(tmp_path):
     journal = tmp_path / "journal"
     w = TickWriter(url, journal_dir=journal, spill_after=0.2)
     await w.start()                                          # not an error: journals and retries
-    assert w.stats()["database_ok"] is False
+    assert w.stats().database_ok is False
     ticks = make_ticks(5000)
     w.submit(ticks[:3000])
     await w.flush()                                          # flush = committed OR journaled
     s = w.stats()
-    assert s["journaled"] == 3000 and s["backlog"] == 0 and s["journal_pending"] == 3000
+    assert s.journaled == 3000 and s.backlog == 0 and s.journal_pending == 3000
     assert list(journal.glob("seg-*.kjl"))
     db_dir.mkdir()                                           # the database becomes available
     w.submit(ticks[3000:])
-    await wait_until(lambda: w.stats()["database_ok"] and w.stats()["journal_pending"] == 0,
+    await wait_until(lambda: w.stats().database_ok and w.stats().journal_pending == 0,
                      "reconnect and replay")
     await w.flush()
     await w.stop()
-    assert w.stats()["stored"] == 5000 and w.stats()["failed"] == 0
+    assert w.stats().stored == 5000 and w.stats().failed == 0
     assert not list(journal.glob("seg-*.kjl"))               # replayed segments are removed
     repo = Repository(url)
     assert repo.count_ticks() == 5000
@@ -242,7 +242,7 @@ async def test_stop_while_database_down_journals_then_next_start_replays(tmp_pat
     await w.start()
     w.submit(make_ticks(4000))
     await w.stop()
-    assert w.stats()["journaled"] == 4000 and w.stats()["failed"] == 0
+    assert w.stats().journaled == 4000 and w.stats().failed == 0
     # a torn last line (as after a crash mid-write) is skipped, not fatal
     seg = sorted(journal.glob("seg-*.kjl"))[-1]
     with open(seg, "ab") as f:
@@ -250,10 +250,10 @@ async def test_stop_while_database_down_journals_then_next_start_replays(tmp_pat
     db_dir.mkdir()
     w2 = TickWriter(url, journal_dir=journal)
     await w2.start()
-    assert w2.stats()["recovered"] == 4001 or w2.stats()["recovered"] == 4000
+    assert w2.stats().recovered == 4001 or w2.stats().recovered == 4000
     await w2.stop()
-    assert w2.stats()["stored"] == 4000 and w2.stats()["journal_pending"] == 0
-    assert w2.bad_journal_lines == 1
+    assert w2.stats().stored == 4000 and w2.stats().journal_pending == 0
+    assert w2.stats().bad_journal_lines == 1
     repo = Repository(url)
     assert repo.count_ticks() == 4000
     repo.close()
@@ -343,7 +343,7 @@ CRASH_CHILD = textwrap.dedent("""
             if sent % 2500 == 0:
                 await w.flush()       # everything up to `sent` is committed or journaled (fsynced)
                 s = w.stats()
-                print(f"ACK {sent} {s['stored']} {s['journaled']}", flush=True)
+                print(f"ACK {sent} {s.stored} {s.journaled}", flush=True)
             await asyncio.sleep(0)
     asyncio.run(main())
 """)
@@ -388,7 +388,7 @@ async def test_kill_9_mid_stream_then_replay(tmp_path):
     w = TickWriter(url, journal_dir=journal)
     await w.start()                                           # replays what the dead writer left
     await w.stop()
-    assert w.stats()["recovered"] > 0 and w.stats()["journal_pending"] == 0
+    assert w.stats().recovered > 0 and w.stats().journal_pending == 0
     repo = Repository(url)
     n = repo.count_ticks()
     last = repo.last_trade("005930", make_ticks(1)[0].business_date)
@@ -434,16 +434,16 @@ DISK_FULL_CHILD = textwrap.dedent("""
         except (asyncio.TimeoutError, TimeoutError):
             out["flush"] = "timeout"
         s = w.stats()
-        out["phase1"] = s
+        out["phase1"] = s.to_dict()
         out["errors1"] = [e.message for e in errors]
         # disk space comes back: the held ticks are journaled, nothing was dropped
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         await w.flush(timeout=30)
-        out["phase2"] = w.stats()
+        out["phase2"] = w.stats().to_dict()
         # the database comes back: everything is written
         db_dir.mkdir()
-        await wait_until(lambda: w.stats()["database_ok"] and w.stats()["journal_pending"] == 0, "replay")
-        out["phase3"] = w.stats()
+        await wait_until(lambda: w.stats().database_ok and w.stats().journal_pending == 0, "replay")
+        out["phase3"] = w.stats().to_dict()
         await w.stop()
         # shutdown with BOTH database and disk unavailable: the loss is counted and announced
         db_dir2 = Path(sys.argv[1] + "-gone")
@@ -454,7 +454,7 @@ DISK_FULL_CHILD = textwrap.dedent("""
         errors.clear()
         w2.submit(ticks[3000:3500])
         await w2.stop()
-        out["phase4"] = w2.stats()
+        out["phase4"] = w2.stats().to_dict()
         out["errors4"] = [[e.message, e.fatal] for e in errors]
         print(json.dumps(out))
     asyncio.run(main())

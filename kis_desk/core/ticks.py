@@ -20,12 +20,18 @@ SOURCE_WS = "ws"
 SOURCE_BACKFILL = "backfill"
 SOURCE_POLL = "poll"
 
+#: Where a trade was printed: KRX, Nextrade, or KIS's integrated (KRX + NXT) stream.
+VENUE_KRX = "krx"
+VENUE_NXT = "nxt"
+VENUE_TOTAL = "total"
+
 
 class Tick(NamedTuple):
     """One trade as the engine stores and analyses it, whatever its source.
 
-    (stock_code, business_date, cum_volume) identifies a trade: KIS's cumulative volume grows
-    with every trade, so a trade seen twice (socket and back-fill) is recognised.
+    (venue, stock_code, business_date, cum_volume) identifies a trade: KIS's cumulative volume
+    grows with every trade of a venue's stream, so a trade seen twice (socket and back-fill) is
+    recognised; the integrated stream's cumulative volume is not KRX's, hence the venue.
     A NamedTuple: built for every trade on the hot path.
     """
 
@@ -39,6 +45,7 @@ class Tick(NamedTuple):
     strength: float | None       # 체결강도
     received_at: float           # epoch seconds when our process received it
     source: str                  # "ws" | "backfill" | "poll"
+    venue: str = VENUE_KRX       # "krx" | "nxt" | "total" (last, with a default: old call sites)
 
     @property
     def business_date(self) -> date:
@@ -60,14 +67,14 @@ class Tick(NamedTuple):
             ts = ts.replace(tzinfo=KST)
         return cls(d["stock_code"], ts, int(d["price"]), int(d["volume"]), int(d["cum_volume"]),
                    d.get("change"), d.get("change_rate"), d.get("strength"),
-                   float(d.get("received_at", 0.0)), d.get("source", SOURCE_WS))
+                   float(d.get("received_at", 0.0)), d.get("source", SOURCE_WS), d.get("venue", VENUE_KRX))
 
 
 _tuple_new = tuple.__new__
 
 
 def ticks_from_records(records: Sequence[TradeRecord], received_at: float,
-                       source: str = SOURCE_WS) -> list[Tick]:
+                       source: str = SOURCE_WS, venue: str = VENUE_KRX) -> list[Tick]:
     """Ticks of one network read (hot path: every trade goes through here).
 
     Same values as converting each record through its properties, without their per-field
@@ -96,8 +103,9 @@ def ticks_from_records(records: Sequence[TradeRecord], received_at: float,
             strength = None
         append(_tuple_new(Tick, (f[IDX_CODE], ts, int(f[IDX_PRICE]), int(f[IDX_VOLUME]),
                                  int(f[IDX_CUM_VOLUME]), change, rate, strength, received_at,
-                                 source)))
+                                 source, venue)))
     return out
 
 
-__all__ = ["SOURCE_BACKFILL", "SOURCE_POLL", "SOURCE_WS", "Tick", "ticks_from_records"]
+__all__ = ["SOURCE_BACKFILL", "SOURCE_POLL", "SOURCE_WS", "Tick", "VENUE_KRX", "VENUE_NXT", "VENUE_TOTAL",
+           "ticks_from_records"]

@@ -18,6 +18,7 @@ from typing import Any
 from ..aio import cancel_and_wait
 from ..config import (
     ENVIRONMENTS,
+    RETENTION_DAYS,
     AppCredential,
     Environment,
     Secret,
@@ -68,6 +69,7 @@ class CollectorConfig:
     sim_jumps: list[tuple[str, float, float]] = field(default_factory=list)  # (code, pct, seconds)
     sim_spikes: bool = True                         # demo realism: news-like spikes every few minutes
     silence_timeout: float = DEFAULT_SILENCE_TIMEOUT
+    retention_days: int = RETENTION_DAYS            # raw trades kept; bars_1m kept forever
     always_open: bool | None = None                 # None → True for sim, calendar otherwise
     attach: bool = False                            # desktop only: show a remote collector
     paths: UserPaths | None = None
@@ -179,7 +181,8 @@ class Collector(EngineReads):
         cfg = self.config
         db_url = cfg.database_url()
         self.business_date = today_kst(self.clock)
-        self.writer = TickWriter(db_url, journal_dir=self.paths.journal_dir_for(db_url), bus=self.bus)
+        self.writer = TickWriter(db_url, journal_dir=self.paths.journal_dir_for(db_url), bus=self.bus,
+                                 retention_days=cfg.retention_days)
         try:
             await self.writer.start()
             self.repository = await asyncio.to_thread(Repository, db_url)
@@ -558,7 +561,8 @@ class Collector(EngineReads):
     async def _switch_database(self, db_url: str) -> None:
         from .storage import Repository, TickWriter
 
-        writer = TickWriter(db_url, journal_dir=self.paths.journal_dir_for(db_url), bus=self.bus)
+        writer = TickWriter(db_url, journal_dir=self.paths.journal_dir_for(db_url), bus=self.bus,
+                            retention_days=self.config.retention_days)
         try:
             await writer.start()
             repository = await asyncio.to_thread(Repository, db_url)
@@ -650,6 +654,9 @@ class Collector(EngineReads):
             "duplicates": storage["duplicates"],
             "journaled": storage["journaled"],
             "failed": storage["failed"],
+            "database_bytes": storage["database_bytes"],
+            "retention_days": storage["retention_days"],
+            "purged": storage["purged"],
             "backfilled": feed["backfilled"],
             "polled": feed["polled"],
             "reconnects": feed["reconnects"],

@@ -4,11 +4,12 @@ SQLite (default, ``UserPaths.default_database_url``) or PostgreSQL (``postgresql
 """
 
 from .journal import Journal, JournalLockedError
-from .repository import Repository, SecretSettingError, StoredAlert, create_engine
+from .repository import Repository, SecretSettingError, StorageInfo, StoredAlert, create_engine
 from .schema import LATEST_VERSION, MIGRATIONS, current_version, migrate
+from .stats import WriterStats
 from .writer import TickWriter
 
 __all__ = [
     "Journal", "JournalLockedError", "LATEST_VERSION", "MIGRATIONS", "Repository",
-    "SecretSettingError", "StoredAlert", "TickWriter", "create_engine", "current_version", "migrate",
+    "SecretSettingError", "StorageInfo", "StoredAlert", "TickWriter", "WriterStats", "create_engine", "current_version", "migrate",
 ]

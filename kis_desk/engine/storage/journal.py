@@ -29,7 +29,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from ...core.events import AlertEvent, event_from_dict
-from ...core.ticks import Tick
+from ...core.ticks import VENUE_KRX, Tick
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +43,17 @@ def _opt(v: object) -> str:
 
 def encode_tick(t: Tick) -> str:
     return (f"T\t{t.stock_code}\t{t.timestamp.isoformat()}\t{t.price}\t{t.volume}\t{t.cum_volume}\t"
-            f"{_opt(t.change)}\t{_opt(t.change_rate)}\t{_opt(t.strength)}\t{t.received_at!r}\t{t.source}\n")
+            f"{_opt(t.change)}\t{_opt(t.change_rate)}\t{_opt(t.strength)}\t{t.received_at!r}\t{t.source}\t"
+            f"{t.venue}\n")
 
 
 def decode_tick(line: str) -> Tick:
     p = line.rstrip("\n").split("\t")
-    if len(p) != 11 or p[0] != "T":
+    if len(p) not in (11, 12) or p[0] != "T":      # 11: a journal written before venues
         raise ValueError("not a tick line")
     return Tick(p[1], datetime.fromisoformat(p[2]), int(p[3]), int(p[4]), int(p[5]),
                 int(p[6]) if p[6] else None, float(p[7]) if p[7] else None,
-                float(p[8]) if p[8] else None, float(p[9]), p[10])
+                float(p[8]) if p[8] else None, float(p[9]), p[10], p[11] if len(p) == 12 else VENUE_KRX)
 
 
 def encode_alert(a: AlertEvent) -> str:

@@ -14,11 +14,16 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ...config import Secret, redact_url
+from ...config import RETENTION_DAYS, Secret, redact_url
 from ...core.events import AlertEvent, PendingGap
-from ...core.ticks import Tick
+from ...core.ticks import VENUE_KRX, Tick
+from ...protocol.records import KST
 from . import schema
-from .schema import alerts, pending_gaps, settings, ticks, watchlist_items, watchlists
+from . import layout
+from .layout import SOURCE_NAMES, VENUE_NAMES
+from .schema import alerts, bars_1m, pending_gaps, settings, ticks, watchlist_items, watchlists
+
+T = ticks.c
 
 
 class SecretSettingError(ValueError):
@@ -39,6 +44,7 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
         def _pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA busy_timeout=5000")
+            cur.execute("PRAGMA auto_vacuum=INCREMENTAL")      # takes effect on a new file only
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
@@ -54,10 +60,45 @@ def _stored_alert(row: Any) -> StoredAlert:
 
 
 def _tick(row: Any) -> Tick:
-    received = row.received_at.timestamp() if row.received_at is not None else 0.0
-    return Tick(row.stock_code, row.timestamp, int(row.price), int(row.volume), int(row.cum_volume),
-                None if row.change is None else int(row.change), row.change_rate, row.strength,
-                received, row.source)
+    """A v5 row (see :mod:`.layout`) → Tick, exactly: µs times, two-decimal rates."""
+    ts = datetime.fromtimestamp(row.ts, KST).replace(microsecond=int(row.ts_us))
+    received = (row.ts * 1_000_000 + row.ts_us + row.recv_delay_us) / 1_000_000
+    return Tick(row.stock_code, ts, int(row.price), int(row.volume), int(row.cum_volume),
+                None if row.change is None else int(row.change),
+                None if row.change_rate_bp is None else row.change_rate_bp / 100,
+                None if row.strength_bp is None else row.strength_bp / 100,
+                received, SOURCE_NAMES[row.source], VENUE_NAMES[row.venue])
+
+
+def _epoch_us(dt: datetime) -> int:
+    sec, us = layout.epoch_parts(dt)
+    return sec * 1_000_000 + us
+
+
+class StorageInfo(NamedTuple):
+    """What Settings and ``collect`` show about the database."""
+
+    database: str                 # redacted URL
+    backend: str                  # sqlite | postgresql
+    size_bytes: int
+    retention_days: int           # raw trades kept (0: forever); bars_1m are kept forever
+    oldest_trade_day: date | None
+    newest_trade_day: date | None
+
+
+# SQLite: the distinct codes by key seeks (a "skip scan" in SQL: one seek per code, in C).
+_SQLITE_CODES = f"""WITH RECURSIVE codes(c) AS (
+    SELECT min(stock_code) FROM {layout.TICKS}
+    UNION ALL SELECT (SELECT min(stock_code) FROM {layout.TICKS} WHERE stock_code > c) FROM codes
+    WHERE c IS NOT NULL)"""
+_SQLITE_CODES_ON = _SQLITE_CODES + f"""
+    SELECT c FROM codes WHERE c IS NOT NULL AND EXISTS (SELECT 1 FROM {layout.TICKS}
+        WHERE stock_code = c AND venue IN (0, 1, 2) AND business_date = :d) ORDER BY c"""
+_SQLITE_DAY_RANGE = _SQLITE_CODES + f""", venues(v) AS (VALUES (0), (1), (2))
+    SELECT min(lo), max(hi) FROM (SELECT
+        (SELECT min(business_date) FROM {layout.TICKS} WHERE stock_code = c AND venue = v) AS lo,
+        (SELECT max(business_date) FROM {layout.TICKS} WHERE stock_code = c AND venue = v) AS hi
+        FROM codes, venues WHERE c IS NOT NULL)"""
 
 
 class Repository:
@@ -76,33 +117,47 @@ class Repository:
         self.engine.dispose()
 
     # -- trades ------------------------------------------------------------------------------------
-    def ticks_between(self, code: str, start: datetime, end: datetime) -> list[Tick]:
-        """Trades of ``code`` with ``start <= timestamp < end``, in trade order."""
-        q = (sa.select(ticks).where(ticks.c.stock_code == code, ticks.c.timestamp >= start,
-                                    ticks.c.timestamp < end)
-             .order_by(ticks.c.timestamp, ticks.c.cum_volume))
+    # Every query of one symbol is a range of the key (stock_code, venue, business_date, …).
+
+    @staticmethod
+    def _series(code: str, venue: str, first: date, last: date) -> sa.ColumnElement[bool]:
+        return sa.and_(T.stock_code == code, T.venue == layout.venue_code(venue),
+                       T.business_date >= first, T.business_date <= last)
+
+    def ticks_between(self, code: str, start: datetime, end: datetime,
+                      venue: str = VENUE_KRX) -> list[Tick]:
+        """Trades of ``code`` on ``venue`` with ``start <= timestamp < end``, in trade order."""
+        at = T.ts * 1_000_000 + T.ts_us
+        q = (sa.select(ticks)
+             .where(self._series(code, venue, schema.kst_date(start), schema.kst_date(end)),
+                    at >= _epoch_us(start), at < _epoch_us(end))
+             .order_by(T.ts, T.ts_us, T.cum_volume))
         with self.engine.connect() as conn:
             return [_tick(r) for r in conn.execute(q)]
 
-    def last_trade(self, code: str, business_date: date) -> Tick | None:
+    def _day(self, code: str, business_date: date, venue: str) -> sa.ColumnElement[bool]:
+        return self._series(code, venue, business_date, business_date)
+
+    def last_trade(self, code: str, business_date: date, venue: str = VENUE_KRX) -> Tick | None:
         """The day's last stored trade (highest cumulative volume): where a back-fill resumes."""
-        q = (sa.select(ticks).where(ticks.c.stock_code == code, ticks.c.business_date == business_date)
-             .order_by(ticks.c.cum_volume.desc()).limit(1))
+        q = (sa.select(ticks).where(self._day(code, business_date, venue))
+             .order_by(T.cum_volume.desc()).limit(1))
         with self.engine.connect() as conn:
             row = conn.execute(q).first()
         return _tick(row) if row is not None else None
 
-    def last_before_first_gap(self, code: str, business_date: date) -> Tick | None:
-        """The trade just before the day's first break in the cumulative-volume chain, or None.
+    def last_before_first_gap(self, code: str, business_date: date,
+                              venue: str = VENUE_KRX) -> Tick | None:
+        """The trade just before the day's first break in the venue's cumulative-volume chain.
 
         Why: after a crash in the middle of a back-fill, later trades are stored but the ones of
         the outage are not; resuming from the newest trade would never fill that hole. A trade
         whose ``cum_volume - volume`` is not the previous stored ``cum_volume`` marks a gap.
+        Each venue has its own chain (the integrated stream's cumulative volume is not KRX's).
         """
-        day = ticks.c
-        prev_cum = sa.func.lag(day.cum_volume).over(order_by=day.cum_volume).label("prev_cum")
-        inner = (sa.select(day.id, day.cum_volume, day.volume, prev_cum)
-                 .where(day.stock_code == code, day.business_date == business_date).subquery())
+        prev_cum = sa.func.lag(T.cum_volume).over(order_by=T.cum_volume).label("prev_cum")
+        inner = (sa.select(T.cum_volume, T.volume, prev_cum)
+                 .where(self._day(code, business_date, venue)).subquery())
         first_break = (sa.select(inner.c.prev_cum)
                        .where(inner.c.prev_cum.is_not(None),
                               inner.c.cum_volume - inner.c.volume != inner.c.prev_cum)
@@ -111,21 +166,19 @@ class Repository:
             before = conn.execute(first_break).scalar()
             if before is None:
                 return None
-            row = conn.execute(sa.select(ticks).where(
-                day.stock_code == code, day.business_date == business_date,
-                day.cum_volume == before)).first()
+            row = conn.execute(sa.select(ticks).where(self._day(code, business_date, venue),
+                                                      T.cum_volume == before)).first()
         return _tick(row) if row is not None else None
 
-    def first_trade(self, code: str, business_date: date) -> Tick | None:
+    def first_trade(self, code: str, business_date: date, venue: str = VENUE_KRX) -> Tick | None:
         """The day's first stored trade (lowest cumulative volume)."""
-        q = (sa.select(ticks).where(ticks.c.stock_code == code, ticks.c.business_date == business_date)
-             .order_by(ticks.c.cum_volume).limit(1))
+        q = sa.select(ticks).where(self._day(code, business_date, venue)).order_by(T.cum_volume).limit(1)
         with self.engine.connect() as conn:
             row = conn.execute(q).first()
         return _tick(row) if row is not None else None
 
-    def price_buckets(self, code: str, start: datetime, end: datetime,
-                      bucket_seconds: int) -> list[tuple[datetime, int, int]]:
+    def price_buckets(self, code: str, start: datetime, end: datetime, bucket_seconds: int,
+                      venue: str = VENUE_KRX) -> list[tuple[datetime, int, int]]:
         """The last trade per ``bucket_seconds`` bucket as ``(timestamp, price, cum_volume)``.
 
         Why: a busy symbol's day is 10⁵+ trades; a sparkline needs a few hundred points. Buckets
@@ -136,41 +189,77 @@ class Repository:
         width = int(bucket_seconds)
         if width < 1:
             raise ValueError("bucket_seconds must be >= 1")
-        if self.engine.dialect.name == "sqlite":
-            # normalised KST text (schema.sqlite_dt): whole seconds as UTC, minus 9 h. Cutting
-            # the fraction also avoids SQLite rounding …59.9995 up to the next second.
-            epoch = sa.cast(sa.func.strftime("%s", sa.func.substr(ticks.c.timestamp, 1, 19)), sa.Integer) - 32400
-            bucket = epoch // width          # SQLite: integer division, epoch is never negative
-        else:
-            bucket = sa.func.floor(sa.cast(sa.extract("epoch", ticks.c.timestamp), sa.Float) / width)
-        inner = (sa.select(ticks.c.business_date.label("d"), sa.func.max(ticks.c.cum_volume).label("cv"))
-                 .where(ticks.c.stock_code == code, ticks.c.timestamp >= start, ticks.c.timestamp < end)
-                 .group_by(ticks.c.business_date, bucket)
-                 .subquery())
-        q = (sa.select(ticks.c.timestamp, ticks.c.price, ticks.c.cum_volume)
-             .join(inner, sa.and_(ticks.c.stock_code == code, ticks.c.business_date == inner.c.d,
-                                  ticks.c.cum_volume == inner.c.cv))
-             .order_by(ticks.c.timestamp, ticks.c.cum_volume))
+        at = T.ts * 1_000_000 + T.ts_us
+        where = (self._series(code, venue, schema.kst_date(start), schema.kst_date(end)),
+                 at >= _epoch_us(start), at < _epoch_us(end))
+        inner = (sa.select(T.business_date.label("d"), sa.func.max(T.cum_volume).label("cv"))
+                 .where(*where).group_by(T.business_date, T.ts - T.ts % width).subquery())
+        q = (sa.select(ticks)
+             .join(inner, sa.and_(T.stock_code == code, T.venue == layout.venue_code(venue),
+                                  T.business_date == inner.c.d, T.cum_volume == inner.c.cv))
+             .order_by(T.ts, T.ts_us, T.cum_volume))
         with self.engine.connect() as conn:
-            return [(r.timestamp, int(r.price), int(r.cum_volume)) for r in conn.execute(q)]
+            return [(t.timestamp, t.price, t.cum_volume) for t in map(_tick, conn.execute(q))]
+
+    def bars(self, code: str, start: datetime, end: datetime,
+             venue: str = VENUE_KRX) -> list[tuple[datetime, int, int, int, int, int]]:
+        """1-minute bars ``(minute, open, high, low, close, volume)`` with ``start <= minute < end``
+        (kept forever, also for days whose raw trades retention removed)."""
+        b = bars_1m.c
+        lo, _ = layout.epoch_parts(start)
+        hi, _ = layout.epoch_parts(end)
+        q = (sa.select(b.minute, b.open, b.high, b.low, b.close, b.volume)
+             .where(b.stock_code == code, b.venue == layout.venue_code(venue), b.minute >= lo, b.minute < hi)
+             .order_by(b.minute))
+        with self.engine.connect() as conn:
+            return [(datetime.fromtimestamp(r.minute, KST), int(r.open), int(r.high), int(r.low),
+                     int(r.close), int(r.volume)) for r in conn.execute(q)]
 
     def count_ticks(self, code: str | None = None, business_date: date | None = None,
-                    source: str | None = None) -> int:
+                    source: str | None = None, venue: str | None = None) -> int:
         q = sa.select(sa.func.count()).select_from(ticks)
         if code is not None:
-            q = q.where(ticks.c.stock_code == code)
+            q = q.where(T.stock_code == code)
+        if venue is not None:
+            q = q.where(T.venue == layout.venue_code(venue))
         if business_date is not None:
-            q = q.where(ticks.c.business_date == business_date)
+            q = q.where(T.business_date == business_date)
         if source is not None:
-            q = q.where(ticks.c.source == source)
+            q = q.where(T.source == layout.SOURCE_CODES[source])
         with self.engine.connect() as conn:
             return int(conn.execute(q).scalar_one())
 
     def codes_on(self, business_date: date) -> list[str]:
-        q = (sa.select(ticks.c.stock_code).where(ticks.c.business_date == business_date)
-             .distinct().order_by(ticks.c.stock_code))
+        """Codes with at least one stored trade that day (any venue)."""
         with self.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                rows = conn.execute(sa.text(_SQLITE_CODES_ON), {"d": layout.day_number(business_date)})
+                return list(rows.scalars())
+            q = (sa.select(T.stock_code).where(T.business_date == business_date)
+                 .distinct().order_by(T.stock_code))
             return list(conn.execute(q).scalars())
+
+    def storage_info(self) -> StorageInfo:
+        """Database size, retention and the stored days, cheaply (key seeks, catalog reads)."""
+        from .retention import RETENTION_SETTING
+
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
+                size = int(pages) * int(conn.exec_driver_sql("PRAGMA page_size").scalar_one())
+                lo, hi = conn.execute(sa.text(_SQLITE_DAY_RANGE)).one()
+                lo, hi = (None if v is None else layout.day_from_number(v) for v in (lo, hi))
+            else:
+                size = int(conn.exec_driver_sql(layout.PG_SIZE).scalar_one())
+                days = sorted(d for (n,) in conn.exec_driver_sql(layout.PG_PARTITIONS)
+                              if (d := layout.pg_partition_day(n)) is not None)
+                used = [d for d in days if conn.exec_driver_sql(
+                    f"SELECT EXISTS (SELECT 1 FROM {layout.pg_partition_name(d)})").scalar()]
+                lo, hi = (used[0], used[-1]) if used else (None, None)
+            kept = conn.execute(sa.select(settings.c.value)
+                                .where(settings.c.key == RETENTION_SETTING)).scalar()
+        return StorageInfo(redact_url(self.url), self.engine.dialect.name, size,
+                           int(kept) if kept is not None else RETENTION_DAYS, lo, hi)
 
     # -- watchlists --------------------------------------------------------------------------------
     def list_watchlists(self) -> list[str]:

@@ -2,37 +2,45 @@
 
 Portable between SQLite (the desktop default) and PostgreSQL.
 
-Time values
------------
-Every timezone-aware column uses :class:`TZDateTime`:
+Trades
+------
+``stock_prices_realtime`` uses the compact integer layout of :mod:`.layout` (schema v5): the
+trade identity (stock_code, venue, business_date, cum_volume) is the primary key, times are
+integers, and ``bars_1m`` keeps 1-minute OHLCV forever while retention removes old trades.
+
+Other time values
+-----------------
+Every other timezone-aware column uses :class:`TZDateTime`:
 
 * PostgreSQL: native ``TIMESTAMP WITH TIME ZONE``.
 * SQLite: ``TEXT`` holding ISO-8601 **in KST with microseconds and offset**, always the same
-  shape (``2026-03-05T09:00:01.000000+09:00``). Because every value is normalised to the same
-  offset and width, text order is time order, so range queries and the (stock_code, timestamp)
-  index work on the strings directly. The writer's raw-sqlite3 fast path uses the same
-  :func:`sqlite_dt` function, so both paths always agree.
-
-``business_date`` is the KST calendar date of the trade (``DATE``; ISO text in SQLite).
+  shape (``2026-03-05T09:00:01.000000+09:00``), so text order is time order.
 
 Migrations
 ----------
-``MIGRATIONS`` is an ordered list; migration *n* takes the schema from version *n-1* to *n*.
-Each migration defines the tables it creates with its own frozen ``MetaData`` (never the current
-one), so an old database is always upgraded through the same steps a new one went through.
-Migrations only add (tables, columns, indexes); they never drop or rewrite user data.
+``MIGRATIONS`` is an ordered list; migration *n* takes the schema from version *n-1* to *n*
+(numbers may have gaps: those above the current version are applied in order). Each migration
+defines the tables it creates with its own frozen DDL (never the current one), so an old
+database is always upgraded through the same steps a new one went through. Migrations add
+tables, columns and indexes, with one exception: v5 changes the trade layout — it renames the
+old table, copies every row into the new one in bounded chunks (converted in SQL, no row goes
+through Python), builds the 1-minute bars, and then drops the old table. It runs in the same
+single transaction as every migration, so an interrupted upgrade leaves the v4 table intact.
+User data is never discarded: row counts and values are equal before and after (tested).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from typing import Any
+from datetime import date, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ...protocol.records import KST
+from . import layout
 
 # -- time type -----------------------------------------------------------------------------------
 
@@ -86,7 +94,7 @@ class TZDateTime(sa.types.TypeDecorator):
 
 # -- current schema (what the application code queries) --------------------------------------------
 
-TICKS = "stock_prices_realtime"
+TICKS = layout.TICKS
 metadata = sa.MetaData()
 
 
@@ -96,7 +104,8 @@ def _id_column() -> sa.Column:
                      autoincrement=True)
 
 
-def _ticks_table(md: sa.MetaData) -> sa.Table:
+def _ticks_table_v1(md: sa.MetaData) -> sa.Table:
+    """The trade table of schema v1–v4 (rowid, text times; replaced by :mod:`.layout` in v5)."""
     return sa.Table(
         TICKS, md,
         _id_column(),
@@ -193,15 +202,18 @@ def _pending_gaps_table(md: sa.MetaData) -> sa.Table:
     )
 
 
-ticks = _ticks_table(metadata)
+ticks = layout.ticks_table(metadata)
+bars_1m = layout.bars_table(metadata)
 settings = _settings_table(metadata)
 schema_version = _schema_version_table(metadata)
 watchlists, watchlist_items = _watchlist_tables(metadata)
 alerts = _alerts_table(metadata)
 pending_gaps = _pending_gaps_table(metadata)
 
-TICK_COLUMNS = ("stock_code", "business_date", "timestamp", "price", "volume", "cum_volume",
-                "change", "change_rate", "strength", "received_at", "source")
+TICK_COLUMNS = layout.TICK_COLUMNS
+#: Columns of the v1–v4 trade table (``legacy_rows`` encodes them).
+TICK_COLUMNS_V1 = ("stock_code", "business_date", "timestamp", "price", "volume", "cum_volume",
+                   "change", "change_rate", "strength", "received_at", "source")
 ALERT_COLUMNS = ("alert_id", "business_date", "stock_code", "stock_name", "direction",
                  "change_pct", "base_price", "base_time", "trigger_price", "trigger_time",
                  "trigger_cum_volume", "detected_at", "window_seconds", "threshold_pct", "step",
@@ -214,7 +226,7 @@ def _m1_initial(conn: Connection) -> None:
     """v1: trades, settings, watchlists (the first released schema)."""
     md = sa.MetaData()
     _schema_version_table(md)
-    _ticks_table(md)
+    _ticks_table_v1(md)
     _settings_table(md)
     _watchlist_tables(md)
     md.create_all(conn)
@@ -242,12 +254,42 @@ def _m4_pending_gaps(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _sql(conn: Connection, statement: str) -> Any:
+    """Run literal SQL (DDL, no parameters): psycopg reads ``%`` as a placeholder, SQLite does not."""
+    if conn.dialect.name == "postgresql":
+        statement = statement.replace("%", "%%")
+    return conn.exec_driver_sql(statement)
+
+
+def _m5_compact_ticks(conn: Connection) -> None:
+    """v5: compact trades keyed by (stock_code, venue, business_date, cum_volume), bars_1m."""
+    dialect = conn.dialect.name
+    old = f"{TICKS}_v4"
+    _sql(conn, f"ALTER TABLE {TICKS} RENAME TO {old}")
+    for ddl in layout.create_ddl(dialect):
+        _sql(conn, ddl)
+    if dialect == "postgresql":
+        days = set(_sql(conn, f"SELECT DISTINCT business_date FROM {old}").scalars())
+        today = datetime.now(KST).date()
+        days |= {today + timedelta(days=i) for i in range(-1, layout.PG_DAYS_AHEAD + 1)}
+        for day in sorted(days):
+            _sql(conn, layout.pg_create_partition(day))
+    top = _sql(conn, f"SELECT max(id) FROM {old}").scalar() or 0
+    copy = sa.text((layout._SQLITE_FROM_V1 if dialect == "sqlite" else layout._PG_FROM_V1).format(old=old))
+    for lo in range(0, int(top), layout.COPY_CHUNK):
+        conn.execute(copy, {"lo": lo, "hi": lo + layout.COPY_CHUNK})
+    if dialect == "postgresql":
+        _sql(conn, layout._PG_BARS_FROM_TICKS)      # SQLite: the trigger built them
+    _sql(conn, f"DROP TABLE {old}")
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 MIGRATIONS: list[Migration] = [
     (1, "initial: stock_prices_realtime, settings, watchlists", _m1_initial),
     (2, "alerts", _m2_alerts),
     (3, "alerts: late, delay_s, source", _m3_alert_lateness),
     (4, "pending_gaps", _m4_pending_gaps),
+    (5, "compact trades with venue (integer times, identity as key), bars_1m", _m5_compact_ticks),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 

@@ -1,0 +1,215 @@
+"""SQLite writer backend: raw ``sqlite3`` multi-row INSERTs inside one ``BEGIN IMMEDIATE``.
+
+Inserted rows = the statements' ``rowcount`` (``sqlite3_changes``, which leaves out the rows the
+``bars_1m`` trigger of :mod:`.layout` writes — it runs for inserted trades only);
+``ON CONFLICT DO NOTHING`` on the trade identity makes a trade seen twice a duplicate.
+
+Retention: ``purge_step`` deletes at most one bounded chunk of one symbol's oldest day per call
+(a short write lock between the writer's batches, never a long one), found by key seeks, and
+then returns up to ``VACUUM_PAGES`` free pages to the file system (``auto_vacuum=INCREMENTAL``,
+set for new databases).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import date
+from itertools import chain
+
+import sqlalchemy as sa
+
+from ...core.events import AlertEvent
+from ...core.ticks import Tick
+from . import layout, schema
+from .backend import alert_row, close_quietly
+
+_COLS = ", ".join(schema.TICK_COLUMNS)
+_ALERT_COLS = ", ".join(schema.ALERT_COLUMNS)
+_CONFLICT = "ON CONFLICT (stock_code, venue, business_date, cum_volume) DO NOTHING"
+SQLITE_INSERT = (f"INSERT INTO {schema.TICKS} ({_COLS}) VALUES ({', '.join('?' * len(schema.TICK_COLUMNS))}) "
+                 + _CONFLICT)
+_SQLITE_ALERT = (f"INSERT INTO alerts ({_ALERT_COLS}) VALUES ({', '.join('?' * len(schema.ALERT_COLUMNS))}) "
+                 "ON CONFLICT (alert_id) DO NOTHING")
+_SETTING = "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+_T = schema.TICKS
+_NEXT_SERIES = (f"SELECT stock_code, venue FROM {_T} WHERE (stock_code, venue) > (?, ?) "
+                "ORDER BY stock_code, venue LIMIT 1")
+_OLDEST_DAY = f"SELECT min(business_date) FROM {_T} WHERE stock_code = ? AND venue = ?"
+_NTH_CUM = (f"SELECT cum_volume FROM {_T} WHERE stock_code = ? AND venue = ? AND business_date = ? "
+            "ORDER BY cum_volume LIMIT 1 OFFSET ?")
+_DELETE_UPTO = (f"DELETE FROM {_T} WHERE stock_code = ? AND venue = ? AND business_date = ? "
+                "AND cum_volume <= ?")
+_DELETE_DAY = f"DELETE FROM {_T} WHERE stock_code = ? AND venue = ? AND business_date = ?"
+#: Free pages returned to the file system after each retention chunk (bounded: 4 MiB at 4 KiB).
+VACUUM_PAGES = 1024
+
+#: Largest multi-row INSERT, in rows (further bounded by the connection's variable limit).
+SQLITE_MAX_ROWS_PER_STATEMENT = 512
+#: Below this many rows a batch goes through the one-row statement.
+SQLITE_MIN_ROWS_PER_STATEMENT = 16
+
+
+def sqlite_rows(ticks: Sequence[Tick]) -> list[tuple]:
+    """Tick → row in ``layout.TICK_COLUMNS`` order (see :func:`.layout.trade_rows`)."""
+    return layout.trade_rows(ticks)
+
+
+def _multi_insert(rows: int) -> str:
+    """The tick INSERT with ``rows`` VALUES tuples (one statement, one sqlite3_step)."""
+    one = "(" + ", ".join("?" * len(schema.TICK_COLUMNS)) + ")"
+    return f"INSERT INTO {schema.TICKS} ({_COLS}) VALUES {', '.join([one] * rows)} " + _CONFLICT
+
+
+class SQLiteBackend:
+    name = "sqlite"
+
+    def __init__(self, url: sa.URL, busy_timeout: float, connect_timeout: float) -> None:
+        self.url = url
+        self.busy_timeout = busy_timeout
+        self.conn: sqlite3.Connection | None = None
+        self._sizes: list[int] | None = None
+        self._sql: dict[int, str] = {}
+        self._purge_at: tuple[str, int] = ("", -1)       # the (code, venue) series being purged
+        self._incremental_vacuum = False
+
+    @property
+    def connected(self) -> bool:
+        return self.conn is not None
+
+    def connect(self) -> None:
+        self._sizes = None
+        path = self.url.database
+        if not path or path == ":memory:":
+            raise ValueError("TickWriter needs a file-backed SQLite database")
+        conn = sqlite3.connect(path, timeout=self.busy_timeout, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")        # takes effect on a new file only
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        except Exception:
+            conn.close()
+            raise
+        self.conn = conn
+
+    def close(self) -> None:
+        close_quietly(self.conn)
+        self.conn = None
+
+    def probe(self) -> None:
+        """Can we take the write lock right now? (a connection alone proves nothing)"""
+        assert self.conn is not None
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute("ROLLBACK")
+
+    def _statement_sizes(self) -> list[int]:
+        """Row counts of the multi-row INSERTs used, largest first: powers of two, so a batch of
+        any size needs few statements and the connection's statement cache keeps them all."""
+        if self._sizes is None:
+            assert self.conn is not None
+            try:
+                limit = self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+            except (AttributeError, sqlite3.Error):
+                limit = 999                         # SQLite's historical minimum
+            top = min(SQLITE_MAX_ROWS_PER_STATEMENT, limit // len(schema.TICK_COLUMNS))
+            sizes = []
+            k = SQLITE_MIN_ROWS_PER_STATEMENT
+            while k <= top:
+                sizes.append(k)
+                k *= 2
+            self._sizes = sizes[::-1]
+            self._sql = {k: _multi_insert(k) for k in self._sizes}
+        return self._sizes
+
+    def _insert_ticks(self, rows: list[tuple]) -> int:
+        """All rows in as few statements as possible; returns the rows inserted.
+
+        Why: ``executemany`` of a one-row INSERT steps SQLite once per row, and every step
+        releases and re-takes the GIL; while the event loop thread is busy, each re-take can
+        wait a whole switch interval (5 ms). A multi-row INSERT does the same work (same
+        ``ON CONFLICT DO NOTHING`` per row) in one step per hundreds of rows, with the B-tree
+        work running outside the GIL."""
+        c = self.conn
+        assert c is not None
+        n = len(rows)
+        i = inserted = 0
+        for k in self._statement_sizes():
+            if n - i < k:
+                continue
+            full = (n - i) // k * k
+            inserted += c.executemany(self._sql[k], [list(chain.from_iterable(rows[j:j + k]))
+                                                     for j in range(i, i + full, k)]).rowcount
+            i += full
+        if i < n:
+            inserted += c.executemany(SQLITE_INSERT, rows[i:] if i else rows).rowcount
+        return inserted
+
+    def write(self, ticks: Sequence[Tick], alerts: Sequence[AlertEvent]) -> tuple[int, int]:
+        rows = sqlite_rows(ticks)
+        arows = [alert_row(a, True) for a in alerts]
+        c = self.conn
+        assert c is not None
+        inserted = alerts_inserted = 0
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            if rows:
+                inserted = self._insert_ticks(rows)
+            if arows:
+                alerts_inserted = c.executemany(_SQLITE_ALERT, arows).rowcount
+            c.execute("COMMIT")
+        except BaseException:
+            try:
+                c.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001
+                pass
+            raise
+        return inserted, alerts_inserted
+
+    # -- retention and size ------------------------------------------------------------------------
+    def purge_step(self, cutoff: date, max_rows: int) -> tuple[int, bool]:
+        """Delete up to ``max_rows`` trades older than ``cutoff``; (deleted, nothing left)."""
+        c = self.conn
+        assert c is not None
+        cutoff_day = layout.day_number(cutoff)
+        code, venue = self._purge_at
+        while True:
+            if code:
+                oldest = c.execute(_OLDEST_DAY, (code, venue)).fetchone()[0]
+                if oldest is not None and oldest < cutoff_day:
+                    break
+            row = c.execute(_NEXT_SERIES, (code, venue)).fetchone()
+            if row is None:
+                self._purge_at = ("", -1)
+                return 0, True
+            code, venue = row
+        self._purge_at = (code, venue)
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            upto = c.execute(_NTH_CUM, (code, venue, oldest, max_rows - 1)).fetchone()
+            if upto is None:
+                deleted = c.execute(_DELETE_DAY, (code, venue, oldest)).rowcount
+            else:
+                deleted = c.execute(_DELETE_UPTO, (code, venue, oldest, upto[0])).rowcount
+            c.execute("COMMIT")
+        except BaseException:
+            try:
+                c.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001
+                pass
+            raise
+        if self._incremental_vacuum or c.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+            self._incremental_vacuum = True
+            c.execute(f"PRAGMA incremental_vacuum({VACUUM_PAGES})").fetchall()
+        return deleted, False
+
+    def database_bytes(self) -> int:
+        assert self.conn is not None
+        pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
+        size = self.conn.execute("PRAGMA page_size").fetchone()[0]
+        return int(pages) * int(size)
+
+    def record_setting(self, key: str, value: str) -> None:
+        assert self.conn is not None
+        self.conn.execute(_SETTING, (key, value))
