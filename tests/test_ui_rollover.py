@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from kis_desk.config import UserPaths
-from kis_desk.core.events import AlertEvent, DayRolloverEvent, TicksEvent
+from kis_desk.core.events import AlertEvent, DayRolloverEvent, EventBus, TicksEvent
 from kis_desk.core.ticks import Tick
 from kis_desk.protocol.records import KST
 from kis_desk.settings import SettingsStore
@@ -48,12 +48,14 @@ def alert(code: str, t: datetime, n: int = 1) -> AlertEvent:
 def test_model_rolls_over_to_the_new_day_with_nothing_of_the_old_day(qtbot):
     model = WatchlistModel(clock=lambda: at(DAY1, 23, 59, 58))
     model.timer.stop()
+    bus = EventBus()
+    model.subscribe(bus)                    # the engine's events, through the typed bus
     model.set_codes(CODES)
     assert model.business_date == DAY1
     code = CODES[0]
     old = [tick(code, at(DAY1, 23, 59, 58), 10_500, 9_000, 10_000),
            tick(code, at(DAY1, 23, 59, 59), 10_600, 9_500, 10_000)]
-    model.on_event(TicksEvent(tuple(old)))
+    bus.publish(TicksEvent(tuple(old)))
     model.on_alert(alert(code, at(DAY1, 23, 59, 59)))
     row = model.state(code)
     assert (row.price, row.cum_volume, row.change) == (10_600, 9_500, 600) and row.alerts
@@ -61,7 +63,7 @@ def test_model_rolls_over_to_the_new_day_with_nothing_of_the_old_day(qtbot):
     early = tick(code, at(DAY2, 0, 0, 0), 10_650, 3, 10_600)
     model.on_ticks([early])
     assert model.state(code).cum_volume == 9_500          # not mixed into the old day's row
-    model.on_event(DayRolloverEvent(DAY1, DAY2))
+    bus.publish(DayRolloverEvent(DAY1, DAY2))
     assert model.business_date == DAY2
     row = model.state(code)
     assert (row.price, row.cum_volume, row.change, row.prev_close) == (10_650, 3, 50, 10_600)
@@ -78,7 +80,7 @@ def test_model_rolls_over_to_the_new_day_with_nothing_of_the_old_day(qtbot):
     # an alert of the new day highlights its row (the old day's ids suppress nothing)
     model.on_alert(alert(code, at(DAY2, 0, 0, 2)))
     assert len(model.state(code).alerts) == 1
-    model.on_event(DayRolloverEvent(DAY1, DAY2))             # a repeat changes nothing
+    bus.publish(DayRolloverEvent(DAY1, DAY2))             # a repeat changes nothing
     assert model.state(code).cum_volume == 8
 
 
