@@ -102,8 +102,7 @@ def _window(qloop, engine, **kw) -> MainWindow:
 
 def _close(qloop, win: MainWindow) -> None:
     qloop.run_until_complete(win.shutdown())
-    win._quitting = True
-    win.close()
+    win.quit()
     win.deleteLater()
 
 
@@ -137,11 +136,11 @@ def test_close_keeps_collecting_in_the_tray_and_says_so_once(qtbot, qloop, engin
     try:
         assert win.settings.keep_running_in_tray and win.tray is not None
         win.close()
-        assert not win.isVisible() and quits == [] and win.tray_hints == 1
+        assert not win.isVisible() and quits == [] and win.tray_keeper.hints == 1
         assert SettingsStore().load().tray_hint_shown          # never shown again, even after a restart
-        win.show_from_tray()
+        win.tray_keeper.show_window()              # the tray icon / its menu
         win.close()
-        assert quits == [] and win.tray_hints == 1
+        assert quits == [] and win.tray_keeper.hints == 1
         win.quit()                                            # File ▸ Quit / the tray menu
         assert quits == [True]
     finally:
@@ -156,7 +155,7 @@ def test_close_quits_when_the_setting_is_off_or_there_is_no_tray(qtbot, qloop, e
         win.closeRequested.connect(lambda: quits.append(True))
         try:
             win.close()
-            assert quits == [True] and win.tray_hints == 0
+            assert quits == [True] and win.tray_keeper.hints == 0
         finally:
             _close(qloop, win)
 
