@@ -175,3 +175,26 @@ def test_settings_dialog_applies_to_the_running_engine(qtbot, qloop, engine):
         assert tr("settings.applied", what="threshold_pct") in win.status.currentMessage()
     finally:
         _close(qloop, win)
+
+
+def test_chart_starts_over_and_shows_only_the_new_days_trades(qtbot, qloop, engine):
+    today = datetime.now(KST).date()
+    tomorrow = today + timedelta(days=1)
+    win = _window(qloop, engine)
+    try:
+        code = CODES[0]
+        win.select_code(code)
+        qloop.run_until_complete(asyncio.wait_for(win.idle(), 10))
+        assert win.chart.code == code
+        now = datetime.now(KST)
+        win.chart.on_ticks([tick(code, now, 10_100, 5, 10_000),
+                            tick(code, at(tomorrow, 0, 0, 1), 10_200, 1, 10_100)])   # early: not drawn
+        assert win.chart.series.n == 1
+        engine.bus.publish(DayRolloverEvent(today, tomorrow))
+        qloop.run_until_complete(asyncio.wait_for(win.idle(), 10))
+        assert win.chart.series.n == 0 and win.chart.code == code
+        win.chart.on_ticks([tick(code, now, 10_150, 6, 10_000),                       # late: not drawn
+                            tick(code, at(tomorrow, 0, 0, 2), 10_250, 2, 10_100)])
+        assert win.chart.series.n == 1 and win.chart.prev_close == 10_100
+    finally:
+        _close(qloop, win)

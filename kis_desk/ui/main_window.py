@@ -28,6 +28,7 @@ from ..engine.handle import EngineHandle
 from ..protocol.records import KST
 from ..settings import SettingsStore, UserSettings
 from .alerts_view import AlertDock
+from .business_day import BusinessDay
 from .chart import DetailChart, history_arrays
 from .desk_actions import DeskActions   # alerts menu (test alert, history), volume, theme
 from .grid_columns import Col
@@ -37,7 +38,6 @@ from .icon import app_icon
 from .notifications import AlertBanner, Notifier
 from .settings_dialog import SettingsDialog
 from .settings_flow import apply_to_engine, settings_dialog
-from .business_day import BusinessDay
 from .status_bar import EngineStatusBar
 from .tray import TrayKeeper
 from .watchlist_controller import WatchlistController
@@ -194,7 +194,7 @@ class MainWindow(QMainWindow):
         self.tray_keeper.retranslate()
 
     def apply_settings(self, settings: UserSettings) -> None:
-        """Appearance and sound (the engine's part: :meth:`apply_engine_settings`)."""
+        """Appearance and sound (the engine's part: ``settings_flow.apply_to_engine``)."""
         self.settings = settings
         set_language(settings.language)
         pal = self.desk.apply_settings(settings)   # volume + theme now; colours for that theme
