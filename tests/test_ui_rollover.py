@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from kis_desk.config import UserPaths
-from kis_desk.core.events import AlertEvent, DayRolloverEvent, TicksEvent
+from kis_desk.core.events import AlertEvent, DayRolloverEvent, EventBus, TicksEvent
 from kis_desk.core.ticks import Tick
 from kis_desk.protocol.records import KST
 from kis_desk.settings import SettingsStore
@@ -48,12 +48,14 @@ def alert(code: str, t: datetime, n: int = 1) -> AlertEvent:
 def test_model_rolls_over_to_the_new_day_with_nothing_of_the_old_day(qtbot):
     model = WatchlistModel(clock=lambda: at(DAY1, 23, 59, 58))
     model.timer.stop()
+    bus = EventBus()
+    model.subscribe(bus)                    # the engine's events, through the typed bus
     model.set_codes(CODES)
     assert model.business_date == DAY1
     code = CODES[0]
     old = [tick(code, at(DAY1, 23, 59, 58), 10_500, 9_000, 10_000),
            tick(code, at(DAY1, 23, 59, 59), 10_600, 9_500, 10_000)]
-    model.on_event(TicksEvent(tuple(old)))
+    bus.publish(TicksEvent(tuple(old)))
     model.on_alert(alert(code, at(DAY1, 23, 59, 59)))
     row = model.state(code)
     assert (row.price, row.cum_volume, row.change) == (10_600, 9_500, 600) and row.alerts
@@ -61,7 +63,7 @@ def test_model_rolls_over_to_the_new_day_with_nothing_of_the_old_day(qtbot):
     early = tick(code, at(DAY2, 0, 0, 0), 10_650, 3, 10_600)
     model.on_ticks([early])
     assert model.state(code).cum_volume == 9_500          # not mixed into the old day's row
-    model.on_event(DayRolloverEvent(DAY1, DAY2))
+    bus.publish(DayRolloverEvent(DAY1, DAY2))
     assert model.business_date == DAY2
     row = model.state(code)
     assert (row.price, row.cum_volume, row.change, row.prev_close) == (10_650, 3, 50, 10_600)
@@ -78,7 +80,7 @@ def test_model_rolls_over_to_the_new_day_with_nothing_of_the_old_day(qtbot):
     # an alert of the new day highlights its row (the old day's ids suppress nothing)
     model.on_alert(alert(code, at(DAY2, 0, 0, 2)))
     assert len(model.state(code).alerts) == 1
-    model.on_event(DayRolloverEvent(DAY1, DAY2))             # a repeat changes nothing
+    bus.publish(DayRolloverEvent(DAY1, DAY2))             # a repeat changes nothing
     assert model.state(code).cum_volume == 8
 
 
@@ -100,8 +102,7 @@ def _window(qloop, engine, **kw) -> MainWindow:
 
 def _close(qloop, win: MainWindow) -> None:
     qloop.run_until_complete(win.shutdown())
-    win._quitting = True
-    win.close()
+    win.quit()
     win.deleteLater()
 
 
@@ -135,11 +136,11 @@ def test_close_keeps_collecting_in_the_tray_and_says_so_once(qtbot, qloop, engin
     try:
         assert win.settings.keep_running_in_tray and win.tray is not None
         win.close()
-        assert not win.isVisible() and quits == [] and win.tray_hints == 1
+        assert not win.isVisible() and quits == [] and win.tray_keeper.hints == 1
         assert SettingsStore().load().tray_hint_shown          # never shown again, even after a restart
-        win.show_from_tray()
+        win.tray_keeper.show_window()              # the tray icon / its menu
         win.close()
-        assert quits == [] and win.tray_hints == 1
+        assert quits == [] and win.tray_keeper.hints == 1
         win.quit()                                            # File ▸ Quit / the tray menu
         assert quits == [True]
     finally:
@@ -154,7 +155,7 @@ def test_close_quits_when_the_setting_is_off_or_there_is_no_tray(qtbot, qloop, e
         win.closeRequested.connect(lambda: quits.append(True))
         try:
             win.close()
-            assert quits == [True] and win.tray_hints == 0
+            assert quits == [True] and win.tray_keeper.hints == 0
         finally:
             _close(qloop, win)
 
@@ -172,5 +173,28 @@ def test_settings_dialog_applies_to_the_running_engine(qtbot, qloop, engine):
         assert settings.alert_threshold_pct == 0.5 and previous.alert_threshold_pct == 5.0
         assert not win.settings.keep_running_in_tray
         assert tr("settings.applied", what="threshold_pct") in win.status.currentMessage()
+    finally:
+        _close(qloop, win)
+
+
+def test_chart_starts_over_and_shows_only_the_new_days_trades(qtbot, qloop, engine):
+    today = datetime.now(KST).date()
+    tomorrow = today + timedelta(days=1)
+    win = _window(qloop, engine)
+    try:
+        code = CODES[0]
+        win.select_code(code)
+        qloop.run_until_complete(asyncio.wait_for(win.idle(), 10))
+        assert win.chart.code == code
+        now = datetime.now(KST)
+        win.chart.on_ticks([tick(code, now, 10_100, 5, 10_000),
+                            tick(code, at(tomorrow, 0, 0, 1), 10_200, 1, 10_100)])   # early: not drawn
+        assert win.chart.series.n == 1
+        engine.bus.publish(DayRolloverEvent(today, tomorrow))
+        qloop.run_until_complete(asyncio.wait_for(win.idle(), 10))
+        assert win.chart.series.n == 0 and win.chart.code == code
+        win.chart.on_ticks([tick(code, now, 10_150, 6, 10_000),                       # late: not drawn
+                            tick(code, at(tomorrow, 0, 0, 2), 10_250, 2, 10_100)])
+        assert win.chart.series.n == 1 and win.chart.prev_close == 10_100
     finally:
         _close(qloop, win)

@@ -10,6 +10,7 @@ buffers and drawn by a 2 Hz timer — never per trade — which stops while the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
 import numpy as np
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from ..core.events import AlertEvent
 from ..core.ticks import Tick
+from ..protocol.records import KST
 from .i18n import tr
 from .theme import KOREAN, Palette
 
@@ -165,6 +167,7 @@ class DetailChart(QWidget):
         layout.addWidget(self.layout_widget)
         self.palette: Palette = KOREAN
         self.code: str | None = None
+        self._day_range: tuple[datetime, datetime] | None = None   # see set_day
         self.name = ""
         self.series = _Series()
         self.alerts: list[AlertEvent] = []
@@ -195,6 +198,12 @@ class DetailChart(QWidget):
         self._dirty = True
 
     # -- data ---------------------------------------------------------------------------------
+    def set_day(self, day: date) -> None:
+        """Show trades of business date ``day`` only (a late trade of the day before, or an
+        early one of the next, is not drawn); call :meth:`show_symbol` to start over."""
+        start = datetime(day.year, day.month, day.day, tzinfo=KST)
+        self._day_range = (start, start + timedelta(days=1))
+
     def show_symbol(self, code: str, name: str) -> None:
         """Switch to ``code`` (empty until history arrives; live ticks start right away)."""
         self.code, self.name = code, name
@@ -230,6 +239,9 @@ class DetailChart(QWidget):
         if code is None:
             return
         mine = [t for t in ticks if t.stock_code == code]
+        if mine and self._day_range is not None:
+            start, end = self._day_range
+            mine = [t for t in mine if start <= t.timestamp < end]
         if mine:
             self.series.extend(mine)
             last = mine[-1]

@@ -4,19 +4,23 @@ Inputs: engine events on ``engine.bus`` (typed subscriptions, delivered on the G
 collector runs on the same qasync loop) and ``EngineHandle`` calls — history, stored alerts and
 watchlists included, each of which does its own worker-thread hop. Nothing here touches storage
 or blocks the GUI thread. While the window is hidden or minimised nothing repaints.
+
+The grid, chart and alert dock show one business date; the engine's ``DayRolloverEvent`` starts
+them over at midnight. Settings apply to the running engine at once; closing may only hide the
+window while collecting goes on (``tray``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date, datetime
 from typing import Any
 
 from PySide6.QtCore import QEvent, QItemSelection, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QSystemTrayIcon, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QVBoxLayout, QWidget
 
 from .. import __version__
 from ..core.events import AlertEvent, TicksEvent
@@ -24,6 +28,7 @@ from ..engine.handle import EngineHandle
 from ..protocol.records import KST
 from ..settings import SettingsStore, UserSettings
 from .alerts_view import AlertDock
+from .business_day import BusinessDay
 from .chart import DetailChart, history_arrays
 from .desk_actions import DeskActions   # alerts menu (test alert, history), volume, theme
 from .grid_columns import Col
@@ -32,7 +37,9 @@ from .i18n import set_language, tr
 from .icon import app_icon
 from .notifications import AlertBanner, Notifier
 from .settings_dialog import SettingsDialog
+from .settings_flow import apply_to_engine, settings_dialog
 from .status_bar import EngineStatusBar
+from .tray import TrayKeeper
 from .watchlist_controller import WatchlistController
 from .watchlist_editor import WatchlistEditor
 from .watchlist_model import CODE_ROLE, SPARK_POINTS, WatchlistModel
@@ -46,9 +53,13 @@ SEED_CHUNK = 10           # symbols per worker-thread round trip when loading hi
 
 class MainWindow(QMainWindow):
     closeRequested = Signal()
+    retryStart = Signal()        # settings changed while the engine could not start: try again
 
     def __init__(self, engine: EngineHandle, store: SettingsStore | None = None,
-                 settings: UserSettings | None = None, parent=None) -> None:
+                 settings: UserSettings | None = None, parent=None, *, tray_available: bool | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(KST)) -> None:
+        """``tray_available``: None → ask Qt (offscreen has no tray); ``clock``: KST wall time,
+        which fixes the business date the grid starts on."""
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.engine = engine
@@ -61,7 +72,7 @@ class MainWindow(QMainWindow):
         self._painting = True
 
         # grid
-        self.model = WatchlistModel(engine.symbols.name, self)
+        self.model = WatchlistModel(engine.symbols.name, self, clock=clock)
         self.grid = GridView(self.model)
         self.grid.horizontalHeader().customContextMenuRequested.connect(self._header_menu)
         self.grid.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -87,6 +98,7 @@ class MainWindow(QMainWindow):
         self.alert_dock.codeActivated.connect(self.select_code)
         self.alert_dock.acknowledgeRequested.connect(self.acknowledge)
         self.chart = DetailChart()
+        self.chart.set_day(self.business_date)
         self.chart_dock = self._dock("chartDock", self.chart)
         self.editor = WatchlistEditor(engine.symbols, self)
         self.editor_dock = self._dock("watchlistDock", self.editor)
@@ -111,12 +123,12 @@ class MainWindow(QMainWindow):
         self.status = EngineStatusBar(self)
         self.setStatusBar(self.status)
 
-        self.tray: QSystemTrayIcon | None = None
-        if QSystemTrayIcon.isSystemTrayAvailable():
-            self.tray = QSystemTrayIcon(self.windowIcon(), self)
-            self.tray.show()
+        self.tray_keeper = TrayKeeper(self, self.quit, tray_available)
+        self.tray = self.tray_keeper.tray
         self.notifier = Notifier(self.banner, self.tray)
 
+        self.day = BusinessDay(engine, self.model, self.alert_dock, self.chart, self.status.showMessage,
+                               self.spawn, self._load_chart)
         self._build_menus()
         self.apply_settings(self.settings)
         self.resize(1680, 1020)
@@ -125,7 +137,8 @@ class MainWindow(QMainWindow):
         bus = engine.bus
         offs = [self.model.subscribe(bus), self.status.subscribe(bus),
                 bus.subscribe(TicksEvent, lambda e: self.chart.on_ticks(e.ticks)),
-                bus.subscribe(AlertEvent, self._on_alert)]
+                bus.subscribe(AlertEvent, self._on_alert),
+                self.day.subscribe(bus)]           # after the model's own
         self._unsubscribe = lambda: [off() for off in offs] and None
 
     def _dock(self, name: str, widget: QWidget) -> QDockWidget:
@@ -147,7 +160,7 @@ class MainWindow(QMainWindow):
         self.settings_action.triggered.connect(self.open_settings)
         self.quit_action = QAction(self)
         self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        self.quit_action.triggered.connect(self.close)
+        self.quit_action.triggered.connect(self.quit)
         self.file_menu.addAction(self.settings_action)
         self.file_menu.addSeparator()
         self.file_menu.addAction(self.quit_action)
@@ -178,9 +191,10 @@ class MainWindow(QMainWindow):
         self.model.retranslate()
         self.status.retranslate()
         self.desk.retranslate()
+        self.tray_keeper.retranslate()
 
     def apply_settings(self, settings: UserSettings) -> None:
-        """Appearance and sound apply at once; engine settings on the next start."""
+        """Appearance and sound (the engine's part: ``settings_flow.apply_to_engine``)."""
         self.settings = settings
         set_language(settings.language)
         pal = self.desk.apply_settings(settings)   # volume + theme now; colours for that theme
@@ -192,10 +206,16 @@ class MainWindow(QMainWindow):
         self.retranslate()
 
     def open_settings(self) -> SettingsDialog:
-        dialog = SettingsDialog(self.store, self.settings, self)
-        dialog.accepted.connect(lambda: self.apply_settings(dialog.settings))
+        """Appearance applies here, the rest to the running engine at once (settings_flow)."""
+        dialog = settings_dialog(self.engine, self.store, self.settings, self, self.tray is not None)
+        dialog.accepted.connect(lambda: self._settings_accepted(self.settings, dialog.settings))
         dialog.open()
         return dialog
+
+    def _settings_accepted(self, previous: UserSettings, settings: UserSettings) -> None:
+        self.apply_settings(settings)
+        self.spawn(apply_to_engine(self.engine, self.store, previous, settings,
+                                   self.status.showMessage, self.retryStart.emit))
 
     # -- layout persistence -------------------------------------------------------------------
     def _header_menu(self, pos) -> None:
@@ -290,10 +310,7 @@ class MainWindow(QMainWindow):
         self.status.always_open = self.engine.simulated
         self.show_codes(codes)
         await self.watchlists.open(watchlist, codes)
-        for item in await self.engine.alerts_on(datetime.now(KST).date()):
-            self.alert_dock.model.add(item.alert, acknowledged=item.acknowledged)
-            if not item.acknowledged:
-                self.model.on_alert(item.alert)   # highlight only: no popup for history
+        self.day.show_stored(await self.engine.alerts_on(self.business_date))
         if self.model.rowCount():
             self.grid.selectRow(0)
 
@@ -323,7 +340,7 @@ class MainWindow(QMainWindow):
         the first rows appear quickly; live trades arriving meanwhile are buffered per row and
         merged without duplicates (model.seed).
         """
-        today = datetime.now(KST).date()
+        today = self.business_date
         try:
             for i in range(0, len(todo), SEED_CHUNK):
                 chunk = todo[i:i + SEED_CHUNK]
@@ -337,6 +354,10 @@ class MainWindow(QMainWindow):
             self.model.end_seed(todo)       # failures/cancellation: rows stay live-only
 
     # -- events -------------------------------------------------------------------------------
+    @property
+    def business_date(self) -> date:
+        return self.model.business_date or datetime.now(KST).date()   # always set: clock given
+
     def _on_alert(self, event: AlertEvent) -> None:
         if self.alert_dock.model.add(event):
             self.notifier.notify(event)
@@ -367,7 +388,7 @@ class MainWindow(QMainWindow):
                 self.spawn(self._load_chart(code))
 
     async def _load_chart(self, code: str) -> None:
-        history = await self.engine.day_trades(code, datetime.now(KST).date(), history_arrays)
+        history = await self.engine.day_trades(code, self.business_date, history_arrays)
         alerts = [a for a in self.alert_dock.model.alerts if a.stock_code == code]
         self.chart.load_history(code, history, alerts)
 
@@ -389,7 +410,16 @@ class MainWindow(QMainWindow):
         self.spawn(self.watchlists.save_and_apply(name, codes))
 
     # -- close --------------------------------------------------------------------------------
+    def quit(self) -> None:
+        """Quit for real (File ▸ Quit, the tray menu): the engine stops and flushes."""
+        self.tray_keeper.quitting = True
+        self.close()
+
     def closeEvent(self, event) -> None:  # noqa: N802
         self.save_layout()
+        if self.tray_keeper.keeps_running(self.settings):
+            event.ignore()                     # the window goes, collecting goes on
+            self.tray_keeper.hide_window(self.settings, self.store)
+            return
         self.closeRequested.emit()
         super().closeEvent(event)

@@ -11,6 +11,11 @@ delegate (``sparkline``), drawing a cached pixmap.
 
 While the window is hidden or minimised the timer stops (:meth:`pause`); :meth:`resume`
 repaints everything once.
+
+The rows show one KST business date (from an injected clock, or the first trade's date): trades
+of an earlier date are dropped (stored by the engine, never mixed into the day's values); trades
+of a later one wait (bounded) for the engine's :class:`DayRolloverEvent`, which empties every row
+and then applies them.
 """
 
 from __future__ import annotations
@@ -18,13 +23,17 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QFont
 
-from ..core.events import AlertEvent, EventBus, SessionStateEvent, SubscriptionPlanEvent, TicksEvent
+from ..core.events import (
+    AlertEvent, DayRolloverEvent, EventBus, SessionStateEvent, SubscriptionPlanEvent, TicksEvent,
+)
 from ..core.ticks import Tick
+from ..protocol.records import KST
 from .feed_state import FeedStates, SymbolFeed
 from .grid_columns import ALIGNMENTS, COLUMNS, NCOLS, TRADE_COLUMNS, Col, build_row, sorted_order
 from .repaint import MAX_CELLS_PER_SIGNAL, changed_runs, row_runs
@@ -44,6 +53,7 @@ ALERT_ROLE = Qt.ItemDataRole.UserRole + 5     # True while the row has unacknowl
 PENDING_SECONDS = 1800   # live seconds buffered per row while its history loads (bounded)
 REFRESH_HZ = 8
 SPARK_EVERY = 8     # a row's sparkline repaints every 8th flush (1 Hz: its finest bucket), rows staggered
+AHEAD_LIMIT = 100_000   # trades of the next day buffered until the engine's DayRolloverEvent
 
 _ROOT = QModelIndex()
 _FLAGS = (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren)
@@ -60,7 +70,10 @@ class WatchlistModel(QAbstractTableModel):
     alertRaised = Signal(object)        # AlertEvent (after the row is highlighted)
     alertsAcknowledged = Signal(list)   # alert ids
 
-    def __init__(self, names=None, parent=None, refresh_hz: float = REFRESH_HZ) -> None:
+    def __init__(self, names=None, parent=None, refresh_hz: float = REFRESH_HZ,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        """``clock``: KST wall time, read once: the business date the rows start on (None: the
+        first trade's date). After that only the engine's :class:`DayRolloverEvent` moves it."""
         super().__init__(parent)
         self._name_of = names or (lambda code: code)
         self._rows: list[RowState] = []
@@ -78,6 +91,13 @@ class WatchlistModel(QAbstractTableModel):
         self.sort_order = Qt.SortOrder.AscendingOrder
         self._seeded: set[str] = set()      # codes whose rows hold today's stored history
         self._requested: set[str] = set()   # codes whose history is being loaded
+        self.business_date: date | None = None
+        self._day_start: datetime | None = None
+        self._day_end: datetime | None = None
+        if clock is not None:
+            self._set_day(clock().astimezone(KST).date())
+        self._ahead: deque[Tick] = deque(maxlen=AHEAD_LIMIT)   # next day's trades, in arrival order
+        self.old_day_dropped = 0            # late trades of an earlier day (not shown)
         self.palette: Palette = KOREAN
         self.bold = QFont()
         self.bold.setBold(True)
@@ -92,6 +112,7 @@ class WatchlistModel(QAbstractTableModel):
         """Follow the engine: trades, alerts and feed state; returns the unsubscriber."""
         offs = [bus.subscribe(TicksEvent, lambda e: self.on_ticks(e.ticks)),
                 bus.subscribe(AlertEvent, self.on_alert),
+                bus.subscribe(DayRolloverEvent, self.on_day_rollover),
                 self.feeds.subscribe(bus, self._feeds_changed)]
         return lambda: [off() for off in offs] and None
 
@@ -234,14 +255,52 @@ class WatchlistModel(QAbstractTableModel):
         return sorted_order(self._rows, self._natural, self.sort_column,
                             self.sort_order == Qt.SortOrder.DescendingOrder, self)
 
+    # -- business date ------------------------------------------------------------------------
+    def _set_day(self, day: date) -> None:
+        self.business_date = day
+        self._day_start = datetime(day.year, day.month, day.day, tzinfo=KST)
+        self._day_end = self._day_start + timedelta(days=1)
+
+    def on_day_rollover(self, event: DayRolloverEvent) -> None:
+        """A new business day: every row starts empty (price, change, volume, strength, 1-minute
+        window, sparkline, alert highlight); the new day's trades that came before the event
+        are applied now. A repeated or older event changes nothing."""
+        if self.business_date is not None and event.current <= self.business_date:
+            return
+        self._set_day(event.current)
+        for i, old in enumerate(self._rows):
+            fresh = RowState(old.code, old.name)
+            fresh.feed = old.feed
+            fresh.spark.version = old.spark.version + 1   # the delegate's pixmap cache key moves on
+            self._rows[i] = fresh
+        self._seeded = set(self._index)     # the old day's history is no row's business now
+        self._requested.clear()
+        for pending in (self._dirty, self._touched, self._spark_dirty, self._flashing):
+            pending.clear()
+        ahead, self._ahead = list(self._ahead), deque(maxlen=AHEAD_LIMIT)
+        self.on_ticks(ahead)                # today's are applied, later ones wait again
+        self._emit_all()
+
     # -- engine events (the only input) -------------------------------------------------------
     def on_ticks(self, ticks: Iterable[Tick]) -> None:
         index, rows, dirty = self._index, self._rows, self._dirty
+        if self._day_start is None:         # no clock: the business date of the first trade
+            ticks = tuple(ticks)
+            if not ticks:
+                return
+            self._set_day(ticks[0].timestamp.astimezone(KST).date())
+        start, end = self._day_start, self._day_end
         now = time.monotonic()
         n = 0
         for t in ticks:
             i = index.get(t.stock_code)
             if i is None:
+                continue
+            if not start <= t.timestamp < end:   # type: ignore[operator]
+                if t.timestamp >= end:           # type: ignore[operator]
+                    self._ahead.append(t)
+                else:
+                    self.old_day_dropped += 1
                 continue
             rows[i].apply(t, now)
             dirty.add(i)

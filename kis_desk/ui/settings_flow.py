@@ -1,0 +1,44 @@
+"""Settings applied live: the dialog's result goes to the running engine at once.
+
+Appearance and sound are the window's (``MainWindow.apply_settings``); environment, keys,
+database, Redis and the alert rule go to the engine through ``EngineHandle.apply_settings``
+(an attached desktop changes only its database and Redis). An engine that could not start
+(bad keys, say) is started again with the new settings (``retry``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..engine.handle import EngineHandle
+from ..settings import SettingsStore, UserSettings
+from .i18n import tr
+from .settings_dialog import SettingsDialog
+
+
+def is_remote(engine: EngineHandle) -> bool:
+    from ..engine.remote import RemoteEngine
+
+    return isinstance(engine, RemoteEngine)
+
+
+def settings_dialog(engine: EngineHandle, store: SettingsStore, settings: UserSettings, parent,
+                    tray_available: bool) -> SettingsDialog:
+    return SettingsDialog(store, settings, parent, tray_available=tray_available, remote=is_remote(engine))
+
+
+async def apply_to_engine(engine: EngineHandle, store: SettingsStore, previous: UserSettings,
+                          settings: UserSettings, say: Callable[[str, int], None],
+                          retry: Callable[[], None]) -> list[str]:
+    """``previous`` → ``settings`` applied to ``engine``; ``say`` shows the outcome in the
+    status bar. Returns the fields changed (none when the engine refused them)."""
+    try:
+        changed = await engine.apply_settings(settings, store, previous)
+    except ValueError as exc:      # ConfigError: the engine kept what it had
+        say(tr("settings.apply_failed", message=str(exc)), 15000)
+        return []
+    if not engine.has_storage:     # it is not running (it could not start): start it again
+        retry()
+    elif changed:
+        say(tr("settings.applied", what=", ".join(changed)), 8000)
+    return changed
