@@ -48,6 +48,7 @@ class RecordingEngine(EngineReads):
         self.repository = Repository(db_url)
         self.calls: list[tuple[str, object]] = []
         self.simulated = False
+        self.attached = False
 
     async def start(self) -> None:
         self.calls.append(("start", None))

@@ -167,6 +167,9 @@ class Collector(EngineReads):
         self._started = False
         self._stopping = False
 
+    #: an in-process collector, not a view of one on another host (see RemoteEngine)
+    attached = False
+
     @property
     def simulated(self) -> bool:
         """Runs on the built-in market (trades around the clock, whatever the KRX calendar says)."""

@@ -167,6 +167,9 @@ class EngineHandle(Protocol):
     def simulated(self) -> bool: ...                       # built-in market, always open
 
     @property
+    def attached(self) -> bool: ...                        # shows a collector on another host
+
+    @property
     def has_storage(self) -> bool: ...                     # False until start() has run
 
     async def start(self) -> None: ...

@@ -64,6 +64,7 @@ class RemoteEngine(EngineReads):
         self.symbols = default_directory()
         self.repository: Any = None
         self.simulated = False          # whatever feeds the remote collector, this host trades nothing
+        self.attached = True            # the alert rule, environment and keys are the remote's
         self.codes: list[str] = list(dict.fromkeys(codes))
         self.received = 0
         self._seen: set[str] = set()

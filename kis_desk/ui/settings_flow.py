@@ -16,15 +16,9 @@ from .i18n import tr
 from .settings_dialog import SettingsDialog
 
 
-def is_remote(engine: EngineHandle) -> bool:
-    from ..engine.remote import RemoteEngine
-
-    return isinstance(engine, RemoteEngine)
-
-
 def settings_dialog(engine: EngineHandle, store: SettingsStore, settings: UserSettings, parent,
                     tray_available: bool) -> SettingsDialog:
-    return SettingsDialog(store, settings, parent, tray_available=tray_available, remote=is_remote(engine))
+    return SettingsDialog(store, settings, parent, tray_available=tray_available, remote=engine.attached)
 
 
 async def apply_to_engine(engine: EngineHandle, store: SettingsStore, previous: UserSettings,
