@@ -21,6 +21,9 @@ from kis_desk.core.events import FeedStateEvent, FeedStats, SubscriptionPlanEven
 from test_feed_sim import CODES50, FAST_BACKOFF, Harness, creds, sim_config, wait_until
 
 SCALE = 0.2
+#: The feed's monitor looks every 0.5 s whatever the scale: that step is not compressed, so the
+#: scaled goals allow it once (at production scale it is 5 % of the 10 s goal).
+CHECK_SLACK = 0.5
 SCALED = dict(failover_after=3.0 * SCALE, recover_hold=5.0 * SCALE, in_use_wait=20.0 * SCALE,
               stall_floor=10.0 * SCALE, silence_timeout=90.0 * SCALE, backoff=FAST_BACKOFF,
               dark_warning_after=10.0 * SCALE)
@@ -88,8 +91,8 @@ async def test_one_key_stuck_in_use_moves_its_symbols_within_seconds():
               f"feed's worst_gap_s {st.worst_gap_s:.2f}; made {made} held {held}; "
               f"in_use_refusals {st.in_use_refusals}, failovers {st.failovers}")
         assert made == held and st.gaps_unrecovered == 0
-        assert worst <= 10.0 * SCALE, (worst, who)
-        assert st.worst_gap_s <= 10.0 * SCALE
+        assert worst <= 10.0 * SCALE + CHECK_SLACK, (worst, who)
+        assert st.worst_gap_s <= 10.0 * SCALE + CHECK_SLACK
         assert st.in_use_refusals >= 2 and st.failovers == 1 and st.symbols_dark == 0
         # the stuck key kept its own long wait (no reconnect loop): at most one try per 4 s ± jitter
         assert st.in_use_refusals <= 60.0 * SCALE / (20.0 * SCALE * 0.9) + 1
