@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -65,6 +65,10 @@ class CollectorConfig:
     sim_spikes: bool = True                         # demo realism: news-like spikes every few minutes
     silence_timeout: float = DEFAULT_SILENCE_TIMEOUT
     always_open: bool | None = None                 # None → True for sim, calendar otherwise
+    # The feed's own settings (failover delays, stall watchdog, back-fill drain): None → the
+    # production defaults with ``silence_timeout`` above. Tests and benchmarks pass a FeedConfig
+    # to run fault scenarios on compressed time; ``always_open`` above still applies.
+    feed: Any = None                                # kis_desk.feed.config.FeedConfig | None
     attach: bool = False                            # desktop only: show a remote collector
     paths: UserPaths | None = None
 
@@ -197,6 +201,8 @@ class Collector:
 
         cfg = self.config
         always = self.exchange is not None if cfg.always_open is None else cfg.always_open
+        if cfg.feed is not None:
+            return replace(cfg.feed, always_open=always)
         return FeedConfig(session=SessionConfig(silence_timeout=cfg.silence_timeout),
                           always_open=always)
 
