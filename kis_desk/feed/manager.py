@@ -129,7 +129,8 @@ class FeedManager(SessionListener):
                 min_interval=poll.min_interval, is_open=self.is_market_open, clock=self.clock,
                 on_problem=lambda m, lbl=cred.label: self.problems.report(lbl, m),
                 backoff=Backoff(BackoffPolicy(initial=5.0, cap=60.0, jitter=0.2),
-                                random.Random(self._rng.random()))))
+                                random.Random(self._rng.random())),
+                request_backfill=self.scheduler.request))
         codes = list(dict.fromkeys(codes))
         self.symbols.sync(codes)
         if self.last_seen is not None:
