@@ -197,6 +197,8 @@ async def test_stall_is_detected_from_the_trade_rate_within_seconds():
               f"({detected:.2f} s after the fault); reconnects {st.reconnects}; made {made} held {held}; "
               f"worst fresh-data gap {worst:.2f} s ({who}): polled from half the stall limit on")
         assert st.stall_detect_s is not None and st.stall_detect_s <= 15.0 * SCALE
+        # the silent socket's symbols had no data from its last frame until polled: counted
+        assert 10.0 * SCALE / 2 <= st.worst_gap_s <= worst + 0.5, (st.worst_gap_s, worst)
         assert st.stalls == 2               # once per socket: the reconnected ones were not re-declared
         assert reconnects_after_stall <= 2 * 3  # no reconnect loop while the server stays silent
         assert made == held and st.gaps_unrecovered == 0
