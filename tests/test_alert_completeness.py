@@ -55,11 +55,11 @@ def _config(tmp_path, codes, **kw) -> CollectorConfig:
                            **kw)
 
 
-def _assert_stored_is_history(collector: Collector) -> tuple[int, int]:
+def _assert_stored_is_history(collector: Collector, sim=None) -> tuple[int, int]:
     """Stored trades == the simulator's history in the span held, per symbol; (made, stored)."""
     rows = _stored_rows(collector.config.db_url)
     _assert_no_gaps(rows)
-    sim = collector.exchange.simulator
+    sim = sim or collector.exchange.simulator
     made = stored = 0
     for code in collector.codes:
         have = [cum for cum, _, _ in rows[code]]
@@ -70,10 +70,11 @@ def _assert_stored_is_history(collector: Collector) -> tuple[int, int]:
     return made, stored
 
 
-def _assert_alerts_complete(collector: Collector, watch: CollectorWatch, jumped: list[str]) -> list:
+def _assert_alerts_complete(collector: Collector, watch: CollectorWatch, jumped: list[str],
+                            sim=None) -> list:
     """Moves made vs alerts raised: one alert per jump; the reference on the simulator's tape
     finds the same number per symbol and direction; bus == alerts table. Returns the alerts."""
-    sim = collector.exchange.simulator
+    sim = sim or collector.exchange.simulator
     moves = [m for m in sim.moves() if m.kind == "jump"]
     assert sorted(m.code for m in moves) == sorted(jumped)
     cfg = collector.config
@@ -291,3 +292,84 @@ async def test_jump_inside_a_stall_longer_than_the_window_is_alerted_once_late(t
     # the feed's worst gap is the measured one (its monitor ticks every 0.5 s; a poll's rows
     # reach the bus a moment after the poll counts as a source)
     assert abs(summary["worst_gap_s"] - worst) <= 1.0, (summary["worst_gap_s"], worst, who)
+
+
+@pytest.mark.redis
+async def test_clean_stop_mid_backfill_pending_gap_filled_next_run_and_its_move_alerted_once(
+        tmp_path, redis_url):
+    """Run 1 stops while the back-fill of a hole (REST failing) is under way: the hole is
+    recorded as a pending gap. A +8 % jump happened inside the hole; run 1 saw the higher price
+    live and alerted it. Run 2 (same day, same market: one simulator across both runs)
+    back-fills the pending gap first and finds the move's real trigger trade there — the same
+    move, already alerted: no second alert. Redis got exactly what the summaries say."""
+    from kis_desk.engine.storage import Repository
+    from kis_desk.sim import SimConfig, Simulator
+
+    codes = default_watchlist()[:4]
+    target = codes[1]
+    names = _redis_names()
+    db = f"sqlite:///{tmp_path / 'ticks.sqlite3'}"
+    async with Simulator(SimConfig(codes=codes, rate=200, page_size=400)) as sim:
+        def config() -> CollectorConfig:
+            return CollectorConfig(env="sim", ws_url=sim.ws_url, rest_url=sim.rest_url, codes=codes,
+                                   db_url=db, paths=_paths(tmp_path), feed=FEED,
+                                   redis_url=redis_url, **names)
+
+        first = build_collector(config())
+        watch1 = CollectorWatch(first.bus)
+        await first.start()
+        try:
+            await _wait(lambda: first.feed.all_live(), "live")
+            await asyncio.sleep(1.0)
+            sim.faults.fail_rest(None)            # every back-fill and poll fails from now on
+            sim.faults.drop_all()
+            sim.jump(target, JUMP_PCT, 0.1)       # inside the hole the drop leaves
+            await asyncio.sleep(1.0)
+            await _wait(lambda: first.feed.all_live(), "reconnected")
+            await _wait(lambda: first.feed.backfills_pending() >= len(codes), "back-fills under way")
+            await _wait(lambda: watch1.alerts_of(target), "the jump's alert from live trades")
+        finally:
+            await first.stop()                    # bounded drain, then the rest is recorded
+        s1 = first.summary()
+        sim.faults.clear()
+        repo = Repository(db)
+        pending = repo.list_pending_gaps()
+        repo.close()
+
+        second = build_collector(config())
+        watch2 = CollectorWatch(second.bus)
+        await second.start()
+        try:
+            await _wait(lambda: second.feed.all_live(), "live")
+            await _wait(lambda: second.feed.backfills_pending() == 0
+                        and second.feed.stats().backfilled > 0, "pending gaps filled")
+            await asyncio.sleep(1.0)
+        finally:
+            sim.faults.stall(None)
+            await asyncio.sleep(0.3)
+            await second.stop()
+        s2 = second.summary()
+    on_redis = await redis_stream_alerts(redis_url, names["redis_stream"])
+    made, stored = _assert_stored_is_history(second, sim)
+    expected = reference_alerts(sim, codes, 5.0, 60.0)
+    assert [e[0].split(":")[:3] for e in expected] == [[target, expected[0][0].split(":")[1], "up"]]
+    trigger_cum = int(expected[0][0].split(":")[-1])
+    gap = next(g for g in pending if g.code == target)
+    raised = watch1.alerts + watch2.alerts
+    rows = stored_alert_rows(db)
+    print(f"\nclean stop mid back-fill: {len(pending)} pending gap(s) recorded ({s1['gaps_pending']} "
+          f"in the summary), filled by run 2 ({s2['backfilled']} back-filled); the move's trigger "
+          f"(cum {trigger_cum}) lay inside {target}'s gap ({gap.after_cum}, {gap.until_cum}]; alerts "
+          f"run 1 {len(watch1.alerts)}, run 2 {len(watch2.alerts)}, table {len(rows)}, Redis "
+          f"{len(on_redis)}; made {made} stored {stored}")
+    assert gap.after_cum < trigger_cum <= (gap.until_cum or trigger_cum)   # the move was in the hole
+    assert len(raised) == 1 and raised[0].stock_code == target and raised[0].direction == "up"
+    assert [r["alert_id"] for r in rows] == [raised[0].alert_id]
+    assert [a["alert_id"] for a in on_redis] == [raised[0].alert_id]
+    assert made == stored
+    # the two summaries (item 6 of the e2e brief)
+    assert s1["gaps_pending"] == len(pending) == len(codes) and s2["gaps_pending"] == 0
+    assert s1["alerts"] == 1 and s2["alerts"] == 0
+    assert s1["alerts_late"] == int(raised[0].late) and s2["alerts_late"] == 0
+    assert s1["alerts_delivered"] + s2["alerts_delivered"] == len(on_redis) == 1
+    assert s1["symbols_dark"] == s2["symbols_dark"] == 0 and s2["gaps_unrecovered"] == 0
