@@ -18,6 +18,7 @@ import time
 from kis_desk.config import AppCredential, Secret
 from kis_desk.sim import Simulator
 from kis_desk.core.events import FeedStateEvent, FeedStats, SubscriptionPlanEvent, SymbolFeedState
+from support_alerts import worst_gap
 from test_feed_sim import CODES50, FAST_BACKOFF, Harness, creds, sim_config, wait_until
 
 SCALE = 0.2
@@ -44,13 +45,7 @@ class GapHarness(Harness):
 
     def worst_gap(self, start: float, end: float) -> tuple[float, str]:
         """Longest time in [start, end] any symbol received no fresh data."""
-        worst, who = 0.0, ""
-        for code in self.m.codes:
-            times = [start] + [t for t in self.fresh.get(code, []) if start < t < end] + [end]
-            gap = max(b - a for a, b in zip(times, times[1:]))
-            if gap > worst:
-                worst, who = gap, code
-        return worst, who
+        return worst_gap(self.fresh, self.m.codes, start, end)
 
     def sent_vs_held(self, codes) -> tuple[int, int]:
         """(trades the simulator made in the span we hold, trades we hold) — equal = no loss."""
