@@ -242,7 +242,7 @@ async def test_jump_inside_a_stall_longer_than_the_window_is_alerted_once_late(t
     outage outlasts the window, so the move can only be found in the trades polled or
     back-filled for the silent time — never from the price after the stall. The stall watchdog
     runs at production settings (floor 10 s: declared ~10 s in, polled from ~5 s)."""
-    codes = default_watchlist()[:20]
+    codes = default_watchlist()[:10]
     names = _redis_names()
     collector = build_collector(_config(tmp_path, codes, window_seconds=STALL_WINDOW,
                                         redis_url=redis_url, **names))
@@ -265,7 +265,7 @@ async def test_jump_inside_a_stall_longer_than_the_window_is_alerted_once_late(t
         await _wait(lambda: not sim.faults.stalled, "stall over", limit=30)
         await _wait(lambda: collector.feed.all_live() and collector.feed.backfills_pending() == 0,
                     "caught up", limit=60)
-        await asyncio.sleep(STALL_WINDOW / 2)        # later live trades: still exactly one alert
+        await asyncio.sleep(2.0)                     # later live trades: still exactly one alert
         t1 = time.monotonic()
     finally:
         await _stop_quietly(collector)
