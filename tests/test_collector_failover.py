@@ -8,10 +8,10 @@ from __future__ import annotations
 import asyncio
 import time
 
-from kis_desk.core.events import TicksEvent
 from kis_desk.engine.collector import CollectorConfig
 from kis_desk.market.symbols import default_watchlist
 from kis_desk.wiring import build_collector
+from support_alerts import CollectorWatch
 from test_collector import _assert_no_gaps, _paths, _stored_rows, _wait
 
 OUTAGE = 15.0
@@ -22,15 +22,7 @@ async def test_one_key_stuck_collector_keeps_every_symbol_fed_and_stores_everyth
     db = f"sqlite:///{tmp_path / 'ticks.sqlite3'}"
     collector = build_collector(CollectorConfig(env="sim", codes=codes, sim_rate=400, sim_keys=2,
                                                 db_url=db, paths=_paths(tmp_path)))
-    fresh: dict[str, list[float]] = {}
-
-    def on_ticks(event: TicksEvent) -> None:
-        now = time.monotonic()
-        for t in event.ticks:
-            if t.source != "backfill":
-                fresh.setdefault(t.stock_code, []).append(now)
-
-    collector.bus.subscribe(TicksEvent, on_ticks)
+    watch = CollectorWatch(collector.bus)
     await collector.start()
     sim = collector.exchange.simulator
     try:
@@ -50,12 +42,7 @@ async def test_one_key_stuck_collector_keeps_every_symbol_fed_and_stores_everyth
     finally:
         await collector.stop()
     summary = collector.summary()
-    worst, who = 0.0, ""
-    for code in codes:
-        times = [t0] + [t for t in fresh.get(code, []) if t0 < t < t1] + [t1]
-        gap = max(b - a for a, b in zip(times, times[1:]))
-        if gap > worst:
-            worst, who = gap, code
+    worst, who = watch.worst_gap(codes, t0, t1)
     rows = _stored_rows(db)
     _assert_no_gaps(rows)
     made = stored = 0

@@ -18,6 +18,7 @@ import time
 from kis_desk.config import AppCredential, Secret
 from kis_desk.sim import Simulator
 from kis_desk.core.events import FeedStateEvent, FeedStats, SubscriptionPlanEvent, SymbolFeedState
+from support_alerts import worst_gap
 from test_feed_sim import CODES50, FAST_BACKOFF, Harness, creds, sim_config, wait_until
 
 SCALE = 0.2
@@ -47,13 +48,7 @@ class GapHarness(Harness):
 
     def worst_gap(self, start: float, end: float) -> tuple[float, str]:
         """Longest time in [start, end] any symbol received no fresh data."""
-        worst, who = 0.0, ""
-        for code in self.m.codes:
-            times = [start] + [t for t in self.fresh.get(code, []) if start < t < end] + [end]
-            gap = max(b - a for a, b in zip(times, times[1:]))
-            if gap > worst:
-                worst, who = gap, code
-        return worst, who
+        return worst_gap(self.fresh, self.m.codes, start, end)
 
     def sent_vs_held(self, codes) -> tuple[int, int]:
         """(trades the simulator made in the span we hold, trades we hold) — equal = no loss."""
@@ -200,6 +195,8 @@ async def test_stall_is_detected_from_the_trade_rate_within_seconds():
               f"({detected:.2f} s after the fault); reconnects {st.reconnects}; made {made} held {held}; "
               f"worst fresh-data gap {worst:.2f} s ({who}): polled from half the stall limit on")
         assert st.stall_detect_s is not None and st.stall_detect_s <= 15.0 * SCALE
+        # the silent socket's symbols had no data from its last frame until polled: counted
+        assert 10.0 * SCALE / 2 <= st.worst_gap_s <= worst + 0.5, (st.worst_gap_s, worst)
         assert st.stalls == 2               # once per socket: the reconnected ones were not re-declared
         assert reconnects_after_stall <= 2 * 3  # no reconnect loop while the server stays silent
         assert made == held and st.gaps_unrecovered == 0

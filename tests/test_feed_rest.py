@@ -131,3 +131,26 @@ async def test_price_mode_poller_emits_one_aggregated_tick_per_poll():
             ticks = await p.poll_once("005930")
             assert len(ticks) == 1 and ticks[0].source == "poll"
             assert ticks[0].volume == ticks[0].cum_volume - emitted[0][2] > 0
+
+
+async def test_trades_poller_hands_what_its_page_bound_cannot_reach_to_the_back_fill():
+    """A busy symbol polled after seconds without data: the poll's page bound stops short of
+    the last trade held. Those trades are still on the server — handed to the back-fill, not
+    counted as an unrecoverable gap (they were lost for good before; found end to end in
+    tests/test_alert_completeness.py)."""
+    async with Simulator(SimConfig(codes=["005930"], rate=400.0, page_size=30)) as sim:
+        async with KisRestClient(env_for(sim), cred()) as rest:
+            await asyncio.sleep(1.5)
+            hist = sim.history("005930")
+            assert len(hist) > 120
+            after = hist[0].cum_volume
+            requested: list[tuple[str, int]] = []
+            emitted: list[tuple[list, str, int]] = []
+            p = Poller(rest, Backfiller(), emit=lambda t, c, n: emitted.append((t, c, n)),
+                       last_cum=lambda code: after,
+                       business_date=lambda: hist[0].timestamp.date(), max_pages_per_poll=1,
+                       request_backfill=lambda code, cum: requested.append((code, cum)))
+            ticks = await p.poll_once("005930")
+    assert ticks and ticks[0].cum_volume - ticks[0].volume > after   # the page did not reach it
+    assert requested == [("005930", after)]
+    assert p.gaps == 0 and p.gap_volume == 0

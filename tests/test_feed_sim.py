@@ -351,7 +351,7 @@ async def test_wrong_app_key_is_a_clear_credential_error_without_a_retry_loop():
 
 
 async def test_live_add_and_remove_symbols():
-    async with Simulator(sim_config(rate=500.0)) as sim:
+    async with Simulator(sim_config(rate=500.0, invent_unknown_codes=True)) as sim:
         h = Harness(sim, 2)
         await h.m.start(CODES50[:10])
         await wait_until(h.m.all_live)

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -71,6 +71,10 @@ class CollectorConfig:
     silence_timeout: float = DEFAULT_SILENCE_TIMEOUT
     retention_days: int = RETENTION_DAYS            # raw trades kept; bars_1m kept forever
     always_open: bool | None = None                 # None → True for sim, calendar otherwise
+    # The feed's own settings (failover delays, stall watchdog, back-fill drain): None → the
+    # production defaults with ``silence_timeout`` above. Tests and benchmarks pass a FeedConfig
+    # to run fault scenarios on compressed time; ``always_open`` above still applies.
+    feed: Any = None                                # kis_desk.feed.config.FeedConfig | None
     attach: bool = False                            # desktop only: show a remote collector
     paths: UserPaths | None = None
 
@@ -229,6 +233,8 @@ class Collector(EngineReads):
 
         cfg = self.config
         always = self.exchange is not None if cfg.always_open is None else cfg.always_open
+        if cfg.feed is not None:
+            return replace(cfg.feed, always_open=always)
         # KIS issues a token a minute and tells the account holder each time: keep them across
         # restarts (the built-in market's tokens die with it, so there is nothing to keep)
         rest_options: dict[str, Any] = {}

@@ -129,7 +129,8 @@ class FeedManager(SessionListener):
                 min_interval=poll.min_interval, is_open=self.is_market_open, clock=self.clock,
                 on_problem=lambda m, lbl=cred.label: self.problems.report(lbl, m),
                 backoff=Backoff(BackoffPolicy(initial=5.0, cap=60.0, jitter=0.2),
-                                random.Random(self._rng.random()))))
+                                random.Random(self._rng.random())),
+                request_backfill=self.scheduler.request))
         codes = list(dict.fromkeys(codes))
         self.symbols.sync(codes)
         if self.last_seen is not None:
@@ -255,10 +256,21 @@ class FeedManager(SessionListener):
     def _live(self, code: str) -> bool:
         return any(s.connected and code in s.acked for s in self.sessions)
 
+    @staticmethod
+    def _suspect_silent(sess: FeedSession) -> bool:
+        """A LIVE socket that normally trades every few seconds and has been silent for half its
+        stall limit (continuous trading only: outside it the limit is ``silence_timeout``)."""
+        limit = sess.stall_limit()      # < silence_timeout only while busy and trading
+        return (sess.state == SESSION_LIVE and limit < sess.config.silence_timeout
+                and sess.silent_for() >= limit / 2)
+
     def _refresh_states(self, now: float) -> bool:
         down = self.failover.down()
         ok_since = now - 3.0
         changed = False
+        # a socket suspected of a stall is no data source: its symbols have had none since its
+        # last frame (the dark clock starts there, so worst_gap_s counts the silent time too)
+        silent = {id(s): s.silent_for() for s in self.sessions if self._suspect_silent(s)}
         for sym in self.symbols:
             code = sym.code
             polled_ok = any(p.ok_at.get(code, -1e9) >= ok_since - 2 * p.interval()
@@ -266,10 +278,13 @@ class FeedManager(SessionListener):
             carriers = self.routing.carriers(code) if self.routing else []
             carrier_down = any(i in down for i in carriers) or (
                 not carriers and not any(code in p.codes for p in self.pollers))
-            state = feed_state(sym, live=self._live(code), polled_ok=polled_ok,
+            on = [s for s in self.sessions if s.connected and code in s.acked]
+            live = any(id(s) not in silent for s in on)
+            quiet_since = now - min(silent[id(s)] for s in on) if on and not live else None
+            state = feed_state(sym, live=live, polled_ok=polled_ok,
                                backfilling=self.scheduler.is_filling(code),
                                carrier_down=carrier_down)
-            changed |= sym.set_state(state, now)
+            changed |= sym.set_state(state, now, quiet_since)
         return changed
 
     async def _monitor_loop(self) -> None:
@@ -289,10 +304,7 @@ class FeedManager(SessionListener):
         if not self._started:
             return
         for i, sess in enumerate(self.sessions):
-            limit = sess.stall_limit()      # < silence_timeout only while busy and trading
-            suspect = (sess.state == SESSION_LIVE and limit < sess.config.silence_timeout
-                       and sess.silent_for() >= limit / 2)
-            self.failover.observe_silence(i, suspect, time.monotonic())
+            self.failover.observe_silence(i, self._suspect_silent(sess), time.monotonic())
         changes = self.failover.evaluate(time.monotonic())
         if changes:
             self._route()

@@ -5,8 +5,10 @@ Two modes:
 * ``"trades"`` (default): each poll runs an incremental back-fill from the last cumulative
   volume we hold (``inquire-time-itemconclusion``), so a polled symbol still gets **every
   trade**, just late by up to one poll interval. It costs one call per poll while the symbol
-  trades less than a page per interval, more (bounded by ``max_pages_per_poll``) when busy;
-  anything beyond that bound is counted as a gap, not hidden.
+  trades less than a page per interval, more (bounded by ``max_pages_per_poll``) when busy.
+  When that bound stops a poll before it reaches the last trade held (a busy symbol polled
+  after seconds without data), the rest is still on the server: it is handed to the back-fill
+  (``request_backfill``), never counted lost. Only breaks inside the rows fetched are gaps.
 * ``"price"``: one ``inquire-price`` per poll; when ``acml_vol`` grew we emit ONE synthetic,
   aggregated tick (volume = the growth, price = current price, time = now KST rounded to the
   second). Cheaper but it does not see individual trades.
@@ -43,7 +45,8 @@ class Poller:
                  is_open: Callable[[datetime], bool] | None = None,
                  clock: Callable[[], datetime] = kst_now,
                  on_problem: Callable[[str], None] | None = None,
-                 backoff: Backoff | None = None) -> None:
+                 backoff: Backoff | None = None,
+                 request_backfill: Callable[[str, int], None] | None = None) -> None:
         if mode not in ("trades", "price"):
             raise ValueError("mode must be 'trades' or 'price'")
         self.rest = rest
@@ -58,6 +61,7 @@ class Poller:
         self.is_open = is_open
         self.clock = clock
         self.on_problem = on_problem
+        self.request_backfill = request_backfill
         self.codes: list[str] = []
         self.polls = 0
         self.errors = 0
@@ -151,9 +155,16 @@ class Poller:
         result = await self.backfiller.fill(self.rest, code, self.business_date(), after_cum=last,
                                             max_pages=self.max_pages_per_poll, source=SOURCE_POLL)
         self._polled_ok(code)
-        if result.gaps:
-            self.gaps += result.gaps
-            self.gap_volume += result.gap_volume
+        ranges = result.gap_ranges
+        if (last is not None and not result.reached and self.request_backfill is not None
+                and ranges and ranges[0][0] == last):
+            # the page bound stopped short of what we hold: the trades before the oldest page
+            # are still on the server — the back-fill pages them (dedupe makes overlap harmless)
+            self.request_backfill(code, last)
+            ranges = ranges[1:]
+        if ranges:
+            self.gaps += len(ranges)
+            self.gap_volume += sum(b - a for a, b in ranges)
         newest = result.ticks[-1].cum_volume if result.ticks else (last or 0)
         self.emit(result.ticks, code, newest)
         return result.ticks

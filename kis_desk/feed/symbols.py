@@ -32,11 +32,12 @@ class SymbolFeed:
         if self.last_cum is None or cum_volume > self.last_cum:
             self.last_cum = cum_volume
 
-    def set_state(self, state: SymbolFeedState, now: float) -> bool:
-        """Record the state; runs the dark clock. True when the state changed."""
+    def set_state(self, state: SymbolFeedState, now: float, quiet_since: float | None = None) -> bool:
+        """Record the state; runs the dark clock. True when the state changed. ``quiet_since``:
+        when the symbol's data actually stopped, if before ``now`` (its socket went silent)."""
         if state in _NO_SOURCE:
             if self.dark_since is None:
-                self.dark_since = now
+                self.dark_since = now if quiet_since is None else min(now, quiet_since)
             self.worst_dark = max(self.worst_dark, now - self.dark_since)
         else:
             self.dark_since = None
