@@ -8,7 +8,6 @@ the old day's alerts suppress nothing, and every trade of both days is stored on
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -19,6 +18,7 @@ from kis_desk.engine.collector import CollectorConfig
 from kis_desk.market.symbols import default_watchlist
 from kis_desk.protocol.records import KST
 from kis_desk.wiring import build_collector
+from test_collector import _wait
 
 
 class FakeClock:
@@ -32,13 +32,6 @@ class FakeClock:
         return self.start + timedelta(seconds=time.monotonic() - self.t0)
 
 
-async def _wait(predicate, what: str, limit: float = 30.0) -> None:
-    """Safety net against hangs, not a timing assertion."""
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for: {what}")
-        await asyncio.sleep(0.02)
 
 
 def _day_bounds(day: date) -> tuple[datetime, datetime]:

@@ -9,31 +9,21 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from kis_desk.config import AppCredential, Secret, UserPaths
+from kis_desk.config import AppCredential, Secret
 from kis_desk.core.events import AlertEvent
-from kis_desk.engine.collector import Collector, CollectorConfig
+from kis_desk.engine.collector import CollectorConfig
 from kis_desk.market.symbols import default_watchlist
 from kis_desk.wiring import build_collector
+from test_collector import _paths, _wait
 
 
-def _paths(tmp_path: Path) -> UserPaths:
-    return UserPaths(tmp_path / "data", tmp_path / "logs", tmp_path / "config")
 
-
-async def _wait(predicate, what: str, limit: float = 30.0) -> None:
-    """Safety net against hangs, not a timing assertion."""
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for: {what}")
-        await asyncio.sleep(0.02)
 
 
 def _cums(db_url: str) -> dict[str, list[int]]:
