@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,8 +17,6 @@ import platformdirs
 
 APP_NAME = "kis-desk"
 
-#: Days of raw trades kept in the database (1-minute bars are kept forever); 0 keeps everything.
-RETENTION_DAYS = 90
 
 
 class Secret:

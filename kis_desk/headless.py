@@ -15,7 +15,7 @@ from typing import Any
 
 from .aio import on_stop_signals
 from .config import UserPaths, credentials_from_env, parse_codes
-from .core.defaults import DEFAULT_ALERT_STREAM, DEFAULT_TRADE_STREAM
+from .defaults import DEFAULT_ALERT_STREAM, DEFAULT_TRADE_STREAM
 from .core.events import ErrorEvent, SessionStateEvent, SubscriptionPlanEvent
 from .engine.collector import Collector, CollectorConfig, ConfigError
 from .wiring import build_collector

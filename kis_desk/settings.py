@@ -26,6 +26,7 @@ import keyring
 import keyring.errors
 
 from .config import AppCredential, Secret, UserPaths
+from .defaults import DEFAULT_THRESHOLD_PCT, DEFAULT_WINDOW_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,8 @@ class UserSettings:
     database_url: str = ""             # password removed (see module doc); "" → default SQLite
     redis_url: str = ""                # password removed; "" → no Redis
     redis_channel: str = "kis:alerts"
-    alert_threshold_pct: float = 5.0
-    alert_window_seconds: float = 60.0
+    alert_threshold_pct: float = DEFAULT_THRESHOLD_PCT
+    alert_window_seconds: float = DEFAULT_WINDOW_SECONDS
     colour_scheme: str = "korean"      # korean: up red / down blue; western: up green / down red
     sound: bool = True
     sound_volume: int = 80             # % of the bundled chime's level; 0 = silent
@@ -75,9 +76,9 @@ class UserSettings:
             self.language = "ko"
         self.key_count = max(0, min(MAX_KEYS, int(self.key_count)))
         if not 0 < float(self.alert_threshold_pct) < 100:
-            self.alert_threshold_pct = 5.0
+            self.alert_threshold_pct = DEFAULT_THRESHOLD_PCT
         if not 1 <= float(self.alert_window_seconds) <= 3600:
-            self.alert_window_seconds = 60.0
+            self.alert_window_seconds = DEFAULT_WINDOW_SECONDS
         if not isinstance(self.window, dict):
             self.window = {}
 

@@ -274,7 +274,7 @@ def _config(*argv: str):
 
 
 def test_cli_stream_options():
-    from kis_desk.core.defaults import DEFAULT_ALERT_STREAM, DEFAULT_TRADE_STREAM
+    from kis_desk.defaults import DEFAULT_ALERT_STREAM, DEFAULT_TRADE_STREAM
     from kis_desk.engine.collector import ConfigError
 
     r, db = "redis://127.0.0.1:6379/0", "sqlite:///x.sqlite3"

@@ -16,7 +16,7 @@ ROOT = pathlib.Path(kis_desk.__file__).parent
 
 #: Layer of each top-level part; a module may import its own layer and lower ones only.
 LAYERS: dict[str, int] = {
-    "aio": 0, "config": 0, "paths": 0, "logs": 0, "settings": 0, "__init__": 0,
+    "aio": 0, "config": 0, "defaults": 0, "paths": 0, "logs": 0, "settings": 0, "__init__": 0,
     "protocol": 1,
     "market": 2,
     "core": 3,

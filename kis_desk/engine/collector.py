@@ -18,7 +18,6 @@ from typing import Any
 from ..aio import cancel_and_wait
 from ..config import (
     ENVIRONMENTS,
-    RETENTION_DAYS,
     AppCredential,
     Environment,
     Secret,
@@ -27,8 +26,9 @@ from ..config import (
     custom_environment,
     redact_url,
 )
-from ..core.defaults import (
-    DEFAULT_SILENCE_TIMEOUT, DEFAULT_THRESHOLD_PCT, DEFAULT_WINDOW_SECONDS, TRADE_STREAM_MAXLEN,
+from ..defaults import (
+    DEFAULT_SILENCE_TIMEOUT, DEFAULT_THRESHOLD_PCT, DEFAULT_WINDOW_SECONDS, RETENTION_DAYS,
+    TRADE_STREAM_MAXLEN,
 )
 from ..core.errors import describe
 from ..logs import register_secret

@@ -74,7 +74,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
-from ..core.defaults import DEFAULT_THRESHOLD_PCT, DEFAULT_WINDOW_SECONDS
+from ..defaults import DEFAULT_THRESHOLD_PCT, DEFAULT_WINDOW_SECONDS
 from ..core.events import AlertEvent
 from ..core.ticks import SOURCE_BACKFILL, Tick
 

@@ -64,7 +64,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from ..config import redact_url
 from ..core.backoff import Backoff, BackoffPolicy
-from ..core.defaults import (
+from ..defaults import (
     ALERT_STREAM_MAXLEN, TRADE_STREAM_BATCH, TRADE_STREAM_LINGER_S, TRADE_STREAM_MAXLEN,
 )
 from ..core.events import AlertEvent, ErrorEvent, EventBus, PublisherStatsEvent, TicksEvent

@@ -14,7 +14,8 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ...config import RETENTION_DAYS, Secret, redact_url
+from ...config import Secret, redact_url
+from ...defaults import RETENTION_DAYS
 from ...core.events import AlertEvent, PendingGap
 from ...core.ticks import VENUE_KRX, Tick
 from ...protocol.records import KST

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from ...config import RETENTION_DAYS
+from ...defaults import RETENTION_DAYS
 from ...protocol.records import KST
 from .backend import WriterBackend
 

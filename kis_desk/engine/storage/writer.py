@@ -55,7 +55,7 @@ class TickWriter:
 
     ``retention_days`` > 0 removes raw trades older than that between batches (see
     :mod:`.retention`); the default keeps everything — the application passes
-    ``config.RETENTION_DAYS`` (through ``CollectorConfig.retention_days``).
+    ``defaults.RETENTION_DAYS`` (through ``CollectorConfig.retention_days``).
     """
 
     def __init__(self, url: str, *, journal_dir: Path, flush_interval: float = 0.05,

@@ -1,11 +1,12 @@
-"""Defaults every layer shares, in one place (the detector, the collector, the CLI, settings
-and the feed read them from here instead of repeating the numbers)."""
+"""Defaults every layer shares, in one place (settings, the feed, the detector, the collector
+and the CLI read them from here instead of repeating the numbers). Base layer: no imports."""
 
 from __future__ import annotations
 
 DEFAULT_THRESHOLD_PCT = 5.0       # alert when the price moves this many percent …
 DEFAULT_WINDOW_SECONDS = 60.0     # … within this many seconds of exchange time
 DEFAULT_SILENCE_TIMEOUT = 90.0    # no frame of any kind on a socket for this long → reconnect
+RETENTION_DAYS = 90               # days of raw trades kept (1-minute bars forever); 0 keeps all
 
 # Redis Streams for attached desktops (engine.publisher writes them, engine.stream_reader reads).
 DEFAULT_ALERT_STREAM = "kis:alerts:stream"
@@ -21,5 +22,5 @@ TRADE_STREAM_LINGER_S = 0.05
 TRADE_STREAM_BATCH = 500
 
 __all__ = ["ALERT_STREAM_MAXLEN", "DEFAULT_ALERT_STREAM", "DEFAULT_SILENCE_TIMEOUT",
-           "DEFAULT_THRESHOLD_PCT", "DEFAULT_TRADE_STREAM", "DEFAULT_WINDOW_SECONDS",
+           "DEFAULT_THRESHOLD_PCT", "DEFAULT_TRADE_STREAM", "DEFAULT_WINDOW_SECONDS", "RETENTION_DAYS",
            "TRADE_STREAM_BATCH", "TRADE_STREAM_LINGER_S", "TRADE_STREAM_MAXLEN"]
