@@ -17,13 +17,16 @@ class EmbeddedSimulator:
     """Starts a ``Simulator`` on loopback with ``keys`` app keys and optional scripted jumps."""
 
     def __init__(self, rate: float, keys: int = 2,
-                 jumps: Sequence[tuple[str, float, float]] = (), spikes: bool = True) -> None:
+                 jumps: Sequence[tuple[str, float, float]] = (), spikes: bool = True,
+                 tick_interval: float | None = None) -> None:
         """``spikes``: the demo's news-like moves and VI auctions (off where a test counts exact
-        alerts)."""
+        alerts); ``tick_interval``: the market's step (None = ``SimConfig``'s default; the
+        benchmark compares steps)."""
         self.rate = rate
         self.keys = max(1, keys)
         self.jumps = list(jumps)
         self.spikes = spikes
+        self.tick_interval = tick_interval
         self.simulator: Simulator | None = None
 
     async def start(self, codes: Sequence[str], resume: Mapping[str, Resume]) -> ExchangeEndpoints:
@@ -32,9 +35,11 @@ class EmbeddedSimulator:
         # raise an alert at once (self-check, tests): a VI would hold it two minutes, so scripted
         # jumps switch VI off. NXT always trades.
         vi = DEMO_VI if self.spikes and not self.jumps else None
+        step = {} if self.tick_interval is None else {"tick_interval": self.tick_interval}
         self.simulator = Simulator(SimConfig(codes=list(codes), rate=self.rate, always_open=True,
                                              resume=dict(resume), nxt=True,
-                                             spikes=DEMO_SPIKES if self.spikes else None, vi=vi))
+                                             spikes=DEMO_SPIKES if self.spikes else None, vi=vi,
+                                             **step))
         await self.simulator.start()
         for code, pct, seconds in self.jumps:
             self.simulator.jump(code, pct, seconds)
