@@ -13,6 +13,11 @@
   time); one key refused with OPSP8996 for 60 s (15 s with --quick): the longest time any symbol
   received no fresh data (goal ≤ 10 s); a 60 s (15 s) stall: silence before it is declared
   (goal 10–15 s).
+* headless demo: ``kis-desk collect`` on its built-in simulator (collector + embedded simulator +
+  SQLite writer in one process) at the demo's 200 trades/s and at 2,000 trades/s: CPU % of one
+  core (``getrusage`` of the process) and µs of CPU per stored trade, with the simulator's old
+  10 ms market step measured in the same run as the baseline (issue 14).
+  ``python -m benchmarks.bench_pipeline --headless`` runs only this part.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -336,17 +342,74 @@ async def _failover(quick: bool, tmp: str) -> list[dict[str, Any]]:
     return rows
 
 
-def run(quick: bool = False) -> dict[str, Any]:
+def _cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+async def _headless_once(rate: float, step: float | None, seconds: float, tmp: str) -> tuple[float, float]:
+    """(CPU % of one core, µs CPU per stored trade) of the headless demo in steady state."""
+    from kis_desk.sim.embedded import EmbeddedSimulator
+
+    db = Path(tmp) / f"headless-{rate:.0f}-{step}-{time.monotonic_ns()}.db"
+    config = CollectorConfig(env="sim", codes=[], sim_rate=rate, db_url=f"sqlite:///{db}",
+                             paths=_paths(tmp))
+    # what kis_desk.wiring.build_collector builds for this config, with the step chosen
+    exchange = EmbeddedSimulator(rate, config.sim_keys, config.sim_jumps, spikes=config.sim_spikes,
+                                 tick_interval=step)
+    collector = Collector(config, exchange=exchange)
+    await collector.start()
+    try:
+        await asyncio.sleep(2.0)                     # start-up, subscriptions, first back-fills
+        stored0, cpu0, t0 = collector.summary()["stored"], _cpu_seconds(), time.monotonic()
+        await asyncio.sleep(seconds)
+        cpu, elapsed = _cpu_seconds() - cpu0, time.monotonic() - t0
+        stored = collector.summary()["stored"] - stored0
+    finally:
+        await collector.stop()
+    return cpu / elapsed * 100.0, cpu / max(1, stored) * 1e6
+
+
+async def _headless(quick: bool, tmp: str) -> list[dict[str, Any]]:
+    seconds, rounds = (5.0, 1) if quick else (15.0, 2)
+    old_step = 0.01                                  # the simulator's step before issue 14
+    samples: dict[tuple[float, float | None], list[tuple[float, float]]] = {}
+    for _ in range(rounds):                          # alternate, so load changes hit both
+        for rate in (200.0, 2000.0):
+            for step in (old_step, None):
+                samples.setdefault((rate, step), []).append(
+                    await _headless_once(rate, step, seconds, tmp))
+    rows = []
+    for rate in (200.0, 2000.0):
+        new, old = samples[(rate, None)], samples[(rate, old_step)]
+        cpu_new = statistics.median(x[0] for x in new)
+        cpu_old = statistics.median(x[0] for x in old)
+        us_new = statistics.median(x[1] for x in new)
+        us_old = statistics.median(x[1] for x in old)
+        label = "demo 200" if rate == 200.0 else "2,000"
+        rows.append({"metric": f"headless demo CPU, {label} trades/s (baseline: 10 ms sim step)",
+                     "value": round(cpu_new, 1), "unit": "% of one core", "baseline": round(cpu_old, 1),
+                     "ratio": round(cpu_new / cpu_old, 2)})
+        rows.append({"metric": f"headless demo µs CPU per trade, {label} trades/s (baseline: 10 ms step)",
+                     "value": round(us_new), "unit": "µs", "baseline": round(us_old),
+                     "ratio": round(us_new / us_old, 2)})
+    return rows
+
+
+def run(quick: bool = False, parts: tuple[str, ...] | None = None) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
+    every = (_ingest, _latency, _resubscribe, _alerts, _failover, _headless)
+    chosen = every if parts is None else tuple(p for p in every if p.__name__.strip("_") in parts)
     with tempfile.TemporaryDirectory() as tmp:
-        for part in (_ingest, _latency, _resubscribe, _alerts, _failover):
+        for part in chosen:
             results += asyncio.run(part(quick, tmp))
     ratios = {r["metric"]: r["ratio"] for r in results if "ratio" in r}
     return {"name": "pipeline", "results": results, "ratios": ratios}
 
 
 if __name__ == "__main__":
-    report = run(quick="--quick" in os.sys.argv)
+    report = run(quick="--quick" in os.sys.argv,
+                 parts=("headless",) if "--headless" in os.sys.argv else None)
     for r in report["results"]:
         print(r)
     print(json.dumps(report, default=str))

@@ -120,8 +120,12 @@ class SimConfig:
     invent_unknown_codes: bool = False
     #: returns the current KST datetime (tests may fake the market clock)
     clock: Callable[[], datetime] | None = None
-    #: scheduler tick of the trade generator (trades of one symbol within a tick share a frame)
-    tick_interval: float = 0.01
+    #: scheduler tick of the trade generator (trades of one symbol within a tick share a frame).
+    #: The trade rate does not depend on it (Poisson with mean rate × tick per step); what it sets
+    #: is how often the loop wakes. Each wake-up costs the whole process ~100–150 µs of CPU
+    #: (loop iteration, sender, client read, decode: one round per step), so 10 ms steps made
+    #: the simulator cost more than the trades themselves (docs/benchmarks.md, "headless demo").
+    tick_interval: float = 0.1
     #: price volatility in percent per sqrt(hour)
     volatility_pct: float = 1.5
     jumps: Sequence[JumpSpec] = ()

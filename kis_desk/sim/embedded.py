@@ -19,14 +19,18 @@ class EmbeddedSimulator:
 
     def __init__(self, rate: float, keys: int = 2,
                  jumps: Sequence[tuple[str, float, float]] = (), spikes: bool = True,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None,
+                 tick_interval: float | None = None) -> None:
         """``spikes``: the demo's news-like moves and VI auctions (off where a test counts exact
-        alerts); ``clock``: the market's KST clock (None: wall time; tests run across midnight)."""
+        alerts); ``clock``: the market's KST clock (None: wall time; tests run across midnight);
+        ``tick_interval``: the market's step (None = ``SimConfig``'s default; the benchmark
+        compares steps)."""
         self.rate = rate
         self.keys = max(1, keys)
         self.jumps = list(jumps)
         self.spikes = spikes
         self.clock = clock
+        self.tick_interval = tick_interval
         self.simulator: Simulator | None = None
 
     async def start(self, codes: Sequence[str], resume: Mapping[str, Resume]) -> ExchangeEndpoints:
@@ -35,10 +39,11 @@ class EmbeddedSimulator:
         # raise an alert at once (self-check, tests): a VI would hold it two minutes, so scripted
         # jumps switch VI off. NXT always trades.
         vi = DEMO_VI if self.spikes and not self.jumps else None
+        step = {} if self.tick_interval is None else {"tick_interval": self.tick_interval}
         self.simulator = Simulator(SimConfig(codes=list(codes), rate=self.rate, always_open=True,
                                              resume=dict(resume), nxt=True,
                                              spikes=DEMO_SPIKES if self.spikes else None, vi=vi,
-                                             clock=self.clock))
+                                             clock=self.clock, **step))
         await self.simulator.start()
         for code, pct, seconds in self.jumps:
             self.simulator.jump(code, pct, seconds)
