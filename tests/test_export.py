@@ -258,3 +258,14 @@ def test_missing_pyarrow_is_one_clear_line(tmp_path, capsys, monkeypatch):
                       "--db", f"sqlite:///{db.as_posix()}", str(tmp_path / "x.parquet")) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "pip install 'kis-desk[parquet]'" in err
+
+
+async def test_progress_on_a_terminal_goes_to_stderr(tmp_path, capsys, monkeypatch):
+    url = f"sqlite:///{(tmp_path / 't.sqlite3').as_posix()}"
+    await stored(url, tmp_path)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    out = tmp_path / "t.csv"
+    assert run_export(*common(url, str(out)), chunk_rows=100) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("\rexported 100 rows (005930)")                 # the first chunk, at once
+    assert err.endswith(f"\rexported 1,380 rows to {out}\x1b[K\n")         # and the total, last
