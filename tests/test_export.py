@@ -270,3 +270,15 @@ async def test_progress_on_a_terminal_goes_to_stderr(tmp_path, capsys, monkeypat
     # (`in`, not startswith: an earlier in-process main() may leave a logging handler on a closed stream)
     assert "\rexported 100 rows (005930)\x1b[K" in err                    # the first chunk, at once
     assert err.endswith(f"\rexported 1,380 rows to {out}\x1b[K\n")         # and the total, last
+
+
+async def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
+    """``kis-desk export … - | head``: the closed pipe ends the export quietly, exit 0."""
+    url = f"sqlite:///{(tmp_path / 'h.sqlite3').as_posix()}"
+    await stored(url, tmp_path)                                       # ~150 kB of CSV > a pipe buffer
+    proc = subprocess.Popen([sys.executable, "-m", "kis_desk", "export", *common(url, "-")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    assert proc.stdout.readline().decode().strip() == ",".join(export.TRADE_COLUMNS)
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 0
+    assert proc.stderr.read() == b""

@@ -264,6 +264,10 @@ def run(args: argparse.Namespace, chunk_rows: int | None = None) -> int:
         return EXIT_OK
     except KeyboardInterrupt:
         return fail("interrupted (no FILE left behind)", EXIT_FAILED)
+    except BrokenPipeError:   # `… - | head`: the reader has what it wanted; not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())   # so the interpreter's final flush stays quiet
+        return EXIT_OK
     except Exception as exc:
         return fail(describe(exc), EXIT_FAILED)
     finally:
