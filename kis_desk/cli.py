@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .tools.market_cli import add_market_commands   # sessions, symbols
     add_market_commands(sub)
+    from .tools.export import add_export_command
+    add_export_command(sub)
     return parser
 
 
@@ -102,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     paths = UserPaths.default()
     command = args.command or "app"
-    log_dir = None if command in ("decode", "alerts", "sessions", "symbols") else paths.logs
+    log_dir = None if command in ("decode", "alerts", "sessions", "symbols", "export") else paths.logs
     setup_logging("WARNING" if getattr(args, "quiet", False) else args.log_level, log_dir)
 
     if args.self_check:
@@ -122,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .tools.market_cli import COMMANDS as MARKET_COMMANDS, run_market_command
     if command in MARKET_COMMANDS:
         return run_market_command(args) or 0
+    if command == "export":
+        from .tools.export import run as export_run
+        return export_run(args)
     if command == "sim":
         from .sim.cli import sim_main
         return sim_main(args)
