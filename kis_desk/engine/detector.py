@@ -227,6 +227,24 @@ class MoveDetector:
         if self._overrides.pop(code, None) is not None:
             self._restart_window(code)
 
+    def reconfigure(self, threshold_pct: float, window_seconds: float,
+                    overrides: dict[str, tuple[float, float]] | None = None) -> list[str]:
+        """New default and overrides, live (the settings dialog, the alert rules). Symbols whose
+        parameters change restart their window and episodes, as :meth:`set_override` does; the
+        others keep theirs. Invalid values raise ``ValueError`` before anything changes.
+        Returns the codes whose parameters changed."""
+        default = _Params.of(threshold_pct, window_seconds)
+        new = {code: _Params.of(pct, win) for code, (pct, win) in (overrides or {}).items()}
+        old_default, old = self._default, self._overrides
+        if default == old_default:
+            default = old_default              # keep the object: the hot path compares by identity
+        changed = [code for code in self._states
+                   if new.get(code, default) != old.get(code, old_default)]
+        self._default, self._overrides = default, new
+        for code in changed:
+            self._restart_window(code)
+        return changed
+
     def _restart_window(self, code: str) -> None:
         st = self._states.get(code)
         if st is not None:
