@@ -125,6 +125,7 @@ class Collector(EngineReads):
         self.levels: Any = None           # PriceLevelWatcher, from start()
         self.alert_rules = AlertRules(config.threshold_pct, config.window_seconds)
         self._rule_tasks: set[asyncio.Task[Any]] = set()
+        self.owns_alert_rules = True      # set_alert_rules works here (RemoteEngine: read only)
         self.environment: Environment | None = None
         self.alerts = 0
         self.alerts_late = 0

@@ -207,5 +207,6 @@ class EngineHandle(Protocol):
 
     # the alert rules in force (engine.alert_rules.AlertRules: overrides, levels, mutes)
     alert_rules: Any
+    owns_alert_rules: bool                                 # False: read only (attached desktop)
 
     async def set_alert_rules(self, rules: Any) -> None: ...   # live; RemoteEngine: NotImplementedError

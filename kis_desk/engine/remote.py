@@ -68,6 +68,7 @@ class RemoteEngine(EngineReads):
         self._tasks: list[asyncio.Task[None]] = []
         self._crossing = {TicksEvent: self._note_ticks, AlertEvent: lambda _event: None}
         self.alert_rules = AlertRules(DEFAULT_THRESHOLD_PCT, DEFAULT_WINDOW_SECONDS)
+        self.owns_alert_rules = False     # the remote collector's rules: shown read only
 
     async def start(self) -> None:
         from .storage import Repository

@@ -194,8 +194,21 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.store, self.settings, self)
         dialog.accepted.connect(lambda: self.apply_settings(dialog.settings))
+        dialog.accepted.connect(lambda: self.apply_alert_defaults(dialog.settings))
         dialog.open()
         return dialog
+
+    def apply_alert_defaults(self, settings: UserSettings) -> None:
+        """Threshold and window from Settings go to the engine now (no restart)."""
+        rules = getattr(self.engine, "alert_rules", None)
+        if rules is None or not getattr(self.engine, "owns_alert_rules", False):
+            return
+        wanted = (float(settings.alert_threshold_pct), float(settings.alert_window_seconds))
+        if (rules.threshold_pct, rules.window_seconds) != wanted:
+            from dataclasses import replace
+
+            self.spawn(self.engine.set_alert_rules(
+                replace(rules, threshold_pct=wanted[0], window_seconds=wanted[1])))
 
     # -- layout persistence -------------------------------------------------------------------
     def _header_menu(self, pos) -> None:
@@ -338,7 +351,8 @@ class MainWindow(QMainWindow):
 
     # -- events -------------------------------------------------------------------------------
     def _on_alert(self, event: AlertEvent) -> None:
-        if self.alert_dock.model.add(event):
+        # a muted alert (engine.alert_rules) is logged greyed, never sounded or bannered
+        if self.alert_dock.model.add(event) and not event.muted:
             self.notifier.notify(event)
         self.chart.add_alert(event)
 
