@@ -71,7 +71,7 @@ def test_chart_candles_from_history_and_a_live_trade_updates_the_last_candle(qtb
     assert chart.candle_item.count == 3 and list(c.close) == [70_100, 70_300, 71_000]
     assert chart.candle_item.isVisible() and not chart.price_line.isVisible()
     assert chart.base_line.isVisible() and chart.base_line.value() == 69_000
-    assert chart.base_line.label.format == tr("chart.prev_close", price="69,000")
+    assert tr("chart.prev_close", price="69,000") in chart.price_plot.titleLabel.text
     # a live trade in the 09:05 minute: same candle, new high/close/volume
     chart.on_ticks(ticks([(310, 71_400, 9)], cum0=38))
     chart.redraw()

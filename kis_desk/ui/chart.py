@@ -26,7 +26,7 @@ from ..core.ticks import Tick
 from .candles import FIVE_MINUTES, ONE_MINUTE, CandleSeries
 from .chart_items import CandlestickItem, TimeAxis
 from .i18n import tr
-from .theme import KOREAN, Palette
+from .theme import DARK_PALETTES, KOREAN, Palette
 
 MODE_CANDLE_1M = "candle1"
 MODE_CANDLE_5M = "candle5"
@@ -166,8 +166,7 @@ class DetailChart(QWidget):
         self.price_line.setDownsampling(auto=True, method="peak")
         self.candle_item = CandlestickItem()
         self.price_plot.addItem(self.candle_item)
-        self.base_line = pg.InfiniteLine(angle=0, pen=pg.mkPen((150, 150, 150), style=Qt.PenStyle.DashLine),
-                                         label="", labelOpts={"position": 0.08, "color": (130, 130, 130)})
+        self.base_line = pg.InfiniteLine(angle=0, pen=pg.mkPen((150, 150, 150), style=Qt.PenStyle.DashLine))
         self.base_line.hide()
         self.price_plot.addItem(self.base_line)
         self.vi_lines: list[pg.InfiniteLine] = []
@@ -176,9 +175,9 @@ class DetailChart(QWidget):
             plot.getViewBox().setAutoVisible(y=True)
             plot.enableAutoRange(y=True)
         self.price_plot.getViewBox().sigRangeChangedManually.connect(self._user_moved)
-        self.alert_points = pg.ScatterPlotItem(size=11, symbol="t1")
+        self.alert_points = pg.ScatterPlotItem(size=14, symbol="t1")
         self.price_plot.addItem(self.alert_points)
-        self.volume_bars = pg.BarGraphItem(x=[], height=[], width=50, brush=(120, 120, 160))
+        self.volume_bars = pg.BarGraphItem(x=[], height=[], width=50, brush=(120, 120, 160), pen=None)
         self.volume_plot.addItem(self.volume_bars)
         self.mode_box = QComboBox()
         self.mode_box.setObjectName("chartMode")
@@ -226,7 +225,10 @@ class DetailChart(QWidget):
         if self.code is None:
             self.price_plot.setTitle(tr("chart.empty"))
         else:
-            self.price_plot.setTitle(tr("chart.title", code=self.code, name=self.name))
+            title = tr("chart.title", code=self.code, name=self.name)
+            if self.prev_close:
+                title += " · " + tr("chart.prev_close", price=f"{self.prev_close:,}")
+            self.price_plot.setTitle(title)
 
     def set_palette(self, palette: Palette) -> None:
         self.palette = palette
@@ -294,8 +296,9 @@ class DetailChart(QWidget):
             keep = live[0] > (series.t[series.n - 1] if series.n else -1)
             if keep.any():
                 series.append(live[0][keep], live[1][keep], live[2][keep], live_cum)
-        if history.prev_close is not None:
+        if history.prev_close is not None and history.prev_close != self.prev_close:
             self.prev_close = history.prev_close
+            self._title()
         for a in alerts:
             self.add_alert(a)
         self._dirty = True
@@ -308,8 +311,9 @@ class DetailChart(QWidget):
         if mine:
             self.series.extend(mine)
             last = mine[-1]
-            if last.change is not None:
+            if last.change is not None and last.price - last.change != self.prev_close:
                 self.prev_close = last.price - last.change
+                self._title()
             self._dirty = True
 
     def add_alert(self, alert: AlertEvent) -> None:
@@ -349,7 +353,6 @@ class DetailChart(QWidget):
         self.price_line.setData(*peak_downsample(t, p))
         if self.prev_close:
             self.base_line.setValue(self.prev_close)
-            self.base_line.label.setFormat(tr("chart.prev_close", price=f"{self.prev_close:,}"))
             self.base_line.show()
         else:
             self.base_line.hide()
@@ -360,10 +363,12 @@ class DetailChart(QWidget):
         if self._spots_for == (len(self.alerts), self.palette):
             return                                # alert markers unchanged since the last redraw
         self._spots_for = (len(self.alerts), self.palette)
+        dark = any(self.palette == p for p in DARK_PALETTES.values())
+        outline = pg.mkPen((235, 235, 235) if dark else (0, 0, 0), width=1.5)
         spots = [{"pos": (a.trigger_time.timestamp(), a.trigger_price),
                   "brush": pg.mkBrush(self.palette.direction(1 if a.direction == "up" else -1)),
                   "symbol": "t1" if a.direction == "up" else "t",
-                  "pen": pg.mkPen("k"), "data": a.alert_id} for a in self.alerts]
+                  "pen": outline, "data": a.alert_id} for a in self.alerts]
         self.alert_points.setData(spots)
 
     def _tick_volume(self, t: np.ndarray, v: np.ndarray) -> None:
@@ -394,4 +399,5 @@ class DetailChart(QWidget):
                 self.volume_bars.setOpts(x=[], height=[], width=size * 0.7, brushes=None)
         if self.follow and len(c):
             last = float(c.x[-1])
-            self.price_plot.setXRange(last - (VISIBLE_CANDLES - 1) * size, last + 2 * size, padding=0)
+            left = max(last - (VISIBLE_CANDLES - 1) * size, float(c.x[0]) - size)
+            self.price_plot.setXRange(left, max(last + 2 * size, left + 20 * size), padding=0)
