@@ -86,10 +86,16 @@ def test_rules_json_round_trip_precedence_and_mutes():
     assert AlertRules.from_json("not json", 5.0, 60.0) == AlertRules(5.0, 60.0)
 
 
-async def test_collector_applies_rules_live_levels_once_and_mutes(tmp_path):
+async def test_collector_applies_rules_live_levels_once_and_mutes(tmp_path, redis_url):
+    import uuid
+
+    import redis.asyncio as aioredis
+
     codes = default_watchlist()[:5]
     db = f"sqlite:///{tmp_path / 'ticks.sqlite3'}"
+    key = f"kis:test:rules:{uuid.uuid4().hex[:8]}"
     cfg = CollectorConfig(env="sim", codes=codes, sim_rate=200, db_url=db, paths=_paths(tmp_path),
+                          redis_url=redis_url, redis_channel=key, redis_stream=key + ":stream",
                           sim_spikes=False)           # no demo spikes: only the scripted moves
     collector = build_collector(cfg)
     alerts: list[AlertEvent] = []
@@ -134,3 +140,13 @@ async def test_collector_applies_rules_live_levels_once_and_mutes(tmp_path):
         repo.close()
     assert kept.levels == {} and kept.symbols == rules.symbols and kept.muted_codes == {muted}
     assert replace(kept, levels=rules.levels) == rules
+    # the Redis stream is exact: one message per alert id, muted ones included (and marked)
+    client = aioredis.from_url(redis_url)
+    try:
+        entries = await client.xrange(key + ":stream")
+        await client.delete(key + ":stream")
+    finally:
+        await client.aclose()
+    streamed = [AlertEvent.from_dict(json.loads(fields[b"alert"])) for _, fields in entries]
+    assert [a.alert_id for a in streamed] == [a.alert_id for a in alerts]
+    assert {a.alert_id for a in streamed if a.muted} == {a.alert_id for a in quiet}
