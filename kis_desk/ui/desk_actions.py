@@ -63,6 +63,9 @@ class DeskActions(QObject):
         self.unmute_action = QAction(window)
         self.unmute_action.setObjectName("unmuteAction")
         self.unmute_action.triggered.connect(lambda: self.mute_all(0))
+        owns = bool(getattr(window.engine, "owns_alert_rules", False))   # attached desktop: read only
+        self.mute_action.setEnabled(owns)
+        self.unmute_action.setEnabled(owns)
         self.menu.addAction(self.rules_action)
         self.menu.addAction(self.mute_action)
         self.menu.addAction(self.unmute_action)
