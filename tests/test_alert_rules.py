@@ -33,8 +33,8 @@ def tick(code: str, seconds: float, price: int, cum: int) -> Tick:
 def test_reconfigure_applies_an_override_live_and_keeps_other_symbols_windows():
     d = MoveDetector(5.0, 60.0)
     assert d.process([tick("A", 0, 10_000, 1), tick("B", 0, 10_000, 1), tick("A", 1, 10_150, 2)]) == []
-    changed = d.reconfigure(5.0, 60.0, {"A": (1.0, 60.0)})
-    assert changed == ["A"] and d.params_for("A") == (1.0, 60.0) and d.params_for("B") == (5.0, 60.0)
+    d.reconfigure(5.0, 60.0, {"A": (1.0, 60.0)})
+    assert d.params_for("A") == (1.0, 60.0) and d.params_for("B") == (5.0, 60.0)
     # A's window restarted at the change: a fresh 1.5 % move alerts at 1 %
     [a] = d.process([tick("A", 2, 10_000, 3), tick("A", 3, 10_150, 4)])
     assert (a.stock_code, a.change_pct, a.threshold_pct, a.step) == ("A", 1.5, 1.0, 1)
@@ -42,8 +42,8 @@ def test_reconfigure_applies_an_override_live_and_keeps_other_symbols_windows():
     [b] = d.process([tick("B", 4, 10_500, 2)])
     assert (b.stock_code, b.base_price, b.threshold_pct) == ("B", 10_000, 5.0)
     # a new default applies to every symbol without an override
-    assert d.reconfigure(2.0, 30.0, {"A": (1.0, 60.0)}) == ["B"]
-    assert d.params_for("B") == (2.0, 30.0)
+    d.reconfigure(2.0, 30.0, {"A": (1.0, 60.0)})
+    assert d.params_for("B") == (2.0, 30.0) and d.params_for("A") == (1.0, 60.0)
 
 
 def test_price_level_fires_once_and_is_removed():

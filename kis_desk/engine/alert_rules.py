@@ -121,7 +121,8 @@ class AlertRules:
         except (TypeError, ValueError):
             until = 0.0
         if threshold_pct is None or window_seconds is None:
-            from ..core.defaults import DEFAULT_THRESHOLD_PCT, DEFAULT_WINDOW_SECONDS
+            # via the detector: the defaults module moves on main (core/defaults → defaults)
+            from .detector import DEFAULT_THRESHOLD_PCT, DEFAULT_WINDOW_SECONDS
 
             stored = rules({"": [d.get("threshold_pct"), d.get("window_seconds")]}).get(
                 "", (DEFAULT_THRESHOLD_PCT, DEFAULT_WINDOW_SECONDS))

@@ -344,11 +344,11 @@ class Collector(EngineReads):
                 lambda: {n: self.repository.watchlist_codes(n) for n in rules.watchlists})
             codes_of = (lambda name: known.get(name, []))   # noqa: E731
         overrides = {**self.config.overrides, **rules.effective_overrides(codes_of)}
-        changed = self.detector.reconfigure(rules.threshold_pct, rules.window_seconds, overrides)
+        self.detector.reconfigure(rules.threshold_pct, rules.window_seconds, overrides)
         self.levels.set_levels(rules.levels)
         self.alert_rules = rules
-        log.info("alert rules applied: %.2f%% / %.0f s, %d override(s), %d level(s), %d window(s) restarted",
-                 rules.threshold_pct, rules.window_seconds, len(overrides), len(rules.levels), len(changed))
+        log.info("alert rules applied: %.2f%% / %.0f s, %d override(s), %d level(s)",
+                 rules.threshold_pct, rules.window_seconds, len(overrides), len(rules.levels))
 
     def _level_fired(self, alert: AlertEvent) -> None:
         """A price level fires once: drop it from the rules and store that off the loop."""

@@ -28,7 +28,6 @@ from ..core.events import (
     AlertEvent, ErrorEvent, EventBus, SessionStateEvent, SubscriptionPlanEvent, TicksEvent,
     event_from_json,
 )
-from ..core.defaults import DEFAULT_THRESHOLD_PCT, DEFAULT_WINDOW_SECONDS
 from .alert_rules import SETTING_KEY as RULES_KEY
 from .alert_rules import AlertRules
 from .handle import EngineReads
@@ -67,6 +66,8 @@ class RemoteEngine(EngineReads):
         self._seen: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._crossing = {TicksEvent: self._note_ticks, AlertEvent: lambda _event: None}
+        from .detector import DEFAULT_THRESHOLD_PCT, DEFAULT_WINDOW_SECONDS
+
         self.alert_rules = AlertRules(DEFAULT_THRESHOLD_PCT, DEFAULT_WINDOW_SECONDS)
         self.owns_alert_rules = False     # the remote collector's rules: shown read only
 
