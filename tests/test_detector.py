@@ -279,6 +279,7 @@ def test_alert_json_round_trip():
         "trigger_time": "2024-01-02T09:00:30+09:00", "trigger_cum_volume": 20,
         "detected_at": "2024-01-02T00:00:05+00:00", "window_seconds": 60.0,
         "threshold_pct": 5.0, "step": 1, "late": False, "delay_s": 0.0, "source": "ws",
+        "kind": "move", "muted": False,
     }
     assert event_from_json(text) == a and isinstance(event_from_json(text), AlertEvent)
     # An old reader's JSON (no late fields) still reads, with the defaults.

@@ -412,7 +412,7 @@ def test_migration_3_adds_alert_lateness_and_keeps_alerts(db_url):
     try:
         assert migrate(engine, target=2) == (0, 2)
         a = make_alert(1)
-        old_cols = [c for c in ALERT_COLUMNS if c not in ("late", "delay_s", "source")]
+        old_cols = [c for c in ALERT_COLUMNS if c not in ("late", "delay_s", "source", "kind")]
         with engine.begin() as conn:
             conn.execute(sa.text(f"INSERT INTO alerts ({', '.join(old_cols)}) VALUES "
                                  f"({', '.join(':' + c for c in old_cols)})"),
@@ -426,5 +426,28 @@ def test_migration_3_adds_alert_lateness_and_keeps_alerts(db_url):
         again = {s.alert.alert_id: s.alert for s in repo.alerts_on(DAY)}[late.alert_id]
         assert (again.late, again.delay_s, again.source) == (True, 38.4, "backfill")
         assert sorted(repo.alert_ids_on(DAY)) == sorted([a.alert_id, late.alert_id])
+    finally:
+        engine.dispose()
+
+
+def test_migration_7_adds_alert_kind_and_keeps_alerts(db_url):
+    from kis_desk.engine.storage.schema import ALERT_COLUMNS
+    engine = create_engine(db_url)
+    try:
+        assert migrate(engine, target=4) == (0, 4)
+        a = make_alert(1)
+        old_cols = [c for c in ALERT_COLUMNS if c != "kind"]
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"INSERT INTO alerts ({', '.join(old_cols)}) VALUES "
+                                 f"({', '.join(':' + c for c in old_cols)})"),
+                         {c: getattr(a, c, None) for c in old_cols} | {"business_date": DAY})
+        assert migrate(engine) == (4, LATEST_VERSION)
+        repo = Repository(db_url, engine=engine)
+        [stored] = repo.alerts_on(DAY)
+        assert stored.alert.kind == "move"
+        level = dataclasses.replace(make_alert(2), kind="level")
+        assert repo.save_alert(level)
+        kinds = {s.alert.alert_id: s.alert.kind for s in repo.alerts_between(DAY, DAY)}
+        assert kinds == {a.alert_id: "move", level.alert_id: "level"}
     finally:
         engine.dispose()

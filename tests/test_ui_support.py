@@ -49,6 +49,10 @@ class RecordingEngine(EngineReads):
         self.calls: list[tuple[str, object]] = []
         self.simulated = False
         self.attached = False
+        from kis_desk.engine.alert_rules import AlertRules
+
+        self.alert_rules = AlertRules(5.0, 60.0)
+        self.owns_alert_rules = True
 
     async def start(self) -> None:
         self.calls.append(("start", None))
@@ -72,6 +76,10 @@ class RecordingEngine(EngineReads):
     async def acknowledge_alerts(self, alert_ids: Sequence[str]) -> int:
         self.calls.append(("acknowledge_alerts", list(alert_ids)))
         return await super().acknowledge_alerts(alert_ids)
+
+    async def set_alert_rules(self, rules) -> None:
+        self.calls.append(("set_alert_rules", rules))
+        self.alert_rules = rules
 
     async def send_test_alert(self, alert) -> None:
         self.calls.append(("send_test_alert", alert.alert_id))

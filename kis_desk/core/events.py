@@ -92,6 +92,8 @@ class AlertEvent(Event):
     late: bool = False       # detected late (trigger from back-fill/journal or delay_s > 5 s)
     delay_s: float = 0.0     # detected_at minus trigger_time, seconds (≥ 0)
     source: str = "ws"       # source of the trigger trade: ws | poll | backfill | journal
+    kind: str = "move"       # "move" (sudden move, engine.detector) | "level" (price level, 목표가)
+    muted: bool = False      # raised while muted (engine.alert_rules): stored/published, not sounded
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AlertEvent:
@@ -106,6 +108,7 @@ class AlertEvent(Event):
             window_seconds=float(d["window_seconds"]), threshold_pct=float(d["threshold_pct"]),
             step=int(d.get("step", 1)), late=bool(d.get("late", False)),
             delay_s=float(d.get("delay_s", 0.0)), source=str(d.get("source", "ws")),
+            kind=str(d.get("kind", "move")), muted=bool(d.get("muted", False)),
         )
 
 

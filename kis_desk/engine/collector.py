@@ -38,6 +38,8 @@ from ..core.events import (
 )
 from ..core.exchange import EmbeddedExchange
 from ..core.ticks import Tick
+from .alert_rules import SETTING_KEY as RULES_KEY
+from .alert_rules import AlertRules
 from .handle import EngineReads
 
 log = logging.getLogger(__name__)
@@ -151,6 +153,10 @@ class Collector(EngineReads):
         self.detector: Any = None
         self.publisher: Any = None
         self.feed: Any = None
+        self.levels: Any = None           # PriceLevelWatcher, from start()
+        self.alert_rules = AlertRules(config.threshold_pct, config.window_seconds)
+        self._rule_tasks: set[asyncio.Task[Any]] = set()
+        self.owns_alert_rules = True      # set_alert_rules works here (RemoteEngine: read only)
         self.environment: Environment | None = None
         self.alerts = 0
         self.alerts_late = 0
@@ -183,6 +189,7 @@ class Collector(EngineReads):
     async def start(self) -> None:
         """Start everything; raises ConfigError with a user-facing reason when it cannot."""
         from .detector import MoveDetector
+        from .price_levels import PriceLevelWatcher
         from .storage import Repository, TickWriter
 
         cfg = self.config
@@ -196,6 +203,7 @@ class Collector(EngineReads):
             self._last_ticks = await asyncio.to_thread(self._load_last_ticks, self.codes)
             raised_today = await asyncio.to_thread(self.repository.alert_ids_on, self.business_date)
             self._pending_gaps = await asyncio.to_thread(self.repository.list_pending_gaps)
+            stored_rules = await asyncio.to_thread(self.repository.get_setting, RULES_KEY)
         except Exception as exc:
             await self.writer.stop()
             if self.repository is not None:
@@ -215,6 +223,11 @@ class Collector(EngineReads):
         self.detector.roll_over(self.business_date)
         # alerts an earlier run raised today are never raised again (restarts, replays)
         self.detector.seed(raised_today)
+        self.levels = PriceLevelWatcher(names=self.symbols.name)
+        if stored_rules:
+            # the stored overrides, levels and mutes; the defaults are the configured ones
+            self.alert_rules = AlertRules.from_json(stored_rules, cfg.threshold_pct, cfg.window_seconds)
+        await self._apply_rules(self.alert_rules)
         if cfg.redis_url:
             self.publisher = await self._start_publisher(cfg)
         self._publish_ticks = self.publisher is not None and bool(
@@ -337,6 +350,8 @@ class Collector(EngineReads):
             return
         self._stopping = True
         await cancel_and_wait(self._tasks)
+        if self._rule_tasks:
+            await asyncio.gather(*self._rule_tasks, return_exceptions=True)
         async with self._apply_lock:       # a settings switch under way finishes first
             await self._stop_components()
         log.info("collector stopped")
@@ -375,6 +390,44 @@ class Collector(EngineReads):
         if self.feed is not None and self._started:
             await self.feed.set_symbols(self.codes)
 
+    async def save_watchlist(self, name: str, codes: Sequence[str]) -> None:
+        await super().save_watchlist(name, codes)
+        if name in self.alert_rules.watchlists and self.detector is not None:
+            await self._apply_rules(self.alert_rules)     # the watchlist's rule follows its codes
+
+    # -- alert rules (applied live) ------------------------------------------------------------
+    async def set_alert_rules(self, rules: AlertRules) -> None:
+        """Apply ``rules`` now (threshold, window, overrides, price levels, mutes) and store
+        them; raises ValueError (nothing changed) for an invalid threshold or window."""
+        if self.detector is not None:
+            await self._apply_rules(rules)
+        else:
+            self.alert_rules = rules                 # applied by start()
+        if self.repository is not None:
+            await asyncio.to_thread(self.repository.set_setting, RULES_KEY, rules.to_json())
+
+    async def _apply_rules(self, rules: AlertRules) -> None:
+        codes_of = (lambda name: [])                 # noqa: E731
+        if rules.watchlists and self.repository is not None:
+            known = await asyncio.to_thread(
+                lambda: {n: self.repository.watchlist_codes(n) for n in rules.watchlists})
+            codes_of = (lambda name: known.get(name, []))   # noqa: E731
+        overrides = {**self.config.overrides, **rules.effective_overrides(codes_of)}
+        self.detector.reconfigure(rules.threshold_pct, rules.window_seconds, overrides)
+        self.levels.set_levels(rules.levels)
+        self.alert_rules = rules
+        log.info("alert rules applied: %.2f%% / %.0f s, %d override(s), %d level(s)",
+                 rules.threshold_pct, rules.window_seconds, len(overrides), len(rules.levels))
+
+    def _level_fired(self, alert: AlertEvent) -> None:
+        """A price level fires once: drop it from the rules and store that off the loop."""
+        self.alert_rules = self.alert_rules.without_level(alert.stock_code, alert.direction)
+        if self.repository is not None:
+            task = asyncio.get_running_loop().create_task(asyncio.to_thread(
+                self.repository.set_setting, RULES_KEY, self.alert_rules.to_json()))
+            self._rule_tasks.add(task)
+            task.add_done_callback(self._rule_tasks.discard)
+
     # -- the test alert (menu 알림 → 테스트 알림) ----------------------------------------------------
     async def send_test_alert(self, alert: AlertEvent) -> tuple[str, int] | None:
         """Publish ``alert`` marked as a test on the alert channel: (channel, receivers), or None
@@ -396,6 +449,11 @@ class Collector(EngineReads):
         self._ticks_by_source[source] = self._ticks_by_source.get(source, 0) + len(batch)
         self.writer.submit(batch)
         alerts = self.detector.process(batch)
+        levels = self.levels.process(batch)
+        if levels:
+            alerts.extend(levels)
+            for alert in levels:
+                self._level_fired(alert)
         self.bus.publish(TicksEvent(batch))
         if self._publish_ticks:
             self.publisher.publish_ticks(batch)   # other hosts' desktops
@@ -403,6 +461,8 @@ class Collector(EngineReads):
             self._emit_alert(alert)
 
     def _emit_alert(self, alert: AlertEvent) -> None:
+        if self.alert_rules.is_muted(alert.stock_code):
+            alert = dataclasses.replace(alert, muted=True)   # stored and published all the same
         self.alerts += 1
         late = ""
         if alert.late:
@@ -539,9 +599,11 @@ class Collector(EngineReads):
             if not (changed or db_change):
                 return []
             if any(n in changed for n in _DETECTOR_FIELDS):
-                self.detector.reconfigure(new.threshold_pct, new.window_seconds, dict(new.overrides))
-                log.info("alert rule now %.2f%% within %.0f s (applied live)",
-                         new.threshold_pct, new.window_seconds)
+                # through the alert rules, so per-symbol/watchlist overrides and levels stay
+                self.config = new
+                await self._apply_rules(dataclasses.replace(
+                    self.alert_rules, threshold_pct=new.threshold_pct,
+                    window_seconds=new.window_seconds))
             if any(n in changed for n in _REDIS_FIELDS):
                 await self._switch_publisher(new)
             if feed_change:

@@ -51,7 +51,12 @@ prints, one object per line)::
      "stock_name":"삼성전자","direction":"up","change_pct":5.07,"base_price":71000,
      "base_time":"2024-01-02T09:00:00+09:00","trigger_price":74600,
      "trigger_time":"2024-01-02T09:00:30+09:00","trigger_cum_volume":20,
-     "detected_at":"2024-01-02T00:00:05+00:00","window_seconds":60.0,"threshold_pct":5.0,"step":1}
+     "detected_at":"2024-01-02T00:00:05+00:00","window_seconds":60.0,"threshold_pct":5.0,"step":1,
+     "late":false,"delay_s":0.0,"source":"ws","kind":"move","muted":false}
+
+``kind`` is "level" for price-level alerts (engine.price_levels); ``muted`` is true for an alert
+raised while its symbol (or everything) was muted (engine.alert_rules): stored and published as
+any other, not sounded or bannered by the desktop.
 
 ``alert_id`` = ``<code>:<YYYYMMDD>:<up|down>:<step>:<trigger cum_volume>`` is deterministic, so
 a consumer can dedupe on it; ``change_pct`` is signed (negative for "down"), exact move rounded

@@ -213,3 +213,9 @@ class EngineHandle(Protocol):
     async def alert_watchlists(self) -> dict[str, list[str]]: ...
 
     async def send_test_alert(self, alert: Any) -> tuple[str, int] | None: ...   # (channel, receivers)
+
+    # the alert rules in force (engine.alert_rules.AlertRules: overrides, levels, mutes)
+    alert_rules: Any
+    owns_alert_rules: bool                                 # False: read only (attached desktop)
+
+    async def set_alert_rules(self, rules: Any) -> None: ...   # live; RemoteEngine: NotImplementedError

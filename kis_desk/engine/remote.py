@@ -29,6 +29,8 @@ from ..core.events import (
     TicksEvent, event_from_json,
 )
 from ..protocol.records import KST
+from .alert_rules import SETTING_KEY as RULES_KEY
+from .alert_rules import AlertRules
 from .alert_probe import is_test_message
 from .handle import EngineReads
 
@@ -72,11 +74,18 @@ class RemoteEngine(EngineReads):
         self._crossing = {TicksEvent: self._note_ticks, AlertEvent: lambda _event: None}
         self.clock = clock
         self.business_date = clock().date()
+        from .detector import DEFAULT_THRESHOLD_PCT, DEFAULT_WINDOW_SECONDS
+
+        self.alert_rules = AlertRules(DEFAULT_THRESHOLD_PCT, DEFAULT_WINDOW_SECONDS)
+        self.owns_alert_rules = False     # the remote collector's rules: shown read only
 
     async def start(self) -> None:
         from .storage import Repository
 
         self.repository = await asyncio.to_thread(Repository, self.db_url)
+        stored = await asyncio.to_thread(self.repository.get_setting, RULES_KEY)
+        if stored:      # the remote collector's rules, shown read-only (it marks muted alerts)
+            self.alert_rules = AlertRules.from_json(stored)
         streams = bool(self.trade_stream or self.alert_stream)
         if streams:
             self._make_reader()
@@ -97,6 +106,11 @@ class RemoteEngine(EngineReads):
         """Local only: the remote collector decides what streams; we show what arrives."""
         self.codes = list(dict.fromkeys(codes))
         self._publish_plan()
+
+    async def set_alert_rules(self, rules: AlertRules) -> None:
+        """Not supported: the remote collector owns its rules (set them on its host; its alerts
+        arrive here already marked ``muted``)."""
+        raise NotImplementedError("alert rules are set on the collector's host, not on an attached desktop")
 
     # -- the test alert (same contract as Collector) ---------------------------------------------------
     async def send_test_alert(self, alert: AlertEvent) -> tuple[str, int] | None:

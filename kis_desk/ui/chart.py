@@ -1,6 +1,10 @@
-"""Detail chart of the selected symbol: intraday price line, per-minute volume bars, alerts.
+"""Detail chart of the selected symbol: 1-minute candles with volume (5-minute candles and a
+tick line as options), the previous close, VI and alert markers, on a KST "HH:MM" time axis.
 
-The line handed to pyqtgraph is bounded (``MAX_LINE_POINTS``, min/max per time bucket so every
+Candles are built with vectorised numpy from the day's trade arrays (read from storage in the
+worker thread, ``history_arrays``) plus live trades, and kept up to date by rebuilding only the
+current candle (ui/candles.py); all candles are one QPicture item (ui/chart_items.py), recorded
+again at most at the 2 Hz redraw. In tick mode the line handed to pyqtgraph is bounded (``MAX_LINE_POINTS``, min/max per time bucket so every
 spike stays visible), and pyqtgraph clips it to the view and downsamples again, so a busy
 symbol's full day (10⁵+ trades) redraws as cheaply as a quiet one. History comes through the
 engine (loaded off the GUI thread by the window); live trades are appended to growable numpy
@@ -16,13 +20,22 @@ from typing import NamedTuple
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QGraphicsItem, QHBoxLayout, QVBoxLayout, QWidget
 
 from ..core.events import AlertEvent
 from ..core.ticks import Tick
 from ..protocol.records import KST
+from .candles import FIVE_MINUTES, ONE_MINUTE, CandleSeries
+from .chart_items import CandlestickItem, TimeAxis
 from .i18n import tr
-from .theme import KOREAN, Palette
+from .theme import DARK_PALETTES, KOREAN, Palette
+
+MODE_CANDLE_1M = "candle1"
+MODE_CANDLE_5M = "candle5"
+MODE_TICK = "tick"
+MODES = (MODE_CANDLE_1M, MODE_CANDLE_5M, MODE_TICK)
+_CANDLE_SIZE = {MODE_CANDLE_1M: ONE_MINUTE, MODE_CANDLE_5M: FIVE_MINUTES}
+VISIBLE_CANDLES = 80          # candles in view when following the newest one
 
 KST_UTC_OFFSET = -9 * 3600    # pyqtgraph's convention: seconds *west* of UTC
 LEFT_AXIS_PX = 84             # fits "1,000,000" plus the rotated axis label
@@ -134,11 +147,9 @@ class DetailChart(QWidget):
         pg.setConfigOptions(antialias=True, background="w", foreground="k")
         self.layout_widget = pg.GraphicsLayoutWidget()
         self.price_plot = self.layout_widget.addPlot(
-            row=0, col=0, axisItems={"bottom": pg.DateAxisItem(utcOffset=KST_UTC_OFFSET),
-                                     "left": WonAxis("left")})
+            row=0, col=0, axisItems={"bottom": TimeAxis("bottom"), "left": WonAxis("left")})
         self.volume_plot = self.layout_widget.addPlot(
-            row=1, col=0, axisItems={"bottom": pg.DateAxisItem(utcOffset=KST_UTC_OFFSET),
-                                     "left": WonAxis("left")})
+            row=1, col=0, axisItems={"bottom": TimeAxis("bottom"), "left": WonAxis("left")})
         self.layout_widget.ci.layout.setRowStretchFactor(0, 3)
         self.layout_widget.ci.layout.setRowStretchFactor(1, 1)
         self.volume_plot.setXLink(self.price_plot)
@@ -155,16 +166,39 @@ class DetailChart(QWidget):
         self.price_line = self.price_plot.plot([], [], pen=pg.mkPen((40, 40, 40), width=LINE_WIDTH))
         self.price_line.setClipToView(True)
         self.price_line.setDownsampling(auto=True, method="peak")
+        self.candle_item = CandlestickItem()
+        self.price_plot.addItem(self.candle_item)
         self.base_line = pg.InfiniteLine(angle=0, pen=pg.mkPen((150, 150, 150), style=Qt.PenStyle.DashLine))
         self.base_line.hide()
         self.price_plot.addItem(self.base_line)
-        self.alert_points = pg.ScatterPlotItem(size=11, symbol="t1")
+        self.vi_lines: list[pg.InfiniteLine] = []
+        for plot in (self.price_plot, self.volume_plot):
+            plot.setMouseEnabled(x=True, y=False)        # pan/zoom in time; prices fit the view
+            plot.getViewBox().setAutoVisible(y=True)
+            plot.enableAutoRange(y=True)
+        self.price_plot.getViewBox().sigRangeChangedManually.connect(self._user_moved)
+        self.alert_points = pg.ScatterPlotItem(size=14, symbol="t1")
         self.price_plot.addItem(self.alert_points)
-        self.volume_bars = pg.BarGraphItem(x=[], height=[], width=50, brush=(120, 120, 160))
+        self.volume_bars = pg.BarGraphItem(x=[], height=[], width=50, brush=(120, 120, 160), pen=None)
         self.volume_plot.addItem(self.volume_bars)
+        self.mode_box = QComboBox()
+        self.mode_box.setObjectName("chartMode")
+        for mode in MODES:
+            self.mode_box.addItem("", mode)
+        self.mode_box.currentIndexChanged.connect(lambda i: self.set_mode(self.mode_box.itemData(i)))
+        bar = QHBoxLayout()
+        bar.setContentsMargins(4, 2, 4, 0)
+        bar.addWidget(self.mode_box)
+        bar.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
         layout.addWidget(self.layout_widget)
+        self.mode = MODE_CANDLE_1M
+        self.candles = CandleSeries(ONE_MINUTE)
+        self.follow = True            # keep the newest candle in view until the user pans away
+        self.vi_times: list[float] = []
+        self.price_line.setVisible(False)          # candles by default
         self.palette: Palette = KOREAN
         self.code: str | None = None
         self._day_range: tuple[datetime, datetime] | None = None   # see set_day
@@ -175,6 +209,7 @@ class DetailChart(QWidget):
         self._dirty = False
         self._line_colour = None
         self._spots_for: tuple | None = None
+        self._candles_drawn: tuple | None = None
         self.redraws = 0
         self.timer = QTimer(self)
         self.timer.setInterval(REDRAW_MS)
@@ -183,6 +218,8 @@ class DetailChart(QWidget):
         self.retranslate()
 
     def retranslate(self) -> None:
+        for i, mode in enumerate(MODES):
+            self.mode_box.setItemText(i, tr(f"chart.mode.{mode}"))
         self.price_plot.setLabel("left", tr("chart.price"))
         self.volume_plot.setLabel("left", tr("chart.volume"))
         self._title()
@@ -191,11 +228,45 @@ class DetailChart(QWidget):
         if self.code is None:
             self.price_plot.setTitle(tr("chart.empty"))
         else:
-            self.price_plot.setTitle(tr("chart.title", code=self.code, name=self.name))
+            title = tr("chart.title", code=self.code, name=self.name)
+            if self.prev_close:
+                title += " · " + tr("chart.prev_close", price=f"{self.prev_close:,}")
+            self.price_plot.setTitle(title)
 
     def set_palette(self, palette: Palette) -> None:
         self.palette = palette
+        self._candles_drawn = None
         self._dirty = True
+
+    def set_mode(self, mode: str) -> None:
+        """1-minute candles (default), 5-minute candles or the tick line."""
+        if mode not in MODES:
+            raise ValueError(f"unknown chart mode {mode!r}")
+        self.mode = mode
+        if self.mode_box.currentData() != mode:
+            self.mode_box.setCurrentIndex(MODES.index(mode))
+        if mode in _CANDLE_SIZE:
+            self.candles = CandleSeries(_CANDLE_SIZE[mode])
+        self.price_line.setVisible(mode == MODE_TICK)
+        self.candle_item.setVisible(mode != MODE_TICK)
+        self.follow = True
+        self._candles_drawn = None
+        self._dirty = True
+        self.redraw()
+
+    def _user_moved(self, *_args) -> None:
+        """Panned or zoomed by hand: follow again only when the newest data is back in view."""
+        if self.series.n:
+            right = self.price_plot.getViewBox().viewRange()[0][1]
+            self.follow = right >= self.series.t[self.series.n - 1]
+
+    def add_vi(self, when: float) -> None:
+        """A volatility-interruption (VI) marker at ``when`` (epoch s)."""
+        self.vi_times.append(when)
+        line = pg.InfiniteLine(when, angle=90, pen=pg.mkPen((230, 140, 0), style=Qt.PenStyle.DotLine),
+                               label=tr("chart.vi"), labelOpts={"position": 0.95, "color": (230, 140, 0)})
+        self.price_plot.addItem(line)
+        self.vi_lines.append(line)
 
     # -- data ---------------------------------------------------------------------------------
     def set_day(self, day: date) -> None:
@@ -208,6 +279,11 @@ class DetailChart(QWidget):
         """Switch to ``code`` (empty until history arrives; live ticks start right away)."""
         self.code, self.name = code, name
         self.series.clear()
+        self.candles.reset()
+        self.follow = True
+        for line in self.vi_lines:
+            self.price_plot.removeItem(line)
+        self.vi_lines, self.vi_times = [], []
         self.alerts = []
         self._spots_for = None
         self.prev_close = None
@@ -222,14 +298,16 @@ class DetailChart(QWidget):
         live = (series.t[: series.n].copy(), series.p[: series.n].copy(), series.v[: series.n].copy())
         live_cum = series.last_cum
         series.clear()
+        self.candles.reset()
         series.append(history.t, history.p, history.v, history.last_cum)
         if live_cum > series.last_cum and len(live[0]):
             # keep live points newer than history (the trades table lags the bus by the writer)
             keep = live[0] > (series.t[series.n - 1] if series.n else -1)
             if keep.any():
                 series.append(live[0][keep], live[1][keep], live[2][keep], live_cum)
-        if history.prev_close is not None:
+        if history.prev_close is not None and history.prev_close != self.prev_close:
             self.prev_close = history.prev_close
+            self._title()
         for a in alerts:
             self.add_alert(a)
         self._dirty = True
@@ -245,8 +323,9 @@ class DetailChart(QWidget):
         if mine:
             self.series.extend(mine)
             last = mine[-1]
-            if last.change is not None:
+            if last.change is not None and last.price - last.change != self.prev_close:
                 self.prev_close = last.price - last.change
+                self._title()
             self._dirty = True
 
     def add_alert(self, alert: AlertEvent) -> None:
@@ -274,32 +353,63 @@ class DetailChart(QWidget):
         s = self.series
         n = s.n
         t, p, v = s.t[:n], s.p[:n], s.v[:n]
-        sign = 0
-        if n and self.prev_close:
-            sign = 1 if p[-1] > self.prev_close else -1 if p[-1] < self.prev_close else 0
-        colour = self.palette.direction(sign)
-        if colour != self._line_colour:           # a new pen only when the colour changes
-            self._line_colour = colour
-            self.price_line.setPen(pg.mkPen(colour, width=LINE_WIDTH))
+        pal = self.palette
+        if self.mode == MODE_TICK:
+            sign = 0
+            if n and self.prev_close:
+                sign = 1 if p[-1] > self.prev_close else -1 if p[-1] < self.prev_close else 0
+            colour = pal.direction(sign)
+            if colour != self._line_colour:           # a new pen only when the colour changes
+                self._line_colour = colour
+                self.price_line.setPen(pg.mkPen(colour, width=LINE_WIDTH))
         self.price_line.setData(*peak_downsample(t, p))
         if self.prev_close:
             self.base_line.setValue(self.prev_close)
             self.base_line.show()
         else:
             self.base_line.hide()
-        if n:
+        if self.mode == MODE_TICK:
+            self._tick_volume(t, v)
+        else:
+            self._draw_candles(t, p, v)
+        if self._spots_for == (len(self.alerts), self.palette):
+            return                                # alert markers unchanged since the last redraw
+        self._spots_for = (len(self.alerts), self.palette)
+        dark = any(self.palette == p for p in DARK_PALETTES.values())
+        outline = pg.mkPen((235, 235, 235) if dark else (0, 0, 0), width=1.5)
+        spots = [{"pos": (a.trigger_time.timestamp(), a.trigger_price),
+                  "brush": pg.mkBrush(self.palette.direction(1 if a.direction == "up" else -1)),
+                  "symbol": "t1" if a.direction == "up" else "t",
+                  "pen": outline, "data": a.alert_id} for a in self.alerts]
+        self.alert_points.setData(spots)
+
+    def _tick_volume(self, t: np.ndarray, v: np.ndarray) -> None:
+        if len(t):
             size = volume_bucket(float(t[-1] - t[0]))
             buckets = (t // size).astype(np.int64)
             uniq, inverse = np.unique(buckets, return_inverse=True)
             sums = np.bincount(inverse, weights=v)
-            self.volume_bars.setOpts(x=uniq * size + size / 2, height=sums, width=size * 0.8)
+            self.volume_bars.setOpts(x=uniq * size + size / 2, height=sums, width=size * 0.8,
+                                     brushes=None, brush=(120, 120, 160))
         else:
             self.volume_bars.setOpts(x=[], height=[], width=50)
-        if self._spots_for == (len(self.alerts), self.palette):
-            return                                # alert markers unchanged since the last redraw
-        self._spots_for = (len(self.alerts), self.palette)
-        spots = [{"pos": (a.trigger_time.timestamp(), a.trigger_price),
-                  "brush": pg.mkBrush(self.palette.direction(1 if a.direction == "up" else -1)),
-                  "symbol": "t1" if a.direction == "up" else "t",
-                  "pen": pg.mkPen("k"), "data": a.alert_id} for a in self.alerts]
-        self.alert_points.setData(spots)
+
+    def _draw_candles(self, t: np.ndarray, p: np.ndarray, v: np.ndarray) -> None:
+        changed = self.candles.update(t, p, v)
+        c = self.candles.candles
+        size = self.candles.size
+        if changed or self._candles_drawn != (len(c), self.palette):
+            pal = self.palette
+            self.candle_item.set_candles(c, size, pal.up, pal.down, pal.flat)
+            self._candles_drawn = (len(c), self.palette)
+            if len(c):
+                sign = np.sign(c.close - c.open)
+                brushes = [pg.mkBrush(pal.up if x > 0 else pal.down if x < 0 else pal.flat) for x in sign]
+                self.volume_bars.setOpts(x=c.x + size / 2, height=c.volume, width=size * 0.7,
+                                         brushes=brushes)
+            else:
+                self.volume_bars.setOpts(x=[], height=[], width=size * 0.7, brushes=None)
+        if self.follow and len(c):
+            last = float(c.x[-1])
+            left = max(last - (VISIBLE_CANDLES - 1) * size, float(c.x[0]) - size)
+            self.price_plot.setXRange(left, max(last + 2 * size, left + 20 * size), padding=0)

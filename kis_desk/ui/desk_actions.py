@@ -54,6 +54,21 @@ class DeskActions(QObject):
         self.history_action.setShortcut(QKeySequence("Ctrl+H"))
         self.history_action.triggered.connect(self.open_history)
         self.menu.addAction(self.history_action)
+        self.rules_action = QAction(window)
+        self.rules_action.setObjectName("alertRulesAction")
+        self.rules_action.triggered.connect(lambda: self.open_rules())
+        self.mute_action = QAction(window)
+        self.mute_action.setObjectName("muteAllAction")
+        self.mute_action.triggered.connect(lambda: self.mute_all(30))
+        self.unmute_action = QAction(window)
+        self.unmute_action.setObjectName("unmuteAction")
+        self.unmute_action.triggered.connect(lambda: self.mute_all(0))
+        owns = bool(getattr(window.engine, "owns_alert_rules", False))   # attached desktop: read only
+        self.mute_action.setEnabled(owns)
+        self.unmute_action.setEnabled(owns)
+        self.menu.addAction(self.rules_action)
+        self.menu.addAction(self.mute_action)
+        self.menu.addAction(self.unmute_action)
         self.menu.addSeparator()
         self.menu.addAction(self.test_alert_action)
         hints = QGuiApplication.styleHints()
@@ -65,6 +80,21 @@ class DeskActions(QObject):
         self.menu.setTitle(tr("menu.alerts"))
         self.test_alert_action.setText(tr("action.test_alert"))
         self.history_action.setText(tr("action.alert_history"))
+        self.rules_action.setText(tr("action.alert_rules"))
+        self.mute_action.setText(tr("action.mute_30"))
+        self.unmute_action.setText(tr("action.unmute"))
+
+    # -- alert rules and mutes (engine.alert_rules) ------------------------------------------------
+    def open_rules(self, code: str | None = None):
+        from .alert_rules import open_alert_settings
+
+        return open_alert_settings(self.window, code)
+
+    def mute_all(self, minutes: float) -> None:
+        """Mute every alert for ``minutes`` (0: unmute) — state in the engine."""
+        engine = self.window.engine
+        if getattr(engine, "owns_alert_rules", False):
+            self.window.spawn(engine.set_alert_rules(engine.alert_rules.mute_all(minutes)))
 
     def apply_settings(self, settings: UserSettings) -> Palette:
         """Volume and theme now; returns the direction colours for the window's views."""

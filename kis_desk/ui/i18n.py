@@ -218,6 +218,9 @@ STRINGS: dict[str, tuple[str, str]] = {
 from .i18n_desk import DESK_STRINGS  # noqa: E402
 
 STRINGS.update(DESK_STRINGS)
+from .i18n_alerts import ALERT_STRINGS  # noqa: E402
+
+STRINGS.update(ALERT_STRINGS)
 
 
 def set_language(lang: str) -> None:

@@ -359,7 +359,8 @@ class MainWindow(QMainWindow):
         return self.model.business_date or datetime.now(KST).date()   # always set: clock given
 
     def _on_alert(self, event: AlertEvent) -> None:
-        if self.alert_dock.model.add(event):
+        # a muted alert (engine.alert_rules) is logged greyed, never sounded or bannered
+        if self.alert_dock.model.add(event) and not event.muted:
             self.notifier.notify(event)
         self.chart.add_alert(event)
 

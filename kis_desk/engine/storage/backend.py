@@ -53,7 +53,8 @@ def alert_row(a: AlertEvent, sqlite: bool) -> tuple:
     return (a.alert_id, day.isoformat() if sqlite else day, a.stock_code, a.stock_name, a.direction,
             float(a.change_pct), a.base_price, conv(a.base_time), a.trigger_price,
             conv(a.trigger_time), a.trigger_cum_volume, conv(a.detected_at),
-            float(a.window_seconds), float(a.threshold_pct), a.step, a.late, a.delay_s, a.source)
+            float(a.window_seconds), float(a.threshold_pct), a.step, a.late, a.delay_s, a.source,
+            a.kind)
 
 
 def close_quietly(conn: object) -> None:

@@ -159,7 +159,12 @@ def _alert_late_columns() -> list[sa.Column]:
             sa.Column("source", sa.String(10), nullable=False, server_default="ws")]
 
 
-def _alerts_table(md: sa.MetaData, *, late_columns: bool = True) -> sa.Table:
+def _alert_kind_column() -> sa.Column:
+    """v7: "move" (sudden move) or "level" (price-level alert, engine.price_levels)."""
+    return sa.Column("kind", sa.String(8), nullable=False, server_default="move")
+
+
+def _alerts_table(md: sa.MetaData, *, late_columns: bool = True, kind_column: bool = True) -> sa.Table:
     return sa.Table(
         "alerts", md,
         _id_column(),
@@ -181,6 +186,7 @@ def _alerts_table(md: sa.MetaData, *, late_columns: bool = True) -> sa.Table:
         sa.Column("acknowledged", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("acknowledged_at", TZDateTime),
         *(_alert_late_columns() if late_columns else []),
+        *([_alert_kind_column()] if kind_column else []),
         sa.Index("ix_alerts_date", "business_date"),
     )
 
@@ -217,7 +223,7 @@ TICK_COLUMNS_V1 = ("stock_code", "business_date", "timestamp", "price", "volume"
 ALERT_COLUMNS = ("alert_id", "business_date", "stock_code", "stock_name", "direction",
                  "change_pct", "base_price", "base_time", "trigger_price", "trigger_time",
                  "trigger_cum_volume", "detected_at", "window_seconds", "threshold_pct", "step",
-                 "late", "delay_s", "source")
+                 "late", "delay_s", "source", "kind")
 
 # -- migrations ----------------------------------------------------------------------------------
 
@@ -235,7 +241,7 @@ def _m1_initial(conn: Connection) -> None:
 def _m2_alerts(conn: Connection) -> None:
     """v2: persisted alerts with an acknowledged flag."""
     md = sa.MetaData()
-    _alerts_table(md, late_columns=False)
+    _alerts_table(md, late_columns=False, kind_column=False)
     md.create_all(conn)
 
 
@@ -283,6 +289,13 @@ def _m5_compact_ticks(conn: Connection) -> None:
     _sql(conn, f"DROP TABLE {old}")
 
 
+def _m7_alert_kind(conn: Connection) -> None:
+    """v7: alerts.kind (rows before it: "move"); 5 and 6 belong to other changes."""
+    column = sa.Table("alerts", sa.MetaData(), _alert_kind_column()).c.kind
+    spec = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+    conn.execute(sa.text(f"ALTER TABLE alerts ADD COLUMN {spec}"))
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 MIGRATIONS: list[Migration] = [
     (1, "initial: stock_prices_realtime, settings, watchlists", _m1_initial),
@@ -290,6 +303,7 @@ MIGRATIONS: list[Migration] = [
     (3, "alerts: late, delay_s, source", _m3_alert_lateness),
     (4, "pending_gaps", _m4_pending_gaps),
     (5, "compact trades with venue (integer times, identity as key), bars_1m", _m5_compact_ticks),
+    (7, "alerts: kind", _m7_alert_kind),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 
