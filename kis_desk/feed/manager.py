@@ -305,7 +305,8 @@ class FeedManager(SessionListener):
             i = self.failover.keys.index(key)
             if down:
                 labels = [c.label for c in self.credentials]
-                self.problems.report(key.label, describe_move(key, i, self.plan.sessions[i], r, labels))
+                self.problems.report(key.label, describe_move(key, i, self.plan.sessions[i], r, labels),
+                                     code="feed.key_down", label=key.label)
             else:
                 log.info("%s: live again for %.0f s; its symbols are back on it",
                             key.label, self.config.failover.recover_hold)
@@ -318,7 +319,8 @@ class FeedManager(SessionListener):
                 s.warned_dark = True
             codes = ", ".join(s.code for s in dark[:10]) + (" …" if len(dark) > 10 else "")
             self.problems.report("feed", f"{len(dark)} symbol(s) without any data source for "
-                                 f"{limit:g} s or more: {codes}")
+                                 f"{limit:g} s or more: {codes}", code="feed.dark", count=len(dark),
+                                 seconds=round(limit))
         if not self._announced_live and self.symbols and all(
                 s.state in (SymbolFeedState.LIVE, SymbolFeedState.BACKFILLING) for s in self.symbols):
             self._announced_live = True
@@ -366,7 +368,8 @@ class FeedManager(SessionListener):
         self._exclude.setdefault(i, set()).add(code)
         self._capacity[i] = len(session.wanted)
         self.problems.report(session.label, f"{code} refused by KIS on {session.label} "
-                             f"({reply.msg_cd} {reply.msg1}); moving it to another key or to polling")
+                             f"({reply.msg_cd} {reply.msg1}); moving it to another key or to polling",
+                             code="feed.refused", symbol=code, label=session.label)
         asyncio.get_running_loop().call_soon(self._apply)
 
     def on_state(self, session: FeedSession, state: str, detail: str,
@@ -381,7 +384,8 @@ class FeedManager(SessionListener):
 
     def on_protocol_error(self, session: FeedSession, reason: str, excerpt: str) -> None:
         self.problems.report(session.label, f"protocol error on {session.label}: {reason}",
-                             throttle_key=f"proto:{session.label}", detail=excerpt[:80])
+                             throttle_key=f"proto:{session.label}", detail=excerpt[:80],
+                             code="feed.protocol", label=session.label)
 
     def on_problem(self, session: FeedSession, message: str, fatal: bool) -> None:
         self.problems.report(session.label, message, fatal)

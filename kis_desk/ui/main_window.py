@@ -36,7 +36,7 @@ from .status_bar import EngineStatusBar
 from .watchlist_controller import WatchlistController
 from .watchlist_editor import WatchlistEditor
 from .watchlist_model import CODE_ROLE, SPARK_POINTS, WatchlistModel
-from .window_layout import encode_layout, restore_layout
+from .window_layout import PREFERRED_SIZE, clamp_to_screen, encode_layout, restore_layout
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +119,10 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         self.apply_settings(self.settings)
-        self.resize(1680, 1020)
+        self.resize(PREFERRED_SIZE)
         self.resizeDocks([self.chart_dock], [560], Qt.Orientation.Horizontal)
-        self._restore_layout()
+        self._restore_layout()          # fits the screen: saved geometry clamped, else sized to it
+        self._clamped_once = False
         bus = engine.bus
         offs = [self.model.subscribe(bus), self.status.subscribe(bus),
                 bus.subscribe(TicksEvent, lambda e: self.chart.on_ticks(e.ticks)),
@@ -243,6 +244,9 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event) -> None:  # noqa: N802
         super().showEvent(event)
+        if not self._clamped_once:       # the frame is known now: keep it on the screen
+            self._clamped_once = True
+            clamp_to_screen(self)
         self._sync_painting()
 
     def hideEvent(self, event) -> None:  # noqa: N802

@@ -6,8 +6,9 @@ import base64
 import logging
 from typing import Any
 
-from PySide6.QtCore import QByteArray, Qt
-from PySide6.QtWidgets import QHeaderView, QMainWindow, QTableView
+from PySide6.QtCore import QByteArray, QRect, QSize, Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QHeaderView, QMainWindow, QTableView, QWidget
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +24,60 @@ def encode_layout(window: QMainWindow, header: QHeaderView, model: Any) -> dict[
             "sort_order": int(model.sort_order.value)}
 
 
+#: the size a first start asks for; a smaller screen gets its whole available area
+PREFERRED_SIZE = QSize(1680, 1020)
+
+
+def available_area(window: QWidget) -> QRect:
+    """The usable part (without panels/taskbar) of the screen the window is on, else the primary."""
+    screen = window.screen() or QGuiApplication.primaryScreen()
+    return screen.availableGeometry() if screen is not None else QRect(0, 0, 1366, 768)
+
+
+def _frame_extra(window: QWidget) -> QSize:
+    """What the window manager's frame adds around the client area (0 before the first show)."""
+    frame, inner = window.frameGeometry(), window.geometry()
+    return QSize(max(0, frame.width() - inner.width()), max(0, frame.height() - inner.height()))
+
+
+def fit_first_start(window: QWidget, preferred: QSize = PREFERRED_SIZE) -> None:
+    """No saved geometry: the preferred size where the screen has room, else all of the available
+    area; centred. (Maximising is left to the user: a maximised window restores oddly on X11.)"""
+    area = available_area(window)
+    extra = _frame_extra(window)
+    w = min(preferred.width(), area.width() - extra.width())
+    h = min(preferred.height(), area.height() - extra.height())
+    window.resize(w, h)
+    window.move(area.x() + (area.width() - w - extra.width()) // 2,
+                area.y() + (area.height() - h - extra.height()) // 2)
+
+
+def clamp_to_screen(window: QWidget) -> bool:
+    """Keep the window inside its screen's available area (a layout saved on a bigger monitor);
+    returns whether it had to change."""
+    if window.isMaximized() or window.isFullScreen():
+        return False
+    area = available_area(window)
+    extra = _frame_extra(window)
+    geo = window.geometry()
+    w = min(geo.width(), area.width() - extra.width())
+    h = min(geo.height(), area.height() - extra.height())
+    x = min(max(geo.x(), area.x()), area.x() + area.width() - w - extra.width())
+    y = min(max(geo.y(), area.y()), area.y() + area.height() - h - extra.height())
+    if (w, h, x, y) == (geo.width(), geo.height(), geo.x(), geo.y()):
+        return False
+    window.setGeometry(x, y, w, h)
+    return True
+
+
 def restore_layout(window: QMainWindow, grid: QTableView, saved: dict[str, Any]) -> None:
-    """Apply a stored layout; a damaged one is logged and ignored (defaults stay)."""
+    """Apply a stored layout, clamped to the current screen; a damaged one is logged and ignored
+    (defaults stay). Without a saved geometry the window fits the screen (:func:`fit_first_start`)."""
     dec = lambda s: QByteArray(base64.b64decode(s))  # noqa: E731
+    restored = False
     try:
         if saved.get("geometry"):
-            window.restoreGeometry(dec(saved["geometry"]))
+            restored = window.restoreGeometry(dec(saved["geometry"]))
         if saved.get("state"):
             window.restoreState(dec(saved["state"]))
         if saved.get("header"):
@@ -36,3 +85,7 @@ def restore_layout(window: QMainWindow, grid: QTableView, saved: dict[str, Any])
         grid.sortByColumn(int(saved.get("sort_column", -1)), Qt.SortOrder(int(saved.get("sort_order", 0))))
     except (ValueError, TypeError) as exc:
         log.warning("ignoring saved window layout: %s", exc)
+    if restored:
+        clamp_to_screen(window)
+    else:
+        fit_first_start(window)

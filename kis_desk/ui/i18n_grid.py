@@ -1,0 +1,43 @@
+"""UI strings of the watchlist grid's desk features and the engine messages a trader reads.
+
+Engine conditions arrive as ``ErrorEvent(source, message, code=…, params=…)``. ``message`` is
+English for logs; here each ``code`` has a short text in both languages that says what happened
+and what to do. Conditions without a code fall back to a per-source text, the engine's English
+message staying in the tooltip and the log. Folded into ``i18n.STRINGS`` like ``i18n_desk``.
+"""
+
+from __future__ import annotations
+
+GRID_STRINGS: dict[str, tuple[str, str]] = {
+    # engine conditions by ErrorEvent.code
+    "err.backfill.stop_cut": ("Closed during catch-up: {count} symbol(s) finish on the next start",
+                              "종료 시 {count}종목 보충 미완료: 다음 실행 때 이어서 채웁니다"),
+    "err.backfill.past_day": ("{count} gap(s) from an earlier day cannot be filled (KIS serves today only)",
+                              "지난 거래일 누락 {count}건은 복구 불가 (KIS는 당일 체결만 제공)"),
+    "err.backfill.failed": ("Catch-up of {symbol} failed; retrying in {seconds} s",
+                            "{symbol} 체결 보충 실패: {seconds}초 후 재시도"),
+    "err.backfill.unrecovered": ("{symbol}: {volume:,} shares of trades missing (too many in one second)",
+                                 "{symbol}: 체결 {volume:,}주 누락 (1초 내 체결 과다)"),
+    "err.feed.dark": ("{count} symbol(s) without data for {seconds} s — check keys and connection",
+                      "{count}종목 {seconds}초 이상 시세 없음 — 앱 키와 연결을 확인하세요"),
+    "err.feed.refused": ("{symbol} refused by KIS on {label}: moved to another key or polling",
+                         "{symbol} 실시간 등록 거부({label}): 다른 키 또는 조회로 전환"),
+    "err.feed.protocol": ("Garbled data from KIS on {label} (skipped)",
+                          "{label} 수신 데이터 오류 (건너뜀)"),
+    "err.feed.key_down": ("{label} is down: its symbols moved to other keys or polling",
+                          "{label} 연결 끊김: 종목을 다른 키 또는 조회로 전환"),
+    "err.redis.down": ("Redis unreachable: {pending} alert(s) queued, sent when it returns",
+                       "Redis 연결 안 됨: 알림 {pending}건 대기 중 (복구되면 전송)"),
+    "err.redis.overflow": ("Redis queue full: {dropped} oldest alert(s) dropped",
+                           "Redis 대기열 가득 참: 오래된 알림 {dropped}건 버림"),
+    "err.more": (" (+{more} more)", " (외 {more}건)"),
+    # fallbacks by ErrorEvent.source (the English detail stays in the tooltip)
+    "err.source.storage": ("Storage problem (trades kept, retrying)", "저장 문제 (체결 보관, 재시도 중)"),
+    "err.source.storage.fatal": ("Storage stopped — see the log", "저장 중단 — 로그를 확인하세요"),
+    "err.source.redis": ("Redis problem", "Redis 문제"),
+    "err.source.remote": ("Collector connection lost (retrying)", "수집기 연결 끊김 (재시도 중)"),
+    "err.source.calendar": ("Market calendar problem", "장 운영 일정 문제"),
+    "err.source.backfill": ("Catch-up problem", "체결 보충 문제"),
+    "err.source.feed": ("Feed problem", "시세 수신 문제"),
+    "err.fatal": ("Engine stopped: {text}", "엔진 중지: {text}"),
+}
