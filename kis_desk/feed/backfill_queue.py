@@ -86,6 +86,9 @@ class BackfillScheduler:
         self.failures = 0
         self.gaps_unrecovered = 0
         self.gap_volume_unrecovered = 0
+        #: today's stretches no back-fill could fetch (page overflow, or before what the server
+        #: still holds): recorded as "unrecoverable" so the next start does not chase them again
+        self.lost_today: list[PendingGap] = []
 
     # -- life cycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -269,6 +272,8 @@ class BackfillScheduler:
         if gaps:
             volume = sum(b - a for a, b in gaps)
             self.gaps_unrecovered += len(gaps)
+            day = self.business_date()
+            self.lost_today += [PendingGap(code, day, a, None, b) for a, b in gaps]
             self.gap_volume_unrecovered += volume
             self.report(rest.label, f"{code}: {volume} share(s) of trades could not be "
                         f"recovered ({len(gaps)} gap(s), first after cumulative volume "

@@ -102,7 +102,7 @@ class FeedManager(SessionListener):
         self.polled = 0
         self.gaps_detected_live = 0
         self.rejections = 0
-        self.unrecoverable: list[PendingGap] = []    # pending gaps of past days (reported)
+        self._unrecoverable_past: list[PendingGap] = []    # pending gaps of past days (reported)
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self, codes: Iterable[str], pending_gaps: Sequence[PendingGap] = ()) -> None:
@@ -135,7 +135,7 @@ class FeedManager(SessionListener):
         if self.last_seen is not None:
             for c in codes:
                 self._seed_last_seen(c)
-        self.unrecoverable = self.scheduler.submit_pending(pending_gaps)
+        self._unrecoverable_past = self.scheduler.submit_pending(pending_gaps)
         self.scheduler.start()
         self._apply()
         self.failover.started(time.monotonic())
@@ -144,6 +144,12 @@ class FeedManager(SessionListener):
         for p in self.pollers:
             p.start()
         self._monitor = asyncio.get_running_loop().create_task(self._monitor_loop(), name="feed-monitor")
+
+    @property
+    def unrecoverable(self) -> list[PendingGap]:
+        """Gaps no back-fill can fetch: past days' pending gaps and today's lost stretches (the
+        engine keeps them on record, and its restart chain check skips them)."""
+        return self._unrecoverable_past + list(self.scheduler.lost_today)
 
     async def stop(self, drain_timeout: float | None = None) -> list[PendingGap]:
         """Stop streaming; give back-fills already under way up to ``drain_timeout`` seconds

@@ -98,14 +98,22 @@ class Repository:
         Why: after a crash in the middle of a back-fill, later trades are stored but the ones of
         the outage are not; resuming from the newest trade would never fill that hole. A trade
         whose ``cum_volume - volume`` is not the previous stored ``cum_volume`` marks a gap.
+
+        Breaks on record as unrecoverable (``pending_gaps`` status "unrecoverable": a back-fill
+        already tried and the server no longer has those trades) are not gaps to chase: without
+        this, every clean restart re-fetched them and warned again (issue 12).
         """
         day = ticks.c
         prev_cum = sa.func.lag(day.cum_volume).over(order_by=day.cum_volume).label("prev_cum")
         inner = (sa.select(day.id, day.cum_volume, day.volume, prev_cum)
                  .where(day.stock_code == code, day.business_date == business_date).subquery())
+        known = (sa.select(pending_gaps.c.after_cum)
+                 .where(pending_gaps.c.stock_code == code, pending_gaps.c.business_date == business_date,
+                        pending_gaps.c.status == "unrecoverable", pending_gaps.c.after_cum.is_not(None)))
         first_break = (sa.select(inner.c.prev_cum)
                        .where(inner.c.prev_cum.is_not(None),
-                              inner.c.cum_volume - inner.c.volume != inner.c.prev_cum)
+                              inner.c.cum_volume - inner.c.volume != inner.c.prev_cum,
+                              inner.c.prev_cum.not_in(known))
                        .order_by(inner.c.cum_volume).limit(1))
         with self.engine.connect() as conn:
             before = conn.execute(first_break).scalar()
