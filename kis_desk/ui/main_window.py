@@ -215,8 +215,10 @@ class MainWindow(QMainWindow):
         self.grid.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
         self.model.sort(-1)
 
-    def _resort(self) -> None:
-        if self.model.sort_column >= 0:
+    def _resort(self, force: bool = False) -> None:
+        """The periodic re-sort (selection kept by the model); skipped while the user points
+        at, drags over or has a menu open on the grid (``GridView.interacting``)."""
+        if self.model.sort_column >= 0 and (force or not self.grid.interacting()):
             self.model.sort(self.model.sort_column, self.model.sort_order)
 
     def save_layout(self) -> None:
