@@ -28,6 +28,7 @@ class GridView(QTableView):
     """The watchlist grid; Space / Enter / double-click acknowledges the row's alerts."""
 
     acknowledgeCode = Signal(str)
+    chartRequested = Signal(str)       # Enter: show this row's chart
 
     def __init__(self, model: WatchlistModel, parent=None) -> None:
         super().__init__(parent)
@@ -109,5 +110,7 @@ class GridView(QTableView):
             idx = self.currentIndex()
             if idx.isValid():
                 self.acknowledgeCode.emit(idx.data(CODE_ROLE))
+                if event.key() != Qt.Key.Key_Space:
+                    self.chartRequested.emit(idx.data(CODE_ROLE))
                 return
         super().keyPressEvent(event)

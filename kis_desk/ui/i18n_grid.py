@@ -9,6 +9,16 @@ message staying in the tooltip and the log. Folded into ``i18n.STRINGS`` like ``
 from __future__ import annotations
 
 GRID_STRINGS: dict[str, tuple[str, str]] = {
+    # 관심종목 menu, shortcuts and the grid's row menu (ui/watchlist_actions.py)
+    "menu.watchlist": ("&Watchlist", "관심종목(&W)"),
+    "wla.open": ("Edit watchlist…", "관심종목 편집…"),
+    "wla.add": ("Add symbol…", "종목 추가…"),
+    "wla.delete": ("Remove from watchlist", "관심종목에서 삭제"),
+    "wla.undo": ("Undo watchlist edit", "관심종목 편집 취소"),
+    "wla.chart": ("Open chart", "차트 보기"),
+    "wla.alert": ("Set alert…", "알림 설정…"),
+    "wla.deleted": ("Removed {codes} (Ctrl+Z undoes)", "{codes} 삭제됨 (Ctrl+Z로 되돌리기)"),
+    "wl.undone": ("Undone: the list has {count} symbol(s) again", "되돌림: 관심종목 {count}개"),
     # engine conditions by ErrorEvent.code
     "err.backfill.stop_cut": ("Closed during catch-up: {count} symbol(s) finish on the next start",
                               "종료 시 {count}종목 보충 미완료: 다음 실행 때 이어서 채웁니다"),

@@ -30,9 +30,11 @@ from .grid_columns import Col
 from .grid_view import GridView
 from .i18n import set_language, tr
 from .icon import app_icon
+from .locale_setup import apply_ui_font, install_qt_translations
 from .notifications import AlertBanner, Notifier
 from .settings_dialog import SettingsDialog
 from .status_bar import EngineStatusBar
+from .watchlist_actions import WatchlistActions
 from .watchlist_controller import WatchlistController
 from .watchlist_editor import WatchlistEditor
 from .watchlist_model import CODE_ROLE, SPARK_POINTS, WatchlistModel
@@ -55,6 +57,7 @@ class MainWindow(QMainWindow):
         self.store = store or SettingsStore()
         self.settings = settings or self.store.load()
         set_language(self.settings.language)
+        apply_ui_font()                   # one family for Korean and Latin names
         self.setWindowIcon(app_icon())
         self._tasks: set[asyncio.Task[Any]] = set()
         self.last_error = ""
@@ -161,6 +164,9 @@ class MainWindow(QMainWindow):
             lambda: QMessageBox.about(self, tr("app.title"), tr("about.text", version=__version__)))
         self.help_menu.addAction(self.about_action)
         self.desk = DeskActions(self)        # the "알림" menu before 도움말
+        self.wl_actions = WatchlistActions(self)   # 관심종목 menu, shortcuts, row context menu
+        self.alertSettingsRequested = self.wl_actions.alertSettingsRequested
+        self.grid.chartRequested.connect(self.wl_actions.open_chart)
         QShortcut(QKeySequence("Ctrl+K"), self, activated=self.alert_dock.acknowledge_all)
 
     def retranslate(self) -> None:
@@ -179,11 +185,13 @@ class MainWindow(QMainWindow):
         self.model.retranslate()
         self.status.retranslate()
         self.desk.retranslate()
+        self.wl_actions.retranslate()
 
     def apply_settings(self, settings: UserSettings) -> None:
         """Appearance and sound apply at once; engine settings on the next start."""
         self.settings = settings
         set_language(settings.language)
+        install_qt_translations(settings.language)   # Qt's own buttons (OK/Cancel) in that language
         pal = self.desk.apply_settings(settings)   # volume + theme now; colours for that theme
         self.model.set_palette(pal)
         self.alert_dock.model.set_palette(pal)

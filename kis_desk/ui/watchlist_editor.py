@@ -76,6 +76,9 @@ def resolve_symbol(text: str, symbols: SymbolLookup) -> tuple[str, str | None]:
     raise InputError(tr("wl.invalid", text=raw))
 
 
+UNDO_DEPTH = 50
+
+
 def parse_csv(text: str) -> tuple[list[str], list[int]]:
     """``code[,name]`` per line, optional header, ``#`` comments → (codes, bad line numbers)."""
     codes: list[str] = []
@@ -197,6 +200,8 @@ class WatchlistEditor(QWidget):
 
     def __init__(self, symbols: SymbolLookup, parent=None) -> None:
         super().__init__(parent)
+        self._undo: list[tuple[str, list[str]]] = []     # (list name, codes before an edit)
+        self._shown_codes: list[str] | None = None
         self.symbols = symbols
         self.names: list[str] = []
         self.current = ""
@@ -294,6 +299,7 @@ class WatchlistEditor(QWidget):
             self.lists.setCurrentIndex(self.names.index(current))
         self.lists.blockSignals(False)
         self.model.set_codes(codes)
+        self._shown_codes = list(self.model.codes)
         self.count.setText(tr("wl.count", count=len(self.model.codes)))
 
     def codes(self) -> list[str]:
@@ -380,9 +386,30 @@ class WatchlistEditor(QWidget):
         Path(path).write_text(buf.getvalue(), encoding="utf-8-sig")
         self.show_message(tr("wl.exported", count=len(self.model.codes), path=str(path)))
 
-    def _emit_codes(self) -> None:
-        self.count.setText(tr("wl.count", count=len(self.model.codes)))
-        self.codesEdited.emit(self.current, list(self.model.codes))
+    def _emit_codes(self, undoing: bool = False) -> None:
+        codes = list(self.model.codes)
+        before = self._shown_codes
+        if not undoing and before is not None and before != codes:
+            self._undo.append((self.current, before))
+            del self._undo[:-UNDO_DEPTH]
+        self._shown_codes = codes
+        self.count.setText(tr("wl.count", count=len(codes)))
+        self.codesEdited.emit(self.current, codes)
+
+    # -- undo (Ctrl+Z): edits of the list shown, newest first ----------------------------------
+    def can_undo(self) -> bool:
+        return any(name == self.current for name, _ in self._undo)
+
+    def undo(self) -> bool:
+        """Put the shown list back as it was before its last edit (add, delete, move, import)."""
+        while self._undo:
+            name, codes = self._undo.pop()
+            if name == self.current:
+                self.model.set_codes(codes)
+                self._emit_codes(undoing=True)
+                self.show_message(tr("wl.undone", count=len(codes)))
+                return True
+        return False
 
     # -- named lists (dialogs) ----------------------------------------------------------------
     def _switch(self, i: int) -> None:
