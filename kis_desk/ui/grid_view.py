@@ -60,6 +60,12 @@ class GridView(QTableView):
         hh.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         for column in COLUMNS:
             self.setColumnWidth(column.key, column.width)
+        for column in sorted(COLUMNS, key=lambda c: c.after is not None and c.after == Col.SPARK):
+            # default look (a saved header state overrides): the day's line next to the volume
+            if column.hidden:
+                hh.hideSection(column.key)
+            if column.after is not None:
+                hh.moveSection(hh.visualIndex(column.key), hh.visualIndex(column.after) + 1)
         self._last_interaction = -1e9
         self._pressed = False
         self.menu_open = False            # a context menu on the grid is showing

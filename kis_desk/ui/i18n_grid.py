@@ -9,6 +9,30 @@ message staying in the tooltip and the log. Folded into ``i18n.STRINGS`` like ``
 from __future__ import annotations
 
 GRID_STRINGS: dict[str, tuple[str, str]] = {
+    # grid columns (grid_columns.COLUMNS)
+    "col.value": ("Value (M)", "거래대금(백만)"),
+    "col.value.tip": ("Traded value today, million won (approximate after a restart)",
+                      "당일 거래대금, 백만원 (재시작 후에는 근사값)"),
+    "col.open": ("Open", "시가"),
+    "col.high": ("High", "고가"),
+    "col.low": ("Low", "저가"),
+    "col.badge": ("Flags", "구분"),
+    "col.badge.total": ("INT", "통합"),
+    "col.badge.vi": ("VI", "VI"),
+    "col.badge.vi.tip": ("Volatility interruption: single-price auction", "변동성완화장치(VI) 발동: 단일가 매매"),
+    "col.badge.halt": ("HALT", "정지"),
+    "col.badge.halt.tip": ("Trading halted", "거래정지"),
+    "col.badge.venue_tip": ("Venue: {venue}", "시장: {venue}"),
+    "flag.admin": ("ADM", "관리"),
+    "flag.admin.tip": ("Administrative issue (관리종목)", "관리종목"),
+    "flag.caution": ("CAU", "주의"),
+    "flag.caution.tip": ("Investment caution", "투자주의"),
+    "flag.warning": ("WARN", "경고"),
+    "flag.warning.tip": ("Investment warning", "투자경고"),
+    "flag.danger": ("RISK", "위험"),
+    "flag.danger.tip": ("Investment danger", "투자위험"),
+    "flag.halted": ("HALT", "정지"),
+    "flag.halted.tip": ("Trading halted (master file)", "거래정지 (종목 마스터)"),
     # 관심종목 menu, shortcuts and the grid's row menu (ui/watchlist_actions.py)
     "menu.watchlist": ("&Watchlist", "관심종목(&W)"),
     "wla.open": ("Edit watchlist…", "관심종목 편집…"),

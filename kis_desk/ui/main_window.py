@@ -37,6 +37,7 @@ from .status_bar import EngineStatusBar
 from .watchlist_actions import WatchlistActions
 from .watchlist_controller import WatchlistController
 from .watchlist_editor import WatchlistEditor
+from .row_state import symbol_flags
 from .watchlist_model import CODE_ROLE, SPARK_POINTS, WatchlistModel
 from .window_layout import PREFERRED_SIZE, clamp_to_screen, encode_layout, restore_layout
 
@@ -64,7 +65,9 @@ class MainWindow(QMainWindow):
         self._painting = True
 
         # grid
-        self.model = WatchlistModel(engine.symbols.name, self)
+        info = getattr(engine.symbols, "get", None)
+        self.model = WatchlistModel(engine.symbols.name, self,
+                                    flags=(lambda c: symbol_flags(info(c))) if info else None)
         self.grid = GridView(self.model)
         self.grid.horizontalHeader().customContextMenuRequested.connect(self._header_menu)
         self.grid.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -123,8 +126,10 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.apply_settings(self.settings)
         self.resize(PREFERRED_SIZE)
-        self.resizeDocks([self.chart_dock], [560], Qt.Orientation.Horizontal)
         self._restore_layout()          # fits the screen: saved geometry clamped, else sized to it
+        if not (self.settings.window or {}).get("state"):
+            # first start: the chart takes a third of a small screen, 560 px of a large one
+            self.resizeDocks([self.chart_dock], [min(560, self.width() // 3)], Qt.Orientation.Horizontal)
         self._clamped_once = False
         bus = engine.bus
         offs = [self.model.subscribe(bus), self.status.subscribe(bus),

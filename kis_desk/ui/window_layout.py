@@ -20,7 +20,7 @@ def _enc(data: QByteArray) -> str:
 def encode_layout(window: QMainWindow, header: QHeaderView, model: Any) -> dict[str, Any]:
     """What ``UserSettings.window`` stores (``model``: the grid model, which sorts itself)."""
     return {"geometry": _enc(window.saveGeometry()), "state": _enc(window.saveState()),
-            "header": _enc(header.saveState()), "sort_column": model.sort_column,
+            "header": _enc(header.saveState()), "columns": header.count(), "sort_column": model.sort_column,
             "sort_order": int(model.sort_order.value)}
 
 
@@ -80,7 +80,8 @@ def restore_layout(window: QMainWindow, grid: QTableView, saved: dict[str, Any])
             restored = window.restoreGeometry(dec(saved["geometry"]))
         if saved.get("state"):
             window.restoreState(dec(saved["state"]))
-        if saved.get("header"):
+        # a header saved with another column set would put widths and order on the wrong columns
+        if saved.get("header") and saved.get("columns") == grid.horizontalHeader().count():
             grid.horizontalHeader().restoreState(dec(saved["header"]))
         grid.sortByColumn(int(saved.get("sort_column", -1)), Qt.SortOrder(int(saved.get("sort_order", 0))))
     except (ValueError, TypeError) as exc:
