@@ -64,6 +64,9 @@ class CollectorConfig:
     sim_keys: int = 2                               # simulated app keys (2 → 50 symbols all live)
     sim_jumps: list[tuple[str, float, float]] = field(default_factory=list)  # (code, pct, seconds)
     sim_spikes: bool = True                         # demo realism: news-like spikes every few minutes
+    #: also collect every other stored watchlist (the desktop: a list not on screen keeps
+    #: recording); the shown list gets live registrations first, the rest what is left or polling
+    collect_all_watchlists: bool = False
     silence_timeout: float = DEFAULT_SILENCE_TIMEOUT
     always_open: bool | None = None                 # None → True for sim, calendar otherwise
     attach: bool = False                            # desktop only: show a remote collector
@@ -113,6 +116,7 @@ class Collector(EngineReads):
         self.paths = (config.paths or UserPaths.default()).ensure()
         self.symbols = default_directory()
         self.codes: list[str] = list(config.codes) or default_watchlist()
+        self.background: list[str] = []   # other stored watchlists' codes (collect_all_watchlists)
         self.exchange = exchange
         self.writer: Any = None
         self.repository: Any = None
@@ -152,7 +156,9 @@ class Collector(EngineReads):
         try:
             await self.writer.start()
             self.repository = await asyncio.to_thread(Repository, db_url)
-            self._last_ticks = await asyncio.to_thread(self._load_last_ticks, self.codes)
+            if cfg.collect_all_watchlists:
+                self.background = await asyncio.to_thread(self._background_codes, self.codes)
+            self._last_ticks = await asyncio.to_thread(self._load_last_ticks, self.collected)
             raised_today = await asyncio.to_thread(self.repository.alert_ids_on, today_kst())
             self._pending_gaps = await asyncio.to_thread(self.repository.list_pending_gaps)
         except Exception as exc:
@@ -186,7 +192,7 @@ class Collector(EngineReads):
             is_market_open=_calendar_open, is_continuous=_calendar_continuous,
         )
         self._started = True
-        await self.feed.start(self.codes, pending_gaps=self._pending_gaps)
+        await self.feed.start(self.collected, pending_gaps=self._pending_gaps, first=len(self.codes))
         self._tasks.append(asyncio.create_task(self._report_loop(), name="collector-report"))
         log.info("collector started: %d symbols, env %s, database %s", len(self.codes),
                  self.environment.name, redact_url(db_url))
@@ -212,7 +218,7 @@ class Collector(EngineReads):
         """What the feed could not back-fill before stopping becomes the pending set (gaps of
         symbols no longer watched are kept for a later run); past-day ones are kept on record
         as unrecoverable."""
-        watched = set(self.codes)
+        watched = set(self.collected)
         keep = left + [g for g in self._pending_gaps if g.code not in watched]
         self.gaps_left = len(keep)
         try:
@@ -233,7 +239,7 @@ class Collector(EngineReads):
             resume = {t.stock_code: (t.timestamp.strftime("%Y%m%d"), t.price, t.cum_volume,
                                      t.price * t.cum_volume)
                       for t in self._last_ticks.values() if t is not None}
-            endpoints = await self.exchange.start(self.codes, resume)
+            endpoints = await self.exchange.start(self.collected, resume)
             self.environment = custom_environment(endpoints.ws_url, endpoints.rest_url,
                                                   rate=endpoints.rest_rate_per_second, name="sim")
             return list(endpoints.credentials)
@@ -296,14 +302,34 @@ class Collector(EngineReads):
     async def set_watchlist(self, codes: Sequence[str]) -> None:
         """Apply a new watchlist live: subscribe/unsubscribe, re-shard, poll the overflow."""
         self.codes = list(dict.fromkeys(codes))
-        new = [c for c in self.codes if c not in self._last_ticks]
+        if self.config.collect_all_watchlists and self.repository is not None:
+            self.background = await asyncio.to_thread(self._background_codes, self.codes)
+        collected = self.collected
+        new = [c for c in collected if c not in self._last_ticks]
         if new and self.repository is not None:
             self._last_ticks.update(await asyncio.to_thread(self._load_last_ticks, new))
         if self.exchange is not None:
-            for code in self.codes:
+            for code in collected:
                 self.exchange.add_code(code)
         if self.feed is not None and self._started:
-            await self.feed.set_symbols(self.codes)
+            await self.feed.set_symbols(collected, first=len(self.codes))
+
+    @property
+    def collected(self) -> list[str]:
+        """Every code the feed streams: the shown watchlist first, then the other stored lists'."""
+        return self.codes + [c for c in self.background if c not in set(self.codes)]
+
+    def _background_codes(self, shown: Sequence[str]) -> list[str]:
+        """Codes of every stored watchlist not in ``shown``, in list then list order (worker thread)."""
+        assert self.repository is not None
+        seen = set(shown)
+        out: list[str] = []
+        for name in self.repository.list_watchlists():
+            for code in self.repository.watchlist_codes(name):
+                if code not in seen:
+                    seen.add(code)
+                    out.append(code)
+        return out
 
     # -- the test alert (menu 알림 → 테스트 알림) ----------------------------------------------------
     async def send_test_alert(self, alert: AlertEvent) -> tuple[str, int] | None:

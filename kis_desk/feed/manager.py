@@ -103,13 +103,15 @@ class FeedManager(SessionListener):
         self.gaps_detected_live = 0
         self.rejections = 0
         self._unrecoverable_past: list[PendingGap] = []    # pending gaps of past days (reported)
+        self.priority: int | None = None    # leading codes placed live first (the shown watchlist)
 
     # -- lifecycle -----------------------------------------------------------------------------
-    async def start(self, codes: Iterable[str], pending_gaps: Sequence[PendingGap] = ()) -> None:
+    async def start(self, codes: Iterable[str], pending_gaps: Sequence[PendingGap] = (),
+                    first: int | None = None) -> None:
         """Connect every key and stream ``codes``; ``pending_gaps`` (left by an earlier run) are
         back-filled before anything else."""
         if self._started:
-            await self.set_symbols(codes)
+            await self.set_symbols(codes, first)
             return
         self._started = True
         if self._http is None:
@@ -130,6 +132,7 @@ class FeedManager(SessionListener):
                 on_problem=lambda m, lbl=cred.label: self.problems.report(lbl, m),
                 backoff=Backoff(BackoffPolicy(initial=5.0, cap=60.0, jitter=0.2),
                                 random.Random(self._rng.random()))))
+        self.priority = first
         codes = list(dict.fromkeys(codes))
         self.symbols.sync(codes)
         if self.last_seen is not None:
@@ -172,10 +175,12 @@ class FeedManager(SessionListener):
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def set_symbols(self, codes: Iterable[str]) -> None:
+    async def set_symbols(self, codes: Iterable[str], first: int | None = None) -> None:
         """Change the watchlist while running: subscribes/unsubscribes on live sessions and moves
-        as few symbols as possible."""
+        as few symbols as possible. ``first``: the leading codes that get live registrations
+        before the rest (``plan_shards``)."""
         codes = list(dict.fromkeys(codes))
+        self.priority = first
         removed = set(self.symbols.codes()) - set(codes)
         added = self.symbols.sync(codes)
         for c in removed:
@@ -217,7 +222,8 @@ class FeedManager(SessionListener):
         codes = self.symbols.codes()
         self.plan = plan_shards(codes, len(self.credentials), self.config.per_session,
                                 current=self.plan.sessions, capacity=self._capacity,
-                                exclude={i: frozenset(v) for i, v in self._exclude.items()})
+                                exclude={i: frozenset(v) for i, v in self._exclude.items()},
+                                first=self.priority)
         self._route()
 
     def _route(self) -> None:
