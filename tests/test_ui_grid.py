@@ -117,3 +117,89 @@ def test_rows_do_not_move_while_the_user_points_at_the_grid(qtbot, window, engin
     window.grid.menu_open = True
     assert window.grid.interacting()                       # an open context menu also pauses it
     window.grid.menu_open = False
+
+
+# -- item 7: an HTS-grade watchlist ----------------------------------------------------------------
+def test_watchlist_menu_and_shortcuts(qloop, window, engine):
+    acts = window.wl_actions
+    assert acts.open_action.shortcut().toString() == "Ctrl+L"       # Ctrl+K stays "acknowledge all"
+    assert [k.toString() for k in acts.add_action.shortcuts()] == ["Ctrl+F", "Ins"]
+    assert acts.delete_action.shortcut().toString() == "Del"
+    assert acts.menu.title() == "관심종목(&W)"
+    acts.open_action.trigger()
+    assert window.editor_dock.isVisible()
+    # Del removes the selected row from the shown list; Ctrl+Z brings it back
+    window.select_code(CODES[2])
+    qloop.run_until_complete(window.idle())
+    acts.delete_action.trigger()
+    qloop.run_until_complete(window.idle())
+    assert CODES[2] not in window.model.codes() and CODES[2] not in engine.repository.watchlist_codes("기본")
+    acts.undo_action.trigger()
+    qloop.run_until_complete(window.idle())
+    assert window.model.codes() == CODES and engine.repository.watchlist_codes("기본") == CODES
+    assert not window.editor.can_undo()
+
+
+def test_enter_opens_the_chart_and_the_row_menu_offers_add_delete_chart_alert(qloop, qtbot, window):
+    from PySide6.QtTest import QTest
+
+    window.chart_dock.hide()
+    window.select_code(CODES[3])
+    qloop.run_until_complete(window.idle())
+    QTest.keyClick(window.grid, Qt.Key.Key_Return)
+    qloop.run_until_complete(window.idle())
+    assert window.chart_dock.isVisible() and window.chart.code == CODES[3]
+    rect = window.grid.visualRect(window.grid.model().index(window.model.row_of(CODES[5]), Col.NAME))
+    menu = window.wl_actions.row_menu(rect.center())
+    qloop.run_until_complete(window.idle())
+    assert window.selected_code() == CODES[5] and window.grid.interacting()      # re-sort waits
+    texts = [a.text() for a in menu.actions() if a.text()]
+    assert texts == ["차트 보기", "알림 설정…", "종목 추가…", "관심종목에서 삭제", "관심종목 편집 취소"]
+    hooked: list[str] = []
+    window.alertSettingsRequested.connect(hooked.append)     # the alerts feature hooks this
+    window.wl_actions.alert_action.trigger()
+    assert hooked == [CODES[5]]
+    menu.close()
+    assert not window.grid.menu_open
+
+
+def test_value_ohlc_and_badge_columns(window, engine):
+    from kis_desk.ui.row_state import RowState, symbol_flags
+
+    now = datetime.now(KST).replace(microsecond=0)
+    code = CODES[0]
+    trades = [(50_000, 10), (50_500, 5), (49_800, 20), (50_200, 1)]
+    cum, ticks = 0, []
+    for price, vol in trades:
+        cum += vol
+        ticks.append(Tick(code, now, price, vol, cum, price - 50_000, 0.0, 100.0, 0.0, "ws"))
+    ticks.append(ticks[1])                                      # a duplicate never counts twice
+    engine.bus.publish(TicksEvent(tuple(ticks)))
+    window.model.flush()
+    row = window.model.state(code)
+    assert (row.open, row.high, row.low) == (50_000, 50_500, 49_800)
+    assert row.value == sum(p * v for p, v in trades)
+    cells = window.model.cells(window.model.row_of(code))
+    assert cells[Col.VALUE][0] == f"{row.value / 1e6:,.0f}" and cells[Col.HIGH][0] == "50,500"
+    assert window.grid.horizontalHeader().isSectionHidden(Col.OPEN)        # o/h/l: on request
+    assert not window.grid.horizontalHeader().isSectionHidden(Col.VALUE)
+
+    class Info:
+        administrative, warning, halted = True, "danger", False
+    assert symbol_flags(Info()) == ("admin", "danger")
+    r = RowState("999999", "테스트")
+    r.flags, r.venue, r.market_state, r.price = ("admin",), "nxt", "vi", 1
+    from kis_desk.ui.grid_columns import COLUMNS
+    assert COLUMNS[Col.BADGE].text(r, window.model) == "NXT VI 관리"
+
+
+def test_dialog_buttons_are_korean_and_names_share_one_font(window):
+    from PySide6.QtGui import QFontDatabase
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+    assert sorted(b.text() for b in box.buttons()) == sorted(["확인", "취소"])
+    family = QApplication.font().family()
+    assert QFontDatabase.WritingSystem.Korean in QFontDatabase.writingSystems(family)
+    fonts = {window.model.index(r, Col.NAME).data(Qt.ItemDataRole.FontRole) for r in range(window.model.rowCount())}
+    assert fonts == {None}                  # no per-name font: Latin and Korean names alike

@@ -249,7 +249,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(Col.STRENGTH, "col.strength", _RIGHT, 56,
            _valued(lambda r: None if r.strength is None else f"{r.strength:.2f}"),
            lambda r, k: _number(r.strength, 2)),
-    Column(Col.VALUE, "col.value", _RIGHT, 70, _valued(lambda r: f"{r.value / 1e6:,.0f}" if r.value else None),
+    Column(Col.VALUE, "col.value", _RIGHT, 86, _valued(lambda r: f"{r.value / 1e6:,.0f}" if r.value else None),
            lambda r, k: _number(r.value or None), tooltip=_value_tooltip, after=Col.SPARK),
     Column(Col.OPEN, "col.open", _RIGHT, 70, _valued(lambda r: _won(r.open)), lambda r, k: _number(r.open),
            lambda r, k: _level_colour(r, r.open, k), hidden=True),

@@ -259,10 +259,16 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event) -> None:  # noqa: N802
         super().showEvent(event)
-        if not self._clamped_once:       # the frame is known now: keep it on the screen
+        if not self._clamped_once:       # keep it on the screen once the frame is known
             self._clamped_once = True
             clamp_to_screen(self)
+            for ms in (0, 400):          # window managers add the frame a little later
+                QTimer.singleShot(ms, self, self._keep_on_screen)
         self._sync_painting()
+
+    def _keep_on_screen(self) -> None:
+        if self.isVisible():
+            clamp_to_screen(self)
 
     def hideEvent(self, event) -> None:  # noqa: N802
         super().hideEvent(event)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QPoint, Qt, Signal
+from PySide6.QtCore import SIGNAL, QObject, QPoint, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QMenu
 
@@ -114,7 +114,7 @@ class WatchlistActions(QObject):
 
     def _default_alert_settings(self, code: str) -> None:
         """Until per-symbol alert settings hook ``alertSettingsRequested``: the global ones."""
-        if self.receivers(self.alertSettingsRequested) <= 1:
+        if self.receivers(SIGNAL("alertSettingsRequested(QString)")) <= 1:   # only this default
             self.window.open_settings()
 
     # -- the row menu -------------------------------------------------------------------------

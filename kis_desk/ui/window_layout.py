@@ -45,6 +45,8 @@ def fit_first_start(window: QWidget, preferred: QSize = PREFERRED_SIZE) -> None:
     area; centred. (Maximising is left to the user: a maximised window restores oddly on X11.)"""
     area = available_area(window)
     extra = _frame_extra(window)
+    if extra.isNull() or extra == QSize(0, 0):
+        extra = FRAME_GUESS
     w = min(preferred.width(), area.width() - extra.width())
     h = min(preferred.height(), area.height() - extra.height())
     window.resize(w, h)
@@ -52,22 +54,32 @@ def fit_first_start(window: QWidget, preferred: QSize = PREFERRED_SIZE) -> None:
                 area.y() + (area.height() - h - extra.height()) // 2)
 
 
+#: before the first show the frame is unknown; a title bar and borders take about this much
+FRAME_GUESS = QSize(8, 34)
+
+
 def clamp_to_screen(window: QWidget) -> bool:
-    """Keep the window inside its screen's available area (a layout saved on a bigger monitor);
-    returns whether it had to change."""
+    """Keep the window, frame included, inside its screen's available area (a layout saved on
+    a bigger monitor; a frame the window manager adds after the first show); returns whether
+    it had to change."""
     if window.isMaximized() or window.isFullScreen():
         return False
     area = available_area(window)
     extra = _frame_extra(window)
-    geo = window.geometry()
-    w = min(geo.width(), area.width() - extra.width())
-    h = min(geo.height(), area.height() - extra.height())
-    x = min(max(geo.x(), area.x()), area.x() + area.width() - w - extra.width())
-    y = min(max(geo.y(), area.y()), area.y() + area.height() - h - extra.height())
-    if (w, h, x, y) == (geo.width(), geo.height(), geo.x(), geo.y()):
-        return False
-    window.setGeometry(x, y, w, h)
-    return True
+    frame = window.frameGeometry()
+    w = min(window.width(), area.width() - extra.width())
+    h = min(window.height(), area.height() - extra.height())
+    fw, fh = w + extra.width(), h + extra.height()
+    x = min(max(frame.x(), area.x()), area.x() + area.width() - fw)
+    y = min(max(frame.y(), area.y()), area.y() + area.height() - fh)
+    changed = False
+    if (w, h) != (window.width(), window.height()):
+        window.resize(w, h)
+        changed = True
+    if (x, y) != (frame.x(), frame.y()):
+        window.move(x, y)             # a top-level's move() places its frame
+        changed = True
+    return changed
 
 
 def restore_layout(window: QMainWindow, grid: QTableView, saved: dict[str, Any]) -> None:
