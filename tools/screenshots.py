@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
               f"ticks applied: {window.model.ticks_applied}", flush=True)
         window.close()
 
-    config = CollectorConfig(env="sim", codes=[], sim_rate=args.rate)
+    # demo spikes off: their VI auctions would hold the scripted jump for two minutes
+    config = CollectorConfig(env="sim", codes=[], sim_rate=args.rate, sim_spikes=False)
     code = run_app([sys.argv[0]], config, store=store, on_started=script)
     for s in shots:
         print(f"wrote {s}")
