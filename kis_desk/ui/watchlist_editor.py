@@ -26,6 +26,7 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     QStringListModel,
     Qt,
+    QTimer,
     Signal,
 )
 from PySide6.QtWidgets import (
@@ -77,6 +78,7 @@ def resolve_symbol(text: str, symbols: SymbolLookup) -> tuple[str, str | None]:
 
 
 UNDO_DEPTH = 50
+MESSAGE_SECONDS = 10.0
 
 
 def parse_csv(text: str) -> tuple[list[str], list[int]]:
@@ -201,6 +203,9 @@ class WatchlistEditor(QWidget):
     def __init__(self, symbols: SymbolLookup, parent=None) -> None:
         super().__init__(parent)
         self._undo: list[tuple[str, list[str]]] = []     # (list name, codes before an edit)
+        self._message_timer = QTimer(self)
+        self._message_timer.setSingleShot(True)
+        self._message_timer.timeout.connect(lambda: self.status.clear())
         self._shown_codes: list[str] | None = None
         self.symbols = symbols
         self.names: list[str] = []
@@ -306,8 +311,11 @@ class WatchlistEditor(QWidget):
         return list(self.model.codes)
 
     def show_message(self, text: str, warning: bool = False) -> None:
+        """Shown for ``MESSAGE_SECONDS`` (a message that stays reads as current when it is not)."""
         self.status.setText(text)
+        self.status.setToolTip(text)
         self.status.setStyleSheet("color: #b00000;" if warning else "color: #206020;")
+        self._message_timer.start(int(MESSAGE_SECONDS * 1000))
         self.message.emit(text, warning)
 
     # -- edits --------------------------------------------------------------------------------
