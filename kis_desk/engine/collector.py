@@ -317,7 +317,8 @@ class Collector(EngineReads):
     @property
     def collected(self) -> list[str]:
         """Every code the feed streams: the shown watchlist first, then the other stored lists'."""
-        return self.codes + [c for c in self.background if c not in set(self.codes)]
+        shown = set(self.codes)
+        return self.codes + [c for c in self.background if c not in shown]
 
     def _background_codes(self, shown: Sequence[str]) -> list[str]:
         """Codes of every stored watchlist not in ``shown``, in list then list order (worker thread)."""
