@@ -203,3 +203,12 @@ def test_dialog_buttons_are_korean_and_names_share_one_font(window):
     assert QFontDatabase.WritingSystem.Korean in QFontDatabase.writingSystems(family)
     fonts = {window.model.index(r, Col.NAME).data(Qt.ItemDataRole.FontRole) for r in range(window.model.rowCount())}
     assert fonts == {None}                  # no per-name font: Latin and Korean names alike
+
+
+def test_set_alert_without_a_hook_opens_the_settings(qloop, window, monkeypatch):
+    opened: list[int] = []
+    monkeypatch.setattr(window, "open_settings", lambda: opened.append(1))
+    window.select_code(CODES[1])
+    qloop.run_until_complete(window.idle())
+    window.wl_actions.set_alert()
+    assert opened == [1]
