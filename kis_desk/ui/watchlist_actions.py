@@ -14,7 +14,7 @@ something connects to it, the window's Settings dialog (global threshold) opens.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from PySide6.QtCore import SIGNAL, QObject, QPoint, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
@@ -22,9 +22,6 @@ from PySide6.QtWidgets import QMenu
 
 from .i18n import tr
 from .watchlist_model import CODE_ROLE
-
-if TYPE_CHECKING:
-    from .main_window import MainWindow
 
 EDITOR_KEY = "Ctrl+L"
 ADD_KEYS = ("Ctrl+F", "Insert")
@@ -36,7 +33,8 @@ class WatchlistActions(QObject):
 
     alertSettingsRequested = Signal(str)     # stock code: "set an alert for this symbol"
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: Any) -> None:
+        """``window``: the ``MainWindow`` (grid, editor, docks, ``select_code``, ``open_settings``)."""
         super().__init__(window)
         self.window = window
         grid = window.grid
