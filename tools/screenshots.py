@@ -28,7 +28,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--after", type=float, default=10.0, help="seconds after the jump starts")
     p.add_argument("--rate", type=float, default=400.0, help="simulated trades per second")
     p.add_argument("--lang", choices=("ko", "en"), default="ko", help="UI language")
-    p.add_argument("--size", default="1680x1020", help="window size WxH")
+    p.add_argument("--size", default="screen",
+                   help="window size WxH, or 'screen': as the app sizes itself on a first start")
     p.add_argument("--suffix", default="", help="appended to the file names (e.g. -1366x768-after)")
     return p.parse_args(argv)
 
@@ -48,14 +49,15 @@ def main(argv: list[str] | None = None) -> int:
     store.save(UserSettings(language=args.lang, sound=False))
     codes = default_watchlist()
     jump_code = codes[2] if len(codes) > 2 else codes[0]
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    size = None if args.size == "screen" else tuple(int(v) for v in args.size.lower().split("x"))
     args.out.mkdir(parents=True, exist_ok=True)
     shots: list[Path] = []
 
     async def script(window) -> None:
         from PySide6.QtCore import QTimer
 
-        window.resize(width, height)
+        if size is not None:
+            window.resize(*size)
         await asyncio.sleep(args.warmup)
         window.engine.exchange.simulator.jump(jump_code, 6.5, 6.0)   # the demo's scripted move
         await asyncio.sleep(args.after)
@@ -75,11 +77,15 @@ def main(argv: list[str] | None = None) -> int:
 
         QTimer.singleShot(0, grab)
         await done
+        area = window.screen().availableGeometry()
+        print(f"window {window.frameGeometry().getRect()} on screen area {area.getRect()}; "
+              f"minimum size hint {window.minimumSizeHint().toTuple()}", flush=True)
         print(f"alerts: {window.alert_dock.model.rowCount()}, rows: {window.model.rowCount()}, "
               f"ticks applied: {window.model.ticks_applied}", flush=True)
         window.close()
 
-    config = CollectorConfig(env="sim", codes=[], sim_rate=args.rate)
+    # demo spikes off: their VI auctions would hold the scripted jump for two minutes
+    config = CollectorConfig(env="sim", codes=[], sim_rate=args.rate, sim_spikes=False)
     code = run_app([sys.argv[0]], config, store=store, on_started=script)
     for s in shots:
         print(f"wrote {s}")

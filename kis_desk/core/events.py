@@ -263,13 +263,20 @@ class MarketPhaseEvent(Event):
 
 @dataclass(frozen=True)
 class ErrorEvent(Event):
-    """A problem the user should see in plain words. ``fatal`` means the engine stopped."""
+    """A problem the user should see in plain words. ``fatal`` means the engine stopped.
+
+    ``message`` is the engine's English text (logs, headless output). ``code`` names the kind
+    of condition and ``params`` its values, so a UI can say it in its own language
+    (``kis_desk.ui.i18n.error_text``); "" = no mapping, the UI shows ``message``.
+    """
 
     type_name: ClassVar[str] = "error"
     source: str
     message: str
     fatal: bool = False
     at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    code: str = ""
+    params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True)

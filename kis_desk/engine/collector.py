@@ -70,6 +70,9 @@ class CollectorConfig:
     sim_keys: int = 2                               # simulated app keys (2 → 50 symbols all live)
     sim_jumps: list[tuple[str, float, float]] = field(default_factory=list)  # (code, pct, seconds)
     sim_spikes: bool = True                         # demo realism: news-like spikes every few minutes
+    #: also collect every other stored watchlist (the desktop: a list not on screen keeps
+    #: recording); the shown list gets live registrations first, the rest what is left or polling
+    collect_all_watchlists: bool = False
     silence_timeout: float = DEFAULT_SILENCE_TIMEOUT
     retention_days: int = RETENTION_DAYS            # raw trades kept; bars_1m kept forever
     always_open: bool | None = None                 # None → True for sim, calendar otherwise
@@ -144,6 +147,7 @@ class Collector(EngineReads):
         self.paths = (config.paths or UserPaths.default()).ensure()
         self.symbols = default_directory()
         self.codes: list[str] = list(config.codes) or default_watchlist()
+        self.background: list[str] = []   # other stored watchlists' codes (collect_all_watchlists)
         self.exchange = exchange
         self.exchange_factory = exchange_factory
         self.clock = clock
@@ -200,7 +204,9 @@ class Collector(EngineReads):
         try:
             await self.writer.start()
             self.repository = await asyncio.to_thread(Repository, db_url)
-            self._last_ticks = await asyncio.to_thread(self._load_last_ticks, self.codes)
+            if cfg.collect_all_watchlists:
+                self.background = await asyncio.to_thread(self._background_codes, self.codes)
+            self._last_ticks = await asyncio.to_thread(self._load_last_ticks, self.collected)
             raised_today = await asyncio.to_thread(self.repository.alert_ids_on, self.business_date)
             self._pending_gaps = await asyncio.to_thread(self.repository.list_pending_gaps)
             stored_rules = await asyncio.to_thread(self.repository.get_setting, RULES_KEY)
@@ -234,7 +240,7 @@ class Collector(EngineReads):
             cfg.redis_tick_channel or cfg.redis_trade_stream)
         self.feed = self._new_feed(credentials)
         self._started = True
-        await self.feed.start(self.codes, pending_gaps=self._pending_gaps)
+        await self.feed.start(self.collected, pending_gaps=self._pending_gaps, first=len(self.codes))
         self._tasks.append(asyncio.create_task(self._report_loop(), name="collector-report"))
         log.info("collector started: %d symbols, env %s, database %s", len(self.codes),
                  self.environment.name, redact_url(db_url))
@@ -262,7 +268,7 @@ class Collector(EngineReads):
         """What the feed could not back-fill before stopping becomes the pending set (gaps of
         symbols no longer watched are kept for a later run); past-day ones are kept on record
         as unrecoverable."""
-        watched = set(self.codes)
+        watched = set(self.collected)
         keep = left + [g for g in self._pending_gaps if g.code not in watched]
         self.gaps_left = len(keep)
         try:
@@ -312,7 +318,7 @@ class Collector(EngineReads):
                                      t.price * t.cum_volume)
                       for t in self._last_ticks.values()
                       if t is not None and t.timestamp.date() == self.business_date}
-            endpoints = await self.exchange.start(self.codes, resume)
+            endpoints = await self.exchange.start(self.collected, resume)
             self.environment = custom_environment(endpoints.ws_url, endpoints.rest_url,
                                                   rate=endpoints.rest_rate_per_second, name="sim")
             return list(endpoints.credentials)
@@ -381,14 +387,35 @@ class Collector(EngineReads):
     async def set_watchlist(self, codes: Sequence[str]) -> None:
         """Apply a new watchlist live: subscribe/unsubscribe, re-shard, poll the overflow."""
         self.codes = list(dict.fromkeys(codes))
-        new = [c for c in self.codes if c not in self._last_ticks]
+        if self.config.collect_all_watchlists and self.repository is not None:
+            self.background = await asyncio.to_thread(self._background_codes, self.codes)
+        collected = self.collected
+        new = [c for c in collected if c not in self._last_ticks]
         if new and self.repository is not None:
             self._last_ticks.update(await asyncio.to_thread(self._load_last_ticks, new))
         if self.exchange is not None:
-            for code in self.codes:
+            for code in collected:
                 self.exchange.add_code(code)
         if self.feed is not None and self._started:
-            await self.feed.set_symbols(self.codes)
+            await self.feed.set_symbols(collected, first=len(self.codes))
+
+    @property
+    def collected(self) -> list[str]:
+        """Every code the feed streams: the shown watchlist first, then the other stored lists'."""
+        shown = set(self.codes)
+        return self.codes + [c for c in self.background if c not in shown]
+
+    def _background_codes(self, shown: Sequence[str]) -> list[str]:
+        """Codes of every stored watchlist not in ``shown``, in list then list order (worker thread)."""
+        assert self.repository is not None
+        seen = set(shown)
+        out: list[str] = []
+        for name in self.repository.list_watchlists():
+            for code in self.repository.watchlist_codes(name):
+                if code not in seen:
+                    seen.add(code)
+                    out.append(code)
+        return out
 
     async def save_watchlist(self, name: str, codes: Sequence[str]) -> None:
         await super().save_watchlist(name, codes)

@@ -513,7 +513,8 @@ class RedisPublisher:
             if self._bus is not None:
                 self._bus.publish(ErrorEvent(
                     "redis", f"Redis at {self.target} is unreachable ({self.last_error}); "
-                    "alerts are queued and will be sent when it returns"))
+                    "alerts are queued and will be sent when it returns", code="redis.down",
+                    params={"pending": self.pending}))
             self._emit_stats(force=True)
 
     def _report_overflow(self) -> None:
@@ -524,7 +525,8 @@ class RedisPublisher:
             if self._bus is not None:
                 self._bus.publish(ErrorEvent(
                     "redis", f"Redis alert queue full ({self.max_pending} waiting): oldest "
-                    f"alerts dropped, {self.dropped} so far"))
+                    f"alerts dropped, {self.dropped} so far", code="redis.overflow",
+                    params={"dropped": self.dropped}))
             self._emit_stats(force=True)
         elif self._overflowing and not self._outbox:
             self._overflowing = self._overflow_reported = False   # episode over

@@ -86,6 +86,9 @@ class BackfillScheduler:
         self.failures = 0
         self.gaps_unrecovered = 0
         self.gap_volume_unrecovered = 0
+        #: today's stretches no back-fill could fetch (page overflow, or before what the server
+        #: still holds): recorded as "unrecoverable" so the next start does not chase them again
+        self.lost_today: list[PendingGap] = []
 
     # -- life cycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -130,7 +133,7 @@ class BackfillScheduler:
         if gaps:
             self.report("backfill", f"stop cut {len(gaps)} back-fill(s) short "
                         f"({', '.join(g.code for g in gaps[:8])}{' …' if len(gaps) > 8 else ''}); "
-                        "recorded as pending gaps for the next run")
+                        "recorded as pending gaps for the next run", code="backfill.stop_cut", count=len(gaps))
         return gaps
 
     def busy(self) -> bool:
@@ -165,7 +168,8 @@ class BackfillScheduler:
             self.gaps_unrecovered += len(lost)
             self.report("backfill", f"{len(lost)} gap(s) left by an earlier run on a past business "
                         f"day ({', '.join(sorted({f'{g.code} {g.business_date}' for g in lost})[:6])}) "
-                        "cannot be back-filled: KIS's time-itemconclusion only serves today's trades")
+                        "cannot be back-filled: KIS's time-itemconclusion only serves today's trades",
+                        code="backfill.past_day", count=len(lost))
         return lost
 
     def request_gap(self, code: str, after_cum: int) -> None:
@@ -249,7 +253,8 @@ class BackfillScheduler:
                         jitter=0.2, floor=min(0.1, self.config.retry_later)), self.rng))
                     delay = later.next_delay()
                     self.report(rest.label, f"back-fill of {code} failed ({exc}); "
-                                f"retrying in {delay:.0f} s")
+                                f"retrying in {delay:.0f} s", code="backfill.failed", symbol=code,
+                                seconds=round(delay))
                     self._waiting[code] = job
                     self._later(delay, self._retry, code)
                     return
@@ -267,11 +272,14 @@ class BackfillScheduler:
         if gaps:
             volume = sum(b - a for a, b in gaps)
             self.gaps_unrecovered += len(gaps)
+            day = self.business_date()
+            self.lost_today += [PendingGap(code, day, a, None, b) for a, b in gaps]
             self.gap_volume_unrecovered += volume
             self.report(rest.label, f"{code}: {volume} share(s) of trades could not be "
                         f"recovered ({len(gaps)} gap(s), first after cumulative volume "
                         f"{gaps[0][0]}): more trades in one second than one page of "
-                        f"inquire-time-itemconclusion")
+                        f"inquire-time-itemconclusion", code="backfill.unrecovered", symbol=code,
+                        volume=volume)
         if sym is None:
             return
         ticks = result.ticks

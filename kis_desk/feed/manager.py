@@ -102,14 +102,16 @@ class FeedManager(SessionListener):
         self.polled = 0
         self.gaps_detected_live = 0
         self.rejections = 0
-        self.unrecoverable: list[PendingGap] = []    # pending gaps of past days (reported)
+        self._unrecoverable_past: list[PendingGap] = []    # pending gaps of past days (reported)
+        self.priority: int | None = None    # leading codes placed live first (the shown watchlist)
 
     # -- lifecycle -----------------------------------------------------------------------------
-    async def start(self, codes: Iterable[str], pending_gaps: Sequence[PendingGap] = ()) -> None:
+    async def start(self, codes: Iterable[str], pending_gaps: Sequence[PendingGap] = (),
+                    first: int | None = None) -> None:
         """Connect every key and stream ``codes``; ``pending_gaps`` (left by an earlier run) are
         back-filled before anything else."""
         if self._started:
-            await self.set_symbols(codes)
+            await self.set_symbols(codes, first)
             return
         self._started = True
         if self._http is None:
@@ -131,12 +133,13 @@ class FeedManager(SessionListener):
                 backoff=Backoff(BackoffPolicy(initial=5.0, cap=60.0, jitter=0.2),
                                 random.Random(self._rng.random())),
                 request_backfill=self.scheduler.request))
+        self.priority = first
         codes = list(dict.fromkeys(codes))
         self.symbols.sync(codes)
         if self.last_seen is not None:
             for c in codes:
                 self._seed_last_seen(c)
-        self.unrecoverable = self.scheduler.submit_pending(pending_gaps)
+        self._unrecoverable_past = self.scheduler.submit_pending(pending_gaps)
         self.scheduler.start()
         self._apply()
         self.failover.started(time.monotonic())
@@ -145,6 +148,12 @@ class FeedManager(SessionListener):
         for p in self.pollers:
             p.start()
         self._monitor = asyncio.get_running_loop().create_task(self._monitor_loop(), name="feed-monitor")
+
+    @property
+    def unrecoverable(self) -> list[PendingGap]:
+        """Gaps no back-fill can fetch: past days' pending gaps and today's lost stretches (the
+        engine keeps them on record, and its restart chain check skips them)."""
+        return self._unrecoverable_past + list(self.scheduler.lost_today)
 
     async def stop(self, drain_timeout: float | None = None) -> list[PendingGap]:
         """Stop streaming; give back-fills already under way up to ``drain_timeout`` seconds
@@ -167,10 +176,12 @@ class FeedManager(SessionListener):
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def set_symbols(self, codes: Iterable[str]) -> None:
+    async def set_symbols(self, codes: Iterable[str], first: int | None = None) -> None:
         """Change the watchlist while running: subscribes/unsubscribes on live sessions and moves
-        as few symbols as possible."""
+        as few symbols as possible. ``first``: the leading codes that get live registrations
+        before the rest (``plan_shards``)."""
         codes = list(dict.fromkeys(codes))
+        self.priority = first
         removed = set(self.symbols.codes()) - set(codes)
         added = self.symbols.sync(codes)
         for c in removed:
@@ -212,7 +223,8 @@ class FeedManager(SessionListener):
         codes = self.symbols.codes()
         self.plan = plan_shards(codes, len(self.credentials), self.config.per_session,
                                 current=self.plan.sessions, capacity=self._capacity,
-                                exclude={i: frozenset(v) for i, v in self._exclude.items()})
+                                exclude={i: frozenset(v) for i, v in self._exclude.items()},
+                                first=self.priority)
         self._route()
 
     def _route(self) -> None:
@@ -317,7 +329,8 @@ class FeedManager(SessionListener):
             i = self.failover.keys.index(key)
             if down:
                 labels = [c.label for c in self.credentials]
-                self.problems.report(key.label, describe_move(key, i, self.plan.sessions[i], r, labels))
+                self.problems.report(key.label, describe_move(key, i, self.plan.sessions[i], r, labels),
+                                     code="feed.key_down", label=key.label)
             else:
                 log.info("%s: live again for %.0f s; its symbols are back on it",
                             key.label, self.config.failover.recover_hold)
@@ -330,7 +343,8 @@ class FeedManager(SessionListener):
                 s.warned_dark = True
             codes = ", ".join(s.code for s in dark[:10]) + (" …" if len(dark) > 10 else "")
             self.problems.report("feed", f"{len(dark)} symbol(s) without any data source for "
-                                 f"{limit:g} s or more: {codes}")
+                                 f"{limit:g} s or more: {codes}", code="feed.dark", count=len(dark),
+                                 seconds=round(limit))
         if not self._announced_live and self.symbols and all(
                 s.state in (SymbolFeedState.LIVE, SymbolFeedState.BACKFILLING) for s in self.symbols):
             self._announced_live = True
@@ -378,7 +392,8 @@ class FeedManager(SessionListener):
         self._exclude.setdefault(i, set()).add(code)
         self._capacity[i] = len(session.wanted)
         self.problems.report(session.label, f"{code} refused by KIS on {session.label} "
-                             f"({reply.msg_cd} {reply.msg1}); moving it to another key or to polling")
+                             f"({reply.msg_cd} {reply.msg1}); moving it to another key or to polling",
+                             code="feed.refused", symbol=code, label=session.label)
         asyncio.get_running_loop().call_soon(self._apply)
 
     def on_state(self, session: FeedSession, state: str, detail: str,
@@ -393,7 +408,8 @@ class FeedManager(SessionListener):
 
     def on_protocol_error(self, session: FeedSession, reason: str, excerpt: str) -> None:
         self.problems.report(session.label, f"protocol error on {session.label}: {reason}",
-                             throttle_key=f"proto:{session.label}", detail=excerpt[:80])
+                             throttle_key=f"proto:{session.label}", detail=excerpt[:80],
+                             code="feed.protocol", label=session.label)
 
     def on_problem(self, session: FeedSession, message: str, fatal: bool) -> None:
         self.problems.report(session.label, message, fatal)

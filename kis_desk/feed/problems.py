@@ -20,8 +20,12 @@ class ProblemReporter:
         self._suppressed: dict[str, int] = {}
 
     def report(self, source: str, message: str, fatal: bool = False, *,
-               throttle_key: str | None = None, detail: str = "") -> None:
+               throttle_key: str | None = None, detail: str = "", code: str = "",
+               **params: object) -> None:
+        """``code``/``params``: the condition's kind and values for a translated UI text
+        (``ErrorEvent.code``); ``message`` stays the English log line."""
         message = message.removeprefix(f"{source}: ")   # REST errors already name their key
+        more = 0
         if throttle_key is not None:
             now = time.monotonic()
             if now - self._last.get(throttle_key, -1e9) < self.every:
@@ -35,7 +39,9 @@ class ProblemReporter:
             log.warning("%s: %s %s", source, message, detail)
         else:
             log.warning("%s: %s", source, message)
-        self.publish(ErrorEvent(source, message, fatal))
+        if more:
+            params["more"] = more
+        self.publish(ErrorEvent(source, message, fatal, code=code, params=dict(params)))
 
 
 __all__ = ["ProblemReporter"]

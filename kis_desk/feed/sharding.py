@@ -39,7 +39,8 @@ def keys_needed(n_codes: int, per_session: int = PER_SESSION) -> int:
 def plan_shards(codes: Sequence[str], n_keys: int, per_session: int = PER_SESSION, *,
                 current: Sequence[Sequence[str]] | None = None,
                 capacity: Sequence[int] | Mapping[int, int] | None = None,
-                exclude: Mapping[int, frozenset[str] | set[str]] | None = None) -> ShardPlan:
+                exclude: Mapping[int, frozenset[str] | set[str]] | None = None,
+                first: int | None = None) -> ShardPlan:
     """Assign ``codes`` (watchlist order, duplicates ignored) to ``n_keys`` sessions.
 
     * ``current``: the previous assignment; codes still wanted stay where they are (as long as
@@ -47,6 +48,9 @@ def plan_shards(codes: Sequence[str], n_keys: int, per_session: int = PER_SESSIO
     * ``capacity``: per-session limits below ``per_session`` (a session whose server refused
       a registration with OPSP0008 has less room than we thought).
     * ``exclude``: codes a given session must not carry (refused there before).
+    * ``first``: the leading ``first`` codes (the watchlist on screen) are placed before the rest
+      (other stored watchlists, collected in the background): when the budget is short, the
+      background codes are the ones polled, even if they held a registration before.
     New codes go to the least-loaded session with room (balanced load, spread reconnect cost);
     what fits nowhere is polled, in watchlist order.
     """
@@ -60,31 +64,37 @@ def plan_shards(codes: Sequence[str], n_keys: int, per_session: int = PER_SESSIO
             if 0 <= i < n_keys:
                 caps[i] = max(0, min(per_session, int(c)))
     excl = {i: set(v) for i, v in (exclude or {}).items()}
-    wanted_set = set(wanted)
     sessions: list[list[str]] = [[] for _ in range(n_keys)]
     placed: set[str] = set()
-    if current is not None:
-        for i, prev in enumerate(current[:n_keys]):
-            for c in prev:
-                if c in wanted_set and c not in placed and len(sessions[i]) < caps[i] \
-                        and c not in excl.get(i, ()):
-                    sessions[i].append(c)
-                    placed.add(c)
     polled: list[str] = []
-    for c in wanted:
-        if c in placed:
-            continue
-        best = None
-        for i in range(n_keys):
-            if len(sessions[i]) >= caps[i] or c in excl.get(i, ()):
+
+    def place(group: list[str]) -> None:
+        group_set = set(group)
+        if current is not None:
+            for i, prev in enumerate(current[:n_keys]):
+                for c in prev:
+                    if c in group_set and c not in placed and len(sessions[i]) < caps[i] \
+                            and c not in excl.get(i, ()):
+                        sessions[i].append(c)
+                        placed.add(c)
+        for c in group:
+            if c in placed:
                 continue
-            if best is None or len(sessions[i]) < len(sessions[best]):
-                best = i
-        if best is None:
-            polled.append(c)
-        else:
-            sessions[best].append(c)
-            placed.add(c)
+            best = None
+            for i in range(n_keys):
+                if len(sessions[i]) >= caps[i] or c in excl.get(i, ()):
+                    continue
+                if best is None or len(sessions[i]) < len(sessions[best]):
+                    best = i
+            if best is None:
+                polled.append(c)
+            else:
+                sessions[best].append(c)
+                placed.add(c)
+
+    cut = len(wanted) if first is None else max(0, min(first, len(wanted)))
+    place(wanted[:cut])
+    place(wanted[cut:])
     return ShardPlan(tuple(tuple(s) for s in sessions), tuple(polled),
                      keys_needed(len(wanted), per_session))
 

@@ -88,6 +88,7 @@ async def run_window(config: CollectorConfig, *, store: SettingsStore | None = N
 
     name, codes = await asyncio.to_thread(resolve_watchlist, db_url, watchlist, config.codes, settings)
     config.codes = list(codes)
+    config.collect_all_watchlists = True     # lists not on screen keep recording (shown list first)
     if config.attach:
         from ..engine.remote import RemoteEngine
 

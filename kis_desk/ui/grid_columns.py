@@ -35,9 +35,14 @@ class Col(IntEnum):
     CHANGE_1M = 5
     VOLUME = 6
     STRENGTH = 7
-    TIME = 8
-    SPARK = 9
-    FEED = 10
+    VALUE = 8         # 거래대금 (million won)
+    OPEN = 9
+    HIGH = 10
+    LOW = 11
+    BADGE = 12        # venue · VI/halt · symbol-directory warning flags
+    TIME = 13         # trade-driven columns stay contiguous (PRICE..TIME): one repaint run
+    SPARK = 14
+    FEED = 15
 
 
 class Look(Protocol):
@@ -145,6 +150,71 @@ def _feed_tooltip(row: RowState, look: Look) -> str | None:
     return None
 
 
+def _won(value: int | None) -> str | None:
+    return None if value is None else f"{value:,}"
+
+
+def _level_colour(row: RowState, level: int | None, look: Look) -> QColor:
+    """Open/high/low coloured against the previous close, as an HTS shows them."""
+    prev = row.prev_close
+    if level is None or prev is None:
+        return look.palette.direction(0)
+    return look.palette.direction(0 if level == prev else 1 if level > prev else -1)
+
+
+def _value_tooltip(row: RowState, look: Look) -> str | None:
+    """Static text: the store copies a tooltip only when the cell's text or colour changes."""
+    return _alert_tooltip(row, look) or tr("col.value.tip")
+
+
+_VENUES = {"krx": "KRX", "nxt": "NXT", "total": "col.badge.total", "integrated": "col.badge.total",
+           "un": "col.badge.total"}
+_BADGE_WARN = QColor(200, 80, 0)
+
+
+def _state_key(state: str) -> str | None:
+    s = state.lower()
+    if not s or s in ("0", "regular", "normal", "20"):
+        return None
+    if "halt" in s or s in ("y", "정지"):
+        return "halt"
+    if "vi" in s or s == "c":
+        return "vi"
+    return None
+
+
+def _badge_parts(row: RowState) -> list[str]:
+    parts = []
+    venue = _VENUES.get(row.venue.lower())
+    if venue and venue != "KRX":                   # KRX is the default: no badge for it
+        parts.append(tr(venue) if venue.startswith("col.") else venue)
+    state = _state_key(row.market_state)
+    if state:
+        parts.append(tr(f"col.badge.{state}"))
+    parts += [tr(f"flag.{f}") for f in row.flags]
+    return parts
+
+
+def _badge_text(row: RowState, look: Look) -> str | None:
+    parts = _badge_parts(row)
+    return " ".join(parts) if parts else None
+
+
+def _badge_colour(row: RowState, look: Look) -> QColor | None:
+    return _BADGE_WARN if row.flags or _state_key(row.market_state) else None
+
+
+def _badge_tooltip(row: RowState, look: Look) -> str | None:
+    words = []
+    if row.venue:
+        words.append(tr("col.badge.venue_tip", venue=row.venue))
+    state = _state_key(row.market_state)
+    if state:
+        words.append(tr(f"col.badge.{state}.tip"))
+    words += [tr(f"flag.{f}.tip") for f in row.flags]
+    return "\n".join(words) if words else _alert_tooltip(row, look)
+
+
 @dataclass(frozen=True, slots=True)
 class Column:
     key: Col
@@ -158,34 +228,48 @@ class Column:
     font: Fn = _none
     tooltip: Fn = _alert_tooltip
     trades: bool = True               # a trade can change this cell (else only alerts, feed, palette)
+    hidden: bool = False              # hidden until the user shows it (header menu)
+    after: Col | None = None          # default visual place: right after this column
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column(Col.CODE, "col.code", _LEFT, 62, lambda r, k: r.code, lambda r, k: r.code, trades=False),
-    Column(Col.NAME, "col.name", _LEFT, 118, lambda r, k: r.name, lambda r, k: r.name, trades=False),
-    Column(Col.PRICE, "col.price", _RIGHT, 78, _valued(lambda r: f"{r.price:,}"),
+    Column(Col.CODE, "col.code", _LEFT, 56, lambda r, k: r.code, lambda r, k: r.code, trades=False),
+    Column(Col.NAME, "col.name", _LEFT, 110, lambda r, k: r.name, lambda r, k: r.name, trades=False),
+    Column(Col.PRICE, "col.price", _RIGHT, 74, _valued(lambda r: f"{r.price:,}"),
            lambda r, k: _number(r.price), _direction, _price_background, _limit_font),
-    Column(Col.CHANGE, "col.change", _RIGHT, 72, _valued(_change_text), lambda r, k: _number(r.change),
+    Column(Col.CHANGE, "col.change", _RIGHT, 66, _valued(_change_text), lambda r, k: _number(r.change),
            _change_colour, _change_background, _limit_font, _change_tooltip),
-    Column(Col.CHANGE_PCT, "col.change_pct", _RIGHT, 64, _valued(lambda r: _pct(r.change_rate)),
+    Column(Col.CHANGE_PCT, "col.change_pct", _RIGHT, 60, _valued(lambda r: _pct(r.change_rate)),
            lambda r, k: _number(r.change_rate, 2), _direction),
-    Column(Col.CHANGE_1M, "col.change_1m", _RIGHT, 60, _valued(lambda r: _pct(r.change_1m)),
+    Column(Col.CHANGE_1M, "col.change_1m", _RIGHT, 56, _valued(lambda r: _pct(r.change_1m)),
            lambda r, k: _number(r.change_1m, 2), _minute_colour),
-    Column(Col.VOLUME, "col.volume", _RIGHT, 96,
+    Column(Col.VOLUME, "col.volume", _RIGHT, 88,
            _valued(lambda r: None if r.cum_volume is None else f"{r.cum_volume:,}"),
            lambda r, k: _number(r.cum_volume)),
-    Column(Col.STRENGTH, "col.strength", _RIGHT, 66,
+    Column(Col.STRENGTH, "col.strength", _RIGHT, 56,
            _valued(lambda r: None if r.strength is None else f"{r.strength:.2f}"),
            lambda r, k: _number(r.strength, 2)),
-    Column(Col.TIME, "col.time", _CENTER, 64,
+    Column(Col.VALUE, "col.value", _RIGHT, 86, _valued(lambda r: f"{r.value / 1e6:,.0f}" if r.value else None),
+           lambda r, k: _number(r.value or None), tooltip=_value_tooltip, after=Col.SPARK),
+    Column(Col.OPEN, "col.open", _RIGHT, 70, _valued(lambda r: _won(r.open)), lambda r, k: _number(r.open),
+           lambda r, k: _level_colour(r, r.open, k), hidden=True),
+    Column(Col.HIGH, "col.high", _RIGHT, 70, _valued(lambda r: _won(r.high)), lambda r, k: _number(r.high),
+           lambda r, k: _level_colour(r, r.high, k), hidden=True),
+    Column(Col.LOW, "col.low", _RIGHT, 70, _valued(lambda r: _won(r.low)), lambda r, k: _number(r.low),
+           lambda r, k: _level_colour(r, r.low, k), hidden=True),
+    Column(Col.BADGE, "col.badge", _CENTER, 44, _badge_text, lambda r, k: _badge_text(r, k) or "",
+           _badge_colour, tooltip=_badge_tooltip),
+    Column(Col.TIME, "col.time", _CENTER, 60,
            _valued(lambda r: None if r.time is None else r.time.strftime("%H:%M:%S")),
            lambda r, k: _number(r.epoch or None)),
-    Column(Col.SPARK, "col.spark", _CENTER, 130, _none, lambda r, k: _number(r.change_rate, 2), _direction),
-    Column(Col.FEED, "col.feed", _CENTER, 52, lambda r, k: tr(f"feed.{k.feed(r).state}"),
+    Column(Col.SPARK, "col.spark", _CENTER, 130, _none, lambda r, k: _number(r.change_rate, 2), _direction,
+           after=Col.VOLUME),
+    Column(Col.FEED, "col.feed", _CENTER, 44, lambda r, k: tr(f"feed.{k.feed(r).state}"),
            lambda r, k: k.feed(r).state, lambda r, k: _FEED_COLOURS.get(k.feed(r).state, _FEED_OTHER),
            tooltip=_feed_tooltip, trades=False),
 )
 assert [c.key for c in COLUMNS] == list(Col), "COLUMNS must list every Col in order"
+DEFAULT_HIDDEN = tuple(c.key for c in COLUMNS if c.hidden)
 NCOLS = len(COLUMNS)
 ALIGNMENTS = tuple(c.align for c in COLUMNS)     # plain ints: data() is hot
 TRADE_COLUMNS = tuple(c.key for c in COLUMNS if c.trades and c.key != Col.SPARK)

@@ -9,7 +9,9 @@ while that row has an unacknowledged alert, so the selection never hides the ale
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+import time
+
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from .grid_columns import COLUMNS, Col
@@ -18,12 +20,15 @@ from .sparkline import SparklineDelegate
 from .watchlist_model import ALERT_ROLE, CODE_ROLE, WatchlistModel
 
 ROW_HEIGHT = 18
+#: the periodic re-sort waits this long after the last mouse move, press or wheel over the grid
+CALM_SECONDS = 3.0
 
 
 class GridView(QTableView):
     """The watchlist grid; Space / Enter / double-click acknowledges the row's alerts."""
 
     acknowledgeCode = Signal(str)
+    chartRequested = Signal(str)       # Enter: show this row's chart
 
     def __init__(self, model: WatchlistModel, parent=None) -> None:
         super().__init__(parent)
@@ -55,6 +60,16 @@ class GridView(QTableView):
         hh.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         for column in COLUMNS:
             self.setColumnWidth(column.key, column.width)
+        for column in sorted(COLUMNS, key=lambda c: c.after is not None and c.after == Col.SPARK):
+            # default look (a saved header state overrides): the day's line next to the volume
+            if column.hidden:
+                hh.hideSection(column.key)
+            if column.after is not None:
+                hh.moveSection(hh.visualIndex(column.key), hh.visualIndex(column.after) + 1)
+        self._last_interaction = -1e9
+        self._pressed = False
+        self.menu_open = False            # a context menu on the grid is showing
+        self.viewport().setMouseTracking(True)    # moves without a button count as pointing
         self.selectionModel().selectionChanged.connect(self.sync_alert_row)
         self.store.layoutChanged.connect(self.sync_alert_row)
         self.store.modelReset.connect(self.sync_alert_row)
@@ -75,10 +90,33 @@ class GridView(QTableView):
         self._alert_row = row
         self.viewport().update()
 
+    # -- calm re-sort: rows do not move under a user who is pointing at them ----------------
+    def viewportEvent(self, event) -> bool:  # noqa: N802
+        kind = event.type()
+        if kind in (QEvent.Type.MouseMove, QEvent.Type.Wheel, QEvent.Type.Enter):
+            self._last_interaction = time.monotonic()
+        elif kind == QEvent.Type.MouseButtonPress:
+            self._pressed = True
+            self._last_interaction = time.monotonic()
+        elif kind == QEvent.Type.MouseButtonRelease:
+            self._pressed = False
+            self._last_interaction = time.monotonic()
+        elif kind == QEvent.Type.Leave:
+            self._last_interaction = -1e9     # pointer gone: re-sort at the next tick
+        return super().viewportEvent(event)
+
+    def interacting(self, now: float | None = None) -> bool:
+        """The user is pointing at, dragging over or has a menu open on the grid: a re-sort now
+        would move the row under the mouse (issue 12), so the periodic one waits."""
+        now = time.monotonic() if now is None else now
+        return self._pressed or self.menu_open or now - self._last_interaction < CALM_SECONDS
+
     def keyPressEvent(self, event) -> None:  # noqa: N802
         if event.key() in (Qt.Key.Key_Space, Qt.Key.Key_Return, Qt.Key.Key_Enter):
             idx = self.currentIndex()
             if idx.isValid():
                 self.acknowledgeCode.emit(idx.data(CODE_ROLE))
+                if event.key() != Qt.Key.Key_Space:
+                    self.chartRequested.emit(idx.data(CODE_ROLE))
                 return
         super().keyPressEvent(event)

@@ -222,6 +222,11 @@ from .i18n_alerts import ALERT_STRINGS  # noqa: E402
 
 STRINGS.update(ALERT_STRINGS)
 
+# engine messages and the grid's desk features
+from .i18n_grid import GRID_STRINGS  # noqa: E402
+
+STRINGS.update(GRID_STRINGS)
+
 
 def set_language(lang: str) -> None:
     """Switch the table; widgets re-read their texts in ``retranslate`` handlers."""
@@ -240,3 +245,38 @@ def tr(key: str, **kwargs: object) -> str:
         return key
     text = pair[1] if _lang == "ko" else pair[0]
     return text.format(**kwargs) if kwargs else text
+
+
+def error_text(event: object) -> str:
+    """What the UI says for an engine ``ErrorEvent``: a short text in the UI's language.
+
+    By ``event.code`` (values from ``event.params``); without a mapping, a per-source text
+    (``message`` stays English: it is for the log and the tooltip). Never raises: a text with a
+    missing parameter falls back to the source's text.
+    """
+    code = getattr(event, "code", "") or ""
+    params = dict(getattr(event, "params", None) or {})
+    source = str(getattr(event, "source", ""))
+    more = params.pop("more", 0)
+    fatal = bool(getattr(event, "fatal", False))
+    text = ""
+    if code and f"err.{code}" in STRINGS:
+        try:
+            text = tr(f"err.{code}", **params)
+        except (KeyError, ValueError, IndexError):
+            text = ""
+    if not text:
+        key = f"err.source.{source}"
+        if fatal and f"{key}.fatal" in STRINGS:
+            text = tr(f"{key}.fatal")
+            fatal = False                   # already says it stopped
+        elif key in STRINGS:                # the kind in the UI's words, the details as sent
+            message = str(getattr(event, "message", ""))
+            text = tr(key) + (f" — {message}" if message else "")
+        else:                               # an app key's own words (its REST/WebSocket reply)
+            text = str(getattr(event, "message", ""))
+    if more:
+        text += tr("err.more", more=more)
+    if fatal:
+        text = tr("err.fatal", text=text)
+    return text

@@ -35,15 +35,18 @@ from .grid_columns import Col
 from .grid_view import GridView
 from .i18n import set_language, tr
 from .icon import app_icon
+from .locale_setup import apply_ui_font, install_qt_translations
 from .notifications import AlertBanner, Notifier
 from .settings_dialog import SettingsDialog
 from .settings_flow import apply_to_engine, settings_dialog
 from .status_bar import EngineStatusBar
 from .tray import TrayKeeper
+from .watchlist_actions import WatchlistActions
 from .watchlist_controller import WatchlistController
 from .watchlist_editor import WatchlistEditor
+from .row_state import symbol_flags
 from .watchlist_model import CODE_ROLE, SPARK_POINTS, WatchlistModel
-from .window_layout import encode_layout, restore_layout
+from .window_layout import PREFERRED_SIZE, clamp_to_screen, encode_layout, restore_layout
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +69,16 @@ class MainWindow(QMainWindow):
         self.store = store or SettingsStore()
         self.settings = settings or self.store.load()
         set_language(self.settings.language)
+        apply_ui_font()                   # one family for Korean and Latin names
         self.setWindowIcon(app_icon())
         self._tasks: set[asyncio.Task[Any]] = set()
         self.last_error = ""
         self._painting = True
 
         # grid
-        self.model = WatchlistModel(engine.symbols.name, self, clock=clock)
+        info = getattr(engine.symbols, "get", None)
+        self.model = WatchlistModel(engine.symbols.name, self, clock=clock,
+                                    flags=(lambda c: symbol_flags(info(c))) if info else None)
         self.grid = GridView(self.model)
         self.grid.horizontalHeader().customContextMenuRequested.connect(self._header_menu)
         self.grid.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -131,9 +137,12 @@ class MainWindow(QMainWindow):
                                self.spawn, self._load_chart)
         self._build_menus()
         self.apply_settings(self.settings)
-        self.resize(1680, 1020)
-        self.resizeDocks([self.chart_dock], [560], Qt.Orientation.Horizontal)
-        self._restore_layout()
+        self.resize(PREFERRED_SIZE)
+        self._restore_layout()          # fits the screen: saved geometry clamped, else sized to it
+        if not (self.settings.window or {}).get("state"):
+            # first start: the chart takes a third of a small screen, 560 px of a large one
+            self.resizeDocks([self.chart_dock], [min(560, self.width() // 3)], Qt.Orientation.Horizontal)
+        self._clamped_once = False
         bus = engine.bus
         offs = [self.model.subscribe(bus), self.status.subscribe(bus),
                 bus.subscribe(TicksEvent, lambda e: self.chart.on_ticks(e.ticks)),
@@ -173,6 +182,9 @@ class MainWindow(QMainWindow):
             lambda: QMessageBox.about(self, tr("app.title"), tr("about.text", version=__version__)))
         self.help_menu.addAction(self.about_action)
         self.desk = DeskActions(self)        # the "알림" menu before 도움말
+        self.wl_actions = WatchlistActions(self)   # 관심종목 menu, shortcuts, row context menu
+        self.alertSettingsRequested = self.wl_actions.alertSettingsRequested
+        self.grid.chartRequested.connect(self.wl_actions.open_chart)
         QShortcut(QKeySequence("Ctrl+K"), self, activated=self.alert_dock.acknowledge_all)
 
     def retranslate(self) -> None:
@@ -192,11 +204,13 @@ class MainWindow(QMainWindow):
         self.status.retranslate()
         self.desk.retranslate()
         self.tray_keeper.retranslate()
+        self.wl_actions.retranslate()
 
     def apply_settings(self, settings: UserSettings) -> None:
         """Appearance and sound (the engine's part: ``settings_flow.apply_to_engine``)."""
         self.settings = settings
         set_language(settings.language)
+        install_qt_translations(settings.language)   # Qt's own buttons (OK/Cancel) in that language
         pal = self.desk.apply_settings(settings)   # volume + theme now; colours for that theme
         self.model.set_palette(pal)
         self.alert_dock.model.set_palette(pal)
@@ -234,8 +248,10 @@ class MainWindow(QMainWindow):
         self.grid.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
         self.model.sort(-1)
 
-    def _resort(self) -> None:
-        if self.model.sort_column >= 0:
+    def _resort(self, force: bool = False) -> None:
+        """The periodic re-sort (selection kept by the model); skipped while the user points
+        at, drags over or has a menu open on the grid (``GridView.interacting``)."""
+        if self.model.sort_column >= 0 and (force or not self.grid.interacting()):
             self.model.sort(self.model.sort_column, self.model.sort_order)
 
     def save_layout(self) -> None:
@@ -263,7 +279,16 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event) -> None:  # noqa: N802
         super().showEvent(event)
+        if not self._clamped_once:       # keep it on the screen once the frame is known
+            self._clamped_once = True
+            clamp_to_screen(self)
+            for ms in (0, 400):          # window managers add the frame a little later
+                QTimer.singleShot(ms, self, self._keep_on_screen)
         self._sync_painting()
+
+    def _keep_on_screen(self) -> None:
+        if self.isVisible():
+            clamp_to_screen(self)
 
     def hideEvent(self, event) -> None:  # noqa: N802
         super().hideEvent(event)

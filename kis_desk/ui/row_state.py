@@ -103,12 +103,35 @@ def spark_width(first_epoch: int, last_epoch: int) -> int:
     return bucket_width(first_epoch, last_epoch, SPARK_POINTS)
 
 
+def symbol_flags(info: object | None) -> tuple[str, ...]:
+    """Warning flags of a ``SymbolInfo`` (master file): administrative issue, investment
+    caution/warning/danger, trading halt — as keys ("admin", "caution", …) for the badge column."""
+    if info is None:
+        return ()
+    flags = []
+    if getattr(info, "administrative", False):
+        flags.append("admin")
+    warning = str(getattr(info, "warning", "") or "")
+    if warning in ("caution", "warning", "danger"):
+        flags.append(warning)
+    if getattr(info, "halted", False):
+        flags.append("halted")
+    return tuple(flags)
+
+
+def tick_badges(t: Tick) -> tuple[str, str]:
+    """(venue, market state) of a trade — the ONE place that reads these optional Tick fields
+    (``Tick.venue`` / ``Tick.state`` land with the storage and simulator work; "" until then)."""
+    return str(getattr(t, "venue", "") or ""), str(getattr(t, "state", "") or "")
+
+
 class RowState:
     """Everything shown for one symbol (plain Python: updated per tick, read per paint)."""
 
     __slots__ = ("code", "name", "price", "change", "change_rate", "cum_volume", "strength",
                  "time", "epoch", "minute", "spark", "flash_until", "flash_sign", "alerts",
-                 "feed", "cache", "pending", "_sign")
+                 "feed", "cache", "pending", "_sign", "open", "high", "low", "value", "venue",
+                 "market_state", "flags")
 
     def __init__(self, code: str, name: str) -> None:
         self.code = code
@@ -131,6 +154,16 @@ class RowState:
         # while today's history loads: live trades seen meanwhile, one [epoch, price, cum] per
         # second (bounded), merged by seed(); None once seeded (or never asked for)
         self.pending: deque[list[int]] | None = None
+        # the day's open/high/low and traded value (거래대금, won): from the trades this row saw
+        # (with stored history after a restart). Value adds price × the cumulative-volume step,
+        # so a duplicate or out-of-order trade never counts twice and a gap counts at its price.
+        self.open: int | None = None
+        self.high: int | None = None
+        self.low: int | None = None
+        self.value = 0
+        self.venue = ""            # KRX / NXT / integrated, from the trade (Tick.venue when present)
+        self.market_state = ""     # e.g. VI / halt, from the trade (Tick.state when present)
+        self.flags: tuple[str, ...] = ()   # symbol-directory flags (admin/caution/warning/danger/halted)
 
     def apply(self, t: Tick, now: float) -> None:
         """One trade. Back-filled trades older than the current one only feed history."""
@@ -144,10 +177,13 @@ class RowState:
                 pending.append([epoch, t.price, t.cum_volume])
         if self.cum_volume is not None and t.cum_volume < self.cum_volume:
             self.spark.add(epoch, t.price)
+            self._extremes(t.price)
             return
         if self.price is not None and t.price != self.price:
             self.flash_until = now + FLASH_SECONDS
             self.flash_sign = 1 if t.price > self.price else -1
+        self._ohlc(t.price, t.cum_volume)
+        self.venue, self.market_state = tick_badges(t)
         self.price = t.price
         if t.change is not None:
             self.change = t.change
@@ -179,6 +215,7 @@ class RowState:
             return
         order = sorted(merged.items())                          # trade order
         self.spark.seed(((e, p) for _, (e, p) in order), width)
+        self._seed_ohlc(order)
         if last is not None and (self.cum_volume is None or last.cum_volume > self.cum_volume):
             # the stored trade is newer than anything live: show it (no flash, it is not news)
             self.price, self.cum_volume, self.time = last.price, last.cum_volume, last.timestamp
@@ -196,6 +233,35 @@ class RowState:
             minute_add(m, epoch, price)
         self.minute = m
         self.cache = None
+
+    # -- open / high / low / traded value -------------------------------------------------------
+    def _extremes(self, price: int) -> None:
+        if self.high is None or price > self.high:
+            self.high = price
+        if self.low is None or price < self.low:
+            self.low = price
+
+    def _ohlc(self, price: int, cum: int) -> None:
+        if self.open is None:
+            self.open = price
+        self._extremes(price)
+        step = cum if self.cum_volume is None else cum - self.cum_volume
+        if step > 0:
+            self.value += price * step
+
+    def _seed_ohlc(self, order: Sequence[tuple[int, tuple[int, int]]]) -> None:
+        """From stored history (last trade per bucket, by cumulative volume): open = the first
+        bucket's price, high/low over the buckets, value = Σ price × volume step (≈: a bucket's
+        trades are valued at its last price)."""
+        prev = 0
+        value = 0
+        for cum, (_epoch, price) in order:
+            if cum > prev:
+                value += price * (cum - prev)
+                prev = cum
+            self._extremes(price)
+        self.open = order[0][1][1]
+        self.value = max(self.value, value)
 
     @property
     def sign(self) -> int:

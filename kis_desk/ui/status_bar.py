@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 from collections.abc import Callable
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QStatusBar
 
 from ..core.events import (
@@ -14,7 +16,10 @@ from ..core.events import (
     StorageStatsEvent, SubscriptionPlanEvent,
 )
 from ..protocol.records import KST
-from .i18n import tr
+from .elided_label import ElidedLabel
+from .i18n import error_text, tr
+
+log = logging.getLogger(__name__)
 
 _CELL = "padding: 0 6px; border-left: 1px solid palette(mid);"
 _STATE_COLOURS = {"live": "#0a8a3c", "connecting": "#b07000", "backoff": "#c05000",
@@ -33,15 +38,17 @@ class EngineStatusBar(QStatusBar):
         self.storage = QLabel()
         self.redis = QLabel()
         self.phase = QLabel()
-        self.error = QLabel()
+        self.error = ElidedLabel()     # never widens the window: elided, full text in the tooltip
         self.error.setStyleSheet("color: #b00000;")
         for w in (self.sessions, self.plan, self.rate, self.storage, self.redis, self.phase):
             w.setStyleSheet(_CELL)
+            w.setTextFormat(Qt.TextFormat.RichText if w is self.sessions else Qt.TextFormat.PlainText)
             self.addPermanentWidget(w)
         self.addWidget(self.error, 1)
         self._sessions: dict[str, SessionStateEvent] = {}
         self.always_open = False      # the built-in simulator: trades whatever the KRX calendar says
         self._last: dict[type, Event] = {}
+        self._logged: tuple[Any, str] | None = None
         self._renderers: dict[type, Callable[[Any], None]] = {
             SubscriptionPlanEvent: self._render_plan, RateEvent: self._render_rate,
             StorageStatsEvent: self._render_storage, PublisherStatsEvent: self._render_redis,
@@ -153,6 +160,12 @@ class EngineStatusBar(QStatusBar):
         self.phase.setToolTip(tip)
 
     def _render_error(self, event: ErrorEvent) -> None:
+        """A short text in the UI's language (``i18n.error_text``), elided to the room there is;
+        the tooltip has it whole plus the engine's own words, and so does the log."""
         at = event.at.astimezone(KST).strftime("%H:%M:%S")
-        self.error.setText(f"{at} " + tr("status.error", source=event.source, message=event.message))
-        self.error.setToolTip(event.message)
+        text = error_text(event)
+        self.error.setText(f"{at} " + tr("status.error", source=event.source, message=text))
+        self.error.setToolTip(f"{at} {event.source}: {text}" + (f"\n{event.message}" if event.message != text else ""))
+        if self._logged != (event.at, event.message):     # once per event (retranslate re-renders)
+            self._logged = (event.at, event.message)
+            log.info("status bar: %s: %s [%s]", event.source, event.message, event.code or "-")

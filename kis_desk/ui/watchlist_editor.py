@@ -26,6 +26,7 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     QStringListModel,
     Qt,
+    QTimer,
     Signal,
 )
 from PySide6.QtWidgets import (
@@ -74,6 +75,10 @@ def resolve_symbol(text: str, symbols: SymbolLookup) -> tuple[str, str | None]:
     if len(matches) == 1:
         return matches[0].code, None
     raise InputError(tr("wl.invalid", text=raw))
+
+
+UNDO_DEPTH = 50
+MESSAGE_SECONDS = 10.0
 
 
 def parse_csv(text: str) -> tuple[list[str], list[int]]:
@@ -197,6 +202,11 @@ class WatchlistEditor(QWidget):
 
     def __init__(self, symbols: SymbolLookup, parent=None) -> None:
         super().__init__(parent)
+        self._undo: list[tuple[str, list[str]]] = []     # (list name, codes before an edit)
+        self._message_timer = QTimer(self)
+        self._message_timer.setSingleShot(True)
+        self._message_timer.timeout.connect(lambda: self.status.clear())
+        self._shown_codes: list[str] | None = None
         self.symbols = symbols
         self.names: list[str] = []
         self.current = ""
@@ -294,14 +304,18 @@ class WatchlistEditor(QWidget):
             self.lists.setCurrentIndex(self.names.index(current))
         self.lists.blockSignals(False)
         self.model.set_codes(codes)
+        self._shown_codes = list(self.model.codes)
         self.count.setText(tr("wl.count", count=len(self.model.codes)))
 
     def codes(self) -> list[str]:
         return list(self.model.codes)
 
     def show_message(self, text: str, warning: bool = False) -> None:
+        """Shown for ``MESSAGE_SECONDS`` (a message that stays reads as current when it is not)."""
         self.status.setText(text)
+        self.status.setToolTip(text)
         self.status.setStyleSheet("color: #b00000;" if warning else "color: #206020;")
+        self._message_timer.start(int(MESSAGE_SECONDS * 1000))
         self.message.emit(text, warning)
 
     # -- edits --------------------------------------------------------------------------------
@@ -380,9 +394,30 @@ class WatchlistEditor(QWidget):
         Path(path).write_text(buf.getvalue(), encoding="utf-8-sig")
         self.show_message(tr("wl.exported", count=len(self.model.codes), path=str(path)))
 
-    def _emit_codes(self) -> None:
-        self.count.setText(tr("wl.count", count=len(self.model.codes)))
-        self.codesEdited.emit(self.current, list(self.model.codes))
+    def _emit_codes(self, undoing: bool = False) -> None:
+        codes = list(self.model.codes)
+        before = self._shown_codes
+        if not undoing and before is not None and before != codes:
+            self._undo.append((self.current, before))
+            del self._undo[:-UNDO_DEPTH]
+        self._shown_codes = codes
+        self.count.setText(tr("wl.count", count=len(codes)))
+        self.codesEdited.emit(self.current, codes)
+
+    # -- undo (Ctrl+Z): edits of the list shown, newest first ----------------------------------
+    def can_undo(self) -> bool:
+        return any(name == self.current for name, _ in self._undo)
+
+    def undo(self) -> bool:
+        """Put the shown list back as it was before its last edit (add, delete, move, import)."""
+        while self._undo:
+            name, codes = self._undo.pop()
+            if name == self.current:
+                self.model.set_codes(codes)
+                self._emit_codes(undoing=True)
+                self.show_message(tr("wl.undone", count=len(codes)))
+                return True
+        return False
 
     # -- named lists (dialogs) ----------------------------------------------------------------
     def _switch(self, i: int) -> None:

@@ -71,11 +71,14 @@ class WatchlistModel(QAbstractTableModel):
     alertsAcknowledged = Signal(list)   # alert ids
 
     def __init__(self, names=None, parent=None, refresh_hz: float = REFRESH_HZ,
-                 clock: Callable[[], datetime] | None = None) -> None:
-        """``clock``: KST wall time, read once: the business date the rows start on (None: the
+                 clock: Callable[[], datetime] | None = None,
+                 flags: Callable[[str], tuple[str, ...]] | None = None) -> None:
+        """``names``: code → display name; ``flags``: code → symbol-directory warning flags;
+        ``clock``: KST wall time, read once: the business date the rows start on (None: the
         first trade's date). After that only the engine's :class:`DayRolloverEvent` moves it."""
         super().__init__(parent)
         self._name_of = names or (lambda code: code)
+        self._flags_of = flags or (lambda code: ())
         self._rows: list[RowState] = []
         self._index: dict[str, int] = {}
         self._shown: list[tuple | None] = []  # per row: the cells last signalled (None: never)
@@ -153,7 +156,7 @@ class WatchlistModel(QAbstractTableModel):
         """Replace the watchlist; rows for codes kept retain their state (prices, history)."""
         old = {r.code: r for r in self._rows}
         self.beginResetModel()
-        self._rows = [old.get(c) or RowState(c, self._name_of(c)) for c in dict.fromkeys(codes)]
+        self._rows = [old.get(c) or self._new_row(c) for c in dict.fromkeys(codes)]
         self._natural = {r.code: i for i, r in enumerate(self._rows)}
         self._rows = [self._rows[i] for i in self._sorted_order()]
         self._index = {r.code: i for i, r in enumerate(self._rows)}
@@ -168,6 +171,11 @@ class WatchlistModel(QAbstractTableModel):
         self._spark_dirty.clear()
         self._flashing.clear()
         self.endResetModel()
+
+    def _new_row(self, code: str) -> RowState:
+        row = RowState(code, self._name_of(code))
+        row.flags = self._flags_of(code)
+        return row
 
     def buffer_live(self, codes: Iterable[str]) -> None:
         """Rows of ``codes`` without history start buffering live trades for :meth:`seed`."""

@@ -169,13 +169,20 @@ class Repository:
         the outage are not; resuming from the newest trade would never fill that hole. A trade
         whose ``cum_volume - volume`` is not the previous stored ``cum_volume`` marks a gap.
         Each venue has its own chain (the integrated stream's cumulative volume is not KRX's).
+        Breaks on record as unrecoverable (``pending_gaps`` status "unrecoverable": a back-fill
+        already tried and the server no longer has those trades) are not gaps to chase: without
+        this, every clean restart re-fetched them and warned again.
         """
         prev_cum = sa.func.lag(T.cum_volume).over(order_by=T.cum_volume).label("prev_cum")
         inner = (sa.select(T.cum_volume, T.volume, prev_cum)
                  .where(self._day(code, business_date, venue)).subquery())
+        known = (sa.select(pending_gaps.c.after_cum)
+                 .where(pending_gaps.c.stock_code == code, pending_gaps.c.business_date == business_date,
+                        pending_gaps.c.status == "unrecoverable", pending_gaps.c.after_cum.is_not(None)))
         first_break = (sa.select(inner.c.prev_cum)
                        .where(inner.c.prev_cum.is_not(None),
-                              inner.c.cum_volume - inner.c.volume != inner.c.prev_cum)
+                              inner.c.cum_volume - inner.c.volume != inner.c.prev_cum,
+                              inner.c.prev_cum.not_in(known))
                        .order_by(inner.c.cum_volume).limit(1))
         with self.engine.connect() as conn:
             before = conn.execute(first_break).scalar()
