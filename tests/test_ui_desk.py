@@ -18,12 +18,11 @@ from kis_desk.protocol.records import KST
 from kis_desk.settings import SettingsStore
 from kis_desk.ui.alert_history import CSV_HEADERS, COLUMNS, csv_rows
 from kis_desk.ui.appearance import apply_theme, current_theme, dark_palette, is_dark, system_is_dark
-from kis_desk.ui.main_window import MainWindow
 from kis_desk.ui.theme import (
     DARK_ALTERNATE, DARK_BASE, KOREAN, KOREAN_DARK, WESTERN, WESTERN_DARK, contrast_ratio,
 )
 from test_storage_alert_history import DAY1, DAY2, DAY3, make_alert
-from test_ui_support import RecordingEngine
+from test_ui_support import RecordingEngine, shown_window
 
 pytestmark = pytest.mark.usefixtures("memory_keyring")
 
@@ -46,13 +45,8 @@ def engine():
 
 @pytest.fixture
 def window(qtbot, qloop, engine):
-    win = MainWindow(engine, SettingsStore())
-    win.show()
-    qloop.run_until_complete(win.start("기본", CODES))
-    yield win
-    qloop.run_until_complete(win.shutdown())
-    win.close()
-    win.deleteLater()
+    with shown_window(qloop, engine, CODES) as win:
+        yield win
     apply_theme("light", "korean")          # the QApplication outlives the test
 
 

@@ -11,12 +11,11 @@ import base64
 import pytest
 from PySide6.QtCore import QRect
 
-from kis_desk.config import UserPaths
 from kis_desk.core.events import ErrorEvent
 from kis_desk.settings import SettingsStore
 from kis_desk.ui.main_window import MainWindow
 from kis_desk.ui.window_layout import available_area
-from test_ui_support import RecordingEngine
+from test_ui_support import recording_engine
 
 pytestmark = pytest.mark.usefixtures("memory_keyring")
 
@@ -25,9 +24,7 @@ CODES = ["005930", "000660", "373220"]
 
 @pytest.fixture
 def engine():
-    paths = UserPaths.default().ensure()
-    eng = RecordingEngine(paths.default_database_url)
-    eng.repository.create_watchlist("기본", CODES)
+    eng = recording_engine(CODES)
     yield eng
     eng.repository.close()
 

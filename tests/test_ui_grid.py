@@ -10,16 +10,14 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from kis_desk.config import UserPaths
 from kis_desk.core.events import TicksEvent
 from kis_desk.core.ticks import Tick
 from kis_desk.market.symbols import default_watchlist
 from kis_desk.protocol.records import KST
-from kis_desk.settings import SettingsStore
 from kis_desk.ui.grid_columns import Col
 from kis_desk.ui.main_window import MainWindow
 from kis_desk.ui.watchlist_model import CODE_ROLE, SORT_ROLE
-from test_ui_support import RecordingEngine
+from test_ui_support import recording_engine, shown_window
 
 pytestmark = pytest.mark.usefixtures("memory_keyring")
 
@@ -28,22 +26,15 @@ CODES = default_watchlist()[:20]
 
 @pytest.fixture
 def engine():
-    paths = UserPaths.default().ensure()
-    eng = RecordingEngine(paths.default_database_url)
-    eng.repository.create_watchlist("기본", CODES)
+    eng = recording_engine(CODES)
     yield eng
     eng.repository.close()
 
 
 @pytest.fixture
 def window(qtbot, qloop, engine):
-    win = MainWindow(engine, SettingsStore())
-    win.show()
-    qloop.run_until_complete(win.start("기본", CODES))
-    yield win
-    qloop.run_until_complete(win.shutdown())
-    win.close()
-    win.deleteLater()
+    with shown_window(qloop, engine, CODES) as win:
+        yield win
 
 
 def burst(rng: random.Random, cums: dict[str, int], n: int = 400) -> tuple[Tick, ...]:

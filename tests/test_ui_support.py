@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import keyring
 import keyring.backend
@@ -101,3 +102,29 @@ async def until(predicate: Callable[[], bool], timeout: float = 20.0, what: str 
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
 
+
+
+def recording_engine(codes: Sequence[str], watchlist: str = "기본") -> RecordingEngine:
+    """A RecordingEngine on the test's own user database with one watchlist of ``codes``."""
+    from kis_desk.config import UserPaths
+
+    eng = RecordingEngine(UserPaths.default().ensure().default_database_url)
+    eng.repository.create_watchlist(watchlist, list(codes))
+    return eng
+
+
+@contextmanager
+def shown_window(qloop, engine, codes: Sequence[str], watchlist: str = "기본") -> Iterator:
+    """The real MainWindow on ``engine``, shown and started on ``watchlist``; shut down after."""
+    from kis_desk.settings import SettingsStore
+    from kis_desk.ui.main_window import MainWindow
+
+    win = MainWindow(engine, SettingsStore())
+    win.show()
+    qloop.run_until_complete(win.start(watchlist, list(codes)))
+    try:
+        yield win
+    finally:
+        qloop.run_until_complete(win.shutdown())
+        win.close()
+        win.deleteLater()

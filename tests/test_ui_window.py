@@ -26,7 +26,7 @@ from kis_desk.ui.i18n import set_language, tr
 from kis_desk.ui.main_window import MainWindow
 from kis_desk.ui.watchlist_editor import parse_csv
 from kis_desk.ui.watchlist_model import Col
-from test_ui_support import RecordingEngine
+from test_ui_support import recording_engine, shown_window
 
 pytestmark = pytest.mark.usefixtures("memory_keyring")
 
@@ -35,22 +35,15 @@ CODES = ["005930", "000660", "373220"]
 
 @pytest.fixture
 def engine():
-    paths = UserPaths.default().ensure()
-    eng = RecordingEngine(paths.default_database_url)
-    eng.repository.create_watchlist("기본", CODES)
+    eng = recording_engine(CODES)
     yield eng
     eng.repository.close()
 
 
 @pytest.fixture
 def window(qtbot, qloop, engine):
-    win = MainWindow(engine, SettingsStore())
-    win.show()
-    qloop.run_until_complete(win.start("기본", CODES))
-    yield win
-    qloop.run_until_complete(win.shutdown())
-    win.close()
-    win.deleteLater()
+    with shown_window(qloop, engine, CODES) as win:
+        yield win
 
 
 def run(loop, coro, timeout: float = 30.0):
