@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -26,110 +26,28 @@ from ..config import (
     custom_environment,
     redact_url,
 )
-from ..defaults import (
-    DEFAULT_SILENCE_TIMEOUT, DEFAULT_THRESHOLD_PCT, DEFAULT_WINDOW_SECONDS, RETENTION_DAYS,
-    TRADE_STREAM_MAXLEN,
-)
 from ..core.errors import describe
 from ..logs import register_secret
-from ..protocol.records import KST
 from ..core.events import (
-    AlertEvent, DayRolloverEvent, ErrorEvent, EventBus, PendingGap, RateEvent, TicksEvent,
+    AlertEvent, ErrorEvent, EventBus, PendingGap, RateEvent, TicksEvent,
 )
 from ..core.exchange import EmbeddedExchange
 from ..core.ticks import Tick
 from .alert_rules import SETTING_KEY as RULES_KEY
 from .alert_rules import AlertRules
+from .collector_config import (  # noqa: F401 - re-exported: the collector's own vocabulary
+    CollectorConfig, ConfigError, _calendar_continuous, _calendar_open, kst_now, today_kst,
+)
 from .handle import EngineReads
+from .live_settings import LiveChanges
+from .summary import collector_summary
 
 log = logging.getLogger(__name__)
-
-
-class ConfigError(ValueError):
-    """A configuration the collector cannot start with; the message is for the user."""
-
-
-@dataclass
-class CollectorConfig:
-    env: str = "sim"                               # sim | mock | real | custom
-    codes: list[str] = field(default_factory=list)  # empty → the default 50-symbol watchlist
-    ws_url: str | None = None
-    rest_url: str | None = None
-    credentials: list[AppCredential] | None = None  # None → environment variables (mock/real)
-    db_url: str | None = None                       # None → SQLite in the user data directory
-    redis_url: str | None = None
-    redis_channel: str = "kis:alerts"
-    redis_stream: str | None = None                  # alerts also XADDed here (attached desktops)
-    redis_tick_channel: str | None = None            # also publish every tick on pub/sub (best effort)
-    redis_trade_stream: str | None = None            # XADD every trade here (attached desktops)
-    redis_trade_maxlen: int = TRADE_STREAM_MAXLEN    # trade stream retention, entries (≈ batches)
-    threshold_pct: float = DEFAULT_THRESHOLD_PCT
-    window_seconds: float = DEFAULT_WINDOW_SECONDS
-    overrides: dict[str, tuple[float, float]] = field(default_factory=dict)
-    sim_rate: float = 200.0
-    sim_keys: int = 2                               # simulated app keys (2 → 50 symbols all live)
-    sim_jumps: list[tuple[str, float, float]] = field(default_factory=list)  # (code, pct, seconds)
-    sim_spikes: bool = True                         # demo realism: news-like spikes every few minutes
-    #: also collect every other stored watchlist (the desktop: a list not on screen keeps
-    #: recording); the shown list gets live registrations first, the rest what is left or polling
-    collect_all_watchlists: bool = False
-    silence_timeout: float = DEFAULT_SILENCE_TIMEOUT
-    retention_days: int = RETENTION_DAYS            # raw trades kept; bars_1m kept forever
-    always_open: bool | None = None                 # None → True for sim, calendar otherwise
-    # The feed's own settings (failover delays, stall watchdog, back-fill drain): None → the
-    # production defaults with ``silence_timeout`` above. Tests and benchmarks pass a FeedConfig
-    # to run fault scenarios on compressed time; ``always_open`` above still applies.
-    feed: Any = None                                # kis_desk.feed.config.FeedConfig | None
-    attach: bool = False                            # desktop only: show a remote collector
-    paths: UserPaths | None = None
-
-    @property
-    def embedded_sim(self) -> bool:
-        """The built-in simulator (not a KIS-compatible server at explicit URLs)."""
-        return self.env == "sim" and not (self.ws_url or self.rest_url)
-
-    def database_url(self) -> str:
-        """--db, else the user's SQLite database; simulated trades get their own file so they
-        never mix with real market data."""
-        if self.db_url:
-            return self.db_url
-        paths = self.paths or UserPaths.default()
-        return paths.default_demo_database_url if self.embedded_sim else paths.default_database_url
-
-
-def _calendar_open(now: datetime) -> bool:
-    from ..market.calendar import phase_at
-
-    return phase_at(now).trading
-
-
-def _calendar_continuous(now: datetime) -> bool:
-    from ..market.calendar import MarketPhase, phase_at
-
-    return phase_at(now) is MarketPhase.OPEN
-
-
-def kst_now() -> datetime:
-    """Wall clock in KST (the collector's default clock)."""
-    return datetime.now(KST)
-
-
-def today_kst(clock: Callable[[], datetime] = kst_now) -> date:
-    """The KST business date by ``clock`` (KIS stamps trades with the KST calendar date)."""
-    return clock().date()
-
-
-#: CollectorConfig fields that need a new feed (new sessions, new credentials) when changed.
-_FEED_FIELDS = ("env", "ws_url", "rest_url", "credentials", "silence_timeout", "always_open")
-#: … a new Redis publisher.
-_REDIS_FIELDS = ("redis_url", "redis_channel", "redis_stream", "redis_tick_channel")
-#: … a reconfigured detector.
-_DETECTOR_FIELDS = ("threshold_pct", "window_seconds", "overrides")
 
 ExchangeFactory = Callable[[CollectorConfig], EmbeddedExchange]
 
 
-class Collector(EngineReads):
+class Collector(LiveChanges, EngineReads):
     """Owns the feed, the writer, the detector and the publisher for one watchlist."""
 
     def __init__(self, config: CollectorConfig, bus: EventBus | None = None,
@@ -558,222 +476,9 @@ class Collector(EngineReads):
                     log.exception("day rollover failed")
                     self.bus.publish(ErrorEvent("collector", f"day rollover failed: {describe(exc)}"))
 
-    async def roll_over(self) -> None:
-        """The KST date changed: start the new business day.
-
-        Per-day state is reset — the detector (windows, episodes, alert ids of the old day),
-        the feed's continuity per symbol (a fresh feed whose back-fill starts at the new day's
-        first trade, so nothing of the new day is missed and nothing of the old day is
-        counted in it), the last-tick caches and resume points — then one
-        :class:`DayRolloverEvent` tells the UI to clear its day values and alert log.
-        """
-        async with self._apply_lock:
-            current = today_kst(self.clock)
-            previous = self.business_date
-            if current == previous:
-                return
-            log.info("business date rolls over: %s → %s", previous, current)
-            self.business_date = current
-            self.detector.roll_over(current)
-            self._last_ticks = {code: None for code in self.codes}
-            self._resume_from = {}
-            if self.feed is not None and self._started and not self._stopping:
-                await self._restart_feed(None)
-            self.bus.publish(DayRolloverEvent(previous, current))
-
-    async def _restart_feed(self, credentials: list[AppCredential] | None) -> None:
-        """Stop the feed cleanly (back-fills under way get their drain time) and start a new
-        one, with ``credentials`` or the current ones; it back-fills from the newest trade
-        received per symbol, which closes the gap of the switch."""
-        old = self.feed
-        await old.stop()
-        self._resume_points_from_detector()
-        self._retired_feeds.append(old.stats())
-        self.feed = self._new_feed(credentials if credentials is not None else self._credentials)
-        await self.feed.start(self.codes)
-
-    # -- settings applied live ------------------------------------------------------------------
-    async def apply_settings(self, settings: Any, store: Any, previous: Any = None) -> list[str]:
-        """The desktop's Settings dialog: what the user changed from ``previous`` to
-        ``settings`` (UserSettings; secrets from ``store``'s keyring) applied to the running
-        engine at once (see :meth:`apply`). Returns the fields that changed."""
-        from .user_settings import settings_changes
-
-        return await self.apply(settings_changes(self.config, previous, settings, store))
-
-    async def apply(self, new: CollectorConfig) -> list[str]:
-        """Apply ``new`` to the running collector without a restart; returns what changed.
-
-        * threshold / window / overrides: the detector is reconfigured in place
-          (:meth:`MoveDetector.reconfigure`: history, alert ids and episodes kept);
-        * Redis: a new publisher; alerts the old one could not deliver move to it (none lost);
-        * database: a new writer takes every trade from now on; the old one is flushed — what
-          it had queued goes to the old database — and closed;
-        * environment / keys / URLs: the feed is stopped cleanly and started again with the new
-          credentials; its back-fill from the newest trade received closes the gap.
-
-        Raises ConfigError (nothing changed) when the new environment cannot be prepared.
-        """
-        async with self._apply_lock:
-            if not self._started or self._stopping:
-                self.config = new
-                return []
-            old = self.config
-            changed = [f.name for f in dataclasses.fields(CollectorConfig)
-                       if f.name not in ("codes", "paths") and getattr(old, f.name) != getattr(new, f.name)]
-            feed_change = any(n in changed for n in _FEED_FIELDS)
-            db_change = new.database_url() != old.database_url()
-            if not (changed or db_change):
-                return []
-            if any(n in changed for n in _DETECTOR_FIELDS):
-                # through the alert rules, so per-symbol/watchlist overrides and levels stay
-                self.config = new
-                await self._apply_rules(dataclasses.replace(
-                    self.alert_rules, threshold_pct=new.threshold_pct,
-                    window_seconds=new.window_seconds))
-            if any(n in changed for n in _REDIS_FIELDS):
-                await self._switch_publisher(new)
-            if feed_change:
-                await self._switch_feed(old, new, db_change)
-            elif db_change:
-                self.config = new
-                await self._switch_database(new.database_url())
-            self.config = new
-            return changed + (["database"] if db_change else [])
-
-    async def _switch_publisher(self, new: CollectorConfig) -> None:
-        old = self.publisher
-        fresh = await self._start_publisher(new) if new.redis_url else None
-        self.publisher = fresh                  # alerts from now on go to the new one
-        self._publish_ticks = fresh is not None and bool(new.redis_tick_channel)
-        if old is not None:
-            await old.stop(flush_timeout=2.0)   # delivers what it can to the old target
-            leftover = old.take_pending()
-            if fresh is not None:
-                fresh.adopt(leftover)
-            elif leftover:
-                log.warning("Redis switched off with %d alert(s) undelivered", len(leftover))
-            self._retired_publishers.append(old.stats())
-        log.info("Redis publisher %s (applied live)", fresh.target if fresh else "off")
-
-    async def _switch_database(self, db_url: str) -> None:
-        from .storage import Repository, TickWriter
-
-        writer = TickWriter(db_url, journal_dir=self.paths.journal_dir_for(db_url), bus=self.bus,
-                            retention_days=self.config.retention_days)
-        try:
-            await writer.start()
-            repository = await asyncio.to_thread(Repository, db_url)
-            raised_today = await asyncio.to_thread(repository.alert_ids_on, self.business_date)
-        except Exception as exc:
-            await writer.stop()
-            raise ConfigError(f"database {redact_url(db_url)} is not usable: {describe(exc)}") from exc
-        old_writer, old_repo = self.writer, self.repository
-        # one step on the loop: every trade submitted before this line is the old writer's
-        self.writer, self.repository = writer, repository
-        self.detector.seed(raised_today)
-        await old_writer.stop()                # flushes what it had queued into the old database
-        self._retired_storage.append(old_writer.stats())
-        old_repo.close()
-        log.info("database now %s (applied live)", redact_url(db_url))
-
-    async def _switch_feed(self, old: CollectorConfig, new: CollectorConfig, db_change: bool) -> None:
-        """New environment / keys: stop the feed, prepare the new environment, start again.
-
-        Keys are checked before anything moves (a refused configuration leaves the old feed
-        running, on the old database). Switching between the built-in simulator and a KIS
-        environment changes the market: the detector starts over (seeded with the new
-        database's alerts of the day) and the feed resumes from that database's newest trades.
-        """
-        feed, exchange, environment = self.feed, self.exchange, self.environment
-        old_credentials = self._credentials
-        market_change = new.embedded_sim != old.embedded_sim
-        await feed.stop()
-        self._retired_feeds.append(feed.stats())
-        self._resume_points_from_detector()
-        keep_exchange = new.embedded_sim and exchange is not None   # the same built-in market
-        db_switched = False
-        self.config = new
-        try:
-            if new.embedded_sim and exchange is None:
-                if self.exchange_factory is None:
-                    raise ConfigError("switching to the built-in simulator needs a restart here")
-                self.exchange = self.exchange_factory(new)
-            elif not new.embedded_sim:
-                self.exchange = None
-            if not new.embedded_sim:
-                credentials = await self._prepare_environment()     # refuses bad keys first
-            if db_change:
-                await self._switch_database(new.database_url())
-                db_switched = True
-            if market_change:
-                self.detector.reset()
-                self.detector.roll_over(self.business_date)
-                self.detector.seed(await asyncio.to_thread(self.repository.alert_ids_on,
-                                                           self.business_date))
-                self._last_ticks = await asyncio.to_thread(self._load_last_ticks, self.codes)
-            if new.embedded_sim:
-                credentials = old_credentials if keep_exchange else await self._prepare_environment()
-        except BaseException:
-            self.config, self.exchange, self.environment = old, exchange, environment
-            if db_switched:
-                await self._switch_database(old.database_url())
-            await self._start_feed_again(old_credentials)
-            raise
-        if exchange is not None and exchange is not self.exchange:
-            await exchange.stop()
-        self.feed = self._new_feed(credentials)
-        await self.feed.start(self.codes)
-        log.info("feed restarted on %s with %d app key(s) (applied live)",
-                 self.environment.name if self.environment else "?", len(credentials))
-
-    async def _start_feed_again(self, credentials: list[AppCredential]) -> None:
-        self.feed = self._new_feed(credentials)
-        await self.feed.start(self.codes)
-
     def summary(self) -> dict[str, Any]:
-        """Counters for the CLI's closing JSON line, the exit code and the self-check.
-
-        One place that reads each component's stats value.
-        """
-        feed = _Fields(self.feed.stats() if self.feed is not None else None,
-                       [_Fields(s) for s in self._retired_feeds])
-        storage = _Fields(self.writer.stats() if self.writer is not None else None,
-                          [_Fields(s) for s in self._retired_storage])
-        publisher: Any = _Fields(self.publisher.stats() if self.publisher is not None else None,
-                                 [_Fields(s) for s in self._retired_publishers])
-        if self.publisher is None and not self._retired_publishers:
-            publisher = None
-        dark = self.symbols_never_collected()
-        return {
-            "received": self.ticks_total,
-            "received_ws": self._ticks_by_source.get("ws", 0),
-            "stored": storage["stored"],
-            "duplicates": storage["duplicates"],
-            "journaled": storage["journaled"],
-            "failed": storage["failed"],
-            "database_bytes": storage["database_bytes"],
-            "retention_days": storage["retention_days"],
-            "purged": storage["purged"],
-            "backfilled": feed["backfilled"],
-            "polled": feed["polled"],
-            "reconnects": feed["reconnects"],
-            "protocol_errors": feed["protocol_errors"],
-            "gaps_unrecovered": feed["gaps_unrecovered"],
-            "gaps_pending": self.gaps_left if self._stopping else feed["gaps_pending"],
-            "worst_gap_s": feed["worst_gap_s"],
-            "symbols_dark": max(len(dark), feed["symbols_dark"]),
-            "symbols_never_collected": dark,
-            "keys_down": list(self.feed.stats().keys_down) if self.feed is not None else [],
-            "alerts": self.alerts,
-            "alerts_late": self.alerts_late,
-            "alerts_delivered": publisher["delivered"] if publisher else 0,
-            "alerts_dropped": publisher["dropped"] if publisher else 0,
-            "alerts_undelivered": (publisher["pending"] + publisher["dropped"]) if publisher else 0,
-            "trades_streamed": publisher["trades_streamed"] if publisher else 0,
-            "trades_stream_dropped": publisher["trades_dropped"] if publisher else 0,
-            "symbols": len(self.codes),
-        }
+        """Counters for the CLI's closing JSON line, the exit code and the self-check."""
+        return collector_summary(self)
 
     def symbols_never_collected(self) -> list[str]:
         """Watchlist symbols without a single trade this run, counted only when the market
@@ -790,28 +495,3 @@ def _resume_point(tick: Tick) -> tuple[date, int, str]:
 
 #: Counters that run over the whole run: summed over the components an apply() or a day
 #: rollover replaced. ``worst_gap_s`` is the maximum; everything else is the current one's.
-_RUN_TOTALS = frozenset({"stored", "duplicates", "journaled", "failed", "backfilled", "polled",
-                         "reconnects", "protocol_errors", "gaps_unrecovered", "delivered",
-                         "dropped", "trades_streamed", "trades_dropped"})
-
-
-class _Fields:
-    """Reads a component's stats (a frozen dataclass, or a dict while a component still
-    returns one) by name; a missing field is 0. ``retired``: the stats of the components it
-    replaced during this run (their run totals count too)."""
-
-    def __init__(self, stats: Any, retired: Sequence[_Fields] = ()) -> None:
-        self._stats = stats
-        self._retired = retired
-
-    def __getitem__(self, name: str) -> Any:
-        s = self._stats
-        value: Any = 0
-        if s is not None:
-            value = s.get(name, 0) if isinstance(s, dict) else getattr(s, name, 0)
-            value = 0 if value is None else value
-        if name in _RUN_TOTALS:
-            return value + sum(r[name] for r in self._retired)
-        if name == "worst_gap_s":
-            return max([value, *(r[name] for r in self._retired)])
-        return value
