@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# tests share generators and watchers with benchmarks/ (one copy of each): make it importable
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 REQUIRE_SERVICES = os.environ.get("KIS_DESK_REQUIRE_SERVICES") == "1"
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

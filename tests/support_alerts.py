@@ -6,18 +6,15 @@ reference run on the simulator's own tape)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from datetime import datetime
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from kis_desk.protocol.records import KST
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.fault_watch import CollectorWatch, worst_gap  # noqa: E402  (shared with the benchmark)
+from benchmarks.fault_watch import CollectorWatch, worst_gap  # shared with the benchmark
 
 
 def stored_alert_rows(db_url: str) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from benchmarks.bench_storage import realistic_day  # the benchmark's own realistic day
 from kis_desk.config import redact_url
 from kis_desk.core.ticks import Tick
 from kis_desk.engine.storage import MIGRATIONS, Repository, TickWriter, migrate
@@ -284,32 +285,6 @@ def test_storage_info_of_an_empty_database(db_url):
 
 
 # -- size -----------------------------------------------------------------------------------------
-
-def realistic_day(n: int, symbols: int = 50, seed: int = 7) -> list[Tick]:
-    """A day of interleaved trades of ``symbols`` large caps (Zipf-like activity, KIS 1-s times,
-    live receipt delays, realistic prices, volumes and rates)."""
-    rng = random.Random(seed)
-    codes = [f"{rng.randint(1, 999_999):06d}" for _ in range(symbols)]
-    price = {c: rng.choice([2_000, 15_000, 70_000, 180_000, 420_000, 900_000]) for c in codes}
-    prev = dict(price)
-    cum = dict.fromkeys(codes, 0)
-    t0 = datetime(2026, 3, 5, 9, 0, tzinfo=KST).timestamp()
-    weights = [1 / (i + 1) for i in range(symbols)]
-    picks = rng.choices(codes, weights, k=n)
-    out = []
-    for i, code in enumerate(picks):
-        sec = int(t0 + i * 23_400 / n)
-        p = price[code]
-        tick = max(1, p // 2000)
-        price[code] = p = max(tick, p + rng.choice((-tick, 0, 0, tick)))
-        vol = max(1, int(rng.paretovariate(1.3) * 5))
-        cum[code] += vol
-        ch = p - prev[code]
-        out.append(Tick(code, datetime.fromtimestamp(sec, KST), p, vol, cum[code], ch,
-                        round(ch / prev[code] * 100, 2), round(rng.uniform(60, 160), 2),
-                        sec + rng.uniform(0.005, 0.9), "ws"))
-    return out
-
 
 async def test_a_trade_takes_at_most_60_bytes_in_sqlite(tmp_path):
     path = tmp_path / "size.sqlite3"
