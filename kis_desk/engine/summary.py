@@ -61,20 +61,17 @@ _RUN_TOTALS = frozenset({"stored", "duplicates", "journaled", "failed", "backfil
 
 
 class _Fields:
-    """Reads a component's stats (a frozen dataclass, or a dict while a component still
-    returns one) by name; a missing field is 0. ``retired``: the stats of the components it
-    replaced during this run (their run totals count too)."""
+    """Reads a component's frozen stats value by field name (no component yet: 0), adding the
+    run totals of the components it replaced during this run (``retired``). A misspelt field
+    raises: every name read here exists on WriterStats, FeedStats and PublisherStats."""
 
     def __init__(self, stats: Any, retired: Sequence[_Fields] = ()) -> None:
         self._stats = stats
         self._retired = retired
 
     def __getitem__(self, name: str) -> Any:
-        s = self._stats
-        value: Any = 0
-        if s is not None:
-            value = s.get(name, 0) if isinstance(s, dict) else getattr(s, name, 0)
-            value = 0 if value is None else value
+        value = 0 if self._stats is None else getattr(self._stats, name)
+        value = 0 if value is None else value
         if name in _RUN_TOTALS:
             return value + sum(r[name] for r in self._retired)
         if name == "worst_gap_s":
