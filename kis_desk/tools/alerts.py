@@ -22,6 +22,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from ..config import redact_url
+from ..core.errors import describe
 
 EXIT_UNREACHABLE = 2
 
@@ -141,8 +142,9 @@ async def _follow_stream(client: aioredis.Redis, stream: str, remaining: list[in
 
 
 def _scrub(exc: BaseException, url: str) -> str:
+    """The one-line description of ``exc`` (core.errors.describe) without the URL's password."""
     from urllib.parse import unquote, urlsplit
-    text = str(exc) or type(exc).__name__
+    text = describe(exc)
     try:
         pw = urlsplit(url).password
     except ValueError:
