@@ -81,11 +81,9 @@ class Market(Trading):
     def add_symbol(self, code: str, weight: float | None = None, now: float = 0.0) -> Symbol:
         """Start trading ``code`` (idempotent; an explicit request: any valid code gets a
         market). Raises ValueError on a malformed code."""
-        sym = self.symbols.get(code)
+        sym = self._existing(code)
         if sym is not None:
             return sym
-        if not is_valid_stock_code(code):
-            raise ValueError(f"invalid stock code {code!r}")
         if weight is None:
             weight = 0.1 + 0.4 * code_unit(code, "weight")
         vi = self.config.vi
@@ -104,14 +102,18 @@ class Market(Trading):
         """The symbol a subscription or query names, started if it is listed (or configured,
         or ``invent_unknown_codes``); None for a code no symbol list knows: no market is
         invented for it. Raises ValueError on a malformed code."""
+        sym = self._existing(code)
+        if sym is None and (self.config.invent_unknown_codes or code in self._explicit
+                            or is_listed(code)):
+            sym = self.add_symbol(code, now=now)
+        return sym
+
+    def _existing(self, code: str) -> Symbol | None:
+        """The symbol of ``code`` when it trades already; ValueError for a malformed code."""
         sym = self.symbols.get(code)
-        if sym is not None:
-            return sym
-        if not is_valid_stock_code(code):
+        if sym is None and not is_valid_stock_code(code):
             raise ValueError(f"invalid stock code {code!r}")
-        if self.config.invent_unknown_codes or code in self._explicit or is_listed(code):
-            return self.add_symbol(code, now=now)
-        return None
+        return sym
 
     def get(self, code: str) -> Symbol | None:
         return self.symbols.get(code)
