@@ -347,7 +347,8 @@ def test_desktop_window_attached_over_streams(qloop, tmp_path, redis_url):
 async def test_gap_filler_reloads_busy_and_quiet_symbols_by_the_chain(tmp_path):
     """No Redis: the database side of a gap. A trades on after the gap (hole up to its next
     trade), B stays quiet (reloaded up to now, then its next trade is checked again)."""
-    from kis_desk.engine.stream_reader import GapFiller, ReaderStats
+    from kis_desk.engine.gap_filler import GapFiller
+    from kis_desk.engine.stream_reader import ReaderStats
 
     db = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
     writer = TickWriter(db, journal_dir=tmp_path / "journal")

@@ -20,7 +20,8 @@ from kis_desk.market.ticks import (
 from kis_desk.protocol.codec import decode_message
 from kis_desk.protocol.records import KST
 from kis_desk.sim import JumpSpec, SimConfig
-from kis_desk.sim.market import Market, pct2
+from kis_desk.sim.frames import pct2
+from kis_desk.sim.market import Market
 from kis_desk.sim.universe import DEFAULT_SYMBOLS, reference_for
 
 from test_sim_support import check_record_fields

@@ -13,7 +13,8 @@ import pytest
 from kis_desk.engine.collector import CollectorConfig
 from kis_desk.protocol.records import KST
 from kis_desk.sim import DEMO_SPIKES, Move, SimConfig, Simulator, add_sim_arguments
-from kis_desk.sim.market import Market, SimTrade
+from kis_desk.sim.market import Market
+from kis_desk.sim.tape import SimTrade
 
 START = datetime(2026, 3, 3, 10, 0, 0, tzinfo=KST)     # a Tuesday, mid-session
 STEP = 0.1                                             # simulated seconds per generate call

@@ -17,7 +17,9 @@ from kis_desk.protocol.messages import AckKind, DataFrame
 from kis_desk.protocol.records import KST
 from kis_desk.protocol.states import MarketState
 from kis_desk.sim import SimConfig, Simulator
-from kis_desk.sim.market import TR_NXT, TR_TOTAL, TR_TRADES, Market, nxt_eligible
+from kis_desk.sim.frames import TR_NXT, TR_TOTAL, TR_TRADES
+from kis_desk.sim.market import Market
+from kis_desk.sim.universe import nxt_eligible
 from kis_desk.sim.tape import SimTrade
 from tests.test_sim_support import access_token, approval_key, check_record_fields, connect, rest_get, subscribe
 

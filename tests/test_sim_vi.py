@@ -17,7 +17,8 @@ from kis_desk.protocol.messages import AckKind, DataFrame
 from kis_desk.protocol.records import KST, GenericRecord
 from kis_desk.protocol.states import HourClass, MarketState, market_state, vi_status_rows
 from kis_desk.sim import DEMO_SPIKES, DEMO_VI, HaltSpec, SimConfig, Simulator, ViSpec, add_sim_arguments
-from kis_desk.sim.market import TR_TOTAL, TR_TRADES, Market
+from kis_desk.sim.frames import TR_TOTAL, TR_TRADES
+from kis_desk.sim.market import Market
 from tests.test_sim_spikes import largest_move_within, run_market
 from tests.test_sim_support import access_token, approval_key, connect, rest_get, subscribe
 

@@ -1,7 +1,11 @@
 """The collector: feed → storage + detector → publishers, with one event bus out.
 
 It runs headless (``kis-desk collect``) and inside the desktop app; it knows nothing about Qt.
-Everything it reports goes out as engine events (engine.events) on ``self.bus``.
+Everything it reports goes out as engine events (engine.events) on ``self.bus``. This module
+composes the components, starts and stops them and runs the hot path; its other jobs are
+modules of their own: where the feed connects (:mod:`.environment`), where each symbol
+resumes (:mod:`.resume_points`), alert rules and the test alert (:mod:`.alert_control`),
+changes while running (:mod:`.live_settings`), the closing summary (:mod:`.summary`).
 """
 
 from __future__ import annotations
@@ -16,30 +20,23 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from ..aio import cancel_and_wait
-from ..config import (
-    ENVIRONMENTS,
-    AppCredential,
-    Environment,
-    Secret,
-    UserPaths,
-    credentials_from_env,
-    custom_environment,
-    redact_url,
-)
+from ..config import AppCredential, Environment, UserPaths, custom_environment, redact_url
 from ..core.errors import describe
-from ..logs import register_secret
 from ..core.events import (
     AlertEvent, ErrorEvent, EventBus, PendingGap, RateEvent, TicksEvent,
 )
 from ..core.exchange import EmbeddedExchange
 from ..core.ticks import Tick
+from .alert_control import AlertControl
 from .alert_rules import SETTING_KEY as RULES_KEY
 from .alert_rules import AlertRules
 from .collector_config import (  # noqa: F401 - re-exported: the collector's own vocabulary
     CollectorConfig, ConfigError, _calendar_continuous, _calendar_open, kst_now, today_kst,
 )
+from .environment import kis_environment
 from .handle import EngineReads
 from .live_settings import LiveChanges
+from .resume_points import ResumePoints
 from .summary import collector_summary
 
 log = logging.getLogger(__name__)
@@ -47,7 +44,8 @@ log = logging.getLogger(__name__)
 ExchangeFactory = Callable[[CollectorConfig], EmbeddedExchange]
 
 
-class Collector(LiveChanges, EngineReads):
+
+class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
     """Owns the feed, the writer, the detector and the publisher for one watchlist."""
 
     def __init__(self, config: CollectorConfig, bus: EventBus | None = None,
@@ -240,32 +238,7 @@ class Collector(LiveChanges, EngineReads):
             self.environment = custom_environment(endpoints.ws_url, endpoints.rest_url,
                                                   rate=endpoints.rest_rate_per_second, name="sim")
             return list(endpoints.credentials)
-        if cfg.ws_url or cfg.rest_url:
-            if not (cfg.ws_url and cfg.rest_url):
-                raise ConfigError("--ws-url and --rest-url go together")
-            base = ENVIRONMENTS.get(cfg.env)
-            self.environment = custom_environment(cfg.ws_url, cfg.rest_url,
-                                                  rate=base.rest_rate_per_second if base else 19.0,
-                                                  name=cfg.env if cfg.env != "sim" else "custom")
-        elif cfg.env in ENVIRONMENTS:
-            self.environment = ENVIRONMENTS[cfg.env]
-        else:
-            raise ConfigError(f"unknown environment {cfg.env!r} (sim, mock or real)")
-        try:
-            credentials = cfg.credentials if cfg.credentials is not None else credentials_from_env()
-        except ValueError as exc:     # half a key pair in the environment, named
-            raise ConfigError(str(exc)) from exc
-        if not credentials:
-            if cfg.env == "sim":  # a simulator at an explicit URL accepts any key
-                credentials = [AppCredential("key1", Secret("SIMKEY01"), Secret("SIMSECRET01"))]
-            else:
-                raise ConfigError(
-                    f"no KIS app key for the {cfg.env} environment: set KIS_APP_KEY and "
-                    "KIS_APP_SECRET (KIS_APP_KEY_2/KIS_APP_SECRET_2 … for more symbols), "
-                    "or add keys in the app's settings")
-        for c in credentials:
-            register_secret(c.app_key.reveal())
-            register_secret(c.app_secret.reveal())
+        self.environment, credentials = kis_environment(cfg)
         return credentials
 
     async def stop(self) -> None:
@@ -335,55 +308,6 @@ class Collector(LiveChanges, EngineReads):
                     out.append(code)
         return out
 
-    async def save_watchlist(self, name: str, codes: Sequence[str]) -> None:
-        await super().save_watchlist(name, codes)
-        if name in self.alert_rules.watchlists and self.detector is not None:
-            await self._apply_rules(self.alert_rules)     # the watchlist's rule follows its codes
-
-    # -- alert rules (applied live) ------------------------------------------------------------
-    async def set_alert_rules(self, rules: AlertRules) -> None:
-        """Apply ``rules`` now (threshold, window, overrides, price levels, mutes) and store
-        them; raises ValueError (nothing changed) for an invalid threshold or window."""
-        if self.detector is not None:
-            await self._apply_rules(rules)
-        else:
-            self.alert_rules = rules                 # applied by start()
-        if self.repository is not None:
-            await asyncio.to_thread(self.repository.set_setting, RULES_KEY, rules.to_json())
-
-    async def _apply_rules(self, rules: AlertRules) -> None:
-        codes_of = (lambda name: [])                 # noqa: E731
-        if rules.watchlists and self.repository is not None:
-            known = await asyncio.to_thread(
-                lambda: {n: self.repository.watchlist_codes(n) for n in rules.watchlists})
-            codes_of = (lambda name: known.get(name, []))   # noqa: E731
-        overrides = {**self.config.overrides, **rules.effective_overrides(codes_of)}
-        self.detector.reconfigure(rules.threshold_pct, rules.window_seconds, overrides)
-        self.levels.set_levels(rules.levels)
-        self.alert_rules = rules
-        log.info("alert rules applied: %.2f%% / %.0f s, %d override(s), %d level(s)",
-                 rules.threshold_pct, rules.window_seconds, len(overrides), len(rules.levels))
-
-    def _level_fired(self, alert: AlertEvent) -> None:
-        """A price level fires once: drop it from the rules and store that off the loop."""
-        self.alert_rules = self.alert_rules.without_level(alert.stock_code, alert.direction)
-        if self.repository is not None:
-            task = asyncio.get_running_loop().create_task(asyncio.to_thread(
-                self.repository.set_setting, RULES_KEY, self.alert_rules.to_json()))
-            self._rule_tasks.add(task)
-            task.add_done_callback(self._rule_tasks.discard)
-
-    # -- the test alert (menu 알림 → 테스트 알림) ----------------------------------------------------
-    async def send_test_alert(self, alert: AlertEvent) -> tuple[str, int] | None:
-        """Publish ``alert`` marked as a test on the alert channel: (channel, receivers), or None
-        without Redis. Never stored, never on the stream, never counted as delivered."""
-        if not self.config.redis_url:
-            return None
-        from .alert_probe import publish_test_alert
-
-        channel = self.config.redis_channel
-        return channel, await publish_test_alert(self.config.redis_url, channel, alert)
-
     # -- hot path -----------------------------------------------------------------------------
     def _on_ticks(self, ticks: Sequence[Tick], source: str = "ws") -> None:
         """Called on the loop with the trades of one read / back-fill page / poll."""
@@ -420,39 +344,6 @@ class Collector(LiveChanges, EngineReads):
         self.writer.submit_alert(alert)
         self.bus.publish(alert)
 
-    def _load_last_ticks(self, codes: Sequence[str]) -> dict[str, Tick | None]:
-        """Last stored trade of today per code; also notes where each code's back-fill must
-        resume (before a hole a crash left, if any). Runs in a worker thread, never on the loop."""
-        today = self.business_date
-        last: dict[str, Tick | None] = {}
-        for code in codes:
-            last[code] = self.repository.last_trade(code, today)
-            hole = self.repository.last_before_first_gap(code, today) if last[code] else None
-            if hole is not None:
-                log.warning("%s: stored trades have a gap after cumulative volume %d (an earlier "
-                            "run stopped mid back-fill); back-filling from there", code, hole.cum_volume)
-            point = hole or last[code]
-            self._resume_from[code] = None if point is None else _resume_point(point)
-        return last
-
-    def _last_seen(self, code: str) -> tuple[date, int, str] | None:
-        """(date, cum_volume, HHMMSS) of the trade the feed back-fills from after a restart: the
-        newest stored one, or the one before a hole. Served from the cache loaded off the loop
-        (or set by a feed restart: :meth:`_resume_points_from_detector`)."""
-        return self._resume_from.get(code)
-
-    def _resume_points_from_detector(self) -> None:
-        """Where a feed started now resumes: the newest trade of today received per symbol;
-        a symbol without one resumes from the start of the day (cumulative volume 0), so the
-        new feed back-fills everything it has not delivered yet (storage and the detector
-        drop what they have already)."""
-        for code in self.codes:
-            seen = self.detector.last_trade(code) if self.detector is not None else None
-            if seen is not None and seen[0] == self.business_date:
-                self._resume_from[code] = (seen[0], seen[1], seen[2].strftime("%H%M%S"))
-            else:
-                self._resume_from[code] = (self.business_date, 0, "000000")
-
     # -- reporting ----------------------------------------------------------------------------
     async def _report_loop(self) -> None:
         from .phase import PhaseWatcher
@@ -487,11 +378,3 @@ class Collector(LiveChanges, EngineReads):
             return []
         seen = self.detector.codes()
         return [c for c in self.codes if c not in seen]
-
-
-def _resume_point(tick: Tick) -> tuple[date, int, str]:
-    return tick.timestamp.date(), tick.cum_volume, tick.timestamp.strftime("%H%M%S")
-
-
-#: Counters that run over the whole run: summed over the components an apply() or a day
-#: rollover replaced. ``worst_gap_s`` is the maximum; everything else is the current one's.

@@ -167,7 +167,8 @@ class RemoteEngine(EngineReads):
 
     # -- Redis streams (durable) --------------------------------------------------------------------
     def _make_reader(self) -> None:
-        from .stream_reader import GapFiller, StreamReader
+        from .gap_filler import GapFiller
+        from .stream_reader import StreamReader
 
         self.reader = StreamReader(
             self.redis_url, trade_stream=self.trade_stream, alert_stream=self.alert_stream,

@@ -24,8 +24,10 @@ from ..protocol.records import KST
 from ..protocol.states import VI_STATUS_TR_ID
 from .config import SimConfig
 from .faults import Faults
-from .market import Market, SimTrade, Symbol, pct2, sign_code
-from .tape import VENUE_KRX, VENUE_NXT, VENUE_TOTAL, Tape
+from .frames import pct2, sign_code
+from .market import Market
+from .symbol import Symbol
+from .tape import VENUE_KRX, VENUE_NXT, VENUE_TOTAL, SimTrade, Tape
 
 #: FID_COND_MRKT_DIV_CODE -> tape (kis-protocol.md §8)
 MARKET_CODE_VENUE = {"J": VENUE_KRX, "NX": VENUE_NXT, "UN": VENUE_TOTAL}

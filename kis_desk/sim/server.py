@@ -16,7 +16,9 @@ from typing import Any
 from ..aio import cancel_and_wait
 from .config import HaltSpec, SimConfig
 from .faults import Faults
-from .market import Market, Move, SimTrade
+from .market import Market
+from .spikes import Move
+from .tape import SimTrade
 from .vi import HaltEvent, ViEvent
 from .rest import RestServer
 from .state import SimState

@@ -13,7 +13,9 @@ import uuid
 from collections import deque
 from typing import Any, Protocol
 
-from .market import TR_NXT, TR_TOTAL, TR_TRADES, VENUE_TR, Market, SimTrade
+from .frames import TR_NXT, TR_TOTAL, TR_TRADES, VENUE_TR
+from .market import Market
+from .tape import SimTrade
 
 #: expected-price TRs: a frame per second for a symbol in VI (HOUR_CLS_CODE C) or halted (TRHT_YN Y)
 EXPECTED_TRS = ("H0STANC0", "H0NXANC0", "H0UNANC0")

@@ -3,7 +3,8 @@
 The bundled directory (``resources/symbols.csv``, ``kis_desk.market.symbols``) is the first
 source of names and reference prices; the small table below is the fallback (and the default
 symbol list: the order sets which symbols are busiest). Codes neither knows get a
-deterministic price derived from the code.
+deterministic price derived from the code. Which codes are listed (and on Nextrade) comes from
+the same directory.
 """
 
 from __future__ import annotations
@@ -83,10 +84,15 @@ def _directory() -> Any:
         return None
 
 
+@functools.cache
+def _directory_info(code: str) -> Any:
+    directory = _directory()
+    return directory.get(code) if directory is not None else None
+
+
 def _bundled(code: str) -> tuple[str, int] | None:
     """(name, reference price) from the bundled directory; price 0 when it has none."""
-    directory = _directory()
-    info = directory.get(code) if directory is not None else None
+    info = _directory_info(code)
     if info is None:
         return None
     return info.name_ko or info.name_en or f"SIM {code}", int(info.ref_price or 0)
@@ -115,4 +121,20 @@ def reference_for(code: str) -> tuple[str, int]:
     return (bundled[0] if bundled else f"SIM {code}"), price
 
 
-__all__ = ["DEFAULT_CODES", "DEFAULT_SYMBOLS", "code_unit", "reference_for"]
+def is_listed(code: str) -> bool:
+    """The symbol directory in use (``default_directory().knows``) or the built-in table knows ``code``."""
+    directory = _directory()
+    return code in DEFAULT_SYMBOLS or (directory is not None and directory.knows(code))
+
+
+def nxt_eligible(code: str) -> bool:
+    """Traded on Nextrade: the directory's NXT flag when known, else the built-in large caps."""
+    info = _directory_info(code)
+    flag = getattr(info, "nxt", None)
+    if flag is not None:
+        return bool(flag)
+    return code in DEFAULT_SYMBOLS
+
+
+__all__ = ["DEFAULT_CODES", "DEFAULT_SYMBOLS", "code_unit", "is_listed", "nxt_eligible",
+           "reference_for"]

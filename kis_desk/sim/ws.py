@@ -22,7 +22,7 @@ from ..config import is_valid_stock_code
 from ..protocol.codec import build_control_reply, build_pingpong
 from .config import SimConfig
 from .faults import Faults
-from .market import TR_TRADES, Generated
+from .frames import TR_TRADES, Generated
 from .state import DATA, RAW_TEXT, TEXT, Session, SimState
 
 log = logging.getLogger(__name__)

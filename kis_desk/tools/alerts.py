@@ -17,12 +17,11 @@ import os
 import sys
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from ..config import redact_url
 from ..core.errors import describe
+from ..engine.redis_link import redis_client
 
 EXIT_UNREACHABLE = 2
 
@@ -39,9 +38,7 @@ def add_alerts_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
 
 
 def _client(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, socket_connect_timeout=3.0, health_check_interval=0,
-                                   retry=Retry(NoBackoff(), 0), decode_responses=True,
-                                   client_name="kis-desk-alerts")
+    return redis_client(url, client_name="kis-desk-alerts", decode_responses=True)
 
 
 def _emit(line: str) -> None:
@@ -64,7 +61,7 @@ async def alerts_main(args: argparse.Namespace) -> int:
     try:
         await asyncio.wait_for(client.ping(), 5.0)
     except (RedisError, OSError, asyncio.TimeoutError) as exc:
-        _say(f"cannot reach Redis at {target}: {_scrub(exc, url)}")
+        _say(f"cannot reach Redis at {target}: {describe(exc, url)}")
         await _close(client)
         return EXIT_UNREACHABLE
     remaining = [args.count] if getattr(args, "count", None) else None
@@ -103,7 +100,7 @@ async def _follow_channel(client: aioredis.Redis, channel: str, remaining: list[
                 if _done(remaining):
                     return
         except (RedisError, OSError) as exc:
-            _say(f"lost Redis at {target} ({_scrub(exc, url)}); reconnecting "
+            _say(f"lost Redis at {target} ({describe(exc, url)}); reconnecting "
                  "(alerts published meanwhile are missed; use --stream to avoid that)")
             await asyncio.sleep(backoff)
             backoff = min(10.0, backoff * 2)
@@ -126,7 +123,7 @@ async def _follow_stream(client: aioredis.Redis, stream: str, remaining: list[in
             reply = await client.xread({stream: last_id}, block=1000, count=100)
             backoff = 0.5
         except (RedisError, OSError) as exc:
-            _say(f"lost Redis at {target} ({_scrub(exc, url)}); reconnecting")
+            _say(f"lost Redis at {target} ({describe(exc, url)}); reconnecting")
             await asyncio.sleep(backoff)
             backoff = min(10.0, backoff * 2)
             continue
@@ -139,19 +136,6 @@ async def _follow_stream(client: aioredis.Redis, stream: str, remaining: list[in
                 _emit(payload)
                 if _done(remaining):
                     return
-
-
-def _scrub(exc: BaseException, url: str) -> str:
-    """The one-line description of ``exc`` (core.errors.describe) without the URL's password."""
-    from urllib.parse import unquote, urlsplit
-    text = describe(exc)
-    try:
-        pw = urlsplit(url).password
-    except ValueError:
-        pw = None
-    for secret in filter(None, (pw, unquote(pw) if pw else None)):
-        text = text.replace(secret, "***")
-    return text.replace(url, redact_url(url))
 
 
 async def _close(client: aioredis.Redis) -> None:

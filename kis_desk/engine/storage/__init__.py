@@ -4,7 +4,8 @@ SQLite (default, ``UserPaths.default_database_url``) or PostgreSQL (``postgresql
 """
 
 from .journal import Journal, JournalLockedError
-from .repository import Repository, SecretSettingError, StorageInfo, StoredAlert, create_engine
+from .alert_store import StoredAlert
+from .repository import Repository, SecretSettingError, StorageInfo, create_engine
 from .schema import LATEST_VERSION, MIGRATIONS, current_version, migrate
 from .stats import WriterStats
 from .writer import TickWriter

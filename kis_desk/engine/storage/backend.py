@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
 from ...core.events import AlertEvent
 from ...core.ticks import Tick
@@ -63,3 +63,18 @@ def close_quietly(conn: object) -> None:
             conn.close()  # type: ignore[attr-defined]
         except Exception:  # noqa: BLE001 - closing a broken connection
             pass
+
+
+class OneConnection:
+    """The one connection a backend keeps in ``conn`` (None while closed)."""
+
+    conn: Any
+
+    @property
+    def connected(self) -> bool:
+        return self.conn is not None
+
+    def close(self) -> None:
+        """Close the connection, ignoring errors of a broken one."""
+        close_quietly(self.conn)
+        self.conn = None

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from ...core.events import AlertEvent
 from ...core.ticks import Tick
 from . import layout, schema
-from .backend import alert_row, close_quietly
+from .backend import OneConnection, alert_row
 
 PG_COLS = ", ".join(schema.TICK_COLUMNS)
 _ALERT_COLS = ", ".join(schema.ALERT_COLUMNS)
@@ -67,7 +67,7 @@ def connect_psycopg(url: sa.URL, connect_timeout: float, application_name: str) 
     return psycopg.connect(*args, **kwargs)
 
 
-class PostgresBackend:
+class PostgresBackend(OneConnection):
     name = "postgresql"
 
     def __init__(self, url: sa.URL, busy_timeout: float, connect_timeout: float) -> None:
@@ -76,10 +76,6 @@ class PostgresBackend:
         self.conn: Any = None
         self._days: set[date] = set()          # partitions known to exist
         self._merge_next = 0                    # batches left that skip the fast path
-
-    @property
-    def connected(self) -> bool:
-        return self.conn is not None
 
     def connect(self) -> None:
         conn = connect_psycopg(self.url, self.connect_timeout, "kis-desk-writer")
@@ -91,10 +87,6 @@ class PostgresBackend:
             conn.close()
             raise
         self.conn = conn
-
-    def close(self) -> None:
-        close_quietly(self.conn)
-        self.conn = None
 
     def probe(self) -> None:
         self.conn.execute("SELECT 1")

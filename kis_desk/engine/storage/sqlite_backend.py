@@ -13,7 +13,8 @@ set for new databases).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from itertools import chain
 
@@ -22,7 +23,7 @@ import sqlalchemy as sa
 from ...core.events import AlertEvent
 from ...core.ticks import Tick
 from . import layout, schema
-from .backend import alert_row, close_quietly
+from .backend import OneConnection, alert_row
 
 _COLS = ", ".join(schema.TICK_COLUMNS)
 _ALERT_COLS = ", ".join(schema.ALERT_COLUMNS)
@@ -55,13 +56,28 @@ def sqlite_rows(ticks: Sequence[Tick]) -> list[tuple]:
     return layout.trade_rows(ticks)
 
 
+@contextmanager
+def _write_transaction(c: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``; on any error (a failed COMMIT too) rolled back and raised."""
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        c.execute("COMMIT")
+    except BaseException:
+        try:
+            c.execute("ROLLBACK")
+        except Exception:  # noqa: BLE001
+            pass
+        raise
+
+
 def _multi_insert(rows: int) -> str:
     """The tick INSERT with ``rows`` VALUES tuples (one statement, one sqlite3_step)."""
     one = "(" + ", ".join("?" * len(schema.TICK_COLUMNS)) + ")"
     return f"INSERT INTO {schema.TICKS} ({_COLS}) VALUES {', '.join([one] * rows)} " + _CONFLICT
 
 
-class SQLiteBackend:
+class SQLiteBackend(OneConnection):
     name = "sqlite"
 
     def __init__(self, url: sa.URL, busy_timeout: float, connect_timeout: float) -> None:
@@ -72,10 +88,6 @@ class SQLiteBackend:
         self._sql: dict[int, str] = {}
         self._purge_at: tuple[str, int] = ("", -1)       # the (code, venue) series being purged
         self._incremental_vacuum = False
-
-    @property
-    def connected(self) -> bool:
-        return self.conn is not None
 
     def connect(self) -> None:
         self._sizes = None
@@ -93,10 +105,6 @@ class SQLiteBackend:
             conn.close()
             raise
         self.conn = conn
-
-    def close(self) -> None:
-        close_quietly(self.conn)
-        self.conn = None
 
     def probe(self) -> None:
         """Can we take the write lock right now? (a connection alone proves nothing)"""
@@ -152,19 +160,11 @@ class SQLiteBackend:
         c = self.conn
         assert c is not None
         inserted = alerts_inserted = 0
-        c.execute("BEGIN IMMEDIATE")
-        try:
+        with _write_transaction(c):
             if rows:
                 inserted = self._insert_ticks(rows)
             if arows:
                 alerts_inserted = c.executemany(_SQLITE_ALERT, arows).rowcount
-            c.execute("COMMIT")
-        except BaseException:
-            try:
-                c.execute("ROLLBACK")
-            except Exception:  # noqa: BLE001
-                pass
-            raise
         return inserted, alerts_inserted
 
     # -- retention and size ------------------------------------------------------------------------
@@ -185,20 +185,12 @@ class SQLiteBackend:
                 return 0, True
             code, venue = row
         self._purge_at = (code, venue)
-        c.execute("BEGIN IMMEDIATE")
-        try:
+        with _write_transaction(c):
             upto = c.execute(_NTH_CUM, (code, venue, oldest, max_rows - 1)).fetchone()
             if upto is None:
                 deleted = c.execute(_DELETE_DAY, (code, venue, oldest)).rowcount
             else:
                 deleted = c.execute(_DELETE_UPTO, (code, venue, oldest, upto[0])).rowcount
-            c.execute("COMMIT")
-        except BaseException:
-            try:
-                c.execute("ROLLBACK")
-            except Exception:  # noqa: BLE001
-                pass
-            raise
         if self._incremental_vacuum or c.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
             self._incremental_vacuum = True
             c.execute(f"PRAGMA incremental_vacuum({VACUUM_PAGES})").fetchall()
