@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ..config import redact_url
+from ..core.backoff import Backoff
 from ..core.errors import describe
 from ..engine.redis_link import redis_client
 
@@ -86,12 +87,12 @@ def _done(remaining: list[int] | None) -> bool:
 
 async def _follow_channel(client: aioredis.Redis, channel: str, remaining: list[int] | None,
                           target: str, url: str) -> None:
-    backoff = 0.5
+    backoff = Backoff()
     while True:
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(channel)
-            backoff = 0.5
+            backoff.reset()
             while True:
                 msg = await pubsub.get_message(timeout=1.0)
                 if msg is None or msg.get("type") != "message":
@@ -102,8 +103,7 @@ async def _follow_channel(client: aioredis.Redis, channel: str, remaining: list[
         except (RedisError, OSError) as exc:
             _say(f"lost Redis at {target} ({describe(exc, url)}); reconnecting "
                  "(alerts published meanwhile are missed; use --stream to avoid that)")
-            await asyncio.sleep(backoff)
-            backoff = min(10.0, backoff * 2)
+            await asyncio.sleep(backoff.next_delay())
         finally:
             try:
                 await pubsub.aclose()
@@ -114,18 +114,17 @@ async def _follow_channel(client: aioredis.Redis, channel: str, remaining: list[
 async def _follow_stream(client: aioredis.Redis, stream: str, remaining: list[int] | None,
                          target: str, url: str) -> None:
     last_id = "$"
-    backoff = 0.5
+    backoff = Backoff()
     while True:
         try:
             if last_id == "$":   # pin the current end so a reconnect resumes from here
                 info = await client.xrevrange(stream, count=1)
                 last_id = info[0][0] if info else "0-0"
             reply = await client.xread({stream: last_id}, block=1000, count=100)
-            backoff = 0.5
+            backoff.reset()
         except (RedisError, OSError) as exc:
             _say(f"lost Redis at {target} ({describe(exc, url)}); reconnecting")
-            await asyncio.sleep(backoff)
-            backoff = min(10.0, backoff * 2)
+            await asyncio.sleep(backoff.next_delay())
             continue
         for _name, entries in reply or ():
             for entry_id, fields in entries:
