@@ -4,9 +4,14 @@ Rules (the tests in ``tests/test_detector*.py`` pin every one of them):
 
 * **Window.** Per symbol, over *exchange* trade time (``Tick.timestamp``), never wall clock, so
   back-filled and replayed sessions alert exactly like live ones. With the latest accepted trade
-  at time ``T``, the window holds the accepted trades with ``T - window < timestamp <= T``: the
-  lower bound is **exclusive**. KIS stamps trades to the second, so a 60 s window ending at
-  09:01:00 holds 09:00:01 … 09:01:00 (60 distinct seconds) and not 09:00:00.
+  at time ``T``, the window holds the accepted trades with ``T - window < timestamp <= T`` **and
+  the standing trade**: the last accepted trade with ``timestamp <= T - window`` (the price that
+  stood when the window opened; of several in one second, the last in exchange order). KIS
+  stamps trades to the second, so a 60 s window ending at 09:01:00 holds 09:00:01 … 09:01:00 and
+  the last trade at or before 09:00:00. Why: a 2-minute VI auction leaves no trade in the minute
+  before its single print, and the move that print completes (from the price before the VI) must
+  alert. A symbol that trades rarely is judged against its previous price however old (within
+  the business date): that price stood until the move.
 * **Move.** Up: the latest price against the window *minimum* (base); down: against the window
   *maximum*. So a move from any point in the window counts, not only from its first trade. When
   the extreme price occurs several times, the base is its *latest* occurrence (the moment the
@@ -39,6 +44,9 @@ Rules (the tests in ``tests/test_detector*.py`` pin every one of them):
   the same direction with a step at least as high was already raised within the same episode
   (trigger between the episode's first threshold crossing and its re-arm). Alerts raised
   before late trades arrived are right for the trades known then and are never withdrawn.
+* **VI.** ``AlertEvent.vi`` is the VI state (``Tick.state`` ``static_vi`` / ``dynamic_vi``) of
+  the trigger trade, else of the latest VI auction print between the base and the trigger, else
+  ``""``: the move went through (and usually triggered) that VI.
 * **Late alerts.** Every alert carries ``source`` (of its trigger trade), ``delay_s`` (detection
   wall clock minus trigger trade time, ≥ 0, 0.1 s) and ``late``: true when the trigger trade
   came from back-fill or the journal, or ``delay_s`` > :data:`LATE_AFTER_S` (5 s: KIS stamps
@@ -52,7 +60,7 @@ prints, one object per line)::
      "base_time":"2024-01-02T09:00:00+09:00","trigger_price":74600,
      "trigger_time":"2024-01-02T09:00:30+09:00","trigger_cum_volume":20,
      "detected_at":"2024-01-02T00:00:05+00:00","window_seconds":60.0,"threshold_pct":5.0,"step":1,
-     "late":false,"delay_s":0.0,"source":"ws","kind":"move","muted":false}
+     "late":false,"delay_s":0.0,"source":"ws","kind":"move","muted":false,"vi":""}
 
 ``kind`` is "level" for price-level alerts (engine.price_levels); ``muted`` is true for an alert
 raised while its symbol (or everything) was muted (engine.alert_rules): stored and published as
@@ -63,11 +71,12 @@ a consumer can dedupe on it; ``change_pct`` is signed (negative for "down"), exa
 half-up to 2 dp; base = window minimum (up) / maximum (down); times are ISO 8601 (trade times in
 KST, ``detected_at`` wall clock in UTC).
 
-Cost: amortised O(1) per in-order trade (monotonic min/max deques; integer comparisons only on
-the hot path; exact ``Decimal`` only for the ``change_pct`` of an alert) plus one list append
-(the day's history). Late trades cost O(log n) to place plus the re-evaluated stretch
-(typically the late trades and one window after them). Memory: one ``(ts, price, cum, source)``
-tuple per accepted trade of the day (about 130 bytes), freed at the next business date.
+Cost: amortised O(1) per in-order trade (monotonic min/max deques over the trades inside the
+window, plus an index into the day's history that finds the standing trade when the window's
+start moves; integer comparisons only on the hot path; exact ``Decimal`` only for the
+``change_pct`` of an alert) plus one list append (the day's history). Late trades cost O(log n) to place plus the re-evaluated stretch
+(typically the late trades and one window after them). Memory: one ``(ts, price, cum, source,
+state)`` tuple per accepted trade of the day (about 140 bytes), freed at the next business date.
 """
 
 from __future__ import annotations
@@ -125,7 +134,7 @@ class _SymbolState:
 
     __slots__ = ("day", "last_ts", "last_cum", "mins", "maxs", "up_level", "down_level",
                  "cut_ts", "cut_prm", "cutoff", "hist", "rejected", "log", "emitted",
-                 "up_since", "down_since", "held")
+                 "up_since", "down_since", "held", "lo", "stand")
 
     def __init__(self, day: date) -> None:
         self.day = day
@@ -135,11 +144,15 @@ class _SymbolState:
         self.cut_ts: datetime | None = None
         self.cut_prm: _Params | None = None
         self.cutoff: datetime | None = None
-        # Entries (timestamp, price, cum_volume, source); mins: strictly increasing prices
-        # front→back, maxs: strictly decreasing. The front is the window extreme (its latest
-        # occurrence).
+        # Entries (timestamp, price, cum_volume, source, market state); mins: strictly
+        # increasing prices front→back, maxs: strictly decreasing, over the trades *inside* the
+        # window. The front is the window extreme (its latest occurrence).
         self.mins: deque[_Entry] = deque()
         self.maxs: deque[_Entry] = deque()
+        # The standing trade: the last trade at or before the window's start (hist[lo - 1]);
+        # hist[lo] is the first trade inside the window. None before any trade left the window.
+        self.lo = 0
+        self.stand: _Entry | None = None
         self.up_level = 0     # highest step alerted in the current up episode (0 = armed)
         self.down_level = 0
         self.up_since = -1    # cum_volume of the trade that opened the current up episode
@@ -157,8 +170,9 @@ class _SymbolState:
         self.held: list[tuple[_Entry, str, _Entry, int, int, _Params]] = []
 
 
-_Entry = tuple[datetime, int, int, str]
+_Entry = tuple[datetime, int, int, str, str]
 _LATE_SOURCES = frozenset({SOURCE_BACKFILL, SOURCE_JOURNAL})
+_VI_STATES = frozenset({"static_vi", "dynamic_vi"})     # Tick.state of a VI auction print
 LATE_AFTER_S = 5.0
 
 
@@ -264,6 +278,7 @@ class MoveDetector:
         last = st.hist[-1]
         cutoff = last[0] - prm.window
         first = bisect_right(st.hist, cutoff, key=_ts_of)
+        st.lo, st.stand = first, (st.hist[first - 1] if first else None)
         for e in st.hist[first:]:
             while st.mins and st.mins[-1][1] >= e[1]:
                 st.mins.pop()
@@ -273,6 +288,8 @@ class MoveDetector:
             st.maxs.append(e)
         price, cum = last[1], last[2]
         low, high = st.mins[0][1], st.maxs[0][1]
+        if st.stand is not None:               # the price that stood at the window's start
+            low, high = min(low, st.stand[1]), max(high, st.stand[1])
         st.up_level = (price - low) * prm.h // (prm.p * low)
         st.down_level = (high - price) * prm.h // (prm.p * high)
         st.up_since = cum if st.up_level else -1
@@ -307,6 +324,8 @@ class MoveDetector:
             st.up_level = st.down_level = 0
             st.up_since = st.down_since = -1
             st.cut_ts = None
+            st.lo = len(st.hist)          # trades before the restart never stand for the window
+            st.stand = None
             st.log.append((st.last_cum, 0, 0, -1, -1))
 
     def reset(self, code: str | None = None) -> None:
@@ -406,8 +425,9 @@ class MoveDetector:
         st.last_cum = cum
         self.processed += 1
 
-        entry = (ts, price, cum, tick.source)
-        st.hist.append(entry)
+        entry = (ts, price, cum, tick.source, tick.state)
+        hist = st.hist
+        hist.append(entry)
         mins, maxs = st.mins, st.maxs
         while mins and mins[-1][1] >= price:
             mins.pop()
@@ -423,6 +443,13 @@ class MoveDetector:
             cutoff = st.cutoff = ts - prm.window
             st.cut_ts = ts
             st.cut_prm = prm
+            lo = st.lo
+            if hist[lo][0] <= cutoff:      # never runs off: the newest entry is at ts > cutoff
+                lo += 1
+                while hist[lo][0] <= cutoff:
+                    lo += 1
+                st.lo = lo
+                st.stand = hist[lo - 1]
         while mins[0][0] <= cutoff:        # never empties: the newest entry is at ts > cutoff
             mins.popleft()
         while maxs[0][0] <= cutoff:
@@ -430,8 +457,12 @@ class MoveDetector:
 
         h, p = prm.h, prm.p
         alerts: list[AlertEvent] | None = None
+        stand = st.stand
 
-        base = mins[0][1]
+        low = mins[0]
+        if stand is not None and stand[1] < low[1]:
+            low = stand                    # the price that stood at the window's start
+        base = low[1]
         rise = (price - base) * h          # compare with k·p·base
         if st.up_level and 2 * rise < p * base:
             st.up_level = 0
@@ -443,11 +474,14 @@ class MoveDetector:
             level = rise // (p * base)
             st.up_level = level
             st.log.append((cum, level, st.down_level, st.up_since, st.down_since))
-            a = self._raise(st, code, entry, UP, mins[0], level, st.up_since, prm)
+            a = self._raise(st, code, entry, UP, low, level, st.up_since, prm)
             if a is not None:
                 alerts = [a]
 
-        base = maxs[0][1]
+        high = maxs[0]
+        if stand is not None and stand[1] > high[1]:
+            high = stand
+        base = high[1]
         fall = (base - price) * h
         if st.down_level and 2 * fall < p * base:
             st.down_level = 0
@@ -459,7 +493,7 @@ class MoveDetector:
             level = fall // (p * base)
             st.down_level = level
             st.log.append((cum, st.up_level, level, st.up_since, st.down_since))
-            a = self._raise(st, code, entry, DOWN, maxs[0], level, st.down_since, prm)
+            a = self._raise(st, code, entry, DOWN, high, level, st.down_since, prm)
             if a is not None:
                 if alerts is None:
                     alerts = [a]
@@ -525,7 +559,7 @@ class MoveDetector:
                 st.rejected.add(cum)
                 self.out_of_order += 1
                 continue
-            merged.append((t.timestamp, t.price, cum, t.source))
+            merged.append((t.timestamp, t.price, cum, t.source, t.state))
             newest = t.timestamp
             last_new = start + len(merged) - 1
             self.late += 1
@@ -542,8 +576,11 @@ class MoveDetector:
             c0 = hist[start][2]
             held, st.held = st.held, []
             reached = self._evaluate(st, code, start, last_new, out)
-            # the held alerts inside the evaluated stretch were found (or not) again there
-            held = [x for x in held if not c0 <= x[0][2] <= reached]
+            # the held alerts inside the evaluated stretch were found (or not) again there; one
+            # whose trigger or base is now known to be out of order is no move at all
+            rejected = st.rejected
+            held = [x for x in held if not c0 <= x[0][2] <= reached
+                    and x[0][2] not in rejected and x[2][2] not in rejected]
             for trigger, direction, base_e, step, since, prm in held:
                 until = self._episode_end(st.log, direction, since)
                 a = self._raise(st, code, trigger, direction, base_e, step, since, prm, until)
@@ -551,6 +588,10 @@ class MoveDetector:
                     out.append(a)
         if hist:
             st.last_ts, st.last_cum = hist[-1][0], hist[-1][2]
+            # the history's indices moved: find the standing trade of the last trade's window
+            lo = bisect_right(hist, hist[-1][0] - self._overrides.get(code, self._default).window,
+                             key=_ts_of)
+            st.lo, st.stand = lo, (hist[lo - 1] if lo else None)
         st.cut_ts = None
 
     def _evaluate(self, st: _SymbolState, code: str, i0: int, last_new: int,
@@ -569,6 +610,7 @@ class MoveDetector:
         o_up, o_down, o_us, o_ds = up, down, up_since, down_since
         oi = 0
         first = bisect_right(hist, hist[i0][0] - window, 0, i0, key=_ts_of)
+        lo = first                       # hist[lo - 1]: the standing trade (see _one)
         mins: deque[_Entry] = deque()
         maxs: deque[_Entry] = deque()
         for e in hist[first:i0]:
@@ -579,12 +621,11 @@ class MoveDetector:
             while maxs and maxs[-1][1] <= price:
                 maxs.pop()
             maxs.append(e)
-        newest_changed = hist[last_new][0]
         found: list[tuple[str, int, _Entry, _Entry, int]] = []    # (dir, since, trigger, base, step)
         converged_at = -1
         for idx in range(i0, len(hist)):
             e = hist[idx]
-            ts, price, cum, _ = e
+            ts, price, cum = e[0], e[1], e[2]
             while oi < len(old) and old[oi][0] <= cum:
                 _, o_up, o_down, o_us, o_ds = old[oi]
                 oi += 1
@@ -595,12 +636,18 @@ class MoveDetector:
                 maxs.pop()
             maxs.append(e)
             cutoff = ts - window
+            while hist[lo][0] <= cutoff:
+                lo += 1
+            stand = hist[lo - 1] if lo else None
             while mins[0][0] <= cutoff:
                 mins.popleft()
             while maxs[0][0] <= cutoff:
                 maxs.popleft()
             changed = False
-            base = mins[0][1]
+            low = mins[0]
+            if stand is not None and stand[1] < low[1]:
+                low = stand
+            base = low[1]
             rise = (price - base) * h
             if up and 2 * rise < p * base:
                 up, up_since, changed = 0, -1, True
@@ -609,8 +656,11 @@ class MoveDetector:
                     up_since = cum
                 up = rise // (p * base)
                 changed = True
-                found.append((UP, up_since, e, mins[0], up))
-            base = maxs[0][1]
+                found.append((UP, up_since, e, low, up))
+            high = maxs[0]
+            if stand is not None and stand[1] > high[1]:
+                high = stand
+            base = high[1]
             fall = (base - price) * h
             if down and 2 * fall < p * base:
                 down, down_since, changed = 0, -1, True
@@ -619,10 +669,11 @@ class MoveDetector:
                     down_since = cum
                 down = fall // (p * base)
                 changed = True
-                found.append((DOWN, down_since, e, maxs[0], down))
+                found.append((DOWN, down_since, e, high, down))
             if changed:
                 log.append((cum, up, down, up_since, down_since))
-            if (idx > last_new and cutoff >= newest_changed
+            # converged: no changed trade in the window nor standing for it (lo - 1 > last_new)
+            if (idx > last_new and lo - 1 > last_new
                     and (up, down, up_since, down_since) == (o_up, o_down, o_us, o_ds)):
                 converged_at = idx
                 break
@@ -656,7 +707,7 @@ class MoveDetector:
                until: int | None = None) -> AlertEvent | None:
         """The alert, unless raised already: same id, or same direction and episode with a
         step at least as high (``since`` ≤ trigger < ``until``)."""
-        ts, price, cum, source = trigger
+        ts, price, cum, source, state = trigger
         alert_id = f"{code}:{ts:%Y%m%d}:{direction}:{step}:{cum}"
         if alert_id in self._ids:
             self.suppressed += 1
@@ -678,6 +729,7 @@ class MoveDetector:
                 name = self._names(code) or ""
             except Exception:   # a name lookup must never cost an alert
                 name = ""
+        vi = state if state in _VI_STATES else self._vi_between(st.hist, base[2], cum)
         detected = self._clock()
         delay = max(0.0, round((detected - ts).total_seconds(), 1))
         late = source in _LATE_SOURCES or delay > LATE_AFTER_S
@@ -701,7 +753,19 @@ class MoveDetector:
             late=late,
             delay_s=delay,
             source=source,
+            vi=vi,
         )
+
+    @staticmethod
+    def _vi_between(hist: list[_Entry], base_cum: int, trigger_cum: int) -> str:
+        """The VI state of the latest VI auction print from the base to the trigger ("" if
+        none): the move went through a VI. Runs only for an alert (O(trades in the window))."""
+        i = bisect_left(hist, base_cum, key=_cum_of)
+        j = bisect_left(hist, trigger_cum, key=_cum_of)
+        for e in reversed(hist[i:j]):
+            if e[4] in _VI_STATES:
+                return e[4]
+        return ""
 
 
 def _tick_cum(t: Tick) -> int:
