@@ -1,5 +1,9 @@
 """Sudden-move detector: a price move of ≥ threshold % within a sliding window of trade time.
 
+This module holds the rules, the configuration and the in-order hot path (:class:`MoveDetector`);
+the per-symbol window state is ``detector_window``, late trades (merge and re-evaluation)
+``detector_late``, and the alert-id/episode bookkeeping ``detector_alerts`` — one job each.
+
 Rules (the tests in ``tests/test_detector*.py`` pin every one of them):
 
 * **Window.** Per symbol, over *exchange* trade time (``Tick.timestamp``), never wall clock, so
@@ -74,121 +78,26 @@ KST, ``detected_at`` wall clock in UTC).
 Cost: amortised O(1) per in-order trade (monotonic min/max deques over the trades inside the
 window, plus an index into the day's history that finds the standing trade when the window's
 start moves; integer comparisons only on the hot path; exact ``Decimal`` only for the
-``change_pct`` of an alert) plus one list append (the day's history). Late trades cost O(log n) to place plus the re-evaluated stretch
-(typically the late trades and one window after them). Memory: one ``(ts, price, cum, source,
+``change_pct`` of an alert) plus one list append (the day's history). Late trades cost
+O(log n) to place plus the re-evaluated stretch (typically the late trades and one window
+after them). Memory: one ``(ts, price, cum, source,
 state)`` tuple per accepted trade of the day (about 140 bytes), freed at the next business date.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
-from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import date, datetime
 
 from ..defaults import DEFAULT_THRESHOLD_PCT, DEFAULT_WINDOW_SECONDS
 from ..core.events import AlertEvent
-from ..core.ticks import SOURCE_BACKFILL, Tick
-
-SOURCE_JOURNAL = "journal"      # trades replayed from the writer's journal
-
-UP = "up"
-DOWN = "down"
-_CENT = Decimal("0.01")
+from ..core.ticks import Tick
+from .detector_alerts import LATE_AFTER_S, SOURCE_JOURNAL, AlertBook, now_utc
+from .detector_late import LateTrades
+from .detector_window import DOWN, UP, Params, SymbolState, rebuild_window, restart_window
 
 
-def now_utc() -> datetime:
-    """Wall clock, UTC-aware (``AlertEvent.detected_at``)."""
-    return datetime.now(timezone.utc)
-
-
-def _ratio(pct: float) -> tuple[int, int]:
-    """``pct`` as an exact fraction ``num/den`` of its decimal text (4.99 → 499/100)."""
-    d = Decimal(str(pct))
-    if not d.is_finite() or d <= 0:
-        raise ValueError(f"threshold must be a positive percentage, got {pct!r}")
-    num, den = d.as_integer_ratio()
-    return num, den
-
-
-@dataclass(frozen=True, slots=True)
-class _Params:
-    threshold_pct: float
-    window_seconds: float
-    window: timedelta
-    p: int          # threshold % = p / q exactly
-    h: int          # 100 * q: a move of price - base ≥ k·threshold ⇔ (price-base)·h ≥ k·p·base
-
-    @classmethod
-    def of(cls, pct: float, window_seconds: float) -> _Params:
-        if not window_seconds > 0:
-            raise ValueError(f"window must be positive, got {window_seconds!r}")
-        p, q = _ratio(pct)
-        return cls(float(pct), float(window_seconds), timedelta(seconds=window_seconds), p, 100 * q)
-
-
-class _SymbolState:
-    """Window, episode and history state of one symbol for one business date."""
-
-    __slots__ = ("day", "last_ts", "last_cum", "mins", "maxs", "up_level", "down_level",
-                 "cut_ts", "cut_prm", "cutoff", "hist", "rejected", "log", "emitted",
-                 "up_since", "down_since", "held", "lo", "stand")
-
-    def __init__(self, day: date) -> None:
-        self.day = day
-        self.last_ts: datetime | None = None
-        self.last_cum = -1
-        # window cutoff (cut_ts - window of cut_prm), kept while trades share a timestamp
-        self.cut_ts: datetime | None = None
-        self.cut_prm: _Params | None = None
-        self.cutoff: datetime | None = None
-        # Entries (timestamp, price, cum_volume, source, market state); mins: strictly
-        # increasing prices front→back, maxs: strictly decreasing, over the trades *inside* the
-        # window. The front is the window extreme (its latest occurrence).
-        self.mins: deque[_Entry] = deque()
-        self.maxs: deque[_Entry] = deque()
-        # The standing trade: the last trade at or before the window's start (hist[lo - 1]);
-        # hist[lo] is the first trade inside the window. None before any trade left the window.
-        self.lo = 0
-        self.stand: _Entry | None = None
-        self.up_level = 0     # highest step alerted in the current up episode (0 = armed)
-        self.down_level = 0
-        self.up_since = -1    # cum_volume of the trade that opened the current up episode
-        self.down_since = -1
-        # The day's accepted trades in exchange (cum_volume) order; timestamps non-decreasing.
-        self.hist: list[_Entry] = []
-        self.rejected: set[int] = set()          # cum_volumes of out-of-order trades
-        # Level changes: (cum_volume, up_level, down_level, up_since, down_since) after that
-        # trade; the state before any trade is the last entry with a lower cum_volume.
-        self.log: list[tuple[int, int, int, int, int]] = []
-        # Alerts raised for this symbol and day: (direction, trigger cum_volume, step).
-        self.emitted: list[tuple[str, int, int]] = []
-        # Alerts not raised because an alert of their episode was: decided again when late
-        # trades split the episode. (trigger, direction, base, step, since, params)
-        self.held: list[tuple[_Entry, str, _Entry, int, int, _Params]] = []
-
-
-_Entry = tuple[datetime, int, int, str, str]
-_LATE_SOURCES = frozenset({SOURCE_BACKFILL, SOURCE_JOURNAL})
-_VI_STATES = frozenset({"static_vi", "dynamic_vi"})     # Tick.state of a VI auction print
-LATE_AFTER_S = 5.0
-
-
-def _cum_of(e: _Entry) -> int:
-    return e[2]
-
-
-def _ts_of(e: _Entry) -> datetime:
-    return e[0]
-
-
-def _log_cum(e: tuple[int, int, int, int, int]) -> int:
-    return e[0]
-
-
-class MoveDetector:
+class MoveDetector(AlertBook, LateTrades):
     """Turns trades, in any arrival order, into :class:`AlertEvent` s (see the module docstring).
 
     Not thread-safe; call it from one thread (the engine's event loop).
@@ -202,13 +111,13 @@ class MoveDetector:
         names: Callable[[str], str] | None = None,
         clock: Callable[[], datetime] = now_utc,
     ) -> None:
-        self._default = _Params.of(threshold_pct, window_seconds)
-        self._overrides: dict[str, _Params] = {
-            code: _Params.of(pct, win) for code, (pct, win) in (overrides or {}).items()
+        self._default = Params.of(threshold_pct, window_seconds)
+        self._overrides: dict[str, Params] = {
+            code: Params.of(pct, win) for code, (pct, win) in (overrides or {}).items()
         }
         self._names = names
         self._clock = clock
-        self._states: dict[str, _SymbolState] = {}
+        self._states: dict[str, SymbolState] = {}
         self._pending: dict[str, list[Tick]] = {}       # late trades of the current batch
         self._ids: set[str] = set()                     # alert ids raised (or seeded)
         self._seeded: dict[tuple[str, date], list[tuple[str, int, int]]] = {}
@@ -240,12 +149,12 @@ class MoveDetector:
     def set_override(self, code: str, pct: float, window: float) -> None:
         """Own threshold/window for one symbol. Its window and episodes restart (the old
         window was sized and judged for other parameters); replay/out-of-order marks stay."""
-        self._overrides[code] = _Params.of(pct, window)
-        self._restart_window(code)
+        self._overrides[code] = Params.of(pct, window)
+        self._restart(code)
 
     def clear_override(self, code: str) -> None:
         if self._overrides.pop(code, None) is not None:
-            self._restart_window(code)
+            self._restart(code)
 
     def reconfigure(self, threshold_pct: float, window_seconds: float,
                     overrides: dict[str, tuple[float, float]] | None = None) -> None:
@@ -259,42 +168,14 @@ class MoveDetector:
         for moves already under way, but the next crossing of the new threshold alerts). Late
         trades merged afterwards are judged with the new parameters.
         """
-        new_default = _Params.of(threshold_pct, window_seconds)
-        new_overrides = {code: _Params.of(pct, win) for code, (pct, win) in (overrides or {}).items()}
+        new_default = Params.of(threshold_pct, window_seconds)
+        new_overrides = {code: Params.of(pct, win) for code, (pct, win) in (overrides or {}).items()}
         old = {code: self._overrides.get(code, self._default) for code in self._states}
         self._default, self._overrides = new_default, new_overrides
         for code, before in old.items():
             after = self._overrides.get(code, self._default)
             if after != before:
-                self._rearm_from_history(code, after)
-
-    def _rearm_from_history(self, code: str, prm: _Params) -> None:
-        st = self._states[code]
-        st.mins.clear()
-        st.maxs.clear()
-        st.cut_ts = None
-        if not st.hist:
-            return
-        last = st.hist[-1]
-        cutoff = last[0] - prm.window
-        first = bisect_right(st.hist, cutoff, key=_ts_of)
-        st.lo, st.stand = first, (st.hist[first - 1] if first else None)
-        for e in st.hist[first:]:
-            while st.mins and st.mins[-1][1] >= e[1]:
-                st.mins.pop()
-            st.mins.append(e)
-            while st.maxs and st.maxs[-1][1] <= e[1]:
-                st.maxs.pop()
-            st.maxs.append(e)
-        price, cum = last[1], last[2]
-        low, high = st.mins[0][1], st.maxs[0][1]
-        if st.stand is not None:               # the price that stood at the window's start
-            low, high = min(low, st.stand[1]), max(high, st.stand[1])
-        st.up_level = (price - low) * prm.h // (prm.p * low)
-        st.down_level = (high - price) * prm.h // (prm.p * high)
-        st.up_since = cum if st.up_level else -1
-        st.down_since = cum if st.down_level else -1
-        st.log.append((cum, st.up_level, st.down_level, st.up_since, st.down_since))
+                rebuild_window(self._states[code], after)
 
     def roll_over(self, day: date) -> None:
         """A new business date: forget every symbol's state, alert ids and seeds of earlier
@@ -316,17 +197,10 @@ class MoveDetector:
             return None
         return st.day, st.last_cum, st.last_ts
 
-    def _restart_window(self, code: str) -> None:
+    def _restart(self, code: str) -> None:
         st = self._states.get(code)
         if st is not None:
-            st.mins.clear()
-            st.maxs.clear()
-            st.up_level = st.down_level = 0
-            st.up_since = st.down_since = -1
-            st.cut_ts = None
-            st.lo = len(st.hist)          # trades before the restart never stand for the window
-            st.stand = None
-            st.log.append((st.last_cum, 0, 0, -1, -1))
+            restart_window(st)
 
     def reset(self, code: str | None = None) -> None:
         """Forget everything about ``code`` (or every symbol), including replay marks and the
@@ -340,28 +214,6 @@ class MoveDetector:
             self._ids = {i for i in self._ids if not i.startswith(code + ":")}
             for key in [k for k in self._seeded if k[0] == code]:
                 del self._seeded[key]
-
-    def seed(self, alert_ids: Iterable[str]) -> int:
-        """Alerts already raised (an earlier run's rows in the alerts table): never raised
-        again, and they count for the episode rule. Returns how many ids were understood."""
-        n = 0
-        for aid in alert_ids:
-            try:
-                code, day_text, direction, step, cum = aid.split(":")
-                day = datetime.strptime(day_text, "%Y%m%d").date()
-                record = (direction, int(cum), int(step))
-            except ValueError:
-                continue
-            if aid in self._ids:
-                continue
-            self._ids.add(aid)
-            st = self._states.get(code)
-            if st is not None and st.day == day:
-                st.emitted.append(record)
-            else:
-                self._seeded.setdefault((code, day), []).append(record)
-            n += 1
-        return n
 
     def codes(self) -> set[str]:
         """Symbols that traded (any trade received) since the detector started."""
@@ -501,275 +353,6 @@ class MoveDetector:
                     alerts.append(a)
         return alerts
 
-    def _new_state(self, code: str, day: date) -> _SymbolState:
-        st = _SymbolState(day)
-        seeded = self._seeded.pop((code, day), None)
-        if seeded:
-            st.emitted.extend(seeded)
-        return st
 
-    # -- late trades -----------------------------------------------------------------------------
-
-    def _merge(self, code: str, out: list[AlertEvent]) -> None:
-        """Merge the pending late trades of ``code`` into its history and evaluate again the
-        stretch they change; appends the alerts found that were not raised before to ``out``."""
-        late = self._pending.pop(code)
-        st = self._states[code]
-        hist = st.hist
-        late.sort(key=_tick_cum)
-        fresh: list[Tick] = []
-        for t in late:
-            if t.timestamp.date() != st.day:    # an earlier day (a later one resets the state)
-                self.out_of_order += 1
-                continue
-            cum = t.cum_volume
-            if cum in st.rejected or (fresh and fresh[-1].cum_volume == cum):
-                self.replayed += 1
-                continue
-            i = bisect_left(hist, cum, key=_cum_of)
-            if i < len(hist) and hist[i][2] == cum:
-                self.replayed += 1
-                continue
-            if t.price <= 0:
-                self.invalid += 1
-                continue
-            fresh.append(t)
-        if not fresh:
-            return
-        # Merge the late trades with the tail of the history from the first one on; keep only
-        # trades not older than their predecessor (exchange order; see "Trade order").
-        start = bisect_left(hist, fresh[0].cum_volume, key=_cum_of)
-        tail = hist[start:]
-        merged: list[_Entry] = []
-        newest = hist[start - 1][0] if start else None
-        last_new = -1
-        ti = 0
-        for t in fresh:
-            cum = t.cum_volume
-            while ti < len(tail) and tail[ti][2] < cum:
-                e = tail[ti]
-                ti += 1
-                if newest is not None and e[0] < newest:
-                    st.rejected.add(e[2])      # an old trade now known to be out of order
-                    self.out_of_order += 1
-                    continue
-                merged.append(e)
-                newest = e[0]
-            if newest is not None and t.timestamp < newest:
-                st.rejected.add(cum)
-                self.out_of_order += 1
-                continue
-            merged.append((t.timestamp, t.price, cum, t.source, t.state))
-            newest = t.timestamp
-            last_new = start + len(merged) - 1
-            self.late += 1
-            self.processed += 1
-        for e in tail[ti:]:
-            if newest is not None and e[0] < newest:
-                st.rejected.add(e[2])
-                self.out_of_order += 1
-                continue
-            merged.append(e)
-            newest = e[0]
-        hist[start:] = merged
-        if last_new >= 0:
-            c0 = hist[start][2]
-            held, st.held = st.held, []
-            reached = self._evaluate(st, code, start, last_new, out)
-            # the held alerts inside the evaluated stretch were found (or not) again there; one
-            # whose trigger or base is now known to be out of order is no move at all
-            rejected = st.rejected
-            held = [x for x in held if not c0 <= x[0][2] <= reached
-                    and x[0][2] not in rejected and x[2][2] not in rejected]
-            for trigger, direction, base_e, step, since, prm in held:
-                until = self._episode_end(st.log, direction, since)
-                a = self._raise(st, code, trigger, direction, base_e, step, since, prm, until)
-                if a is not None:
-                    out.append(a)
-        if hist:
-            st.last_ts, st.last_cum = hist[-1][0], hist[-1][2]
-            # the history's indices moved: find the standing trade of the last trade's window
-            lo = bisect_right(hist, hist[-1][0] - self._overrides.get(code, self._default).window,
-                             key=_ts_of)
-            st.lo, st.stand = lo, (hist[lo - 1] if lo else None)
-        st.cut_ts = None
-
-    def _evaluate(self, st: _SymbolState, code: str, i0: int, last_new: int,
-                  out: list[AlertEvent]) -> int:
-        """Evaluate trades ``hist[i0:]`` again (the history changed at ``i0``) until the state
-        equals the earlier evaluation with no changed trade left in the window. Returns the
-        cum_volume of the last trade evaluated."""
-        hist, log = st.hist, st.log
-        prm = self._overrides.get(code, self._default) if self._overrides else self._default
-        h, p, window = prm.h, prm.p, prm.window
-        c0 = hist[i0][2]
-        j = bisect_left(log, c0, key=_log_cum)
-        up, down, up_since, down_since = log[j - 1][1:] if j else (0, 0, -1, -1)
-        old = log[j:]
-        del log[j:]
-        o_up, o_down, o_us, o_ds = up, down, up_since, down_since
-        oi = 0
-        first = bisect_right(hist, hist[i0][0] - window, 0, i0, key=_ts_of)
-        lo = first                       # hist[lo - 1]: the standing trade (see _one)
-        mins: deque[_Entry] = deque()
-        maxs: deque[_Entry] = deque()
-        for e in hist[first:i0]:
-            price = e[1]
-            while mins and mins[-1][1] >= price:
-                mins.pop()
-            mins.append(e)
-            while maxs and maxs[-1][1] <= price:
-                maxs.pop()
-            maxs.append(e)
-        found: list[tuple[str, int, _Entry, _Entry, int]] = []    # (dir, since, trigger, base, step)
-        converged_at = -1
-        for idx in range(i0, len(hist)):
-            e = hist[idx]
-            ts, price, cum = e[0], e[1], e[2]
-            while oi < len(old) and old[oi][0] <= cum:
-                _, o_up, o_down, o_us, o_ds = old[oi]
-                oi += 1
-            while mins and mins[-1][1] >= price:
-                mins.pop()
-            mins.append(e)
-            while maxs and maxs[-1][1] <= price:
-                maxs.pop()
-            maxs.append(e)
-            cutoff = ts - window
-            while hist[lo][0] <= cutoff:
-                lo += 1
-            stand = hist[lo - 1] if lo else None
-            while mins[0][0] <= cutoff:
-                mins.popleft()
-            while maxs[0][0] <= cutoff:
-                maxs.popleft()
-            changed = False
-            low = mins[0]
-            if stand is not None and stand[1] < low[1]:
-                low = stand
-            base = low[1]
-            rise = (price - base) * h
-            if up and 2 * rise < p * base:
-                up, up_since, changed = 0, -1, True
-            if rise >= (up + 1) * p * base:
-                if not up:
-                    up_since = cum
-                up = rise // (p * base)
-                changed = True
-                found.append((UP, up_since, e, low, up))
-            high = maxs[0]
-            if stand is not None and stand[1] > high[1]:
-                high = stand
-            base = high[1]
-            fall = (base - price) * h
-            if down and 2 * fall < p * base:
-                down, down_since, changed = 0, -1, True
-            if fall >= (down + 1) * p * base:
-                if not down:
-                    down_since = cum
-                down = fall // (p * base)
-                changed = True
-                found.append((DOWN, down_since, e, high, down))
-            if changed:
-                log.append((cum, up, down, up_since, down_since))
-            # converged: no changed trade in the window nor standing for it (lo - 1 > last_new)
-            if (idx > last_new and lo - 1 > last_new
-                    and (up, down, up_since, down_since) == (o_up, o_down, o_us, o_ds)):
-                converged_at = idx
-                break
-        if converged_at >= 0:
-            log.extend(x for x in old if x[0] > hist[converged_at][2])
-        else:
-            st.mins, st.maxs = mins, maxs
-            st.up_level, st.down_level, st.up_since, st.down_since = up, down, up_since, down_since
-        for direction, since, trigger, base_e, step in found:
-            until = self._episode_end(log, direction, since)
-            a = self._raise(st, code, trigger, direction, base_e, step, since, prm, until)
-            if a is not None:
-                out.append(a)
-        return hist[converged_at][2] if converged_at >= 0 else hist[-1][2]
-
-    @staticmethod
-    def _episode_end(log: list[tuple[int, int, int, int, int]], direction: str,
-                     since: int) -> int | None:
-        """cum_volume of the trade that re-armed the episode opened at ``since`` (None: open)."""
-        k = 1 if direction == UP else 2
-        j = bisect_right(log, since, key=_log_cum)
-        for entry in log[j:]:
-            if entry[k] == 0:
-                return entry[0]
-        return None
-
-    # -- alerts ----------------------------------------------------------------------------------
-
-    def _raise(self, st: _SymbolState, code: str, trigger: _Entry, direction: str,
-               base: _Entry, step: int, since: int, prm: _Params,
-               until: int | None = None) -> AlertEvent | None:
-        """The alert, unless raised already: same id, or same direction and episode with a
-        step at least as high (``since`` ≤ trigger < ``until``)."""
-        ts, price, cum, source, state = trigger
-        alert_id = f"{code}:{ts:%Y%m%d}:{direction}:{step}:{cum}"
-        if alert_id in self._ids:
-            self.suppressed += 1
-            return None
-        for d, c, s in st.emitted:
-            if d == direction and s >= step and c >= since and (until is None or c < until):
-                self.suppressed += 1
-                st.held.append((trigger, direction, base, step, since, prm))
-                return None
-        self._ids.add(alert_id)
-        st.emitted.append((direction, cum, step))
-        self.alerts += 1
-        base_time, base_price = base[0], base[1]
-        change = (Decimal(price - base_price) * 100 / Decimal(base_price)).quantize(
-            _CENT, rounding=ROUND_HALF_UP)
-        name = ""
-        if self._names is not None:
-            try:
-                name = self._names(code) or ""
-            except Exception:   # a name lookup must never cost an alert
-                name = ""
-        vi = state if state in _VI_STATES else self._vi_between(st.hist, base[2], cum)
-        detected = self._clock()
-        delay = max(0.0, round((detected - ts).total_seconds(), 1))
-        late = source in _LATE_SOURCES or delay > LATE_AFTER_S
-        if late:
-            self.alerts_late += 1
-        return AlertEvent(
-            alert_id=alert_id,
-            stock_code=code,
-            stock_name=name,
-            direction=direction,
-            change_pct=float(change),
-            base_price=base_price,
-            base_time=base_time,
-            trigger_price=price,
-            trigger_time=ts,
-            trigger_cum_volume=cum,
-            detected_at=detected,
-            window_seconds=prm.window_seconds,
-            threshold_pct=prm.threshold_pct,
-            step=int(step),
-            late=late,
-            delay_s=delay,
-            source=source,
-            vi=vi,
-        )
-
-    @staticmethod
-    def _vi_between(hist: list[_Entry], base_cum: int, trigger_cum: int) -> str:
-        """The VI state of the latest VI auction print from the base to the trigger ("" if
-        none): the move went through a VI. Runs only for an alert (O(trades in the window))."""
-        i = bisect_left(hist, base_cum, key=_cum_of)
-        j = bisect_left(hist, trigger_cum, key=_cum_of)
-        for e in reversed(hist[i:j]):
-            if e[4] in _VI_STATES:
-                return e[4]
-        return ""
-
-
-def _tick_cum(t: Tick) -> int:
-    return t.cum_volume
-
-
-__all__ = ["DOWN", "LATE_AFTER_S", "UP", "MoveDetector", "now_utc"]
+__all__ = ["DEFAULT_THRESHOLD_PCT", "DEFAULT_WINDOW_SECONDS", "DOWN", "LATE_AFTER_S", "SOURCE_JOURNAL",
+           "UP", "MoveDetector", "now_utc"]
