@@ -436,7 +436,7 @@ class Repository:
                 base_time=r.base_time, trigger_price=int(r.trigger_price), trigger_time=r.trigger_time,
                 trigger_cum_volume=int(r.trigger_cum_volume), detected_at=r.detected_at,
                 window_seconds=r.window_seconds, threshold_pct=r.threshold_pct, step=int(r.step),
-                late=bool(r.late), delay_s=float(r.delay_s), source=r.source, kind=r.kind),
+                late=bool(r.late), delay_s=float(r.delay_s), source=r.source, kind=r.kind, vi=r.vi),
                 bool(r.acknowledged), r.acknowledged_at) for r in conn.execute(q)]
 
     def alert_ids_on(self, business_date: date) -> list[str]:
