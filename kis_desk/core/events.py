@@ -156,16 +156,11 @@ class SymbolFeedState(StrEnum):
 
 @dataclass(frozen=True)
 class MarketStateEvent(Event):
-    """A symbol's market state changed: ``state`` "" (normal trading again), "halted" or "vi"
-    (a VI auction is running), learnt from its trades or, while it was quiet, from an
-    ``inquire-price`` probe (feed.market_state) — never from a registration.
-
-    ``since``: when the state began as far as known (KST): the VI-status start time, the time of
-    the trade that said so, else when it was first seen; for "" when normal trading resumed.
-    ``kind`` ("static" | "dynamic" | "static+dynamic") and ``reference`` (the VI standard price)
-    are set for a VI when the VI-status endpoint or the auction print told them ("" / None when
-    not known: mock accounts have no VI-status endpoint).
-    """
+    """A symbol's market state changed: ``state`` "" (normal again), "halted" or "vi" (a VI
+    auction runs), from its trades or, while it was quiet, an inquire-price probe
+    (feed.market_state). ``since``: when it began as far as known (KST; for "": when trading
+    resumed); ``kind`` ("static" | "dynamic" | "static+dynamic") and ``reference`` (the VI
+    standard price) when known ("" / None: mock accounts have no VI-status endpoint)."""
 
     type_name: ClassVar[str] = "market_state"
     stock_code: str

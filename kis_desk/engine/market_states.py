@@ -100,8 +100,8 @@ class MarketStates:
         return feed is None or bool(feed.config.always_open)
 
     def _on_ticks(self, event: TicksEvent) -> None:
-        ticks = [t for t in event.ticks if t.source in _LIVE]
-        if ticks:
+        ticks = event.ticks          # one read, poll or back-fill page: one source per event
+        if ticks and ticks[0].source in _LIVE:
             self.watch.on_ticks(ticks)
 
     def _rest(self) -> tuple[Any, Any]:
