@@ -21,8 +21,9 @@ T0 = datetime(2024, 1, 2, 9, 0, 0, tzinfo=KST)
 FIXED_NOW = datetime(2024, 1, 2, 0, 0, 5, tzinfo=timezone.utc)
 
 
-def tick(code: str, ts: datetime, price: int, cum: int, source: str = "ws", state: str = "") -> Tick:
-    return Tick(code, ts, price, 1, cum, None, None, None, 0.0, source, "krx", state)
+def tick(code: str, ts: datetime, price: int, cum: int, source: str = "ws", state: str = "",
+         volume: int = 1) -> Tick:
+    return Tick(code, ts, price, volume, cum, None, None, None, 0.0, source, "krx", state)
 
 
 def at(seconds: float) -> datetime:
@@ -35,14 +36,15 @@ def det(**kw) -> MoveDetector:
 
 
 class Feed:
-    """Builds one symbol's trades with growing cumulative volume."""
+    """Builds one symbol's trades with growing cumulative volume (10 shares each, no trade
+    missing: each trade's ``cum_volume - volume`` is the previous one's ``cum_volume``)."""
 
     def __init__(self, code: str = "005930") -> None:
         self.code, self.cum = code, 0
 
     def __call__(self, seconds: float, price: int) -> Tick:
         self.cum += 10
-        return tick(self.code, at(seconds), price, self.cum)
+        return tick(self.code, at(seconds), price, self.cum, volume=10)
 
 
 # -- exact boundaries --------------------------------------------------------------------------
@@ -163,6 +165,32 @@ def test_vi_of_an_alert_from_a_vi_print_inside_the_window():
     g = Feed("000660")
     [b] = det().process([g(0, 1000), g(1, 1050)])
     assert b.vi == ""
+
+
+def test_a_price_behind_missing_trades_stands_only_once_they_are_back_filled():
+    """A stall: the first trade after it says trades are missing before it (cum_volume - volume
+    beyond the last known one). Against the price before the stall it would be +6 %, but what
+    stood at the window's start is unknown: no alert. The back-fill brings the missing trades;
+    the window is evaluated again, and the move from the price that stood alerts then, once."""
+    f = Feed()
+    d = det()
+    assert d.process([f(0, 10_000)]) == []                                      # cum 10
+    after = tick("005930", at(90), 10_600, 40, volume=10)                        # 20, 30 missing
+    assert d.process([after]) == []
+    st = d._states["005930"]
+    assert st.stand is None and [e[2] for e in st.hist] == [10, 40]
+    missing = [tick("005930", at(50), 10_050, 20, "backfill", volume=10),
+               tick("005930", at(60), 10_100, 30, "backfill", volume=10)]
+    [a] = d.process(missing)
+    assert (a.base_price, a.base_time, a.trigger_price, a.trigger_cum_volume) == (10_000, at(0), 10_600, 40)
+    assert a.change_pct == 6.0 and a.source == "ws"            # the trigger is the live trade
+    assert d.process(missing + [after]) == []                                    # replays: nothing
+    # a hole inside the window changes nothing: the window's own trades are all known
+    g = Feed("000660")
+    d2 = det()
+    assert d2.process([g(0, 1000), g(10, 1000)]) == []
+    [b] = d2.process([tick("000660", at(20), 1060, 100, volume=1)])              # 30…99 missing
+    assert (b.base_price, b.base_time) == (1000, at(10))
 
 
 def test_window_boundary_down_and_custom_window():
@@ -350,7 +378,8 @@ def test_alert_json_round_trip():
 class Reference:
     """Recomputes the whole window for every trade, with Fractions. Same rules, no deques.
     The base candidates are the trades in (T - window, T] and the last trade at or before
-    T - window (the price that stood when the window opened)."""
+    T - window (the price that stood when the window opened) — when no trade is missing between
+    it and the window's first trade (``cum_volume - volume`` of that one is its ``cum_volume``)."""
 
     def __init__(self, pct: float, window: float) -> None:
         self.pct = Fraction(Decimal(str(pct)))
@@ -379,7 +408,10 @@ class Reference:
             s["trades"].append(t)
             start = t.timestamp - self.window
             stood = [x for x in s["trades"] if x.timestamp <= start][-1:]   # the price at the start
-            win = stood + [x for x in s["trades"] if x.timestamp > start]
+            inside = [x for x in s["trades"] if x.timestamp > start]
+            if stood and inside[0].cum_volume - inside[0].volume != stood[0].cum_volume:
+                stood = []                      # trades missing in between: it is not known
+            win = stood + inside
             lo = min(x.price for x in win)
             hi = max(x.price for x in win)
             lo_t = [x for x in win if x.price == lo][-1]
@@ -419,23 +451,30 @@ class Reference:
 
 @st.composite
 def trade_streams(draw, consistent: bool = False):
-    """Trades of two symbols with replays, new days and VI auctions (a pause of 2 minutes or more,
-    longer than every window, then one print, often a jump, marked with a VI state); unless
-    ``consistent``, also trades whose timestamp is older than their predecessor's (inconsistent
-    data the detector must reject)."""
+    """Trades of two symbols with replays, new days, VI auctions (a pause of 2 minutes or more,
+    longer than every window, then one print, often a jump, marked with a VI state) and holes
+    (trades missing before a trade: its ``cum_volume - volume`` is beyond the previous one's);
+    unless ``consistent``, also trades whose timestamp is older than their predecessor's
+    (inconsistent data the detector must reject)."""
     codes = ["005930", "000660"]
     clock = {c: T0 for c in codes}
     price = {c: draw(st.integers(20, 200)) for c in codes}
     cum = {c: 0 for c in codes}
     out: list[Tick] = []
     for _ in range(draw(st.integers(1, 150))):
-        kind = draw(st.sampled_from(["trade"] * 12 + ["replay", "day", "vi"]
+        kind = draw(st.sampled_from(["trade"] * 12 + ["replay", "day", "vi", "vi", "hole"]
                                     + ([] if consistent else ["old"])))
         c = draw(st.sampled_from(codes))
         if kind == "trade":
             clock[c] += timedelta(seconds=draw(st.integers(0, 40)))
             price[c] = max(1, price[c] + draw(st.integers(-12, 12)))
-            cum[c] += draw(st.integers(1, 3))
+            step = draw(st.integers(1, 3))
+            cum[c] += step
+            out.append(tick(c, clock[c], price[c], cum[c], volume=step))
+        elif kind == "hole":
+            clock[c] += timedelta(seconds=draw(st.integers(0, 150)))
+            price[c] = max(1, price[c] + draw(st.integers(-30, 30)))
+            cum[c] += draw(st.integers(2, 5))
             out.append(tick(c, clock[c], price[c], cum[c]))
         elif kind == "vi":
             clock[c] += timedelta(seconds=draw(st.integers(120, 150)))

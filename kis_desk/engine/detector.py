@@ -15,7 +15,10 @@ Rules (the tests in ``tests/test_detector*.py`` pin every one of them):
   the last trade at or before 09:00:00. Why: a 2-minute VI auction leaves no trade in the minute
   before its single print, and the move that print completes (from the price before the VI) must
   alert. A symbol that trades rarely is judged against its previous price however old (within
-  the business date): that price stood until the move.
+  the business date): that price stood until the move. The standing trade counts only when no
+  trade is missing between it and the window's first trade (that trade's ``cum_volume -
+  volume`` is its ``cum_volume``): behind a hole — a stall not back-filled yet — the price that
+  stood is unknown, so the move waits for the back-fill (then it alerts, late).
 * **Move.** Up: the latest price against the window *minimum* (base); down: against the window
   *maximum*. So a move from any point in the window counts, not only from its first trade. When
   the extreme price occurs several times, the base is its *latest* occurrence (the moment the
@@ -81,7 +84,8 @@ start moves; integer comparisons only on the hot path; exact ``Decimal`` only fo
 ``change_pct`` of an alert) plus one list append (the day's history). Late trades cost
 O(log n) to place plus the re-evaluated stretch (typically the late trades and one window
 after them). Memory: one ``(ts, price, cum, source,
-state)`` tuple per accepted trade of the day (about 140 bytes), freed at the next business date.
+state, cum - volume)`` tuple per accepted trade of the day (about 150 bytes), freed at the next
+business date.
 """
 
 from __future__ import annotations
@@ -277,7 +281,7 @@ class MoveDetector(AlertBook, LateTrades):
         st.last_cum = cum
         self.processed += 1
 
-        entry = (ts, price, cum, tick.source, tick.state)
+        entry = (ts, price, cum, tick.source, tick.state, cum - tick.volume)
         hist = st.hist
         hist.append(entry)
         mins, maxs = st.mins, st.maxs
@@ -301,7 +305,8 @@ class MoveDetector(AlertBook, LateTrades):
                 while hist[lo][0] <= cutoff:
                     lo += 1
                 st.lo = lo
-                st.stand = hist[lo - 1]
+                prev = hist[lo - 1]          # stands only with no trade missing up to the window
+                st.stand = prev if hist[lo][5] == prev[2] else None
         while mins[0][0] <= cutoff:        # never empties: the newest entry is at ts > cutoff
             mins.popleft()
         while maxs[0][0] <= cutoff:

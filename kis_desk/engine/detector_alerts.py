@@ -90,7 +90,7 @@ class AlertBook:
                until: int | None = None) -> AlertEvent | None:
         """The alert, unless raised already: same id, or same direction and episode with a
         step at least as high (``since`` ≤ trigger < ``until``)."""
-        ts, price, cum, source, state = trigger
+        ts, price, cum, source, state = trigger[:5]
         alert_id = f"{code}:{ts:%Y%m%d}:{direction}:{step}:{cum}"
         if alert_id in self._ids:
             self.suppressed += 1

@@ -19,7 +19,9 @@ from collections.abc import Callable
 
 from ..core.events import AlertEvent
 from ..core.ticks import Tick
-from .detector_window import DOWN, UP, Entry, LogEntry, Params, SymbolState, cum_of, log_cum, ts_of
+from .detector_window import (
+    DOWN, UP, Entry, LogEntry, Params, SymbolState, cum_of, log_cum, standing, ts_of,
+)
 
 
 def _tick_cum(t: Tick) -> int:
@@ -100,7 +102,7 @@ class LateTrades:
                 st.rejected.add(cum)
                 self.out_of_order += 1
                 continue
-            merged.append((t.timestamp, t.price, cum, t.source, t.state))
+            merged.append((t.timestamp, t.price, cum, t.source, t.state, cum - t.volume))
             newest = t.timestamp
             last_new = start + len(merged) - 1
             self.late += 1
@@ -132,7 +134,7 @@ class LateTrades:
             # the history's indices moved: find the standing trade of the last trade's window
             lo = bisect_right(hist, hist[-1][0] - self._overrides.get(code, self._default).window,
                              key=ts_of)
-            st.lo, st.stand = lo, (hist[lo - 1] if lo else None)
+            st.lo, st.stand = lo, standing(hist, lo)
         st.cut_ts = None
 
     def _evaluate(self, st: SymbolState, code: str, i0: int, last_new: int,
@@ -179,7 +181,7 @@ class LateTrades:
             cutoff = ts - window
             while hist[lo][0] <= cutoff:
                 lo += 1
-            stand = hist[lo - 1] if lo else None
+            stand = hist[lo - 1] if lo and hist[lo][5] == hist[lo - 1][2] else None
             while mins[0][0] <= cutoff:
                 mins.popleft()
             while maxs[0][0] <= cutoff:

@@ -6,8 +6,10 @@ same per-symbol state; it is defined once here, with the two ways a window is re
 the hot path (new parameters: :func:`rebuild_window`; an override set or cleared:
 :func:`restart_window`).
 
-An entry is ``(timestamp, price, cum_volume, source, market state)``: one tuple per accepted
-trade of the day, in exchange (cumulative-volume) order.
+An entry is ``(timestamp, price, cum_volume, source, market state, cum_volume - volume)``: one
+tuple per accepted trade of the day, in exchange (cumulative-volume) order. The last field is the
+cumulative volume the trade says came before it: equal to the previous entry's when no trade is
+missing between them (KIS's own continuity; see :func:`standing`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from decimal import Decimal
 UP = "up"
 DOWN = "down"
 
-Entry = tuple[datetime, int, int, str, str]
+Entry = tuple[datetime, int, int, str, str, int]
 #: (cum_volume, up_level, down_level, up_since, down_since) after a trade that changed them
 LogEntry = tuple[int, int, int, int, int]
 
@@ -72,7 +74,8 @@ class SymbolState:
         self.mins: deque[Entry] = deque()
         self.maxs: deque[Entry] = deque()
         # The standing trade: the last trade at or before the window's start (hist[lo - 1]);
-        # hist[lo] is the first trade inside the window. None before any trade left the window.
+        # hist[lo] is the first trade inside the window. None before any trade left the window,
+        # or when trades are missing between the two (see standing()).
         self.lo = 0
         self.stand: Entry | None = None
         self.up_level = 0     # highest step alerted in the current up episode (0 = armed)
@@ -104,6 +107,17 @@ def log_cum(e: LogEntry) -> int:
     return e[0]
 
 
+def standing(hist: list[Entry], lo: int) -> Entry | None:
+    """The trade that stood at the start of a window whose first trade is ``hist[lo]``: the one
+    before it — only when no trade is missing between them (``hist[lo]`` follows it in the
+    cumulative-volume chain). Behind a hole (a stall not back-filled yet) the price that stood
+    is unknown, and the move is judged on the trades inside the window until the hole is filled
+    (then the window is evaluated again, with the standing trade)."""
+    if lo and hist[lo][5] == hist[lo - 1][2]:
+        return hist[lo - 1]
+    return None
+
+
 def rebuild_window(st: SymbolState, prm: Params) -> None:
     """The window of the newest trade rebuilt from the day's history over ``prm``'s length,
     and the episodes set to the level the current move already reaches under ``prm``'s
@@ -116,7 +130,7 @@ def rebuild_window(st: SymbolState, prm: Params) -> None:
     last = st.hist[-1]
     cutoff = last[0] - prm.window
     first = bisect_right(st.hist, cutoff, key=ts_of)
-    st.lo, st.stand = first, (st.hist[first - 1] if first else None)
+    st.lo, st.stand = first, standing(st.hist, first)
     for e in st.hist[first:]:
         while st.mins and st.mins[-1][1] >= e[1]:
             st.mins.pop()
@@ -149,4 +163,4 @@ def restart_window(st: SymbolState) -> None:
 
 
 __all__ = ["DOWN", "Entry", "LogEntry", "Params", "SymbolState", "UP", "cum_of", "log_cum",
-           "rebuild_window", "restart_window", "ts_of"]
+           "rebuild_window", "restart_window", "standing", "ts_of"]
