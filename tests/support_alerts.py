@@ -50,6 +50,8 @@ class _RefTrade(NamedTuple):
     timestamp: datetime
     price: int
     cum_volume: int
+    volume: int              # the standing price counts only with no trade missing before
+    state: str = ""          # the reference's VI marking; these comparisons leave ``vi`` out
 
 
 def reference_alerts(sim: Any, codes: Iterable[str], pct: float, window: float) -> list[tuple]:
@@ -62,7 +64,8 @@ def reference_alerts(sim: Any, codes: Iterable[str], pct: float, window: float) 
     out: list[tuple] = []
     for code in codes:
         trades = [_RefTrade(code, datetime.strptime(t.business_date + t.time, "%Y%m%d%H%M%S")
-                            .replace(tzinfo=KST), t.price, t.cum_volume) for t in sim.history(code)]
+                            .replace(tzinfo=KST), t.price, t.cum_volume, t.volume)
+                  for t in sim.history(code)]
         out.extend(ref.feed(trades))
     return out
 

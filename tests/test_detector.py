@@ -21,8 +21,9 @@ T0 = datetime(2024, 1, 2, 9, 0, 0, tzinfo=KST)
 FIXED_NOW = datetime(2024, 1, 2, 0, 0, 5, tzinfo=timezone.utc)
 
 
-def tick(code: str, ts: datetime, price: int, cum: int, source: str = "ws") -> Tick:
-    return Tick(code, ts, price, 1, cum, None, None, None, 0.0, source)
+def tick(code: str, ts: datetime, price: int, cum: int, source: str = "ws", state: str = "",
+         volume: int = 1) -> Tick:
+    return Tick(code, ts, price, volume, cum, None, None, None, 0.0, source, "krx", state)
 
 
 def at(seconds: float) -> datetime:
@@ -35,14 +36,15 @@ def det(**kw) -> MoveDetector:
 
 
 class Feed:
-    """Builds one symbol's trades with growing cumulative volume."""
+    """Builds one symbol's trades with growing cumulative volume (10 shares each, no trade
+    missing: each trade's ``cum_volume - volume`` is the previous one's ``cum_volume``)."""
 
     def __init__(self, code: str = "005930") -> None:
         self.code, self.cum = code, 0
 
     def __call__(self, seconds: float, price: int) -> Tick:
         self.cum += 10
-        return tick(self.code, at(seconds), price, self.cum)
+        return tick(self.code, at(seconds), price, self.cum, volume=10)
 
 
 # -- exact boundaries --------------------------------------------------------------------------
@@ -102,23 +104,105 @@ def test_base_is_latest_occurrence_of_extreme():
 # -- window boundary ---------------------------------------------------------------------------
 
 def test_window_lower_bound_is_exclusive():
-    # Base exactly `window` seconds before the trigger is outside the window.
+    # The window holds (T - window, T] plus the ONE trade that stood at its start (the last at
+    # or before T - window): a trade before that standing trade is outside the window.
     f = Feed()
     d = det()
-    assert d.process([f(0, 10_000), f(60, 10_500)]) == []
+    assert d.process([f(0, 10_000), f(30, 10_400), f(90, 10_500)]) == []   # stands: 10 400
+    f = Feed()
+    d = det()
+    assert d.process([f(0, 10_000), f(60, 10_400), f(120, 10_500)]) == []  # 60 = T - window
+    f = Feed()
+    d = det()
+    [a] = d.process([f(0, 10_000), f(31, 10_400), f(90, 10_500)])           # 10 000 stood at 30
+    assert a.base_time == at(0)
     f = Feed()
     d = det()
     [a] = d.process([f(0, 10_000), f(59, 10_500)])
     assert a.base_time == at(0)
 
 
+def test_price_standing_at_window_start_is_a_base():
+    # The last trade at or before T - window is the price that stood when the window opened.
+    f = Feed()
+    [a] = det().process([f(0, 10_000), f(60, 10_500)])
+    assert (a.base_price, a.base_time, a.trigger_time) == (10_000, at(0), at(60))
+    f = Feed()
+    [a] = det().process([f(0, 10_000), f(600, 9_500)])        # stood there for ten minutes
+    assert (a.direction, a.base_price, a.base_time) == ("down", 10_000, at(0))
+
+
+def test_vi_auction_print_completes_a_move_from_the_standing_price():
+    """Trades at 100 until 09:10:00, a 2-minute VI (no trades), the auction print at 106 at
+    09:12:05: one up alert from 100, marked as a VI move."""
+    f = Feed()
+    d = det()
+    quiet = [f(s, 100) for s in range(0, 601, 5)]                   # 09:00:00 … 09:10:00
+    assert d.process(quiet) == []
+    f.cum += 10
+    auction = Tick("005930", at(725), 106, 10, f.cum, None, None, None, 0.0, "ws",
+                   "krx", "dynamic_vi")
+    [a] = d.process([auction])
+    assert (a.direction, a.base_price, a.base_time, a.trigger_price, a.step, a.change_pct) == (
+        "up", 100, at(600), 106, 1, 6.0)
+    assert a.vi == "dynamic_vi" and a.trigger_time == T0.replace(minute=12, second=5)
+    # the next trades at the new price are the same episode: nothing more
+    assert d.process([f(726, 106), f(727, 107)]) == []
+
+
+def test_vi_of_an_alert_from_a_vi_print_inside_the_window():
+    # The VI print is not the trigger but lies between the base and the trigger.
+    f = Feed()
+    d = det()
+    assert d.process([f(0, 1000)]) == []
+    f.cum += 10
+    vi_print = Tick("005930", at(10), 1030, 1, f.cum, None, None, None, 0.0, "ws", "krx",
+                    "static_vi")
+    assert d.process([vi_print]) == []
+    [a] = d.process([f(12, 1050)])
+    assert a.vi == "static_vi" and a.base_price == 1000
+    # a move that does not go through a VI print says nothing
+    g = Feed("000660")
+    [b] = det().process([g(0, 1000), g(1, 1050)])
+    assert b.vi == ""
+
+
+def test_a_price_behind_missing_trades_stands_only_once_they_are_back_filled():
+    """A stall: the first trade after it says trades are missing before it (cum_volume - volume
+    beyond the last known one). Against the price before the stall it would be +6 %, but what
+    stood at the window's start is unknown: no alert. The back-fill brings the missing trades;
+    the window is evaluated again, and the move from the price that stood alerts then, once."""
+    f = Feed()
+    d = det()
+    assert d.process([f(0, 10_000)]) == []                                      # cum 10
+    after = tick("005930", at(90), 10_600, 40, volume=10)                        # 20, 30 missing
+    assert d.process([after]) == []
+    st = d._states["005930"]
+    assert st.stand is None and [e[2] for e in st.hist] == [10, 40]
+    missing = [tick("005930", at(50), 10_050, 20, "backfill", volume=10),
+               tick("005930", at(60), 10_100, 30, "backfill", volume=10)]
+    [a] = d.process(missing)
+    assert (a.base_price, a.base_time, a.trigger_price, a.trigger_cum_volume) == (10_000, at(0), 10_600, 40)
+    assert a.change_pct == 6.0 and a.source == "ws"            # the trigger is the live trade
+    assert d.process(missing + [after]) == []                                    # replays: nothing
+    # a hole inside the window changes nothing: the window's own trades are all known
+    g = Feed("000660")
+    d2 = det()
+    assert d2.process([g(0, 1000), g(10, 1000)]) == []
+    [b] = d2.process([tick("000660", at(20), 1060, 100, volume=1)])              # 30…99 missing
+    assert (b.base_price, b.base_time) == (1000, at(10))
+
+
 def test_window_boundary_down_and_custom_window():
     f = Feed()
     d = det(window_seconds=10)
-    assert d.process([f(0, 10_000), f(10, 9_500)]) == []
+    assert d.process([f(0, 10_000), f(5, 9_900), f(15, 9_500)]) == []     # 9 900 stood at 5
     f = Feed()
     d = det(window_seconds=10)
     assert len(d.process([f(0, 10_000), f(9, 9_500)])) == 1
+    f = Feed()
+    d = det(window_seconds=10)
+    assert len(d.process([f(0, 10_000), f(6, 9_900), f(15, 9_500)])) == 1  # 10 000 stood at 5
 
 
 def test_same_second_trades_are_in_order():
@@ -146,8 +230,8 @@ def test_rearm_when_window_slides_past_base():
     f = Feed()
     d = det()
     assert len(d.process([f(0, 1000), f(10, 1060)])) == 1
-    assert d.process([f(61, 1060)]) == []          # window now 1060 only: move 0 → re-armed
-    [a] = d.process([f(70, 1113)])                  # +5.00 % from 1060
+    assert d.process([f(71, 1060)]) == []          # 1060 stood at 11 and since: move 0 → re-armed
+    [a] = d.process([f(80, 1113)])                  # +5.00 % from 1060
     assert (a.base_price, a.step) == (1060, 1)
 
 
@@ -240,8 +324,9 @@ def test_per_symbol_overrides():
     assert d.process([h(10, 1000), h(14, 1100)])[0].threshold_pct == 10.0
     h2 = Feed("000661")
     d.set_override("000661", 2.0, 3.0)
-    assert d.process([h2(0, 1000), h2(3, 1020)]) == []         # 3 s apart: outside a 3 s window
-    [a] = d.process([h2(4, 1041)])                             # +2.06 % from 1020
+    # +2.0 % from 1000 at 4 s, but 1000 neither stood at 1 s nor traded after: a 3 s window
+    assert d.process([h2(0, 1000), h2(1, 1019), h2(4, 1020), h2(5, 1020)]) == []
+    [a] = d.process([h2(8, 1041)])                             # +2.06 % from 1020 (stood at 5)
     assert (a.threshold_pct, a.window_seconds, a.base_price) == (2.0, 3.0, 1020)
     d.clear_override("000661")
     assert d.params_for("000661") == (5.0, 60.0)
@@ -279,11 +364,11 @@ def test_alert_json_round_trip():
         "trigger_time": "2024-01-02T09:00:30+09:00", "trigger_cum_volume": 20,
         "detected_at": "2024-01-02T00:00:05+00:00", "window_seconds": 60.0,
         "threshold_pct": 5.0, "step": 1, "late": False, "delay_s": 0.0, "source": "ws",
-        "kind": "move", "muted": False,
+        "kind": "move", "muted": False, "vi": "",
     }
     assert event_from_json(text) == a and isinstance(event_from_json(text), AlertEvent)
     # An old reader's JSON (no late fields) still reads, with the defaults.
-    for k in ("late", "delay_s", "source"):
+    for k in ("late", "delay_s", "source", "vi"):
         del d[k]
     assert event_from_json(json.dumps(d)) == a
 
@@ -291,7 +376,10 @@ def test_alert_json_round_trip():
 # -- property test against a brute-force reference -----------------------------------------------
 
 class Reference:
-    """Recomputes the whole window for every trade, with Fractions. Same rules, no deques."""
+    """Recomputes the whole window for every trade, with Fractions. Same rules, no deques.
+    The base candidates are the trades in (T - window, T] and the last trade at or before
+    T - window (the price that stood when the window opened) — when no trade is missing between
+    it and the window's first trade (``cum_volume - volume`` of that one is its ``cum_volume``)."""
 
     def __init__(self, pct: float, window: float) -> None:
         self.pct = Fraction(Decimal(str(pct)))
@@ -299,6 +387,7 @@ class Reference:
         self.state: dict[str, dict] = {}
         # alert_id -> [cum_volume opening its episode, cum_volume re-arming it (None: open)]
         self.episodes: dict[str, list] = {}
+        self.vi: dict[str, str] = {}    # alert_id -> the VI state of a print from base to trigger
 
     def feed(self, ticks: list[Tick]) -> list[tuple]:
         out = []
@@ -317,7 +406,12 @@ class Reference:
                 continue
             s["last_ts"], s["last_cum"] = t.timestamp, t.cum_volume
             s["trades"].append(t)
-            win = [x for x in s["trades"] if x.timestamp > t.timestamp - self.window]
+            start = t.timestamp - self.window
+            stood = [x for x in s["trades"] if x.timestamp <= start][-1:]   # the price at the start
+            inside = [x for x in s["trades"] if x.timestamp > start]
+            if stood and inside[0].cum_volume - inside[0].volume != stood[0].cum_volume:
+                stood = []                      # trades missing in between: it is not known
+            win = stood + inside
             lo = min(x.price for x in win)
             hi = max(x.price for x in win)
             lo_t = [x for x in win if x.price == lo][-1]
@@ -339,7 +433,13 @@ class Reference:
                         since = s[key + "_ep"][0][0]
                     span = [since, None]
                     s[key + "_ep"].append(span)
-                    self.episodes[f"{t.stock_code}:{day:%Y%m%d}:{direction}:{level}:{t.cum_volume}"] = span
+                    aid = f"{t.stock_code}:{day:%Y%m%d}:{direction}:{level}:{t.cum_volume}"
+                    self.episodes[aid] = span
+                    through = [x.state for x in s["trades"]
+                               if base_t.cum_volume <= x.cum_volume <= t.cum_volume
+                               and x.state in ("static_vi", "dynamic_vi")]
+                    self.vi[aid] = t.state if t.state in ("static_vi", "dynamic_vi") else (
+                        through[-1] if through else "")
                     s[key] = level
                     cents = math.floor(move * 100 + Fraction(1, 2))     # half-up, exact
                     signed = Fraction(cents if direction == "up" else -cents, 100)
@@ -351,21 +451,37 @@ class Reference:
 
 @st.composite
 def trade_streams(draw, consistent: bool = False):
-    """Trades of two symbols with replays and new days; unless ``consistent``, also trades whose
-    timestamp is older than their predecessor's (inconsistent data the detector must reject)."""
+    """Trades of two symbols with replays, new days, VI auctions (a pause of 2 minutes or more,
+    longer than every window, then one print, often a jump, marked with a VI state) and holes
+    (trades missing before a trade: its ``cum_volume - volume`` is beyond the previous one's);
+    unless ``consistent``, also trades whose timestamp is older than their predecessor's
+    (inconsistent data the detector must reject)."""
     codes = ["005930", "000660"]
     clock = {c: T0 for c in codes}
     price = {c: draw(st.integers(20, 200)) for c in codes}
     cum = {c: 0 for c in codes}
     out: list[Tick] = []
     for _ in range(draw(st.integers(1, 150))):
-        kind = draw(st.sampled_from(["trade"] * 12 + ["replay", "day"] + ([] if consistent else ["old"])))
+        kind = draw(st.sampled_from(["trade"] * 12 + ["replay", "day", "vi", "vi", "hole"]
+                                    + ([] if consistent else ["old"])))
         c = draw(st.sampled_from(codes))
         if kind == "trade":
             clock[c] += timedelta(seconds=draw(st.integers(0, 40)))
             price[c] = max(1, price[c] + draw(st.integers(-12, 12)))
-            cum[c] += draw(st.integers(1, 3))
+            step = draw(st.integers(1, 3))
+            cum[c] += step
+            out.append(tick(c, clock[c], price[c], cum[c], volume=step))
+        elif kind == "hole":
+            clock[c] += timedelta(seconds=draw(st.integers(0, 150)))
+            price[c] = max(1, price[c] + draw(st.integers(-30, 30)))
+            cum[c] += draw(st.integers(2, 5))
             out.append(tick(c, clock[c], price[c], cum[c]))
+        elif kind == "vi":
+            clock[c] += timedelta(seconds=draw(st.integers(120, 150)))
+            price[c] = max(1, price[c] + draw(st.integers(-30, 30)))
+            cum[c] += 1
+            out.append(tick(c, clock[c], price[c], cum[c],
+                            state=draw(st.sampled_from(["static_vi", "dynamic_vi", "halted", ""]))))
         elif kind == "replay" and out:
             out.append(draw(st.sampled_from(out)))
         elif kind == "old":
@@ -383,10 +499,11 @@ def trade_streams(draw, consistent: bool = False):
        pct=st.sampled_from([5.0, 4.99, 2.5, 10.0, 1.0, 0.5, 7.25]),
        window=st.sampled_from([1.0, 5.0, 30.0, 60.0, 2.5]))
 def test_matches_brute_force_reference(trades, pct, window):
-    got = [(a.alert_id, a.base_price, a.base_time, a.trigger_time, a.step, a.change_pct)
+    got = [(a.alert_id, a.base_price, a.base_time, a.trigger_time, a.step, a.change_pct, a.vi)
            for a in det(threshold_pct=pct, window_seconds=window).process(trades)]
-    want = [(aid, base, bt, tt, step, chg) for aid, chg, base, bt, tt, step
-            in Reference(pct, window).feed(trades)]
+    ref = Reference(pct, window)
+    want = [(aid, base, bt, tt, step, chg, ref.vi[aid]) for aid, chg, base, bt, tt, step
+            in ref.feed(trades)]
     assert got == want
 
 
@@ -451,7 +568,7 @@ def late_arrivals(draw, consistent: bool = True):
 def _state(d: MoveDetector) -> dict:
     return {code: (s.day, [e[:3] for e in s.hist], s.up_level, s.down_level, s.up_since,
                    s.down_since, s.mins[0][:3] if s.mins else None,
-                   s.maxs[0][:3] if s.maxs else None,
+                   s.maxs[0][:3] if s.maxs else None, s.stand[:3] if s.stand else None,
                    {e[0]: e for e in s.log})        # the state after each trade that changed it
             for code, s in d._states.items()}
 

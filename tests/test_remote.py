@@ -10,7 +10,7 @@ import pytest
 from kis_desk.config import UserPaths
 from kis_desk.engine.collector import Collector, CollectorConfig
 from kis_desk.wiring import build_collector
-from kis_desk.core.events import AlertEvent, SessionStateEvent, TicksEvent
+from kis_desk.core.events import AlertEvent, MarketStateEvent, SessionStateEvent, TicksEvent
 from kis_desk.engine.remote import RemoteEngine
 from kis_desk.market.symbols import default_watchlist
 from test_collector import _wait
@@ -51,6 +51,51 @@ async def test_remote_engine_replays_the_collectors_trades_and_alerts(tmp_path, 
     assert {t.stock_code for t in got_ticks} <= set(codes)
     stored = collector.summary()["stored"]
     assert len(got_ticks) <= stored
+
+
+async def test_halts_reach_attached_desktops_over_redis_also_after_they_began(tmp_path, redis_url):
+    """A halt the collector's watch finds (inquire-price, no registration) shows on a desktop
+    attached before it began (pub/sub) and on one attached during it (the state hash)."""
+    from dataclasses import replace
+
+    from kis_desk.sim.embedded import EmbeddedSimulator
+
+    codes = default_watchlist()[:3]
+    db = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    channel = f"kis:a:{uuid.uuid4().hex[:8]}"
+    cfg = CollectorConfig(env="sim", codes=codes, sim_rate=200, sim_spikes=False, db_url=db,
+                          redis_url=redis_url, redis_channel=channel,
+                          paths=UserPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c"))
+    collector = Collector(cfg, exchange=EmbeddedSimulator(cfg.sim_rate, cfg.sim_keys, spikes=False))
+    early = RemoteEngine(redis_url, db, alert_channel=channel, tick_channel=None)
+    late = RemoteEngine(redis_url, db, alert_channel=channel, tick_channel=None)
+    sent: list[MarketStateEvent] = []
+    got: list[MarketStateEvent] = []
+    got_late: list[MarketStateEvent] = []
+    collector.bus.subscribe(MarketStateEvent, sent.append)
+    early.bus.subscribe(MarketStateEvent, got.append)
+    late.bus.subscribe(MarketStateEvent, got_late.append)
+    await early.start()
+    await collector.start()
+    halted = codes[0]
+    try:
+        await _wait(lambda: collector.feed.all_live(), "all live")
+        watch = collector.market_watch.watch
+        watch.config = replace(watch.config, quiet_after=1.0, interval=0.2, recheck=0.5)
+        collector.exchange.simulator.faults.halt(halted, None)
+        await _wait(lambda: list(early.market_states()) == [halted], "the halt on the desktop")
+        await late.start()
+        await _wait(lambda: list(late.market_states()) == [halted], "the halt read from the hash")
+        collector.exchange.simulator.faults.resume(halted)
+        await _wait(lambda: early.market_states() == {} == late.market_states(), "trading again")
+    finally:
+        await collector.stop()
+        await early.stop()
+        await late.stop()
+    assert [(e.stock_code, e.state, e.source) for e in sent] == [(halted, "halted", "probe"),
+                                                                  (halted, "", "trade")]
+    assert got == sent                      # the very events, through JSON and Redis
+    assert got_late == sent
 
 
 async def test_remote_engine_survives_an_unreachable_redis(tmp_path):

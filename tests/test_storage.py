@@ -240,7 +240,7 @@ async def test_alerts_stored_once_and_acknowledged(db_url, tmp_path):
     await w.start()
     w.submit_alert(make_alert(1))
     w.submit_alert(make_alert(1))          # same alert_id again
-    w.submit_alert(make_alert(2))
+    w.submit_alert(dataclasses.replace(make_alert(2), vi="static_vi"))
     await w.flush()
     await w.stop()
     assert w.stats().alerts_stored == 2
@@ -248,6 +248,7 @@ async def test_alerts_stored_once_and_acknowledged(db_url, tmp_path):
     try:
         stored = repo.alerts_on(DAY)
         assert [s.alert.alert_id for s in stored] == [make_alert(1).alert_id, make_alert(2).alert_id]
+        assert [s.alert.vi for s in stored] == ["", "static_vi"]      # the writer's backends store it
         first = stored[0].alert
         assert first.stock_name == "삼성전자" and first.trigger_price == 73640
         assert first.trigger_time == make_alert(1).trigger_time
@@ -412,7 +413,7 @@ def test_migration_3_adds_alert_lateness_and_keeps_alerts(db_url):
     try:
         assert migrate(engine, target=2) == (0, 2)
         a = make_alert(1)
-        old_cols = [c for c in ALERT_COLUMNS if c not in ("late", "delay_s", "source", "kind")]
+        old_cols = [c for c in ALERT_COLUMNS if c not in ("late", "delay_s", "source", "kind", "vi")]
         with engine.begin() as conn:
             conn.execute(sa.text(f"INSERT INTO alerts ({', '.join(old_cols)}) VALUES "
                                  f"({', '.join(':' + c for c in old_cols)})"),
@@ -436,7 +437,7 @@ def test_migration_7_adds_alert_kind_and_keeps_alerts(db_url):
     try:
         assert migrate(engine, target=4) == (0, 4)
         a = make_alert(1)
-        old_cols = [c for c in ALERT_COLUMNS if c != "kind"]
+        old_cols = [c for c in ALERT_COLUMNS if c not in ("kind", "vi")]
         with engine.begin() as conn:
             conn.execute(sa.text(f"INSERT INTO alerts ({', '.join(old_cols)}) VALUES "
                                  f"({', '.join(':' + c for c in old_cols)})"),
@@ -449,5 +450,31 @@ def test_migration_7_adds_alert_kind_and_keeps_alerts(db_url):
         assert repo.save_alert(level)
         kinds = {s.alert.alert_id: s.alert.kind for s in repo.alerts_between(DAY, DAY)}
         assert kinds == {a.alert_id: "move", level.alert_id: "level"}
+    finally:
+        engine.dispose()
+
+
+def test_migration_8_adds_alert_vi_and_keeps_alerts(db_url):
+    from kis_desk.engine.storage.schema import ALERT_COLUMNS, MIGRATIONS
+    assert [n for n, _, _ in MIGRATIONS][-2:] == [7, 8] and LATEST_VERSION == 8   # 6 stays unused
+    engine = create_engine(db_url)
+    try:
+        assert migrate(engine, target=7) == (0, 7)
+        a = make_alert(1)
+        old_cols = [c for c in ALERT_COLUMNS if c != "vi"]
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"INSERT INTO alerts ({', '.join(old_cols)}) VALUES "
+                                 f"({', '.join(':' + c for c in old_cols)})"),
+                         {c: getattr(a, c, None) for c in old_cols} | {"business_date": DAY})
+        assert migrate(engine) == (7, LATEST_VERSION)
+        repo = Repository(db_url, engine=engine)
+        [stored] = repo.alerts_on(DAY)
+        assert stored.alert == a and stored.alert.vi == ""
+        vi = dataclasses.replace(make_alert(2), vi="dynamic_vi")
+        assert repo.save_alert(vi)
+        again = {s.alert.alert_id: s.alert for s in repo.alerts_on(DAY)}[vi.alert_id]
+        assert again == vi and again.vi == "dynamic_vi"
+        history = {s.alert.alert_id: s.alert.vi for s in repo.alerts_between(DAY, DAY)}
+        assert history == {a.alert_id: "", vi.alert_id: "dynamic_vi"}
     finally:
         engine.dispose()

@@ -70,6 +70,49 @@ def test_live_edits_reach_the_collector_and_shutdown_flushes(qloop):
     assert store.load().watchlist == CLI_WATCHLIST
 
 
+def test_a_halted_symbol_shows_halted_in_the_engine_and_the_grid(qloop):
+    """The simulator halts one symbol: the engine's watch finds it (inquire-price, no
+    registration), EngineHandle.market_states() says so and the grid's badge reads 정지; when
+    trading resumes both clear. Exactly one halt and one end, for that symbol only."""
+    from dataclasses import replace
+
+    from kis_desk.core.events import MarketStateEvent
+    from kis_desk.ui.watchlist_model import Col
+
+    store = SettingsStore()
+    store.save(UserSettings(sound=False))
+    config = CollectorConfig(env="sim", codes=["005930", "000660"], sim_rate=300, sim_keys=1,
+                             sim_spikes=False)
+    events: list[MarketStateEvent] = []
+    shown: dict[str, object] = {}
+
+    async def script(window) -> None:
+        engine, model = window.engine, window.model
+        engine.bus.subscribe(MarketStateEvent, events.append)
+        await until(lambda: all(model.state(c).price is not None for c in ("005930", "000660")),
+                    what="first prices")
+        watch = engine.market_watch.watch
+        watch.config = replace(watch.config, quiet_after=1.0, interval=0.2, recheck=0.5)
+
+        def badge() -> object:
+            model.flush()
+            return model.cells(model.row_of("000660"))[Col.BADGE][0]
+        engine.exchange.simulator.faults.halt("000660", None)
+        await until(lambda: badge() == "정지", timeout=30, what="the halt badge")
+        shown["states"] = {c: e.state for c, e in engine.market_states().items()}
+        shown["other"] = model.cells(model.row_of("005930"))[Col.BADGE][0]
+        engine.exchange.simulator.faults.resume("000660")
+        await until(lambda: badge() is None and not engine.market_states(), timeout=30, what="cleared")
+        window.close()
+
+    code = qloop.run_until_complete(asyncio.wait_for(
+        run_window(config, store=store, on_started=script), 120))
+    assert code == 0
+    assert shown == {"states": {"000660": "halted"}, "other": None}
+    assert [(e.stock_code, e.state, e.source) for e in events] == [("000660", "halted", "probe"),
+                                                                    ("000660", "", "trade")]
+
+
 @pytest.mark.skipif(os.name == "nt", reason="os.kill(SIGTERM) on Windows terminates the test process itself")
 def test_sigterm_stops_cleanly_and_flushes(qloop):
     import os

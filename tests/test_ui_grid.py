@@ -179,9 +179,11 @@ def test_value_ohlc_and_badge_columns(window, engine):
         administrative, warning, halted = True, "danger", False
     assert symbol_flags(Info()) == ("admin", "danger")
     r = RowState("999999", "테스트")
-    r.flags, r.venue, r.market_state, r.price = ("admin",), "nxt", "vi", 1
+    from kis_desk.core.events import MarketStateEvent
+    r.flags, r.venue, r.price = ("admin",), "nxt", 1
+    r.market = MarketStateEvent("999999", "vi", datetime(2026, 3, 3, 9, 31, 5, tzinfo=KST))
     from kis_desk.ui.grid_columns import COLUMNS
-    assert COLUMNS[Col.BADGE].text(r, window.model) == "NXT VI 관리"
+    assert COLUMNS[Col.BADGE].text(r, window.model) == "NXT VI 09:31 관리"      # with its start
 
 
 def test_dialog_buttons_are_korean_and_names_share_one_font(window):

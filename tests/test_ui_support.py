@@ -54,6 +54,10 @@ class RecordingEngine(EngineReads):
 
         self.alert_rules = AlertRules(5.0, 60.0)
         self.owns_alert_rules = True
+        self.states: dict = {}                 # market_states(): halts / VI under way
+
+    def market_states(self) -> dict:
+        return dict(self.states)
 
     async def start(self) -> None:
         self.calls.append(("start", None))

@@ -94,6 +94,7 @@ class AlertEvent(Event):
     source: str = "ws"       # source of the trigger trade: ws | poll | backfill | journal
     kind: str = "move"       # "move" (sudden move, engine.detector) | "level" (price level, 목표가)
     muted: bool = False      # raised while muted (engine.alert_rules): stored/published, not sounded
+    vi: str = ""             # "static_vi" | "dynamic_vi" when the move went through a VI auction
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AlertEvent:
@@ -109,6 +110,7 @@ class AlertEvent(Event):
             step=int(d.get("step", 1)), late=bool(d.get("late", False)),
             delay_s=float(d.get("delay_s", 0.0)), source=str(d.get("source", "ws")),
             kind=str(d.get("kind", "move")), muted=bool(d.get("muted", False)),
+            vi=str(d.get("vi", "")),
         )
 
 
@@ -150,6 +152,23 @@ class SymbolFeedState(StrEnum):
     BACKFILLING = "backfilling"
     DARK = "dark"
     WAITING = "waiting"
+
+
+@dataclass(frozen=True)
+class MarketStateEvent(Event):
+    """A symbol's market state changed: ``state`` "" (normal again), "halted" or "vi" (a VI
+    auction runs), from its trades or, while it was quiet, an inquire-price probe
+    (feed.market_state). ``since``: when it began as far as known (KST; for "": when trading
+    resumed); ``kind`` ("static" | "dynamic" | "static+dynamic") and ``reference`` (the VI
+    standard price) when known ("" / None: mock accounts have no VI-status endpoint)."""
+
+    type_name: ClassVar[str] = "market_state"
+    stock_code: str
+    state: str
+    since: datetime
+    source: str = "probe"    # "probe" (inquire-price) | "trade" (a trade's market-state fields)
+    kind: str = ""
+    reference: int | None = None
 
 
 @dataclass(frozen=True)
@@ -379,7 +398,7 @@ class EventBus:
 
 __all__ = [
     "AlertEvent", "DayRolloverEvent", "ErrorEvent", "Event", "EventBus", "FeedStateEvent",
-    "FeedStats", "MarketPhaseEvent", "PendingGap", "PublisherStatsEvent", "SymbolFeedState",
-    "RateEvent", "SessionStateEvent", "StorageStatsEvent", "SubscriptionPlanEvent", "TicksEvent",
+    "FeedStats", "MarketPhaseEvent", "MarketStateEvent", "PendingGap", "PublisherStatsEvent",
+    "SymbolFeedState", "RateEvent", "SessionStateEvent", "StorageStatsEvent", "SubscriptionPlanEvent", "TicksEvent",
     "event_from_dict", "event_from_json",
 ]

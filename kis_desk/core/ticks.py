@@ -15,6 +15,9 @@ from ..protocol.fields import (
     IDX_STRENGTH, IDX_TIME, IDX_VOLUME,
 )
 from ..protocol.records import KST, KST_TIMESTAMP_CACHE, TradeRecord, kst_timestamp
+from ..protocol.states import (
+    IDX_HALT, IDX_HOUR_CLS, IDX_MKOP, MarketState, market_state_of_fields,
+)
 
 SOURCE_WS = "ws"
 SOURCE_BACKFILL = "backfill"
@@ -45,7 +48,9 @@ class Tick(NamedTuple):
     strength: float | None       # 체결강도
     received_at: float           # epoch seconds when our process received it
     source: str                  # "ws" | "backfill" | "poll"
-    venue: str = VENUE_KRX       # "krx" | "nxt" | "total" (last, with a default: old call sites)
+    venue: str = VENUE_KRX       # "krx" | "nxt" | "total" (with a default: old call sites)
+    state: str = ""              # market state: "" = normal, else a MarketState value
+                                 # ("static_vi", "dynamic_vi", "halted", "auction", …); not stored
 
     @property
     def business_date(self) -> date:
@@ -67,10 +72,18 @@ class Tick(NamedTuple):
             ts = ts.replace(tzinfo=KST)
         return cls(d["stock_code"], ts, int(d["price"]), int(d["volume"]), int(d["cum_volume"]),
                    d.get("change"), d.get("change_rate"), d.get("strength"),
-                   float(d.get("received_at", 0.0)), d.get("source", SOURCE_WS), d.get("venue", VENUE_KRX))
+                   float(d.get("received_at", 0.0)), d.get("source", SOURCE_WS), d.get("venue", VENUE_KRX),
+                   d.get("state", ""))
 
 
 _tuple_new = tuple.__new__
+_NORMAL = MarketState.NORMAL
+
+
+def _state_of(f: Sequence[str]) -> str:
+    """Tick.state of a record whose market-state fields are not the normal ``20``/``N``/``0``."""
+    state = market_state_of_fields(f)
+    return "" if state is _NORMAL else state.value
 
 
 def ticks_from_records(records: Sequence[TradeRecord], received_at: float,
@@ -80,6 +93,9 @@ def ticks_from_records(records: Sequence[TradeRecord], received_at: float,
     Same values as converting each record through its properties, without their per-field
     call overhead: the core fields were validated when the record was parsed; the secondary
     ones (change, change rate, strength) become ``None`` when KIS sends something odd.
+    ``state`` costs three string compares for a normal trade (NEW_MKOP_CLS_CODE ``20``,
+    TRHT_YN ``N``, HOUR_CLS_CODE ``0``); anything else is decoded by
+    :func:`~kis_desk.protocol.states.market_state_of_fields`.
     """
     out = []
     append = out.append
@@ -101,9 +117,13 @@ def ticks_from_records(records: Sequence[TradeRecord], received_at: float,
             strength = float(f[IDX_STRENGTH])
         except ValueError:
             strength = None
+        if f[IDX_HOUR_CLS] == "0" and f[IDX_HALT] == "N" and f[IDX_MKOP] == "20":
+            state = ""
+        else:
+            state = _state_of(f)
         append(_tuple_new(Tick, (f[IDX_CODE], ts, int(f[IDX_PRICE]), int(f[IDX_VOLUME]),
                                  int(f[IDX_CUM_VOLUME]), change, rate, strength, received_at,
-                                 source, venue)))
+                                 source, venue, state)))
     return out
 
 

@@ -74,6 +74,7 @@ class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
         self.publisher: Any = None
         self.feed: Any = None
         self.levels: Any = None           # PriceLevelWatcher, from start()
+        self.market_watch: Any = None     # market_states.MarketStates (halts, VI), from start()
         self.alert_rules = AlertRules(config.threshold_pct, config.window_seconds)
         self._rule_tasks: set[asyncio.Task[Any]] = set()
         self.owns_alert_rules = True      # set_alert_rules works here (RemoteEngine: read only)
@@ -109,6 +110,7 @@ class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
     async def start(self) -> None:
         """Start everything; raises ConfigError with a user-facing reason when it cannot."""
         from .detector import MoveDetector
+        from .market_states import MarketStates
         from .price_levels import PriceLevelWatcher
         from .storage import Repository, TickWriter
 
@@ -157,6 +159,8 @@ class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
         self.feed = self._new_feed(credentials)
         self._started = True
         await self.feed.start(self.collected, pending_gaps=self._pending_gaps, first=len(self.codes))
+        self.market_watch = MarketStates(self)
+        self.market_watch.start(self.collected)
         self._tasks.append(asyncio.create_task(self._report_loop(), name="collector-report"))
         log.info("collector started: %d symbols, env %s, database %s", len(self.codes),
                  self.environment.name, redact_url(db_url))
@@ -255,6 +259,8 @@ class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
 
     async def _stop_components(self) -> None:
         left: list[PendingGap] | None = None
+        if self.market_watch is not None:
+            await self.market_watch.stop()
         if self.feed is not None:
             try:
                 left = await self.feed.stop()
@@ -289,6 +295,12 @@ class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
                 self.exchange.add_code(code)
         if self.feed is not None and self._started:
             await self.feed.set_symbols(collected, first=len(self.codes))
+        if self.market_watch is not None:
+            self.market_watch.set_codes(collected)
+
+    def market_states(self) -> dict[str, Any]:
+        """Symbols halted or in a VI auction now: code → the MarketStateEvent that said so."""
+        return self.market_watch.current() if self.market_watch is not None else {}
 
     @property
     def collected(self) -> list[str]:

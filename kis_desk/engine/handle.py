@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
-from ..core.events import AlertEvent, EventBus
+from ..core.events import AlertEvent, EventBus, MarketStateEvent
 from ..core.ticks import Tick
 from ..protocol.records import KST
 
@@ -177,6 +177,11 @@ class EngineHandle(Protocol):
     async def stop(self) -> None: ...                      # flushes storage
 
     async def set_watchlist(self, codes: Sequence[str]) -> None: ...
+
+    def market_states(self) -> dict[str, MarketStateEvent]:
+        """Symbols halted or in a VI auction now (code → the event that said so); changes
+        arrive as ``MarketStateEvent`` on ``bus``."""
+        ...
 
     async def acknowledge_alert(self, alert_id: str) -> None: ...
 

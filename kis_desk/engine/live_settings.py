@@ -112,6 +112,8 @@ class LiveChanges:
         old = self.publisher
         fresh = await self._start_publisher(new) if new.redis_url else None
         self.publisher = fresh                  # alerts from now on go to the new one
+        if self.market_watch is not None:       # attached desktops' halt/VI badges follow it
+            await self.market_watch.use_redis(new.redis_url, new.redis_channel)
         self._publish_ticks = fresh is not None and bool(new.redis_tick_channel)
         if old is not None:
             await old.stop(flush_timeout=2.0)   # delivers what it can to the old target

@@ -25,8 +25,8 @@ from ..config import redact_url
 from ..core.backoff import Backoff, BackoffPolicy
 from ..core.ticks import Tick
 from ..core.events import (
-    AlertEvent, DayRolloverEvent, ErrorEvent, EventBus, SessionStateEvent, SubscriptionPlanEvent,
-    TicksEvent, event_from_json,
+    AlertEvent, DayRolloverEvent, ErrorEvent, EventBus, MarketStateEvent, SessionStateEvent,
+    SubscriptionPlanEvent, TicksEvent, event_from_json,
 )
 from ..protocol.records import KST
 from .alert_rules import SETTING_KEY as RULES_KEY
@@ -71,6 +71,8 @@ class RemoteEngine(EngineReads):
         self.received = 0
         self._seen: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._states: dict[str, MarketStateEvent] = {}    # halts / VI, from the collectors
+        self._states_task: asyncio.Task[None] | None = None
         self._crossing = {TicksEvent: self._note_ticks, AlertEvent: lambda _event: None}
         self.clock = clock
         self.business_date = clock().date()
@@ -92,10 +94,11 @@ class RemoteEngine(EngineReads):
         listen = self.reader.run() if streams else self._listen()
         self._tasks = [asyncio.create_task(listen, name="remote-engine"),
                        asyncio.create_task(self._report_phases(), name="remote-phases")]
+        self._follow_states()
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._tasks)
-        self._tasks = []
+        await cancel_and_wait(self._tasks + [self._states_task])
+        self._tasks, self._states_task = [], None
         if self._gaps is not None:
             await self._gaps.stop()
         if self.repository is not None:
@@ -106,6 +109,28 @@ class RemoteEngine(EngineReads):
         """Local only: the remote collector decides what streams; we show what arrives."""
         self.codes = list(dict.fromkeys(codes))
         self._publish_plan()
+
+    def market_states(self) -> dict[str, MarketStateEvent]:
+        """Halts and VI as the collectors publish them (engine.market_states, Redis)."""
+        return dict(self._states)
+
+    def _follow_states(self) -> None:
+        from .market_states import follow_market_states
+
+        if self._states_task is not None:
+            self._states_task.cancel()
+        if not self.redis_url:
+            return
+        self._states_task = asyncio.create_task(
+            follow_market_states(self.redis_url, self.alert_channel, self._market_state),
+            name="remote-market-states")
+
+    def _market_state(self, event: MarketStateEvent) -> None:
+        if event.state:
+            self._states[event.stock_code] = event
+        else:
+            self._states.pop(event.stock_code, None)
+        self.bus.publish(event)
 
     async def set_alert_rules(self, rules: AlertRules) -> None:
         """Not supported: the remote collector owns its rules (set them on its host; its alerts
@@ -141,6 +166,8 @@ class RemoteEngine(EngineReads):
             if listener is not None:
                 await cancel_and_wait([listener])
                 self._tasks[0] = asyncio.create_task(self._listen(), name="remote-engine")
+            if self._states_task is not None:
+                self._follow_states()
             changed.append("redis_url")
         return changed
 

@@ -1,7 +1,8 @@
 """Packed trade batches: one Redis stream entry carries many trades in a compact form.
 
 A batch is a JSON array of rows ``[code, time_us, price, volume, cum_volume, change,
-change_rate, strength, received_at, source]`` with the trade time as integer microseconds
+change_rate, strength, received_at, source, venue, state]`` (a batch of an older writer
+without the last one or two reads with their defaults) with the trade time as integer microseconds
 since the epoch (KST on the way back). Compared with one ``TicksEvent`` JSON object per trade
 this drops the repeated field names and the ISO time strings, and one ``XADD`` per batch
 instead of one per trade is what keeps the stream's cost near pub/sub (benchmarks/bench_fanout).

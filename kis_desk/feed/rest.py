@@ -23,6 +23,7 @@ from ..logs import register_secret
 from ..protocol.codec import build_approval_request, build_token_request
 from .token_cache import CachedToken, TokenCache
 from ..protocol.records import KST
+from ..protocol.states import VI_STATUS_PATH, VI_STATUS_TR_ID, ViStatus, vi_status_rows
 from .ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,8 @@ class PriceQuote:
     open: int | None = None
     high: int | None = None
     low: int | None = None
+    halted: bool = False        # temp_stop_yn Y (거래정지)
+    vi: bool = False            # vi_cls_code Y (a VI auction is running)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +175,8 @@ def parse_price(code: str, body: Mapping[str, Any]) -> PriceQuote:
         open=_int(out.get("stck_oprc")),
         high=_int(out.get("stck_hgpr")),
         low=_int(out.get("stck_lwpr")),
+        halted=str(out.get("temp_stop_yn", "")).strip() == "Y",
+        vi=str(out.get("vi_cls_code", "")).strip() == "Y",
     )
 
 
@@ -473,6 +478,15 @@ class KisRestClient:
         body = await self._quote(PATH_CCNL, TR_CCNL,
                                  {"FID_COND_MRKT_DIV_CODE": market, "FID_INPUT_ISCD": code})
         return parse_ccnl(body)
+
+    async def inquire_vi_status(self, code: str = "", business_date: str = "") -> list[ViStatus]:
+        """The day's latest VI events (every symbol, or ``code``'s), newest first; real accounts
+        only (a mock account's server answers an error: KisApiError)."""
+        body = await self._quote(VI_STATUS_PATH, VI_STATUS_TR_ID, {
+            "FID_DIV_CLS_CODE": "0", "FID_COND_SCR_DIV_CODE": "20139", "FID_MRKT_CLS_CODE": "0",
+            "FID_INPUT_ISCD": code, "FID_RANK_SORT_CLS_CODE": "0", "FID_INPUT_DATE_1": business_date,
+            "FID_TRGT_CLS_CODE": "", "FID_TRGT_EXLS_CLS_CODE": ""})
+        return vi_status_rows(body)
 
 
 def hhmmss_minus(hhmmss: str, seconds: int) -> str | None:

@@ -185,6 +185,8 @@ class AlertLogModel(QAbstractTableModel):
                 text = tr(f"alert.level_{a.direction}" if a.kind == "level" else f"alert.{a.direction}")
                 if group.count > 1:
                     text += " " + tr("alert.count", count=group.count)
+                if a.vi:
+                    text += " · " + tr(f"alert.vi.{a.vi}")
                 if a.muted:
                     text += " · " + tr("alert.muted")
                 return f"{text} · {tr('alert.late', delay=a.delay_s)}" if a.late else text

@@ -26,8 +26,11 @@ from ..core.events import AlertEvent
 from ..core.ticks import Tick
 from ..protocol.records import KST
 from .candles import FIVE_MINUTES, ONE_MINUTE, CandleSeries
-from .chart_items import CandlestickItem, TimeAxis
+from .chart_items import (  # noqa: F401 - MAX_LINE_POINTS, peak_downsample: the chart's vocabulary
+    MAX_LINE_POINTS, CandlestickItem, TimeAxis, ViMarks, WonAxis, peak_downsample, volume_bucket,
+)
 from .i18n import tr
+from .market_badges import VI_PRINTS, print_period
 from .theme import DARK_PALETTES, KOREAN, Palette
 
 MODE_CANDLE_1M = "candle1"
@@ -41,46 +44,10 @@ KST_UTC_OFFSET = -9 * 3600    # pyqtgraph's convention: seconds *west* of UTC
 LEFT_AXIS_PX = 84             # fits "1,000,000" plus the rotated axis label
 
 
-_BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800)
-MAX_LINE_POINTS = 2000        # points handed to the price line per redraw
 # 1 px: Qt's raster engine draws it on its thin-line fast path; a 1.3 px antialiased line goes
 # through the stroker and costs ~40× more (14 ms instead of 0.3 ms for 2,000 points)
 LINE_WIDTH = 1
 REDRAW_MS = 500
-
-
-def peak_downsample(t: np.ndarray, p: np.ndarray, max_points: int = MAX_LINE_POINTS) -> tuple[np.ndarray, np.ndarray]:
-    """At most ``max_points`` points: per bucket of trades its low and its high, in time order.
-
-    The first and last trades are kept, so the line starts and ends where the data does.
-    """
-    n = len(t)
-    if n <= max_points:
-        return t, p
-    size = -(-n // (max_points // 2 - 1))          # trades per bucket (ceil): ≤ max_points/2 − 1 buckets
-    full = n // size * size
-    blocks = p[:full].reshape(-1, size)
-    offsets = np.arange(0, full, size)
-    parts = [[0], offsets + blocks.argmin(axis=1), offsets + blocks.argmax(axis=1), [n - 1]]
-    if full < n:                                     # the partial last bucket
-        parts += [[full + int(np.argmin(p[full:]))], [full + int(np.argmax(p[full:]))]]
-    idx = np.unique(np.concatenate(parts).astype(np.int64))
-    return t[idx], p[idx]
-
-
-def volume_bucket(span_seconds: float, bars: int = 90) -> int:
-    """Seconds per volume bar so the visible day shows roughly ``bars`` bars (1 s … 30 min)."""
-    for size in _BUCKETS:
-        if span_seconds / size <= bars:
-            return size
-    return _BUCKETS[-1]
-
-
-class WonAxis(pg.AxisItem):
-    """Price axis with thousands separators (integer won), like the grid."""
-
-    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph API)
-        return [f"{v * scale:,.0f}" for v in values]
 
 
 class History(NamedTuple):
@@ -171,7 +138,8 @@ class DetailChart(QWidget):
         self.base_line = pg.InfiniteLine(angle=0, pen=pg.mkPen((150, 150, 150), style=Qt.PenStyle.DashLine))
         self.base_line.hide()
         self.price_plot.addItem(self.base_line)
-        self.vi_lines: list[pg.InfiniteLine] = []
+        self.vi = ViMarks(self.price_plot)       # VI periods (ui/market_badges)
+        self._vi_prints: set[float] = set()      # VI auction prints seen (trade or alert time)
         for plot in (self.price_plot, self.volume_plot):
             plot.setMouseEnabled(x=True, y=False)        # pan/zoom in time; prices fit the view
             plot.getViewBox().setAutoVisible(y=True)
@@ -197,7 +165,6 @@ class DetailChart(QWidget):
         self.mode = MODE_CANDLE_1M
         self.candles = CandleSeries(ONE_MINUTE)
         self.follow = True            # keep the newest candle in view until the user pans away
-        self.vi_times: list[float] = []
         self.price_line.setVisible(False)          # candles by default
         self.palette: Palette = KOREAN
         self.code: str | None = None
@@ -260,13 +227,28 @@ class DetailChart(QWidget):
             right = self.price_plot.getViewBox().viewRange()[0][1]
             self.follow = right >= self.series.t[self.series.n - 1]
 
-    def add_vi(self, when: float) -> None:
-        """A volatility-interruption (VI) marker at ``when`` (epoch s)."""
-        self.vi_times.append(when)
-        line = pg.InfiniteLine(when, angle=90, pen=pg.mkPen((230, 140, 0), style=Qt.PenStyle.DotLine),
-                               label=tr("chart.vi"), labelOpts={"position": 0.95, "color": (230, 140, 0)})
-        self.price_plot.addItem(line)
-        self.vi_lines.append(line)
+    @property
+    def vi_lines(self) -> list[pg.InfiniteLine]:
+        """One dotted "VI" line per VI period drawn (its band: ``vi.bands``)."""
+        return self.vi.lines
+
+    def add_vi(self, when: float, end: float | None = None) -> None:
+        """A volatility-interruption (VI) period from ``when`` (epoch s) to ``end`` (None: running)."""
+        self.vi.add(when, end)
+        self._dirty = True
+
+    def set_vi_periods(self, periods: Sequence[tuple[float, float | None]]) -> None:
+        """The VI periods the engine's market-state events showed for the current symbol."""
+        self.vi.set_events(list(periods))
+        self._dirty = True
+
+    def _vi_from(self, print_time: float | None = None) -> None:
+        """A VI auction print (or a VI alert's trigger) at ``print_time``: the VI it ended, from
+        the last trade before it (None: all of them again, the series having changed)."""
+        if print_time is not None:
+            self._vi_prints.add(print_time)
+        times = self.series.t[:self.series.n].tolist()
+        self.vi.set_found([print_period(times, t) for t in sorted(self._vi_prints)])
 
     # -- data ---------------------------------------------------------------------------------
     def set_day(self, day: date) -> None:
@@ -281,9 +263,8 @@ class DetailChart(QWidget):
         self.series.clear()
         self.candles.reset()
         self.follow = True
-        for line in self.vi_lines:
-            self.price_plot.removeItem(line)
-        self.vi_lines, self.vi_times = [], []
+        self.vi.clear()
+        self._vi_prints.clear()
         self.alerts = []
         self._spots_for = None
         self.prev_close = None
@@ -310,6 +291,7 @@ class DetailChart(QWidget):
             self._title()
         for a in alerts:
             self.add_alert(a)
+        self._vi_from()                   # the trades before each VI print are known now
         self._dirty = True
 
     def on_ticks(self, ticks) -> None:
@@ -321,6 +303,9 @@ class DetailChart(QWidget):
             start, end = self._day_range
             mine = [t for t in mine if start <= t.timestamp < end]
         if mine:
+            for t in mine:
+                if t.state in VI_PRINTS and t.cum_volume > self.series.last_cum:
+                    self._vi_from(t.timestamp.timestamp())     # before the print joins the series
             self.series.extend(mine)
             last = mine[-1]
             if last.change is not None and last.price - last.change != self.prev_close:
@@ -331,6 +316,8 @@ class DetailChart(QWidget):
     def add_alert(self, alert: AlertEvent) -> None:
         if alert.stock_code == self.code and all(a.alert_id != alert.alert_id for a in self.alerts):
             self.alerts.append(alert)
+            if alert.vi:                   # the move went through a VI: its auction print
+                self._vi_from(alert.trigger_time.timestamp())
             self._dirty = True
 
     # -- drawing ------------------------------------------------------------------------------
@@ -372,6 +359,7 @@ class DetailChart(QWidget):
             self._tick_volume(t, v)
         else:
             self._draw_candles(t, p, v)
+        self.vi.draw()
         if self._spots_for == (len(self.alerts), self.palette):
             return                                # alert markers unchanged since the last redraw
         self._spots_for = (len(self.alerts), self.palette)

@@ -1,4 +1,5 @@
-"""pyqtgraph pieces of the detail chart: candlesticks in one QPicture, and a KST time axis."""
+"""pyqtgraph pieces of the detail chart: candlesticks in one QPicture, a KST time axis, a won
+axis, VI bands, and the bounded line and volume buckets of tick mode."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from datetime import datetime
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QLineF, QPointF, QRectF
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPicture
 
 from ..protocol.records import KST
 from .candles import Candles
+from .i18n import tr
+from .market_badges import NOMINAL_VI_S, Period, merge_periods
 
 KST_OFFSET = 9 * 3600
 # tick spacings (s) the time axis chooses from: never below a second, never fractional labels
@@ -32,7 +35,8 @@ class TimeAxis(pg.AxisItem):
         if not (span > 0 and math.isfinite(span)):
             return []
         target = span / max(size / LABEL_PX, 1.0)
-        major = next((s for s in TIME_STEPS if s >= target), TIME_STEPS[-1])
+        # beyond the steps (a view zoomed out to days): whole days, never 10⁵ ticks to label
+        major = next((s for s in TIME_STEPS if s >= target), math.ceil(target / 86400) * 86400)
         first = math.ceil((minVal + KST_OFFSET) / major) * major - KST_OFFSET
         values = list(np.arange(first, maxVal + 1e-9, major))
         return [(float(major), values)]
@@ -88,4 +92,101 @@ class CandlestickItem(pg.GraphicsObject):
         return QRectF(self.picture.boundingRect())
 
 
-__all__ = ["CandlestickItem", "TimeAxis"]
+_BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800)
+MAX_LINE_POINTS = 2000        # points handed to the price line per redraw
+
+
+def peak_downsample(t: np.ndarray, p: np.ndarray, max_points: int = MAX_LINE_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``max_points`` points: per bucket of trades its low and its high, in time order.
+
+    The first and last trades are kept, so the line starts and ends where the data does.
+    """
+    n = len(t)
+    if n <= max_points:
+        return t, p
+    size = -(-n // (max_points // 2 - 1))          # trades per bucket (ceil): ≤ max_points/2 − 1 buckets
+    full = n // size * size
+    blocks = p[:full].reshape(-1, size)
+    offsets = np.arange(0, full, size)
+    parts = [[0], offsets + blocks.argmin(axis=1), offsets + blocks.argmax(axis=1), [n - 1]]
+    if full < n:                                     # the partial last bucket
+        parts += [[full + int(np.argmin(p[full:]))], [full + int(np.argmax(p[full:]))]]
+    idx = np.unique(np.concatenate(parts).astype(np.int64))
+    return t[idx], p[idx]
+
+
+def volume_bucket(span_seconds: float, bars: int = 90) -> int:
+    """Seconds per volume bar so the visible day shows roughly ``bars`` bars (1 s … 30 min)."""
+    for size in _BUCKETS:
+        if span_seconds / size <= bars:
+            return size
+    return _BUCKETS[-1]
+
+
+class WonAxis(pg.AxisItem):
+    """Price axis with thousands separators (integer won), like the grid."""
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph API)
+        return [f"{v * scale:,.0f}" for v in values]
+
+
+VI_COLOUR = (230, 140, 0)
+
+
+class ViMarks:
+    """VI periods on a plot: a translucent band from start to end (a running VI: to its nominal
+    end) and a dotted "VI" line at its start. Three sources, merged: the periods of the engine's
+    market-state events (replaced whole by :meth:`set_events`), the ones found from auction
+    prints and VI alerts (:meth:`set_found`) and any given directly (:meth:`add`). Items are rebuilt only when the periods change."""
+
+    def __init__(self, plot: pg.PlotItem) -> None:
+        self.plot = plot
+        self.lines: list[pg.InfiniteLine] = []
+        self.bands: list[pg.LinearRegionItem] = []
+        self._events: list[Period] = []
+        self._found: list[Period] = []
+        self._added: list[Period] = []
+        self._drawn: list[Period] = []
+
+    @property
+    def periods(self) -> list[Period]:
+        return merge_periods(self._events + self._found + self._added)
+
+    def set_events(self, periods: list[Period]) -> None:
+        self._events = list(periods)
+
+    def add(self, start: float, end: float | None = None) -> None:
+        self._added.append((start, end))
+
+    def set_found(self, periods: list[Period]) -> None:
+        self._found = list(periods)
+
+    def clear(self) -> None:
+        self._events, self._found, self._added = [], [], []
+        self.draw()
+
+    def draw(self) -> bool:
+        """Bring the items up to the periods; True when they changed."""
+        periods = self.periods
+        if periods == self._drawn:
+            return False
+        for item in self.lines + self.bands:
+            self.plot.removeItem(item)
+        self.lines, self.bands = [], []
+        pen = pg.mkPen(VI_COLOUR, style=Qt.PenStyle.DotLine)
+        for start, end in periods:
+            band = pg.LinearRegionItem((start, end if end is not None else start + NOMINAL_VI_S),
+                                       movable=False, brush=QColor(*VI_COLOUR, 40), pen=pg.mkPen(None))
+            band.setZValue(-10)                       # under the candles
+            line = pg.InfiniteLine(start, angle=90, pen=pen, label=tr("chart.vi"),
+                                   labelOpts={"position": 0.95, "color": VI_COLOUR})
+            self.plot.addItem(band, ignoreBounds=True)     # the trades set the view, not VI
+            self.plot.addItem(line, ignoreBounds=True)
+            self.bands.append(band)
+            self.lines.append(line)
+        self._drawn = periods
+        return True
+
+
+__all__ = ["MAX_LINE_POINTS", "CandlestickItem", "TimeAxis", "ViMarks", "WonAxis", "peak_downsample",
+           "volume_bucket"]

@@ -21,6 +21,7 @@ from PySide6.QtGui import QColor, QFont
 
 from .feed_state import LIVE, POLLED, STALE, SymbolFeed
 from .i18n import tr
+from .market_badges import badge_text, badge_tooltip
 from .notifications import alert_text
 from .row_state import FLASH_SECONDS, RowState
 from .theme import Palette
@@ -172,25 +173,14 @@ _VENUES = {"krx": "KRX", "nxt": "NXT", "total": "col.badge.total", "integrated":
 _BADGE_WARN = QColor(200, 80, 0)
 
 
-def _state_key(state: str) -> str | None:
-    s = state.lower()
-    if not s or s in ("0", "regular", "normal", "20"):
-        return None
-    if "halt" in s or s in ("y", "정지"):
-        return "halt"
-    if "vi" in s or s == "c":
-        return "vi"
-    return None
-
-
 def _badge_parts(row: RowState) -> list[str]:
     parts = []
     venue = _VENUES.get(row.venue.lower())
     if venue and venue != "KRX":                   # KRX is the default: no badge for it
         parts.append(tr(venue) if venue.startswith("col.") else venue)
-    state = _state_key(row.market_state)
+    state = badge_text(row.market)                 # "VI 09:31" / "정지" (ui/market_badges)
     if state:
-        parts.append(tr(f"col.badge.{state}"))
+        parts.append(state)
     parts += [tr(f"flag.{f}") for f in row.flags]
     return parts
 
@@ -201,16 +191,16 @@ def _badge_text(row: RowState, look: Look) -> str | None:
 
 
 def _badge_colour(row: RowState, look: Look) -> QColor | None:
-    return _BADGE_WARN if row.flags or _state_key(row.market_state) else None
+    return _BADGE_WARN if row.flags or badge_text(row.market) else None
 
 
 def _badge_tooltip(row: RowState, look: Look) -> str | None:
     words = []
     if row.venue:
         words.append(tr("col.badge.venue_tip", venue=row.venue))
-    state = _state_key(row.market_state)
+    state = badge_tooltip(row.market)
     if state:
-        words.append(tr(f"col.badge.{state}.tip"))
+        words.append(state)
     words += [tr(f"flag.{f}.tip") for f in row.flags]
     return "\n".join(words) if words else _alert_tooltip(row, look)
 
@@ -257,7 +247,7 @@ COLUMNS: tuple[Column, ...] = (
            lambda r, k: _level_colour(r, r.high, k), hidden=True),
     Column(Col.LOW, "col.low", _RIGHT, 70, _valued(lambda r: _won(r.low)), lambda r, k: _number(r.low),
            lambda r, k: _level_colour(r, r.low, k), hidden=True),
-    Column(Col.BADGE, "col.badge", _CENTER, 44, _badge_text, lambda r, k: _badge_text(r, k) or "",
+    Column(Col.BADGE, "col.badge", _CENTER, 64, _badge_text, lambda r, k: _badge_text(r, k) or "",
            _badge_colour, tooltip=_badge_tooltip),
     Column(Col.TIME, "col.time", _CENTER, 60,
            _valued(lambda r: None if r.time is None else r.time.strftime("%H:%M:%S")),

@@ -64,6 +64,8 @@ STRINGS: dict[str, tuple[str, str]] = {
                     "{name} ({code}) {window:.0f}초 {direction} {change:+.2f}% → {price}"),
     "alert.tray_title": ("KIS Desk alert", "KIS Desk 알림"),
     "alert.late": ("late alert · {delay:.0f} s late", "지연 알림 · {delay:.0f}초 늦음"),
+    "alert.vi.static_vi": ("static VI triggered", "정적 VI 발동"),     # AlertEvent.vi
+    "alert.vi.dynamic_vi": ("dynamic VI triggered", "동적 VI 발동"),
     "toast.close": ("Close", "닫기"),
     # status bar
     "status.session": ("{session}: {state}", "{session}: {state}"),

@@ -18,18 +18,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from PySide6.QtCore import QEvent, QItemSelection, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QVBoxLayout, QWidget
 
 from .. import __version__
-from ..core.events import AlertEvent, TicksEvent
+from ..core.events import AlertEvent
 from ..engine.handle import EngineHandle
 from ..protocol.records import KST
 from ..settings import SettingsStore, UserSettings
 from .alerts_view import AlertDock
 from .business_day import BusinessDay
-from .chart import DetailChart, history_arrays
+from .chart import DetailChart
+from .chart_link import ChartLink
 from .desk_actions import DeskActions   # alerts menu (test alert, history), volume, theme
 from .grid_columns import Col
 from .grid_view import GridView
@@ -81,7 +82,6 @@ class MainWindow(QMainWindow):
                                     flags=(lambda c: symbol_flags(info(c))) if info else None)
         self.grid = GridView(self.model)
         self.grid.horizontalHeader().customContextMenuRequested.connect(self._header_menu)
-        self.grid.selectionModel().selectionChanged.connect(self._selection_changed)
         self.grid.doubleClicked.connect(lambda idx: self.acknowledge_code(idx.data(CODE_ROLE)))
         self.grid.acknowledgeCode.connect(self.acknowledge_code)
         self.resort_timer = QTimer(self)
@@ -101,11 +101,14 @@ class MainWindow(QMainWindow):
 
         # docks
         self.alert_dock = AlertDock(self)
-        self.alert_dock.codeActivated.connect(self.select_code)
         self.alert_dock.acknowledgeRequested.connect(self.acknowledge)
         self.chart = DetailChart()
         self.chart.set_day(self.business_date)
         self.chart_dock = self._dock("chartDock", self.chart)
+        self.charts = ChartLink(self)           # selection → chart: trades, alerts, VI periods
+        self.selected_code, self.select_code = self.charts.selected_code, self.charts.select_code
+        self.grid.selectionModel().selectionChanged.connect(self.charts.selection_changed)
+        self.alert_dock.codeActivated.connect(self.select_code)
         self.editor = WatchlistEditor(engine.symbols, self)
         self.editor_dock = self._dock("watchlistDock", self.editor)
         # grid in the centre gets the full height (50 rows); chart above, alerts/editor tabbed below
@@ -134,7 +137,7 @@ class MainWindow(QMainWindow):
         self.notifier = Notifier(self.banner, self.tray)
 
         self.day = BusinessDay(engine, self.model, self.alert_dock, self.chart, self.status.showMessage,
-                               self.spawn, self._load_chart)
+                               self.spawn, self.charts.load)
         self._build_menus()
         self.apply_settings(self.settings)
         self.resize(PREFERRED_SIZE)
@@ -144,8 +147,7 @@ class MainWindow(QMainWindow):
             self.resizeDocks([self.chart_dock], [min(560, self.width() // 3)], Qt.Orientation.Horizontal)
         self._clamped_once = False
         bus = engine.bus
-        offs = [self.model.subscribe(bus), self.status.subscribe(bus),
-                bus.subscribe(TicksEvent, lambda e: self.chart.on_ticks(e.ticks)),
+        offs = [self.model.subscribe(bus), self.status.subscribe(bus), self.charts.subscribe(bus),
                 bus.subscribe(AlertEvent, self._on_alert),
                 self.day.subscribe(bus)]           # after the model's own
         self._unsubscribe = lambda: [off() for off in offs] and None
@@ -334,6 +336,7 @@ class MainWindow(QMainWindow):
         """Show ``watchlist`` (already applied to the engine) and today's stored alerts."""
         self.status.always_open = self.engine.simulated
         self.show_codes(codes)
+        self.charts.seed(self.engine.market_states())     # halts / VI already under way
         await self.watchlists.open(watchlist, codes)
         self.day.show_stored(await self.engine.alerts_on(self.business_date))
         if self.model.rowCount():
@@ -388,35 +391,6 @@ class MainWindow(QMainWindow):
         if self.alert_dock.model.add(event) and not event.muted:
             self.notifier.notify(event)
         self.chart.add_alert(event)
-
-    # -- selection / chart --------------------------------------------------------------------
-    def selected_code(self) -> str | None:
-        idx = self.grid.currentIndex()
-        return idx.data(CODE_ROLE) if idx.isValid() else None
-
-    def select_code(self, code: str) -> None:
-        row = self.model.row_of(code)
-        if row is None:
-            return
-        idx = self.grid.store.index(row, 0)       # the view's model: same rows as self.model
-        self.grid.setCurrentIndex(idx)
-        self.grid.selectRow(row)
-        self.grid.scrollTo(idx)
-
-    def _selection_changed(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
-        rows = selected.indexes()
-        if not rows:
-            return
-        code = rows[0].data(CODE_ROLE)
-        if code and code != self.chart.code:
-            self.chart.show_symbol(code, self.engine.symbols.name(code))
-            if self.engine.has_storage:
-                self.spawn(self._load_chart(code))
-
-    async def _load_chart(self, code: str) -> None:
-        history = await self.engine.day_trades(code, self.business_date, history_arrays)
-        alerts = [a for a in self.alert_dock.model.alerts if a.stock_code == code]
-        self.chart.load_history(code, history, alerts)
 
     # -- alerts -------------------------------------------------------------------------------
     def acknowledge(self, alert_ids: Sequence[str]) -> None:

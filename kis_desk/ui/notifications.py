@@ -28,6 +28,8 @@ def alert_text(alert: AlertEvent) -> str:
               window=alert.window_seconds, price=f"{alert.trigger_price:,}")
     if alert.late:
         text += " · " + tr("alert.late", delay=alert.delay_s)
+    if alert.vi:
+        text += " · " + tr(f"alert.vi.{alert.vi}")
     return text
 
 

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from ..core.events import AlertEvent
+from ..core.events import AlertEvent, MarketStateEvent
 from ..core.ticks import Tick
 from ..engine.handle import bucket_width
 from ..market.ticks import price_limits
@@ -119,10 +119,11 @@ def symbol_flags(info: object | None) -> tuple[str, ...]:
     return tuple(flags)
 
 
-def tick_badges(t: Tick) -> tuple[str, str]:
-    """(venue, market state) of a trade — the ONE place that reads these optional Tick fields
-    (``Tick.venue`` / ``Tick.state`` land with the storage and simulator work; "" until then)."""
-    return str(getattr(t, "venue", "") or ""), str(getattr(t, "state", "") or "")
+def tick_venue(t: Tick) -> str:
+    """The venue badge's source. A trade's ``Tick.state`` is not read here: whether a symbol
+    is halted or in VI is the engine's word (``MarketStateEvent``, set by the model), since the
+    print that ends a VI says VI when the VI is over."""
+    return t.venue or ""
 
 
 class RowState:
@@ -131,7 +132,7 @@ class RowState:
     __slots__ = ("code", "name", "price", "change", "change_rate", "cum_volume", "strength",
                  "time", "epoch", "minute", "spark", "flash_until", "flash_sign", "alerts",
                  "feed", "cache", "pending", "_sign", "open", "high", "low", "value", "venue",
-                 "market_state", "flags")
+                 "market", "flags")
 
     def __init__(self, code: str, name: str) -> None:
         self.code = code
@@ -162,7 +163,7 @@ class RowState:
         self.low: int | None = None
         self.value = 0
         self.venue = ""            # KRX / NXT / integrated, from the trade (Tick.venue when present)
-        self.market_state = ""     # e.g. VI / halt, from the trade (Tick.state when present)
+        self.market: MarketStateEvent | None = None   # halted / in VI now (the engine's event)
         self.flags: tuple[str, ...] = ()   # symbol-directory flags (admin/caution/warning/danger/halted)
 
     def apply(self, t: Tick, now: float) -> None:
@@ -183,7 +184,7 @@ class RowState:
             self.flash_until = now + FLASH_SECONDS
             self.flash_sign = 1 if t.price > self.price else -1
         self._ohlc(t.price, t.cum_volume)
-        self.venue, self.market_state = tick_badges(t)
+        self.venue = tick_venue(t)
         self.price = t.price
         if t.change is not None:
             self.change = t.change

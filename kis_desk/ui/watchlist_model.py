@@ -29,15 +29,14 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QFont
 
-from ..core.events import (
-    AlertEvent, DayRolloverEvent, EventBus, SessionStateEvent, SubscriptionPlanEvent, TicksEvent,
-)
+from ..core.events import AlertEvent, DayRolloverEvent, EventBus, MarketStateEvent, TicksEvent
 from ..core.ticks import Tick
 from ..protocol.records import KST
 from .feed_state import FeedStates, SymbolFeed
-from .grid_columns import ALIGNMENTS, COLUMNS, NCOLS, TRADE_COLUMNS, Col, build_row, sorted_order
-from .repaint import MAX_CELLS_PER_SIGNAL, changed_runs, row_runs
+from .grid_columns import ALIGNMENTS, COLUMNS, NCOLS, Col, build_row, sorted_order
+from .repaint import REFRESH_HZ, SPARK_EVERY, CoalescedRepaint
 from .i18n import tr
+from .row_inputs import RowInputs
 from .row_state import SPARK_POINTS, RowState, Sparkline, spark_width
 from .theme import KOREAN, Palette
 
@@ -51,8 +50,6 @@ SPARK_KEY_ROLE = Qt.ItemDataRole.UserRole + 4  # (code, points version, previous
 ALERT_ROLE = Qt.ItemDataRole.UserRole + 5     # True while the row has unacknowledged alerts
 
 PENDING_SECONDS = 1800   # live seconds buffered per row while its history loads (bounded)
-REFRESH_HZ = 8
-SPARK_EVERY = 8     # a row's sparkline repaints every 8th flush (1 Hz: its finest bucket), rows staggered
 AHEAD_LIMIT = 100_000   # trades of the next day buffered until the engine's DayRolloverEvent
 
 _ROOT = QModelIndex()
@@ -64,7 +61,7 @@ _ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole.value)
 _SPARK, _SORT, _CODE, _SPARK_KEY, _ALERT = (int(Qt.ItemDataRole.UserRole.value) + k for k in (1, 2, 3, 4, 5))
 
 
-class WatchlistModel(QAbstractTableModel):
+class WatchlistModel(QAbstractTableModel, RowInputs, CoalescedRepaint):
     """Rows = watchlist codes in order; updated from engine events, repainted by a timer."""
 
     alertRaised = Signal(object)        # AlertEvent (after the row is highlighted)
@@ -89,6 +86,7 @@ class WatchlistModel(QAbstractTableModel):
         self._flushes = 0
         self._flashing: set[int] = set()
         self.feeds = FeedStates()
+        self._market: dict[str, MarketStateEvent] = {}   # halted / in VI (row_inputs)
         self._natural: dict[str, int] = {}  # code -> position in the watchlist
         self.sort_column = -1               # -1: watchlist order
         self.sort_order = Qt.SortOrder.AscendingOrder
@@ -112,10 +110,11 @@ class WatchlistModel(QAbstractTableModel):
         self.timer.start()
 
     def subscribe(self, bus: EventBus) -> Callable[[], None]:
-        """Follow the engine: trades, alerts and feed state; returns the unsubscriber."""
+        """Follow the engine: trades, alerts, feed and market state; returns the unsubscriber."""
         offs = [bus.subscribe(TicksEvent, lambda e: self.on_ticks(e.ticks)),
                 bus.subscribe(AlertEvent, self.on_alert),
                 bus.subscribe(DayRolloverEvent, self.on_day_rollover),
+                bus.subscribe(MarketStateEvent, self.on_market_state),
                 self.feeds.subscribe(bus, self._feeds_changed)]
         return lambda: [off() for off in offs] and None
 
@@ -175,6 +174,7 @@ class WatchlistModel(QAbstractTableModel):
     def _new_row(self, code: str) -> RowState:
         row = RowState(code, self._name_of(code))
         row.flags = self._flags_of(code)
+        row.market = self._market.get(code)
         return row
 
     def buffer_live(self, codes: Iterable[str]) -> None:
@@ -276,9 +276,11 @@ class WatchlistModel(QAbstractTableModel):
         if self.business_date is not None and event.current <= self.business_date:
             return
         self._set_day(event.current)
+        self._market = {c: e for c, e in self._market.items() if e.state == "halted"}   # halts go on
         for i, old in enumerate(self._rows):
             fresh = RowState(old.code, old.name)
-            fresh.feed = old.feed
+            fresh.feed, fresh.flags = old.feed, old.flags
+            fresh.market = old.market if old.market is not None and old.market.state == "halted" else None
             fresh.spark.version = old.spark.version + 1   # the delegate's pixmap cache key moves on
             self._rows[i] = fresh
         self._seeded = set(self._index)     # the old day's history is no row's business now
@@ -314,124 +316,6 @@ class WatchlistModel(QAbstractTableModel):
             dirty.add(i)
             n += 1
         self.ticks_applied += n
-
-    def on_alert(self, alert: AlertEvent) -> None:
-        i = self._index.get(alert.stock_code)
-        if i is not None:
-            row = self._rows[i]
-            if all(a.alert_id != alert.alert_id for a in row.alerts):
-                row.alerts.append(alert)
-                self._touch(i)
-        self.alertRaised.emit(alert)
-
-    def on_plan(self, plan: SubscriptionPlanEvent) -> None:
-        self._feeds_changed(self.feeds.on_plan(plan))
-
-    def on_session(self, event: SessionStateEvent) -> None:
-        if self.feeds.on_session(event):
-            self._feeds_changed(None)
-
-    def _feeds_changed(self, codes: set[str] | None) -> None:
-        for i, r in enumerate(self._rows):
-            if codes is None or r.code in codes:
-                feed = self.feeds.of(r.code)
-                if feed != r.feed:
-                    r.feed = feed
-                    self._touch(i)
-
-    def feed(self, row: RowState) -> SymbolFeed:
-        return row.feed
-
-    def feed_state(self, row: RowState) -> str:
-        return row.feed.state
-
-    # -- alerts -------------------------------------------------------------------------------
-    def pending_alerts(self, code: str) -> list[AlertEvent]:
-        i = self._index.get(code)
-        return list(self._rows[i].alerts) if i is not None else []
-
-    def acknowledge(self, alert_ids: Iterable[str]) -> list[str]:
-        """Clear these alerts' highlight; returns the ids that were pending."""
-        wanted = set(alert_ids)
-        done: list[str] = []
-        for i, r in enumerate(self._rows):
-            keep = [a for a in r.alerts if a.alert_id not in wanted]
-            if len(keep) != len(r.alerts):
-                done += [a.alert_id for a in r.alerts if a.alert_id in wanted]
-                r.alerts = keep
-                self._touch(i)
-        if done:
-            self.alertsAcknowledged.emit(done)
-        return done
-
-    def acknowledge_code(self, code: str) -> list[str]:
-        return self.acknowledge(a.alert_id for a in self.pending_alerts(code))
-
-
-    # -- coalesced repaint --------------------------------------------------------------------
-    def flush(self) -> None:
-        """Repaint what changed since the last flush — and only those cells.
-
-        * rows with new trades: their cells are rebuilt once and compared with what was last
-          signalled; one ``dataChanged`` per contiguous block of rows × changed columns (a
-          trade that moves only volume and time repaints those two cells);
-        * their sparklines (the widest cells): when the points or the colour changed, at
-          ``REFRESH_HZ / SPARK_EVERY`` per row, staggered over the flushes;
-        * rows touched otherwise (alert highlight, feed state, palette): the whole row.
-        """
-        now = time.monotonic()
-        rows, shown = self._rows, self._shown
-        n = len(rows)
-        self._flushes += 1
-        self._spark_dirty |= self._dirty          # every row with trades may have a changed line
-        if self._flashing:
-            # rows still fading need a repaint; expired ones get one last repaint, then drop out
-            for i in list(self._flashing):
-                if i >= n or rows[i].flash_until <= now - 1.0 / REFRESH_HZ:
-                    self._flashing.discard(i)
-            self._dirty |= self._flashing
-        touched = sorted(i for i in self._touched if i < n)
-        touched_set = set(touched)
-        self._touched = set()
-        dirty = sorted(i for i in self._dirty if i < n and i not in touched_set)
-        self._dirty = set()
-        for i in touched:
-            rows[i].cache = None
-            shown[i] = build_row(rows[i], self)
-            rows[i].cache = shown[i]
-            if rows[i].flash_until > now:
-                self._flashing.add(i)
-        by_run: dict[tuple[int, int], list[int]] = {}
-        for i in dirty:
-            row = rows[i]
-            row.cache = None              # the fading flash changes the price cell's background
-            new = build_row(row, self, shown[i])
-            row.cache = new
-            for run in changed_runs(shown[i], new, TRADE_COLUMNS):
-                by_run.setdefault(run, []).append(i)
-            shown[i] = new
-            if row.flash_until > now:
-                self._flashing.add(i)
-        self._emit_ranges(touched, 0, NCOLS - 1)
-        for (first, last), run_rows in sorted(by_run.items()):
-            self._emit_ranges(run_rows, first, last)
-        phase = self._flushes % SPARK_EVERY
-        spark = []
-        for i in sorted(self._spark_dirty):
-            if i >= n or i % SPARK_EVERY != phase:
-                continue
-            row = rows[i]
-            key = (row.spark.version, (row.cache or build_row(row, self))[Col.SPARK])
-            if i not in touched_set and self._spark_shown.get(row.code) != key:
-                spark.append(i)
-            self._spark_shown[row.code] = key
-        self._spark_dirty = {i for i in self._spark_dirty if i < n and i % SPARK_EVERY != phase}
-        self._emit_ranges(spark, Col.SPARK, Col.SPARK)
-
-    def _emit_ranges(self, rows: list[int], first_col: int, last_col: int) -> None:
-        for top, bottom in row_runs(rows, max(1, MAX_CELLS_PER_SIGNAL // (last_col - first_col + 1))):
-            self.dataChanged.emit(self.index(top, first_col), self.index(bottom, last_col))
-            self.emits += 1
 
     # -- Qt model API -------------------------------------------------------------------------
     # rowCount/columnCount are called for every index() the views and the proxy make: keep them bare

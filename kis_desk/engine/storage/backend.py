@@ -54,7 +54,7 @@ def alert_row(a: AlertEvent, sqlite: bool) -> tuple:
             float(a.change_pct), a.base_price, conv(a.base_time), a.trigger_price,
             conv(a.trigger_time), a.trigger_cum_volume, conv(a.detected_at),
             float(a.window_seconds), float(a.threshold_pct), a.step, a.late, a.delay_s, a.source,
-            a.kind)
+            a.kind, a.vi)
 
 
 def close_quietly(conn: object) -> None:

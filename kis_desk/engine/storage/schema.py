@@ -164,7 +164,13 @@ def _alert_kind_column() -> sa.Column:
     return sa.Column("kind", sa.String(8), nullable=False, server_default="move")
 
 
-def _alerts_table(md: sa.MetaData, *, late_columns: bool = True, kind_column: bool = True) -> sa.Table:
+def _alert_vi_column() -> sa.Column:
+    """v8: the VI auction the alert's move went through ("" = none; engine.detector "VI")."""
+    return sa.Column("vi", sa.String(12), nullable=False, server_default="")
+
+
+def _alerts_table(md: sa.MetaData, *, late_columns: bool = True, kind_column: bool = True,
+                  vi_column: bool = True) -> sa.Table:
     return sa.Table(
         "alerts", md,
         _id_column(),
@@ -187,6 +193,7 @@ def _alerts_table(md: sa.MetaData, *, late_columns: bool = True, kind_column: bo
         sa.Column("acknowledged_at", TZDateTime),
         *(_alert_late_columns() if late_columns else []),
         *([_alert_kind_column()] if kind_column else []),
+        *([_alert_vi_column()] if vi_column else []),
         sa.Index("ix_alerts_date", "business_date"),
     )
 
@@ -223,7 +230,7 @@ TICK_COLUMNS_V1 = ("stock_code", "business_date", "timestamp", "price", "volume"
 ALERT_COLUMNS = ("alert_id", "business_date", "stock_code", "stock_name", "direction",
                  "change_pct", "base_price", "base_time", "trigger_price", "trigger_time",
                  "trigger_cum_volume", "detected_at", "window_seconds", "threshold_pct", "step",
-                 "late", "delay_s", "source", "kind")
+                 "late", "delay_s", "source", "kind", "vi")
 
 # -- migrations ----------------------------------------------------------------------------------
 
@@ -241,7 +248,7 @@ def _m1_initial(conn: Connection) -> None:
 def _m2_alerts(conn: Connection) -> None:
     """v2: persisted alerts with an acknowledged flag."""
     md = sa.MetaData()
-    _alerts_table(md, late_columns=False, kind_column=False)
+    _alerts_table(md, late_columns=False, kind_column=False, vi_column=False)
     md.create_all(conn)
 
 
@@ -296,6 +303,13 @@ def _m7_alert_kind(conn: Connection) -> None:
     conn.execute(sa.text(f"ALTER TABLE alerts ADD COLUMN {spec}"))
 
 
+def _m8_alert_vi(conn: Connection) -> None:
+    """v8: alerts.vi (rows before it: ""); 6 stays unused (reserved by another change)."""
+    column = sa.Table("alerts", sa.MetaData(), _alert_vi_column()).c.vi
+    spec = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+    conn.execute(sa.text(f"ALTER TABLE alerts ADD COLUMN {spec}"))
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 MIGRATIONS: list[Migration] = [
     (1, "initial: stock_prices_realtime, settings, watchlists", _m1_initial),
@@ -304,6 +318,7 @@ MIGRATIONS: list[Migration] = [
     (4, "pending_gaps", _m4_pending_gaps),
     (5, "compact trades with venue (integer times, identity as key), bars_1m", _m5_compact_ticks),
     (7, "alerts: kind", _m7_alert_kind),
+    (8, "alerts: vi", _m8_alert_vi),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 
