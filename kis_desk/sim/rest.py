@@ -20,15 +20,16 @@ from aiohttp import web
 
 from ..config import is_valid_stock_code
 from ..market.ticks import tick_size
+from ..market.venues import VENUE_TABLE
 from ..protocol.records import KST
 from ..protocol.states import VI_STATUS_TR_ID
 from .config import SimConfig
 from .faults import Faults
 from .market import Market, SimTrade, Symbol, pct2, sign_code
-from .tape import VENUE_KRX, VENUE_NXT, VENUE_TOTAL, Tape
+from .tape import VENUE_KRX, Tape
 
 #: FID_COND_MRKT_DIV_CODE -> tape (kis-protocol.md §8)
-MARKET_CODE_VENUE = {"J": VENUE_KRX, "NX": VENUE_NXT, "UN": VENUE_TOTAL}
+MARKET_CODE_VENUE = {v.market_code: name for name, v in VENUE_TABLE.items()}
 from .state import SimState
 
 OK_MSG = {"rt_cd": "0", "msg_cd": "MCA00000", "msg1": "정상처리 되었습니다."}
