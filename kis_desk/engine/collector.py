@@ -11,23 +11,12 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import date, datetime, timezone
 from typing import Any
 
 from ..aio import cancel_and_wait
-from ..config import (
-    ENVIRONMENTS,
-    AppCredential,
-    Environment,
-    Secret,
-    UserPaths,
-    credentials_from_env,
-    custom_environment,
-    redact_url,
-)
+from ..config import AppCredential, Environment, UserPaths, redact_url
 from ..core.errors import describe
-from ..logs import register_secret
 from ..core.events import (
     AlertEvent, ErrorEvent, EventBus, PendingGap, RateEvent, TicksEvent,
 )
@@ -38,8 +27,10 @@ from .alert_rules import AlertRules
 from .collector_config import (  # noqa: F401 - re-exported: the collector's own vocabulary
     CollectorConfig, ConfigError, _calendar_continuous, _calendar_open, kst_now, today_kst,
 )
+from .feed_wiring import FeedWiring
 from .handle import EngineReads
 from .live_settings import LiveChanges
+from .resume import ResumePoints
 from .summary import collector_summary
 
 log = logging.getLogger(__name__)
@@ -47,7 +38,7 @@ log = logging.getLogger(__name__)
 ExchangeFactory = Callable[[CollectorConfig], EmbeddedExchange]
 
 
-class Collector(LiveChanges, EngineReads):
+class Collector(LiveChanges, FeedWiring, ResumePoints, EngineReads):
     """Owns the feed, the writer, the detector and the publisher for one watchlist."""
 
     def __init__(self, config: CollectorConfig, bus: EventBus | None = None,
@@ -89,7 +80,11 @@ class Collector(LiveChanges, EngineReads):
         self._ticks_by_source: dict[str, int] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._last_ticks: dict[str, Tick | None] = {}
-        self._resume_from: dict[str, tuple[date, int, str] | None] = {}
+        self._resume_from: dict[tuple[str, str], Any] = {}   # (venue, code) → resume.ResumePoint
+        self._quiet_until: dict[str, datetime] = {}    # a venue before judged trades up to this
+        self._moves_raised: dict[str, list[tuple[str, int, datetime]]] = {}   # resume._quieted
+        self._detector_venue = config.venue             # venue of the trades the detector holds
+        self.alerts_quieted = 0
         self._credentials: list[AppCredential] = []
         self._retired_feeds: list[Any] = []        # stats of feeds replaced (apply, rollover)
         self._retired_storage: list[Any] = []      # stats of writers replaced by apply()
@@ -101,6 +96,11 @@ class Collector(LiveChanges, EngineReads):
 
     #: an in-process collector, not a view of one on another host (see RemoteEngine)
     attached = False
+
+    @property
+    def venue(self) -> str:
+        """The venue streamed now: the configured one, or ``krx`` after a fallback."""
+        return self.feed.venue.name if self.feed is not None else self.config.venue
 
     @property
     def simulated(self) -> bool:
@@ -164,24 +164,6 @@ class Collector(LiveChanges, EngineReads):
                  self.environment.name, redact_url(db_url))
 
     # -- feed --------------------------------------------------------------------------------
-    def _feed_config(self) -> Any:
-        from ..feed.config import FeedConfig
-        from ..feed.session import SessionConfig
-
-        cfg = self.config
-        always = self.exchange is not None if cfg.always_open is None else cfg.always_open
-        if cfg.feed is not None:
-            return replace(cfg.feed, always_open=always)
-        # KIS issues a token a minute and tells the account holder each time: keep them across
-        # restarts (the built-in market's tokens die with it, so there is nothing to keep)
-        rest_options: dict[str, Any] = {}
-        if self.exchange is None:
-            from ..feed.token_cache import EncryptedTokenCache
-
-            rest_options["token_cache"] = EncryptedTokenCache(self.paths.token_dir)
-        return FeedConfig(session=SessionConfig(silence_timeout=cfg.silence_timeout),
-                          always_open=always, rest_options=rest_options)
-
     async def _save_pending_gaps(self, left: list[PendingGap]) -> None:
         """What the feed could not back-fill before stopping becomes the pending set (gaps of
         symbols no longer watched are kept for a later run); past-day ones are kept on record
@@ -202,17 +184,6 @@ class Collector(LiveChanges, EngineReads):
     def _utc_now(self) -> datetime:
         return self.clock().astimezone(timezone.utc)
 
-    def _new_feed(self, credentials: list[AppCredential]) -> Any:
-        from ..feed.manager import FeedManager
-
-        self._credentials = list(credentials)
-        assert self.environment is not None
-        return FeedManager(
-            self.environment, credentials, self._on_ticks, bus=self.bus,
-            config=self._feed_config(), last_seen=self._last_seen,
-            is_market_open=_calendar_open, is_continuous=_calendar_continuous, clock=self.clock,
-        )
-
     async def _start_publisher(self, cfg: CollectorConfig) -> Any:
         from .publisher import RedisPublisher
 
@@ -224,49 +195,6 @@ class Collector(LiveChanges, EngineReads):
                                    trade_stream_maxlen=cfg.redis_trade_maxlen)
         await publisher.start()
         return publisher
-
-    async def _prepare_environment(self) -> list[AppCredential]:
-        cfg = self.config
-        if cfg.embedded_sim:
-            if self.exchange is None and self.exchange_factory is not None:
-                self.exchange = self.exchange_factory(cfg)     # Settings switched to it
-            if self.exchange is None:
-                raise ConfigError("the built-in simulator was not supplied (use wiring.build_collector)")
-            resume = {t.stock_code: (t.timestamp.strftime("%Y%m%d"), t.price, t.cum_volume,
-                                     t.price * t.cum_volume)
-                      for t in self._last_ticks.values()
-                      if t is not None and t.timestamp.date() == self.business_date}
-            endpoints = await self.exchange.start(self.collected, resume)
-            self.environment = custom_environment(endpoints.ws_url, endpoints.rest_url,
-                                                  rate=endpoints.rest_rate_per_second, name="sim")
-            return list(endpoints.credentials)
-        if cfg.ws_url or cfg.rest_url:
-            if not (cfg.ws_url and cfg.rest_url):
-                raise ConfigError("--ws-url and --rest-url go together")
-            base = ENVIRONMENTS.get(cfg.env)
-            self.environment = custom_environment(cfg.ws_url, cfg.rest_url,
-                                                  rate=base.rest_rate_per_second if base else 19.0,
-                                                  name=cfg.env if cfg.env != "sim" else "custom")
-        elif cfg.env in ENVIRONMENTS:
-            self.environment = ENVIRONMENTS[cfg.env]
-        else:
-            raise ConfigError(f"unknown environment {cfg.env!r} (sim, mock or real)")
-        try:
-            credentials = cfg.credentials if cfg.credentials is not None else credentials_from_env()
-        except ValueError as exc:     # half a key pair in the environment, named
-            raise ConfigError(str(exc)) from exc
-        if not credentials:
-            if cfg.env == "sim":  # a simulator at an explicit URL accepts any key
-                credentials = [AppCredential("key1", Secret("SIMKEY01"), Secret("SIMSECRET01"))]
-            else:
-                raise ConfigError(
-                    f"no KIS app key for the {cfg.env} environment: set KIS_APP_KEY and "
-                    "KIS_APP_SECRET (KIS_APP_KEY_2/KIS_APP_SECRET_2 … for more symbols), "
-                    "or add keys in the app's settings")
-        for c in credentials:
-            register_secret(c.app_key.reveal())
-            register_secret(c.app_secret.reveal())
-        return credentials
 
     async def stop(self) -> None:
         """Stop the feed, flush every tick to the database (or journal), close publishers."""
@@ -390,10 +318,14 @@ class Collector(LiveChanges, EngineReads):
         if not ticks:
             return
         batch = tuple(ticks)
+        if batch[0].venue != self._detector_venue:
+            self._venue_changed(batch[0].venue)       # resume.py: each venue is its own chain
         self.ticks_total += len(batch)
         self._ticks_by_source[source] = self._ticks_by_source.get(source, 0) + len(batch)
         self.writer.submit(batch)
         alerts = self.detector.process(batch)
+        if alerts and self._quiet_until:
+            alerts = [a for a in alerts if not self._quieted(a)]
         levels = self.levels.process(batch)
         if levels:
             alerts.extend(levels)
@@ -409,6 +341,7 @@ class Collector(LiveChanges, EngineReads):
         if self.alert_rules.is_muted(alert.stock_code):
             alert = dataclasses.replace(alert, muted=True)   # stored and published all the same
         self.alerts += 1
+        self._note_raised(alert)
         late = ""
         if alert.late:
             self.alerts_late += 1
@@ -420,44 +353,12 @@ class Collector(LiveChanges, EngineReads):
         self.writer.submit_alert(alert)
         self.bus.publish(alert)
 
-    def _load_last_ticks(self, codes: Sequence[str]) -> dict[str, Tick | None]:
-        """Last stored trade of today per code; also notes where each code's back-fill must
-        resume (before a hole a crash left, if any). Runs in a worker thread, never on the loop."""
-        today = self.business_date
-        last: dict[str, Tick | None] = {}
-        for code in codes:
-            last[code] = self.repository.last_trade(code, today)
-            hole = self.repository.last_before_first_gap(code, today) if last[code] else None
-            if hole is not None:
-                log.warning("%s: stored trades have a gap after cumulative volume %d (an earlier "
-                            "run stopped mid back-fill); back-filling from there", code, hole.cum_volume)
-            point = hole or last[code]
-            self._resume_from[code] = None if point is None else _resume_point(point)
-        return last
-
-    def _last_seen(self, code: str) -> tuple[date, int, str] | None:
-        """(date, cum_volume, HHMMSS) of the trade the feed back-fills from after a restart: the
-        newest stored one, or the one before a hole. Served from the cache loaded off the loop
-        (or set by a feed restart: :meth:`_resume_points_from_detector`)."""
-        return self._resume_from.get(code)
-
-    def _resume_points_from_detector(self) -> None:
-        """Where a feed started now resumes: the newest trade of today received per symbol;
-        a symbol without one resumes from the start of the day (cumulative volume 0), so the
-        new feed back-fills everything it has not delivered yet (storage and the detector
-        drop what they have already)."""
-        for code in self.codes:
-            seen = self.detector.last_trade(code) if self.detector is not None else None
-            if seen is not None and seen[0] == self.business_date:
-                self._resume_from[code] = (seen[0], seen[1], seen[2].strftime("%H%M%S"))
-            else:
-                self._resume_from[code] = (self.business_date, 0, "000000")
-
     # -- reporting ----------------------------------------------------------------------------
     async def _report_loop(self) -> None:
         from .phase import PhaseWatcher
 
-        phases = PhaseWatcher(self.bus, simulated=self.exchange is not None, clock=self.clock)
+        phases = PhaseWatcher(self.bus, simulated=self.exchange is not None, venue=self.venue,
+                              clock=self.clock)
         last_total, last_time = self.ticks_total, time.monotonic()
         while True:
             await asyncio.sleep(1.0)
@@ -466,9 +367,10 @@ class Collector(LiveChanges, EngineReads):
             last_total, last_time = self.ticks_total, now
             self.bus.publish(RateEvent(round(rate, 1), self.ticks_total))
             phases.simulated = self.simulated
+            phases.venue = self.venue
             phases.check()
             if not self.market_was_open:
-                self.market_was_open = self.simulated or _calendar_open(self.clock())
+                self.market_was_open = self.simulated or _calendar_open(self.clock(), self.venue)
             if today_kst(self.clock) != self.business_date:
                 try:
                     await self.roll_over()
@@ -487,10 +389,6 @@ class Collector(LiveChanges, EngineReads):
             return []
         seen = self.detector.codes()
         return [c for c in self.codes if c not in seen]
-
-
-def _resume_point(tick: Tick) -> tuple[date, int, str]:
-    return tick.timestamp.date(), tick.cum_volume, tick.timestamp.strftime("%H%M%S")
 
 
 #: Counters that run over the whole run: summed over the components an apply() or a day
