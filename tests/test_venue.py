@@ -105,6 +105,42 @@ def test_which_replies_refuse_a_whole_tr():
     assert not refuses_tr(ok)
 
 
+async def test_session_hands_a_refused_tr_over_once_and_switches_on_its_connection():
+    """Subscriptions bookkeeping: a refusal of the venue's TR goes to the listener (not the
+    per-symbol rejection that moves a code to another key); after ``use_tr`` what was acked on
+    the old TR is unsubscribed there, every wanted code is registered on the new one, and late
+    replies of the old TR change nothing."""
+    from test_feed_units import _reply as reply, _session
+
+    s, rec = _session(["005930", "000660"])
+    refused: list[tuple[str, str]] = []
+    rec.on_tr_refused = lambda session, tr_id, r: refused.append((tr_id, r.msg_cd))
+    s.use_tr(TR_TOTAL)
+    assert (s.tr_id, s.venue) == (TR_TOTAL, "total")
+    s._ws = object()                  # "connected": use_tr queues on the outbox
+    s._on_control(None, reply("005930", "0", "OPSP0000", "SUBSCRIBE SUCCESS", tr_id=TR_TOTAL))
+    s._on_control(None, reply("000660", "9", "OPSP8991", "SUBSCRIBE ERROR : invalid tr_id",
+                              tr_id=TR_TOTAL))
+    assert refused == [(TR_TOTAL, "OPSP8991")] and rec.rejected == [] and "000660" in s.wanted
+    s.use_tr(TR_TRADES)
+    queued = []
+    while not s._outbox.empty():
+        queued.append(s._outbox.get_nowait())
+    assert queued == [("005930", False, TR_TOTAL), ("005930", True, TR_TRADES),
+                      ("000660", True, TR_TRADES)]
+    assert s.acked == set() and s.venue == "krx"
+    # late replies about the TR left: ignored (a late SUBSCRIBED is unsubscribed there)
+    s._on_control(None, reply("000660", "9", "OPSP8991", "SUBSCRIBE ERROR : invalid tr_id",
+                              tr_id=TR_TOTAL))
+    s._on_control(None, reply("000660", "0", "OPSP0000", "SUBSCRIBE SUCCESS", tr_id=TR_TOTAL))
+    assert refused == [(TR_TOTAL, "OPSP8991")] and rec.rejected == [] and s.acked == set()
+    assert s._outbox.get_nowait() == ("000660", False, TR_TOTAL)
+    s._on_control(None, reply("000660", "0", "OPSP0000", "SUBSCRIBE SUCCESS"))
+    assert s.acked == {"000660"}
+    s._ws = None
+    await s.rest.close()
+
+
 @pytest.mark.parametrize("command", ["collect", "app"])
 def test_bad_venue_is_one_line_and_exit_2(command, capsys):
     assert main([command, "--venue", "kospi", "--codes", "005930"]) == 2
@@ -236,7 +272,8 @@ async def test_venue_switch_mid_run_loses_and_duplicates_nothing(tmp_path):
         assert changed == ["venue"]
         assert collector.venue == "total"
         await _wait(lambda: collector.feed.all_live(), "all live on total")
-        assert {tr for s in sim.sessions() for tr, _ in s["subscriptions"]} == {TR_TOTAL}
+        await _wait(lambda: {tr for s in sim.sessions() for tr, _ in s["subscriptions"]} == {TR_TOTAL},
+                    "only H0UNCNT0 registered")
         await asyncio.sleep(1.5)
         sim.set_rate(0)
         await _settled(collector, sim, "total", codes)
@@ -283,7 +320,10 @@ async def _fallback_run(tmp_path, fault: str, caplog) -> None:
         started = collector.feed.started_hhmmss      # the back-fill anchor of the fallback
         await _wait(lambda: collector.venue == "krx", "the fallback")
         await _wait(lambda: collector.feed.all_live(), "all live on krx")
-        assert {tr for s in sim.sessions() for tr, _ in s["subscriptions"]} == {TR_TRADES}
+        # registrations acknowledged on H0UNCNT0 after the switch are unsubscribed there too
+        await _wait(lambda: {tr for s in sim.sessions() for tr, _ in s["subscriptions"]} == {TR_TRADES},
+                    "only H0STCNT0 registered")
+        assert sum(len(s["subscriptions"]) for s in sim.sessions()) == len(codes)
         await asyncio.sleep(1.5)
         sim.set_rate(0)
         await _settled(collector, sim, "krx", codes)
