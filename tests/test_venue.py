@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -298,6 +298,48 @@ async def test_venue_switch_mid_run_loses_and_duplicates_nothing(tmp_path):
     assert summary["venue"] == "total" and summary["alerts_quieted"] >= 1
 
 
+async def test_venue_switch_by_a_restart_on_the_same_database(tmp_path):
+    """Run 1 streams krx, run 2 (same database, same market) total: run 2 has no integrated
+    trade stored today, so it back-fills the integrated chain by time from the alert window
+    before run 1's last KRX trade — the stretch of the restart is covered, nothing collides."""
+    codes = default_watchlist()[:8]
+    db = f"sqlite:///{tmp_path / 'ticks.sqlite3'}"
+    async with Simulator(SimConfig(rate=120, seed=3, nxt=True, codes=codes)) as sim:
+        def config(v: str) -> CollectorConfig:     # a 2 s alert window: the back-fill's reach
+            return CollectorConfig(env="sim", ws_url=sim.ws_url, rest_url=sim.rest_url,
+                                   credentials=_keys(1), codes=codes, venue=v, db_url=db,
+                                   paths=_paths(tmp_path), always_open=True, window_seconds=2)
+        first = build_collector(config("krx"))
+        await first.start()
+        try:
+            await _wait(lambda: first.feed.all_live(), "run 1 live")
+            await asyncio.sleep(4.0)
+        finally:
+            await first.stop()
+        await asyncio.sleep(1.0)                   # trades nobody streams: run 2 back-fills them
+        second = build_collector(config("total"))
+        await second.start()
+        try:
+            await _wait(lambda: second.feed.all_live(), "run 2 live")
+            await asyncio.sleep(1.0)
+            sim.set_rate(0)
+            await _settled(second, sim, "total", codes)
+        finally:
+            await second.stop()
+        rows = _rows(db)
+        for code in codes:
+            krx, total = rows[(VENUE_NO["krx"], code)], rows[(VENUE_NO["total"], code)]
+            _assert_chain(krx, f"{code} krx")
+            _assert_chain(total, f"{code} total")
+            hist = _history(sim, code, "total")
+            assert total == hist[hist.index(total[0]):], code
+            last = datetime.strptime(krx[-1][2], "%H%M%S")
+            since = (last - timedelta(seconds=2)).strftime("%H%M%S")
+            assert since <= total[0][2] <= krx[-1][2], code    # from the window before: covered
+            first_at = hist.index(total[0])
+            assert first_at == 0 or hist[first_at - 1][2] < since, code
+
+
 async def _fallback_run(tmp_path, fault: str, caplog) -> None:
     """Venue total on a server that does not offer H0UNCNT0 (``fault``: refuse_tr = OPSP8991,
     mute_tr = acknowledged but silent and REST UN refused): one WARNING, one ErrorEvent, KRX
@@ -377,3 +419,29 @@ async def test_mock_server_falls_back_from_nxt(tmp_path, caplog):
             await collector.stop()
     assert [e.params["venue"] for e in errors if e.code == "feed.venue_fallback"] == ["nxt"]
     assert set(_rows(cfg.db_url)) == {(0, c) for c in codes}
+
+
+def test_the_fallback_notice_in_both_languages():
+    from kis_desk.ui.i18n import error_text, set_language
+
+    event = ErrorEvent("feed", "total trades … falling back to krx", code="feed.venue_fallback",
+                       params={"venue": "total", "tr_id": TR_TOTAL, "msg_cd": "OPSP8991"})
+    try:
+        set_language("ko")
+        assert "NXT·통합 체결을 제공하지 않습니다" in error_text(event) and "KRX" in error_text(event)
+        set_language("en")
+        assert error_text(event).startswith("NXT/integrated trades are not offered")
+    finally:
+        set_language("ko")
+
+
+def test_settings_dialog_change_of_venue_reaches_the_collector_config(tmp_path):
+    """What Settings → apply_settings hands to Collector.apply: only the venue changed."""
+    from kis_desk.engine.user_settings import settings_changes
+
+    store = SettingsStore(_paths(tmp_path))
+    running = CollectorConfig(env="sim", venue="krx")
+    new = settings_changes(running, UserSettings(venue="krx"), UserSettings(venue="total"), store)
+    assert new.venue == "total" and replace(new, venue="krx") == running
+    same = settings_changes(running, UserSettings(venue="nxt"), UserSettings(venue="nxt"), store)
+    assert same.venue == "krx"          # --venue given at start stays unless the user changes it

@@ -370,7 +370,9 @@ class Collector(LiveChanges, FeedWiring, ResumePoints, EngineReads):
             phases.venue = self.venue
             phases.check()
             if not self.market_was_open:
-                self.market_was_open = self.simulated or _calendar_open(self.clock(), self.venue)
+                # KRX's sessions: every listed symbol trades there (in NXT-only sessions a symbol
+                # not listed on NXT is quiet, not missing)
+                self.market_was_open = self.simulated or _calendar_open(self.clock())
             if today_kst(self.clock) != self.business_date:
                 try:
                     await self.roll_over()
