@@ -41,11 +41,11 @@ from ..core.events import (
     SymbolFeedState,
 )
 from ..core.ticks import SOURCE_POLL, SOURCE_WS, Tick
+from ..market.venues import venue as venue_named
 from ..protocol.messages import ControlReply
 from .backfill import Backfiller
 from .backfill_queue import BackfillScheduler
 from .config import FeedConfig
-from ..market.venues import venue as venue_named
 from .failover import Failover, Routing, route
 from .monitor import FeedMonitor
 from .poller import Poller
