@@ -1,7 +1,11 @@
 """The collector: feed → storage + detector → publishers, with one event bus out.
 
 It runs headless (``kis-desk collect``) and inside the desktop app; it knows nothing about Qt.
-Everything it reports goes out as engine events (engine.events) on ``self.bus``.
+Everything it reports goes out as engine events (engine.events) on ``self.bus``. This module
+composes the components, starts and stops them and runs the hot path; its other jobs are
+modules of their own: where the feed connects (:mod:`.environment`), where each symbol
+resumes (:mod:`.resume_points`), alert rules and the test alert (:mod:`.alert_control`),
+changes while running (:mod:`.live_settings`), the closing summary (:mod:`.summary`).
 """
 
 from __future__ import annotations
@@ -11,26 +15,28 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from typing import Any
 
 from ..aio import cancel_and_wait
-from ..config import AppCredential, Environment, UserPaths, redact_url
+from ..config import AppCredential, Environment, UserPaths, custom_environment, redact_url
 from ..core.errors import describe
 from ..core.events import (
     AlertEvent, ErrorEvent, EventBus, PendingGap, RateEvent, TicksEvent,
 )
 from ..core.exchange import EmbeddedExchange
 from ..core.ticks import Tick
+from .alert_control import AlertControl
 from .alert_rules import SETTING_KEY as RULES_KEY
 from .alert_rules import AlertRules
 from .collector_config import (  # noqa: F401 - re-exported: the collector's own vocabulary
     CollectorConfig, ConfigError, _calendar_continuous, _calendar_open, kst_now, today_kst,
 )
-from .feed_wiring import FeedWiring
+from .environment import kis_environment
 from .handle import EngineReads
 from .live_settings import LiveChanges
-from .resume import ResumePoints
+from .resume_points import ResumePoints
 from .summary import collector_summary
 
 log = logging.getLogger(__name__)
@@ -38,7 +44,8 @@ log = logging.getLogger(__name__)
 ExchangeFactory = Callable[[CollectorConfig], EmbeddedExchange]
 
 
-class Collector(LiveChanges, FeedWiring, ResumePoints, EngineReads):
+
+class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
     """Owns the feed, the writer, the detector and the publisher for one watchlist."""
 
     def __init__(self, config: CollectorConfig, bus: EventBus | None = None,
@@ -80,9 +87,9 @@ class Collector(LiveChanges, FeedWiring, ResumePoints, EngineReads):
         self._ticks_by_source: dict[str, int] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._last_ticks: dict[str, Tick | None] = {}
-        self._resume_from: dict[tuple[str, str], Any] = {}   # (venue, code) → resume.ResumePoint
+        self._resume_from: dict[tuple[str, str], Any] = {}   # (venue, code) → resume point
         self._quiet_until: dict[str, datetime] = {}    # a venue before judged trades up to this
-        self._moves_raised: dict[str, list[tuple[str, int, datetime]]] = {}   # resume._quieted
+        self._moves_raised: dict[str, list[tuple[str, int, datetime]]] = {}   # resume_points
         self._detector_venue = config.venue             # venue of the trades the detector holds
         self.alerts_quieted = 0
         self._credentials: list[AppCredential] = []
@@ -164,6 +171,24 @@ class Collector(LiveChanges, FeedWiring, ResumePoints, EngineReads):
                  self.environment.name, redact_url(db_url))
 
     # -- feed --------------------------------------------------------------------------------
+    def _feed_config(self) -> Any:
+        from ..feed.config import FeedConfig
+        from ..feed.session import SessionConfig
+
+        cfg = self.config
+        always = self.exchange is not None if cfg.always_open is None else cfg.always_open
+        if cfg.feed is not None:
+            return replace(cfg.feed, always_open=always, venue=cfg.venue)
+        # KIS issues a token a minute and tells the account holder each time: keep them across
+        # restarts (the built-in market's tokens die with it, so there is nothing to keep)
+        rest_options: dict[str, Any] = {}
+        if self.exchange is None:
+            from ..feed.token_cache import EncryptedTokenCache
+
+            rest_options["token_cache"] = EncryptedTokenCache(self.paths.token_dir)
+        return FeedConfig(venue=cfg.venue, session=SessionConfig(silence_timeout=cfg.silence_timeout),
+                          always_open=always, rest_options=rest_options)
+
     async def _save_pending_gaps(self, left: list[PendingGap]) -> None:
         """What the feed could not back-fill before stopping becomes the pending set (gaps of
         symbols no longer watched are kept for a later run); past-day ones are kept on record
@@ -184,6 +209,18 @@ class Collector(LiveChanges, FeedWiring, ResumePoints, EngineReads):
     def _utc_now(self) -> datetime:
         return self.clock().astimezone(timezone.utc)
 
+    def _new_feed(self, credentials: list[AppCredential]) -> Any:
+        from ..feed.manager import FeedManager
+
+        self._credentials = list(credentials)
+        assert self.environment is not None
+        return FeedManager(
+            self.environment, credentials, self._on_ticks, bus=self.bus,
+            config=self._feed_config(), last_seen=self._last_seen,
+            is_market_open=lambda now: _calendar_open(now, self.venue),
+            is_continuous=lambda now: _calendar_continuous(now, self.venue), clock=self.clock,
+        )
+
     async def _start_publisher(self, cfg: CollectorConfig) -> Any:
         from .publisher import RedisPublisher
 
@@ -195,6 +232,24 @@ class Collector(LiveChanges, FeedWiring, ResumePoints, EngineReads):
                                    trade_stream_maxlen=cfg.redis_trade_maxlen)
         await publisher.start()
         return publisher
+
+    async def _prepare_environment(self) -> list[AppCredential]:
+        cfg = self.config
+        if cfg.embedded_sim:
+            if self.exchange is None and self.exchange_factory is not None:
+                self.exchange = self.exchange_factory(cfg)     # Settings switched to it
+            if self.exchange is None:
+                raise ConfigError("the built-in simulator was not supplied (use wiring.build_collector)")
+            resume = {t.stock_code: (t.timestamp.strftime("%Y%m%d"), t.price, t.cum_volume,
+                                     t.price * t.cum_volume)
+                      for t in self._last_ticks.values()
+                      if t is not None and t.timestamp.date() == self.business_date}
+            endpoints = await self.exchange.start(self.collected, resume)
+            self.environment = custom_environment(endpoints.ws_url, endpoints.rest_url,
+                                                  rate=endpoints.rest_rate_per_second, name="sim")
+            return list(endpoints.credentials)
+        self.environment, credentials = kis_environment(cfg)
+        return credentials
 
     async def stop(self) -> None:
         """Stop the feed, flush every tick to the database (or journal), close publishers."""
@@ -263,55 +318,6 @@ class Collector(LiveChanges, FeedWiring, ResumePoints, EngineReads):
                     out.append(code)
         return out
 
-    async def save_watchlist(self, name: str, codes: Sequence[str]) -> None:
-        await super().save_watchlist(name, codes)
-        if name in self.alert_rules.watchlists and self.detector is not None:
-            await self._apply_rules(self.alert_rules)     # the watchlist's rule follows its codes
-
-    # -- alert rules (applied live) ------------------------------------------------------------
-    async def set_alert_rules(self, rules: AlertRules) -> None:
-        """Apply ``rules`` now (threshold, window, overrides, price levels, mutes) and store
-        them; raises ValueError (nothing changed) for an invalid threshold or window."""
-        if self.detector is not None:
-            await self._apply_rules(rules)
-        else:
-            self.alert_rules = rules                 # applied by start()
-        if self.repository is not None:
-            await asyncio.to_thread(self.repository.set_setting, RULES_KEY, rules.to_json())
-
-    async def _apply_rules(self, rules: AlertRules) -> None:
-        codes_of = (lambda name: [])                 # noqa: E731
-        if rules.watchlists and self.repository is not None:
-            known = await asyncio.to_thread(
-                lambda: {n: self.repository.watchlist_codes(n) for n in rules.watchlists})
-            codes_of = (lambda name: known.get(name, []))   # noqa: E731
-        overrides = {**self.config.overrides, **rules.effective_overrides(codes_of)}
-        self.detector.reconfigure(rules.threshold_pct, rules.window_seconds, overrides)
-        self.levels.set_levels(rules.levels)
-        self.alert_rules = rules
-        log.info("alert rules applied: %.2f%% / %.0f s, %d override(s), %d level(s)",
-                 rules.threshold_pct, rules.window_seconds, len(overrides), len(rules.levels))
-
-    def _level_fired(self, alert: AlertEvent) -> None:
-        """A price level fires once: drop it from the rules and store that off the loop."""
-        self.alert_rules = self.alert_rules.without_level(alert.stock_code, alert.direction)
-        if self.repository is not None:
-            task = asyncio.get_running_loop().create_task(asyncio.to_thread(
-                self.repository.set_setting, RULES_KEY, self.alert_rules.to_json()))
-            self._rule_tasks.add(task)
-            task.add_done_callback(self._rule_tasks.discard)
-
-    # -- the test alert (menu 알림 → 테스트 알림) ----------------------------------------------------
-    async def send_test_alert(self, alert: AlertEvent) -> tuple[str, int] | None:
-        """Publish ``alert`` marked as a test on the alert channel: (channel, receivers), or None
-        without Redis. Never stored, never on the stream, never counted as delivered."""
-        if not self.config.redis_url:
-            return None
-        from .alert_probe import publish_test_alert
-
-        channel = self.config.redis_channel
-        return channel, await publish_test_alert(self.config.redis_url, channel, alert)
-
     # -- hot path -----------------------------------------------------------------------------
     def _on_ticks(self, ticks: Sequence[Tick], source: str = "ws") -> None:
         """Called on the loop with the trades of one read / back-fill page / poll."""
@@ -319,7 +325,7 @@ class Collector(LiveChanges, FeedWiring, ResumePoints, EngineReads):
             return
         batch = tuple(ticks)
         if batch[0].venue != self._detector_venue:
-            self._venue_changed(batch[0].venue)       # resume.py: each venue is its own chain
+            self._venue_changed(batch[0].venue)       # resume_points: each venue its own chain
         self.ticks_total += len(batch)
         self._ticks_by_source[source] = self._ticks_by_source.get(source, 0) + len(batch)
         self.writer.submit(batch)
@@ -391,7 +397,3 @@ class Collector(LiveChanges, FeedWiring, ResumePoints, EngineReads):
             return []
         seen = self.detector.codes()
         return [c for c in self.codes if c not in seen]
-
-
-#: Counters that run over the whole run: summed over the components an apply() or a day
-#: rollover replaced. ``worst_gap_s`` is the maximum; everything else is the current one's.

@@ -80,7 +80,7 @@ class LiveChanges:
         * environment / keys / URLs: the feed is stopped cleanly and started again with the new
           credentials; its back-fill from the newest trade received closes the gap;
         * venue: the same, on the new venue's TR and REST market code; each symbol resumes on the
-          new venue's chain (``resume.py``: its newest stored trade of today, else the alert
+          new venue's chain (``resume_points.py``: its newest stored trade of today, else the alert
           window before the newest trade received), and the detector starts that chain over.
 
         Raises ConfigError (nothing changed) when the new environment cannot be prepared.

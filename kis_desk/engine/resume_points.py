@@ -1,12 +1,14 @@
-"""Where each symbol's trade chain resumes when a feed starts — per venue — and what a change of
-venue means for the detector.
+"""Where each symbol's feed resumes — per venue — after a restart, a crash mid back-fill, a feed
+switch or a switch of venue, and what a change of venue means for the detector.
 
-A mixin of :class:`~kis_desk.engine.collector.Collector`, kept apart from its steady-state wiring
-because it is the one place that decides, per symbol and venue, from which stored trade (or from
-which time) a new feed back-fills:
+Why its own module: the feed back-fills every symbol from one trade of one venue's chain, and
+choosing it without ever skipping a hole is its own job. A mixin of
+:class:`~.collector.Collector` (its repository, detector, codes and business date); the
+database is read in a worker thread, never on the loop. Per (venue, symbol):
 
 * the venue streamed before: from its newest stored trade of today, or from the trade before the
-  first hole a crash left in that venue's chain;
+  first hole a crash left in that venue's chain (or, when a feed is replaced live, the newest
+  one received);
 * a venue with nothing stored today while another venue has (a switch of venue, by Settings or
   by a restart with another ``--venue``): from ``window`` seconds before the other venue's newest
   trade — a *time*, because the cumulative volumes of two venues are different chains — so the
