@@ -23,7 +23,6 @@ from typing import Any
 
 from ..config import is_valid_stock_code
 from ..protocol.records import KST
-from ..market.venues import VENUE_TABLE
 from ..market.ticks import (
     ceil_to_tick, floor_to_tick, next_tick_down, next_tick_up, price_limits, round_to_tick, tick_size,
 )
@@ -37,11 +36,11 @@ from .tape import (
 from .universe import DEFAULT_SYMBOLS, _directory, code_unit, reference_for
 from .vi import STATIC, HaltEvent, PriceWindow, ViEvent, vi_trigger
 
-#: the trade TRs and the tape each streams (kis-protocol.md §6, §6.1; the venue table)
-TR_TRADES = VENUE_TABLE[VENUE_KRX].tr_id       # KRX
-TR_NXT = VENUE_TABLE[VENUE_NXT].tr_id          # Nextrade
-TR_TOTAL = VENUE_TABLE[VENUE_TOTAL].tr_id      # integrated KRX + NXT
-VENUE_TR = {name: v.tr_id for name, v in VENUE_TABLE.items()}
+#: the trade TRs and the tape each streams (kis-protocol.md §6, §6.1)
+TR_TRADES = "H0STCNT0"      # KRX
+TR_NXT = "H0NXCNT0"         # Nextrade
+TR_TOTAL = "H0UNCNT0"       # integrated KRX + NXT
+VENUE_TR = {VENUE_KRX: TR_TRADES, VENUE_NXT: TR_NXT, VENUE_TOTAL: TR_TOTAL}
 
 
 def sign_code(price: int, prev_close: int, upper: int, lower: int) -> str:

@@ -26,10 +26,10 @@ from ..protocol.states import VI_STATUS_TR_ID
 from .config import SimConfig
 from .faults import Faults
 from .market import Market, SimTrade, Symbol, pct2, sign_code
-from .tape import VENUE_KRX, Tape
+from .tape import VENUE_KRX, VENUE_NXT, VENUE_TOTAL, Tape
 
 #: FID_COND_MRKT_DIV_CODE -> tape (kis-protocol.md §8)
-MARKET_CODE_VENUE = {v.market_code: name for name, v in VENUE_TABLE.items()}
+MARKET_CODE_VENUE = {"J": VENUE_KRX, "NX": VENUE_NXT, "UN": VENUE_TOTAL}
 from .state import SimState
 
 OK_MSG = {"rt_cd": "0", "msg_cd": "MCA00000", "msg1": "정상처리 되었습니다."}

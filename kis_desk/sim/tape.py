@@ -13,9 +13,9 @@ from bisect import bisect_right
 from datetime import datetime
 from typing import NamedTuple
 
-from ..market.venues import VENUE_KRX, VENUE_NXT, VENUE_TOTAL
 from ..protocol.records import kst_timestamp
 
+VENUE_KRX, VENUE_NXT, VENUE_TOTAL = "krx", "nxt", "total"
 VENUES = (VENUE_KRX, VENUE_NXT, VENUE_TOTAL)
 
 #: how a trade printed; stored per trade (``h_kind``) and written to the record's
