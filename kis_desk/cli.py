@@ -20,6 +20,11 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
                    help="sim (built-in simulator, default), mock (KIS paper trading) or real")
     p.add_argument("--ws-url", help="WebSocket URL of any KIS-compatible server (with --rest-url)")
     p.add_argument("--rest-url", help="REST base URL of any KIS-compatible server (with --ws-url)")
+    p.add_argument("--venue", metavar="{krx,nxt,total}", default=None,
+                   help="whose trades: krx (KRX only, H0STCNT0), nxt (Nextrade, H0NXCNT0) or total "
+                        "(KRX + NXT integrated, H0UNCNT0; the default). A server that does not "
+                        "offer NXT/integrated trades (KIS paper trading) is said so once and the "
+                        "run falls back to krx")
     p.add_argument("--codes", help="comma-separated stock codes, e.g. 005930,000660")
     p.add_argument("--watchlist", help="name of a stored watchlist to use")
     p.add_argument("--db", metavar="URL", help="database URL (default: SQLite in the user data directory)")

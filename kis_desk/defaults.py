@@ -7,6 +7,9 @@ DEFAULT_THRESHOLD_PCT = 5.0       # alert when the price moves this many percent
 DEFAULT_WINDOW_SECONDS = 60.0     # … within this many seconds of exchange time
 DEFAULT_SILENCE_TIMEOUT = 90.0    # no frame of any kind on a socket for this long → reconnect
 RETENTION_DAYS = 90               # days of raw trades kept (1-minute bars forever); 0 keeps all
+#: The venue the entry points (``collect``, the app, Settings) stream: KIS's integrated KRX + NXT
+#: trades (kis_desk.market.venues). A collector built in code streams KRX unless told.
+DEFAULT_VENUE = "total"
 
 # Redis Streams for attached desktops (engine.publisher writes them, engine.stream_reader reads).
 DEFAULT_ALERT_STREAM = "kis:alerts:stream"
@@ -22,5 +25,5 @@ TRADE_STREAM_LINGER_S = 0.05
 TRADE_STREAM_BATCH = 500
 
 __all__ = ["ALERT_STREAM_MAXLEN", "DEFAULT_ALERT_STREAM", "DEFAULT_SILENCE_TIMEOUT",
-           "DEFAULT_THRESHOLD_PCT", "DEFAULT_TRADE_STREAM", "DEFAULT_WINDOW_SECONDS", "RETENTION_DAYS",
+           "DEFAULT_THRESHOLD_PCT", "DEFAULT_TRADE_STREAM", "DEFAULT_VENUE", "DEFAULT_WINDOW_SECONDS", "RETENTION_DAYS",
            "TRADE_STREAM_BATCH", "TRADE_STREAM_LINGER_S", "TRADE_STREAM_MAXLEN"]

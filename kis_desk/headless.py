@@ -15,7 +15,7 @@ from typing import Any
 
 from .aio import on_stop_signals
 from .config import UserPaths, credentials_from_env, parse_codes
-from .defaults import DEFAULT_ALERT_STREAM, DEFAULT_TRADE_STREAM
+from .defaults import DEFAULT_ALERT_STREAM, DEFAULT_TRADE_STREAM, DEFAULT_VENUE
 from .core.events import ErrorEvent, SessionStateEvent, SubscriptionPlanEvent
 from .engine.collector import Collector, CollectorConfig, ConfigError
 from .wiring import build_collector
@@ -26,6 +26,7 @@ log = logging.getLogger("kis_desk.collect")
 def config_from_args(args: argparse.Namespace) -> CollectorConfig:
     """Shared by ``collect`` and the desktop app; raises ConfigError for bad arguments."""
     cfg = CollectorConfig(env=args.env or "sim")
+    cfg.venue = _venue(getattr(args, "venue", None))
     if args.codes is not None:
         try:
             cfg.codes = parse_codes(args.codes)
@@ -74,6 +75,18 @@ def config_from_args(args: argparse.Namespace) -> CollectorConfig:
             raise ConfigError("--sim-rate must be between 0 and 50000 trades/s")
         cfg.sim_rate = args.sim_rate
     return cfg
+
+
+def _venue(text: str | None) -> str:
+    """--venue: krx, nxt or total (default ``DEFAULT_VENUE``), or a one-line reason why not."""
+    from .market.venues import venue
+
+    if text is None:
+        return DEFAULT_VENUE
+    try:
+        return venue(text).name
+    except ValueError as exc:
+        raise ConfigError(f"--{exc}") from exc
 
 
 def _database_url(text: str) -> str:

@@ -26,12 +26,13 @@ import keyring
 import keyring.errors
 
 from .config import AppCredential, Secret, UserPaths
-from .defaults import DEFAULT_THRESHOLD_PCT, DEFAULT_WINDOW_SECONDS
+from .defaults import DEFAULT_THRESHOLD_PCT, DEFAULT_VENUE, DEFAULT_WINDOW_SECONDS
 
 log = logging.getLogger(__name__)
 
 SERVICE = "kis-desk"
 ENVIRONMENT_CHOICES = ("sim", "mock", "real")
+VENUE_CHOICES = ("krx", "nxt", "total")   # kis_desk.market.venues (base layer: no import)
 COLOUR_SCHEMES = ("korean", "western")
 THEMES = ("system", "light", "dark")   # system: follow the desktop's light/dark setting
 MAX_KEYS = 4
@@ -43,6 +44,9 @@ class UserSettings:
     """Everything the user can change that is not a secret."""
 
     environment: str = "sim"
+    #: whose trades: krx, nxt or total (KRX + NXT integrated). A server that does not offer the
+    #: NXT / integrated TRs (KIS paper trading) makes the run fall back to krx, saying so.
+    venue: str = DEFAULT_VENUE
     key_count: int = 0                 # app key pairs stored (key1 … keyN)
     database_url: str = ""             # password removed (see module doc); "" → default SQLite
     redis_url: str = ""                # password removed; "" → no Redis
@@ -64,6 +68,8 @@ class UserSettings:
         """Clamp/repair values read from a hand-edited file instead of failing at start-up."""
         if self.environment not in ENVIRONMENT_CHOICES:
             self.environment = "sim"
+        if self.venue not in VENUE_CHOICES:
+            self.venue = DEFAULT_VENUE
         if self.colour_scheme not in COLOUR_SCHEMES:
             self.colour_scheme = "korean"
         if self.theme not in THEMES:
@@ -275,7 +281,7 @@ class SettingsStore:
 
 
 __all__ = [
-    "COLOUR_SCHEMES", "ENVIRONMENT_CHOICES", "MAX_KEYS", "SERVICE", "SecretStore",
+    "COLOUR_SCHEMES", "ENVIRONMENT_CHOICES", "MAX_KEYS", "VENUE_CHOICES", "SERVICE", "SecretStore",
     "SettingsStore", "THEMES", "UserSettings", "join_url_password", "keyring_is_usable", "keyring_name",
     "split_url_password",
 ]

@@ -422,7 +422,7 @@ async def test_startup_backfill_from_last_seen():
             assert len(hist) > 4
             t = hist[len(hist) // 3]
             marks[c] = (t.timestamp.date(), t.cum_volume, t.time)
-        h = Harness(sim, 1, last_seen=marks.get)
+        h = Harness(sim, 1, last_seen=lambda code, venue: marks.get(code))
         await h.m.start(codes)
         await wait_until(h.m.all_live)
         await wait_until(lambda: h.m.stats().backfill_runs >= 5 and h.m.backfills_pending() == 0)

@@ -14,6 +14,7 @@ from ..protocol.fields import (
     IDX_BUSINESS_DATE, IDX_CHANGE, IDX_CHANGE_RATE, IDX_CODE, IDX_CUM_VOLUME, IDX_PRICE,
     IDX_STRENGTH, IDX_TIME, IDX_VOLUME,
 )
+from ..market.venues import VENUE_KRX, VENUE_NXT, VENUE_TOTAL
 from ..protocol.records import KST, KST_TIMESTAMP_CACHE, TradeRecord, kst_timestamp
 from ..protocol.states import (
     IDX_HALT, IDX_HOUR_CLS, IDX_MKOP, MarketState, market_state_of_fields,
@@ -23,10 +24,8 @@ SOURCE_WS = "ws"
 SOURCE_BACKFILL = "backfill"
 SOURCE_POLL = "poll"
 
-#: Where a trade was printed: KRX, Nextrade, or KIS's integrated (KRX + NXT) stream.
-VENUE_KRX = "krx"
-VENUE_NXT = "nxt"
-VENUE_TOTAL = "total"
+#: Where a trade was printed: KRX, Nextrade, or KIS's integrated (KRX + NXT) stream
+#: (re-exported from ``market.venues``, the venue table).
 
 
 class Tick(NamedTuple):

@@ -88,7 +88,11 @@ class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
         self._ticks_by_source: dict[str, int] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._last_ticks: dict[str, Tick | None] = {}
-        self._resume_from: dict[str, tuple[date, int, str] | None] = {}
+        self._resume_from: dict[tuple[str, str], Any] = {}   # (venue, code) → resume point
+        self._quiet_until: dict[str, datetime] = {}    # a venue before judged trades up to this
+        self._moves_raised: dict[str, list[tuple[str, int, datetime]]] = {}   # resume_points
+        self._detector_venue = config.venue             # venue of the trades the detector holds
+        self.alerts_quieted = 0
         self._credentials: list[AppCredential] = []
         self._retired_feeds: list[Any] = []        # stats of feeds replaced (apply, rollover)
         self._retired_storage: list[Any] = []      # stats of writers replaced by apply()
@@ -100,6 +104,11 @@ class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
 
     #: an in-process collector, not a view of one on another host (see RemoteEngine)
     attached = False
+
+    @property
+    def venue(self) -> str:
+        """The venue streamed now: the configured one, or ``krx`` after a fallback."""
+        return self.feed.venue.name if self.feed is not None else self.config.venue
 
     @property
     def simulated(self) -> bool:
@@ -173,7 +182,7 @@ class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
         cfg = self.config
         always = self.exchange is not None if cfg.always_open is None else cfg.always_open
         if cfg.feed is not None:
-            return replace(cfg.feed, always_open=always)
+            return replace(cfg.feed, always_open=always, venue=cfg.venue)
         # KIS issues a token a minute and tells the account holder each time: keep them across
         # restarts (the built-in market's tokens die with it, so there is nothing to keep)
         rest_options: dict[str, Any] = {}
@@ -181,7 +190,7 @@ class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
             from ..feed.token_cache import EncryptedTokenCache
 
             rest_options["token_cache"] = EncryptedTokenCache(self.paths.token_dir)
-        return FeedConfig(session=SessionConfig(silence_timeout=cfg.silence_timeout),
+        return FeedConfig(venue=cfg.venue, session=SessionConfig(silence_timeout=cfg.silence_timeout),
                           always_open=always, rest_options=rest_options)
 
     async def _save_pending_gaps(self, left: list[PendingGap]) -> None:
@@ -212,7 +221,8 @@ class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
         return FeedManager(
             self.environment, credentials, self._on_ticks, bus=self.bus,
             config=self._feed_config(), last_seen=self._last_seen,
-            is_market_open=_calendar_open, is_continuous=_calendar_continuous, clock=self.clock,
+            is_market_open=lambda now: _calendar_open(now, self.venue),
+            is_continuous=lambda now: _calendar_continuous(now, self.venue), clock=self.clock,
         )
 
     async def _start_publisher(self, cfg: CollectorConfig) -> Any:
@@ -326,10 +336,14 @@ class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
         if not ticks:
             return
         batch = tuple(ticks)
+        if batch[0].venue != self._detector_venue:
+            self._venue_changed(batch[0].venue)       # resume_points: each venue its own chain
         self.ticks_total += len(batch)
         self._ticks_by_source[source] = self._ticks_by_source.get(source, 0) + len(batch)
         self.writer.submit(batch)
         alerts = self.detector.process(batch)
+        if alerts and self._quiet_until:
+            alerts = [a for a in alerts if not self._quieted(a)]
         levels = self.levels.process(batch)
         if levels:
             alerts.extend(levels)
@@ -345,6 +359,7 @@ class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
         if self.alert_rules.is_muted(alert.stock_code):
             alert = dataclasses.replace(alert, muted=True)   # stored and published all the same
         self.alerts += 1
+        self._note_raised(alert)
         late = ""
         if alert.late:
             self.alerts_late += 1
@@ -360,7 +375,8 @@ class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
     async def _report_loop(self) -> None:
         from .phase import PhaseWatcher
 
-        phases = PhaseWatcher(self.bus, simulated=self.exchange is not None, clock=self.clock)
+        phases = PhaseWatcher(self.bus, simulated=self.exchange is not None, venue=self.venue,
+                              clock=self.clock)
         last_total, last_time = self.ticks_total, time.monotonic()
         while True:
             await asyncio.sleep(1.0)
@@ -369,8 +385,11 @@ class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
             last_total, last_time = self.ticks_total, now
             self.bus.publish(RateEvent(round(rate, 1), self.ticks_total))
             phases.simulated = self.simulated
+            phases.venue = self.venue
             phases.check()
             if not self.market_was_open:
+                # KRX's sessions: every listed symbol trades there (in NXT-only sessions a symbol
+                # not listed on NXT is quiet, not missing)
                 self.market_was_open = self.simulated or _calendar_open(self.clock())
             if today_kst(self.clock) != self.business_date:
                 try:

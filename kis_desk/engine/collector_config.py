@@ -12,6 +12,7 @@ from ..defaults import (
     DEFAULT_SILENCE_TIMEOUT, DEFAULT_THRESHOLD_PCT, DEFAULT_WINDOW_SECONDS, RETENTION_DAYS,
     TRADE_STREAM_MAXLEN,
 )
+from ..market.venues import VENUE_KRX
 from ..protocol.records import KST
 
 
@@ -33,6 +34,10 @@ class CollectorConfig:
     redis_tick_channel: str | None = None            # also publish every tick on pub/sub (best effort)
     redis_trade_stream: str | None = None            # XADD every trade here (attached desktops)
     redis_trade_maxlen: int = TRADE_STREAM_MAXLEN    # trade stream retention, entries (≈ batches)
+    #: krx | nxt | total (kis_desk.market.venues). The entry points (collect, the app, Settings)
+    #: default to ``defaults.DEFAULT_VENUE`` (total); a collector built in code streams KRX, like
+    #: a simulator built in code trades KRX only, so the tests that count KRX tapes stay exact
+    venue: str = VENUE_KRX
     threshold_pct: float = DEFAULT_THRESHOLD_PCT
     window_seconds: float = DEFAULT_WINDOW_SECONDS
     overrides: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -67,16 +72,19 @@ class CollectorConfig:
         return paths.default_demo_database_url if self.embedded_sim else paths.default_database_url
 
 
-def _calendar_open(now: datetime) -> bool:
+def _calendar_open(now: datetime, venue: str = VENUE_KRX) -> bool:
+    """The venue trades now (the session table: with ``total`` 08:00–20:00 on a trading day)."""
     from ..market.calendar import phase_at
 
-    return phase_at(now).trading
+    return phase_at(now, venue).trading
 
 
-def _calendar_continuous(now: datetime) -> bool:
+def _calendar_continuous(now: datetime, venue: str = VENUE_KRX) -> bool:
+    """The venue is in continuous trading now (regular, pre- or after-market; not auctions)."""
     from ..market.calendar import MarketPhase, phase_at
 
-    return phase_at(now) is MarketPhase.OPEN
+    return phase_at(now, venue) in (MarketPhase.OPEN, MarketPhase.PRE_MARKET,
+                                    MarketPhase.AFTER_MARKET)
 
 
 def kst_now() -> datetime:
@@ -90,7 +98,8 @@ def today_kst(clock: Callable[[], datetime] = kst_now) -> date:
 
 
 #: CollectorConfig fields that need a new feed (new sessions, new credentials) when changed.
-_FEED_FIELDS = ("env", "ws_url", "rest_url", "credentials", "silence_timeout", "always_open")
+_FEED_FIELDS = ("env", "ws_url", "rest_url", "credentials", "silence_timeout", "always_open",
+                "venue")
 #: … a new Redis publisher.
 _REDIS_FIELDS = ("redis_url", "redis_channel", "redis_stream", "redis_tick_channel")
 #: … a reconfigured detector.

@@ -44,6 +44,7 @@ class LiveChanges:
             self.detector.roll_over(current)
             self._last_ticks = {code: None for code in self.codes}
             self._resume_from = {}
+            self._quiet_until, self._moves_raised = {}, {}
             if self.feed is not None and self._started and not self._stopping:
                 await self._restart_feed(None)
             self.bus.publish(DayRolloverEvent(previous, current))
@@ -77,7 +78,10 @@ class LiveChanges:
         * database: a new writer takes every trade from now on; the old one is flushed — what
           it had queued goes to the old database — and closed;
         * environment / keys / URLs: the feed is stopped cleanly and started again with the new
-          credentials; its back-fill from the newest trade received closes the gap.
+          credentials; its back-fill from the newest trade received closes the gap;
+        * venue: the same, on the new venue's TR and REST market code; each symbol resumes on the
+          new venue's chain (``resume_points.py``: its newest stored trade of today, else the alert
+          window before the newest trade received), and the detector starts that chain over.
 
         Raises ConfigError (nothing changed) when the new environment cannot be prepared.
         """
@@ -181,6 +185,10 @@ class LiveChanges:
                 self.detector.seed(await asyncio.to_thread(self.repository.alert_ids_on,
                                                            self.business_date))
                 self._last_ticks = await asyncio.to_thread(self._load_last_ticks, self.codes)
+            elif new.venue != self._detector_venue:
+                # another venue's chain: resume points from its stored trades, else by time
+                self._last_ticks = await asyncio.to_thread(self._load_last_ticks, self.codes)
+                self._resume_on_new_venue(new.venue)
             if new.embedded_sim:
                 credentials = old_credentials if keep_exchange else await self._prepare_environment()
         except BaseException:
@@ -193,8 +201,8 @@ class LiveChanges:
             await exchange.stop()
         self.feed = self._new_feed(credentials)
         await self.feed.start(self.codes)
-        log.info("feed restarted on %s with %d app key(s) (applied live)",
-                 self.environment.name if self.environment else "?", len(credentials))
+        log.info("feed restarted on %s with %d app key(s), venue %s (applied live)",
+                 self.environment.name if self.environment else "?", len(credentials), new.venue)
 
     async def _start_feed_again(self, credentials: list[AppCredential]) -> None:
         self.feed = self._new_feed(credentials)

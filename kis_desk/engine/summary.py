@@ -52,6 +52,9 @@ def collector_summary(self: Any) -> dict[str, Any]:
         "trades_streamed": publisher["trades_streamed"] if publisher else 0,
         "trades_stream_dropped": publisher["trades_dropped"] if publisher else 0,
         "symbols": len(self.codes),
+        "venue": self.venue,
+        "venue_fallback_from": self.feed.fallback_from if self.feed is not None else None,
+        "alerts_quieted": self.alerts_quieted,
     }
 
 

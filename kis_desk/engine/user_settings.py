@@ -23,6 +23,8 @@ def merge_settings(config: CollectorConfig, args: argparse.Namespace | None, set
     given = (lambda name: getattr(args, name, None) is not None) if args is not None else (lambda name: False)
     if not given("env"):
         config.env = settings.environment
+    if not given("venue"):
+        config.venue = settings.venue
     if config.env in ("mock", "real") and config.credentials is None:
         creds = store.credentials(settings)
         if creds:
@@ -69,4 +71,5 @@ def settings_changes(running: CollectorConfig, previous: UserSettings | None, se
 
 
 #: CollectorConfig fields the Settings dialog decides (keys: see settings_changes).
-_SETTINGS_FIELDS = ("env", "db_url", "redis_url", "redis_channel", "threshold_pct", "window_seconds")
+_SETTINGS_FIELDS = ("env", "venue", "db_url", "redis_url", "redis_channel", "threshold_pct",
+                    "window_seconds")

@@ -11,6 +11,10 @@ reached (there is no finer time key): we step back one second and carry on. What
 shows up as a break in the cumulative-volume chain (``acml_vol - cnqn`` of each row must equal
 the previous row's ``acml_vol``) and is reported — counted, never silently dropped, and never
 retried forever: every query asks for a strictly earlier time.
+
+Venue: the pages come from the venue's REST market code (J / NX / UN, ``market.venues``) and
+the trades carry that venue; one run keeps the venue it started with (a feed that falls back to
+KRX meanwhile drops a run of the venue it left: ``BackfillResult.venue``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from ..core.ticks import SOURCE_BACKFILL, Tick
+from ..market.venues import VENUE_KRX, Venue, venue as venue_named
 from ..protocol.records import kst_timestamp
 from .rest import ConclusionRow, KisRestClient, hhmmss_minus, kst_now
 
@@ -37,14 +42,15 @@ class BackfillResult:
     gaps: int = 0                  # breaks in the cumulative-volume chain
     gap_volume: int = 0            # shares in those breaks (unrecoverable trades' volume)
     gap_ranges: list[tuple[int, int]] = field(default_factory=list)  # (after_cum, before_cum)
+    venue: str = VENUE_KRX         # the venue the pages came from
 
 
 def row_to_tick(code: str, business_date: date, row: ConclusionRow, received_at: float,
-                source: str = SOURCE_BACKFILL) -> Tick:
+                source: str = SOURCE_BACKFILL, venue: str = VENUE_KRX) -> Tick:
     assert row.cum_volume is not None
     return Tick(code, kst_timestamp(business_date.strftime("%Y%m%d"), row.hhmmss), row.price,
                 row.volume, row.cum_volume, row.change, row.change_rate, row.strength,
-                received_at, source)
+                received_at, source, venue)
 
 
 def chain_gaps(rows: list[ConclusionRow], after_cum: int | None) -> list[tuple[int, int]]:
@@ -64,11 +70,16 @@ class Backfiller:
     """Pages one symbol's trades back to a known cumulative volume. Stateless between calls."""
 
     def __init__(self, *, max_pages: int = 2000, clock: Callable[[], datetime] = kst_now,
-                 market: str = "J", lookahead: float = 60.0) -> None:
+                 venue: str | Venue = VENUE_KRX, lookahead: float = 60.0) -> None:
         self.max_pages = max_pages
         self.clock = clock
-        self.market = market
+        self.venue: Venue = venue_named(venue)   # the feed changes it when it falls back to KRX
         self.lookahead = lookahead   # query a little past "now": clocks differ
+
+    @property
+    def market(self) -> str:
+        """The REST market code of the venue (FID_COND_MRKT_DIV_CODE)."""
+        return self.venue.market_code
 
     def start_hour(self) -> str:
         t = self.clock() + timedelta(seconds=self.lookahead)
@@ -84,11 +95,12 @@ class Backfiller:
         given), in ascending order. ``after_cum=None`` with no ``since_hhmmss`` fetches one page.
         """
         limit = max_pages or self.max_pages
+        venue = self.venue
         hour: str | None = until_hhmmss or self.start_hour()
         found: dict[int, ConclusionRow] = {}
-        result = BackfillResult(code, [])
+        result = BackfillResult(code, [], venue=venue.name)
         while hour is not None and result.pages < limit:
-            page = await rest.inquire_time_itemconclusion(code, hour, self.market)
+            page = await rest.inquire_time_itemconclusion(code, hour, venue.market_code)
             result.pages += 1
             rows = page.rows
             if not rows:
@@ -128,7 +140,8 @@ class Backfiller:
         result.gaps = len(result.gap_ranges)
         result.gap_volume = sum(b - a for a, b in result.gap_ranges)
         now = time.time()
-        result.ticks = [row_to_tick(code, business_date, r, now, source) for r in rows_sorted]
+        result.ticks = [row_to_tick(code, business_date, r, now, source, venue.name)
+                        for r in rows_sorted]
         if result.gaps:
             log.debug("%s: back-fill could not recover %d share(s) in %d gap(s) %s",
                         code, result.gap_volume, result.gaps, result.gap_ranges[:3])

@@ -148,7 +148,7 @@ class BackfillScheduler:
         return code in self._pending or code in self._running or code in self._again
 
     def forget(self, code: str) -> None:
-        for d in (self._pending, self._deferred, self._last_done, self._waiting):
+        for d in (self._pending, self._deferred, self._last_done, self._waiting, self._again):
             d.pop(code, None)
 
     # -- requests --------------------------------------------------------------------------------
@@ -263,6 +263,10 @@ class BackfillScheduler:
                 await asyncio.sleep(delay)
         self.runs += 1
         self._later_backoff.pop(code, None)
+        if result.venue != self.backfiller.venue.name:
+            log.info("back-fill of %s on %s dropped: the feed moved to %s meanwhile", code,
+                     result.venue, self.backfiller.venue.name)
+            return
         sym = self.symbols.get(code)
         # trades from where the live stream resumed onwards arrived over the socket: a page
         # overflow there is no loss

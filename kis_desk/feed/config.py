@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..market.venues import VENUE_KRX, venue
 from .session_types import SessionConfig
 from .sharding import PER_SESSION
 
@@ -48,6 +49,9 @@ class FailoverConfig:
 
 @dataclass(frozen=True)
 class FeedConfig:
+    #: krx | nxt | total (``market.venues``): the trade TR every session subscribes and the REST
+    #: market code of polling and back-fill; ``session.tr_id`` is set from it
+    venue: str = VENUE_KRX
     session: SessionConfig = field(default_factory=SessionConfig)
     per_session: int = PER_SESSION
     poll: PollConfig = field(default_factory=PollConfig)
@@ -57,10 +61,13 @@ class FeedConfig:
     rest_options: dict[str, Any] = field(default_factory=dict)   # KisRestClient keywords
     seed: int | None = None
 
+    def __post_init__(self) -> None:
+        venue(self.venue)       # ValueError naming the venues for anything else
+
     @property
     def market(self) -> str:
-        """REST market division matching the real-time TR: KRX "J", integrated "UN", NXT "NX"."""
-        return {"H0UNCNT0": "UN", "H0NXCNT0": "NX"}.get(self.session.tr_id, "J")
+        """REST market code of the venue: KRX "J", NXT "NX", integrated "UN"."""
+        return venue(self.venue).market_code
 
 
 __all__ = ["BackfillConfig", "FailoverConfig", "FeedConfig", "PollConfig"]

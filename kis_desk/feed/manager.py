@@ -12,7 +12,13 @@ symbols elsewhere (``failover``), and back-fills every gap (``backfill_queue``):
 Delivery: ``on_ticks(ticks, source)`` is called synchronously on the loop with the trades of ONE
 network read, ONE back-fill run (chunked) or ONE poll — never per tick (ib_async's "one event
 per read"). Duplicates between sources are expected and harmless: storage dedupes on
-(code, business date, cum_volume).
+(venue, code, business date, cum_volume).
+
+Venue (``market.venues``): every session subscribes the venue's trade TR, polling and back-fill
+use its REST market code, every tick carries it. When the server refuses the venue's TR (or, the
+other reading of "모의투자 미지원", accepts it but refuses its REST market code), the feed falls
+back to KRX for the rest of its run (``venue_fallback.py``). The periodic judgement — symbol
+states, dark clock, failover — is ``monitor.py``.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 
 import aiohttp
@@ -30,33 +37,38 @@ from ..aio import cancel_and_wait
 from ..config import AppCredential, Environment
 from ..core.backoff import Backoff, BackoffPolicy
 from ..core.events import (
-    Event, EventBus, FeedStateEvent, FeedStats, PendingGap, SessionStateEvent,
-    SubscriptionPlanEvent, SymbolFeedState,
+    Event, EventBus, FeedStats, PendingGap, SessionStateEvent, SubscriptionPlanEvent,
+    SymbolFeedState,
 )
 from ..core.ticks import SOURCE_POLL, SOURCE_WS, Tick
+from ..market.venues import venue as venue_named
 from ..protocol.messages import ControlReply
 from .backfill import Backfiller
 from .backfill_queue import BackfillScheduler
 from .config import FeedConfig
-from .failover import Failover, Routing, describe_move, route
+from .failover import Failover, Routing, route
+from .monitor import FeedMonitor
 from .poller import Poller
 from .problems import ProblemReporter
 from .rest import KisRestClient, kst_now
-from .session import LIVE as SESSION_LIVE
 from .session import FeedSession, SessionListener
 from .sharding import ShardPlan, plan_shards
 from .stats import feed_stats
-from .symbols import SymbolTable, feed_state
+from .symbols import SymbolTable
+from .venue_fallback import VenueFallback
 
 log = logging.getLogger(__name__)
 
 OnTicks = Callable[[Sequence[Tick], str], None]
-LastSeen = Callable[[str], "tuple[date, int, str] | None"]
+#: (code, venue) → (business date, cum_volume or None, HHMMSS) of the trade to resume after: a
+#: cumulative volume of that venue's chain, or None = back-fill from HHMMSS (no trade of that
+#: venue known, e.g. after a switch of venue)
+LastSeen = Callable[[str, str], "tuple[date, int | None, str] | None"]
 MarketHook = Callable[[datetime], bool]
 
 
 
-class FeedManager(SessionListener):
+class FeedManager(FeedMonitor, VenueFallback, SessionListener):
     def __init__(self, env: Environment, credentials: Sequence[AppCredential], on_ticks: OnTicks,
                  *, config: FeedConfig | None = None, bus: EventBus | None = None,
                  last_seen: LastSeen | None = None, is_market_open: MarketHook | None = None,
@@ -64,7 +76,8 @@ class FeedManager(SessionListener):
                  http: aiohttp.ClientSession | None = None) -> None:
         """``is_market_open``: polling pauses while it says closed (sessions stay connected;
         PINGPONG keeps them alive). ``is_continuous``: continuous trading (the watchdog may use
-        the observed trade rate). ``config.always_open`` ignores both (simulator, tests)."""
+        the observed trade rate). Both should follow :attr:`venue` (it changes on a fallback).
+        ``config.always_open`` ignores both (simulator, tests)."""
         if not credentials:
             raise ValueError("at least one app key is needed")
         self.env = env
@@ -81,7 +94,9 @@ class FeedManager(SessionListener):
         self._own_http = http is None
         self._rng = random.Random(self.config.seed)
         self.problems = ProblemReporter(self._publish)
-        self.backfiller = Backfiller(clock=clock, market=self.config.market)
+        self.venue = venue_named(self.config.venue)   # what the feed streams now
+        self.fallback_from: str | None = None         # the venue refused (fallback to KRX)
+        self.backfiller = Backfiller(clock=clock, venue=self.venue)
         self.symbols = SymbolTable()
         self.rest: list[KisRestClient] = []
         self.sessions: list[FeedSession] = []
@@ -97,6 +112,8 @@ class FeedManager(SessionListener):
         self._exclude: dict[int, set[str]] = {}
         self._business_date: date | None = None
         self._monitor: asyncio.Task[None] | None = None
+        self._probe: asyncio.Task[None] | None = None
+        self.started_hhmmss = "000000"
         self._started = False
         self._announced_live = False
         self.polled = 0
@@ -114,15 +131,17 @@ class FeedManager(SessionListener):
             await self.set_symbols(codes, first)
             return
         self._started = True
+        self.started_hhmmss = self.clock().strftime("%H%M%S")
         if self._http is None:
             self._http = aiohttp.ClientSession()
         continuous = self._is_continuous
         busy = None if continuous is None else (lambda: continuous(self.clock()))
+        session_config = replace(self.config.session, tr_id=self.venue.tr_id)
         for cred in self.credentials:
             rest = KisRestClient(self.env, cred, self._http, **self.config.rest_options)  # type: ignore[arg-type]
             self.rest.append(rest)
             self.sessions.append(FeedSession(self.env, rest, label=cred.label,
-                                             config=self.config.session, listener=self,
+                                             config=session_config, listener=self,
                                              rng=random.Random(self._rng.random()), busy_phase=busy))
             poll = self.config.poll
             self.pollers.append(Poller(
@@ -147,7 +166,10 @@ class FeedManager(SessionListener):
             await s.start()
         for p in self.pollers:
             p.start()
-        self._monitor = asyncio.get_running_loop().create_task(self._monitor_loop(), name="feed-monitor")
+        loop = asyncio.get_running_loop()
+        self._monitor = loop.create_task(self._monitor_loop(), name="feed-monitor")
+        if not self.venue.is_fallback and codes:
+            self._probe = loop.create_task(self._probe_venue(codes[0]), name="feed-venue-probe")
 
     @property
     def unrecoverable(self) -> list[PendingGap]:
@@ -159,7 +181,7 @@ class FeedManager(SessionListener):
         """Stop streaming; give back-fills already under way up to ``drain_timeout`` seconds
         (default ``config.backfill.drain_timeout``) to finish. Returns the gaps still unfilled:
         the caller records them and hands them to the next ``start``."""
-        await cancel_and_wait([self._monitor])
+        await cancel_and_wait([self._monitor, self._probe])
         for p in self.pollers:
             await p.stop()
         await asyncio.gather(*(s.stop() for s in self.sessions), return_exceptions=True)
@@ -255,100 +277,19 @@ class FeedManager(SessionListener):
         return usable[abs(hash(code)) % len(usable)]
 
     def _seed_last_seen(self, code: str) -> None:
+        """Where ``code``'s chain on the current venue resumes: a cumulative volume, or a time
+        to back-fill from when no trade of this venue is known."""
         assert self.last_seen is not None
         try:
-            seen = self.last_seen(code)
+            seen = self.last_seen(code, self.venue.name)
         except Exception:
             log.exception("last_seen(%s) failed", code)
             return
         if seen is not None and seen[0] == self.business_date():
-            self.symbols[code].advance(int(seen[1]))
-
-    # -- state, dark clock, failover -------------------------------------------------------------
-    def _live(self, code: str) -> bool:
-        return any(s.connected and code in s.acked for s in self.sessions)
-
-    @staticmethod
-    def _suspect_silent(sess: FeedSession) -> bool:
-        """A LIVE socket that normally trades every few seconds and has been silent for half its
-        stall limit (continuous trading only: outside it the limit is ``silence_timeout``)."""
-        limit = sess.stall_limit()      # < silence_timeout only while busy and trading
-        return (sess.state == SESSION_LIVE and limit < sess.config.silence_timeout
-                and sess.silent_for() >= limit / 2)
-
-    def _refresh_states(self, now: float) -> bool:
-        down = self.failover.down()
-        ok_since = now - 3.0
-        changed = False
-        # a socket suspected of a stall is no data source: its symbols have had none since its
-        # last frame (the dark clock starts there, so worst_gap_s counts the silent time too)
-        silent = {id(s): s.silent_for() for s in self.sessions if self._suspect_silent(s)}
-        for sym in self.symbols:
-            code = sym.code
-            polled_ok = any(p.ok_at.get(code, -1e9) >= ok_since - 2 * p.interval()
-                            for p in self.pollers if code in p.codes)
-            carriers = self.routing.carriers(code) if self.routing else []
-            carrier_down = any(i in down for i in carriers) or (
-                not carriers and not any(code in p.codes for p in self.pollers))
-            on = [s for s in self.sessions if s.connected and code in s.acked]
-            live = any(id(s) not in silent for s in on)
-            quiet_since = now - min(silent[id(s)] for s in on) if on and not live else None
-            state = feed_state(sym, live=live, polled_ok=polled_ok,
-                               backfilling=self.scheduler.is_filling(code),
-                               carrier_down=carrier_down)
-            changed |= sym.set_state(state, now, quiet_since)
-        return changed
-
-    async def _monitor_loop(self) -> None:
-        cfg = self.config.failover
-        last_publish = 0.0
-        while True:
-            await asyncio.sleep(cfg.monitor_interval)
-            now = time.monotonic()
-            self._evaluate_failover()
-            changed = self._refresh_states(now)
-            self._report_dark(now)
-            if changed or now - last_publish >= 1.0:
-                last_publish = now
-                self._publish(FeedStateEvent({s.code: s.state for s in self.symbols}, self.stats()))
-
-    def _evaluate_failover(self) -> None:
-        if not self._started:
-            return
-        for i, sess in enumerate(self.sessions):
-            self.failover.observe_silence(i, self._suspect_silent(sess), time.monotonic())
-        changes = self.failover.evaluate(time.monotonic())
-        if changes:
-            self._route()
-            self._report_failover(changes)
-
-    def _report_failover(self, changes: list) -> None:
-        r = self.routing
-        assert r is not None
-        for key, down in changes:
-            i = self.failover.keys.index(key)
-            if down:
-                labels = [c.label for c in self.credentials]
-                self.problems.report(key.label, describe_move(key, i, self.plan.sessions[i], r, labels),
-                                     code="feed.key_down", label=key.label)
+            if seen[1] is None:
+                self.symbols[code].backfill_since = seen[2]
             else:
-                log.info("%s: live again for %.0f s; its symbols are back on it",
-                            key.label, self.config.failover.recover_hold)
-
-    def _report_dark(self, now: float) -> None:
-        limit = self.config.failover.dark_warning_after
-        dark = [s for s in self.symbols if not s.warned_dark and s.dark_for(now) >= limit]
-        if dark:
-            for s in dark:
-                s.warned_dark = True
-            codes = ", ".join(s.code for s in dark[:10]) + (" …" if len(dark) > 10 else "")
-            self.problems.report("feed", f"{len(dark)} symbol(s) without any data source for "
-                                 f"{limit:g} s or more: {codes}", code="feed.dark", count=len(dark),
-                                 seconds=round(limit))
-        if not self._announced_live and self.symbols and all(
-                s.state in (SymbolFeedState.LIVE, SymbolFeedState.BACKFILLING) for s in self.symbols):
-            self._announced_live = True
-            log.info("all %d symbols live on %d app key(s)", len(self.symbols), len(self.sessions))
+                self.symbols[code].advance(int(seen[1]))
 
     # -- session callbacks (SessionListener) ---------------------------------------------------
     def on_ticks(self, session: FeedSession, ticks: list[Tick]) -> None:
@@ -381,7 +322,11 @@ class FeedManager(SessionListener):
         sym.resync = True
         sym.live_from = None
         if sym.last_cum is not None:
+            sym.backfill_since = None
             self.scheduler.request(code, sym.last_cum)
+        elif sym.backfill_since:
+            # no trade of this venue known: fetch from that time (a switch of venue, a fallback)
+            self.scheduler.request(code, None, since=sym.backfill_since)
         elif session.reconnects and sym.live_since:
             # live before, but no trade seen yet: fetch what happened since it first went live
             self.scheduler.request(code, None, since=sym.live_since)
@@ -427,6 +372,8 @@ class FeedManager(SessionListener):
 
     # -- output --------------------------------------------------------------------------------
     def _deliver(self, ticks: Sequence[Tick], source: str) -> None:
+        if ticks and ticks[0].venue != self.venue.name:
+            return      # fetched on the venue the feed fell back from: another chain
         try:
             self._emit(ticks, source)
         except Exception:

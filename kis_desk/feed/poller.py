@@ -15,7 +15,8 @@ Two modes:
 
 Interval: the symbols of one app key are polled round-robin using ``share`` of that key's REST
 budget (the rest stays free for back-fills): 19/s real and 9 symbols → each symbol about every
-0.7 s; 1.8/s mock → about every 7 s.
+0.7 s; 1.8/s mock → about every 7 s. Calls use the REST market code of the feed's venue (the
+back-filler's, ``market.venues``).
 """
 
 from __future__ import annotations
@@ -142,12 +143,13 @@ class Poller:
         self.polls += 1
         last = self.last_cum(code)
         if self.mode == "price":
-            q = await self.rest.inquire_price(code, self.backfiller.market)
+            venue = self.backfiller.venue
+            q = await self.rest.inquire_price(code, venue.market_code)
             ticks: list[Tick] = []
-            if last is not None and q.cum_volume > last:
+            if last is not None and q.cum_volume > last and venue is self.backfiller.venue:
                 now = self.clock().replace(microsecond=0)
                 ticks = [Tick(code, now, q.price, q.cum_volume - last, q.cum_volume, q.change,
-                              q.change_rate, None, now.timestamp(), SOURCE_POLL)]
+                              q.change_rate, None, now.timestamp(), SOURCE_POLL, venue.name)]
             self._polled_ok(code)
             # first poll: establishes the baseline only (we cannot say how the volume split)
             self.emit(ticks, code, q.cum_volume)
@@ -155,6 +157,8 @@ class Poller:
         result = await self.backfiller.fill(self.rest, code, self.business_date(), after_cum=last,
                                             max_pages=self.max_pages_per_poll, source=SOURCE_POLL)
         self._polled_ok(code)
+        if result.venue != self.backfiller.venue.name:
+            return []       # the feed fell back to KRX during the poll: another venue's chain
         ranges = result.gap_ranges
         if (last is not None and not result.reached and self.request_backfill is not None
                 and ranges and ranges[0][0] == last):

@@ -1,8 +1,9 @@
-"""KIS REST client: approval key, access token, and the three quotation calls the feed needs.
+"""KIS REST client: one app key's HTTP access — approval key, access token, rate budget and the
+three quotation calls the feed needs (each with the REST market code of the feed's venue).
 
 Secrets leave their :class:`~kis_desk.config.Secret` wrapper only here, when the HTTP request
-is built; they are never logged and never part of an exception message. Every numeric value
-is parsed from KIS's strings (KIS sends numbers as decimal strings, §8).
+is built; they are never logged and never part of an exception message. What KIS answers
+(errors, parsed quotation values) is ``rest_replies.py``, re-exported here.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,10 +21,16 @@ import aiohttp
 from ..config import AppCredential, Environment
 from ..logs import register_secret
 from ..protocol.codec import build_approval_request, build_token_request
-from .token_cache import CachedToken, TokenCache
 from ..protocol.records import KST
 from ..protocol.states import VI_STATUS_PATH, VI_STATUS_TR_ID, ViStatus, vi_status_rows
 from .ratelimit import RateLimiter
+from .rest_replies import (  # noqa: F401  (re-exported: the client's vocabulary)
+    CODE_RATE_LIMIT, CODE_TOKEN_RATE, CREDENTIAL_CODES, TOKEN_INVALID_CODES, ConclusionPage,
+    ConclusionRow, CredentialError, KisApiError, KisError, KisTransportError, PriceQuote,
+    RateLimitedError, TokenRateLimitedError, _int, describe_reply, hhmmss_minus,
+    market_code_refused, parse_ccnl, parse_conclusion_row, parse_price, parse_time_conclusion,
+)
+from .token_cache import CachedToken, TokenCache
 
 log = logging.getLogger(__name__)
 
@@ -37,206 +43,9 @@ TR_PRICE = "FHKST01010100"
 TR_TIME_CONCLUSION = "FHPST01060000"
 TR_CCNL = "FHKST01010300"
 
-CODE_RATE_LIMIT = "EGW00201"        # 초당 거래건수를 초과하였습니다 (HTTP 500)
-CODE_TOKEN_RATE = "EGW00133"        # 접근토큰 발급 잠시 후 다시 시도하세요(1분당 1회) (HTTP 403)
 #: The approval key is nominally valid 24 h and checked only at session setup: re-issue it
 #: before a long-running desk's next (re)connect could present an expired one.
 APPROVAL_MAX_AGE_S = 20 * 3600.0
-TOKEN_INVALID_CODES = frozenset({"EGW00121", "EGW00123"})  # invalid / expired token → re-issue once
-#: Codes KIS uses for a wrong app key / secret (EGW00102–EGW00105 family, and the OAuth ones).
-CREDENTIAL_CODES = frozenset({"EGW00102", "EGW00103", "EGW00104", "EGW00105", "EGW00106",
-                              "EGW00002", "EGW00003"})
-
-
-# -- errors --------------------------------------------------------------------------------------
-
-class KisError(Exception):
-    """A KIS call failed. ``msg_cd`` is KIS's code when there is one."""
-
-    def __init__(self, message: str, *, msg_cd: str = "", status: int | None = None) -> None:
-        super().__init__(message)
-        self.msg_cd = msg_cd
-        self.status = status
-
-
-class CredentialError(KisError):
-    """KIS rejected the app key or secret. Retrying soon will not help."""
-
-
-class RateLimitedError(KisError):
-    """EGW00201 persisted through every retry."""
-
-
-class TokenRateLimitedError(KisError):
-    """EGW00133: an access token was issued less than a minute ago (by us or another process)."""
-
-
-class KisTransportError(KisError):
-    """Network failure, timeout, or a reply that is not KIS-shaped JSON."""
-
-
-class KisApiError(KisError):
-    """Any other ``rt_cd != "0"`` reply."""
-
-
-# -- parsed values -------------------------------------------------------------------------------
-
-def _int(value: Any, default: int | None = None) -> int | None:
-    if value is None:
-        return default
-    text = str(value).strip().replace(",", "")
-    if not text:
-        return default
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            return int(float(text))
-        except ValueError:
-            return default
-
-
-def _float(value: Any) -> float | None:
-    if value is None:
-        return None
-    text = str(value).strip().replace(",", "")
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-def _req_int(row: Mapping[str, Any], key: str) -> int:
-    v = _int(row.get(key))
-    if v is None:
-        raise KisApiError(f"KIS reply field {key!r} is missing or not a number: {str(row.get(key))[:20]!r}")
-    return v
-
-
-@dataclass(frozen=True, slots=True)
-class PriceQuote:
-    """``inquire-price`` output (the fields the feed uses)."""
-
-    code: str
-    price: int
-    change: int | None
-    change_rate: float | None
-    sign: str
-    cum_volume: int
-    open: int | None = None
-    high: int | None = None
-    low: int | None = None
-    halted: bool = False        # temp_stop_yn Y (거래정지)
-    vi: bool = False            # vi_cls_code Y (a VI auction is running)
-
-
-@dataclass(frozen=True, slots=True)
-class ConclusionRow:
-    """One trade row of ``inquire-time-itemconclusion`` output2 (or ``inquire-ccnl`` output)."""
-
-    hhmmss: str
-    price: int
-    volume: int
-    cum_volume: int | None      # inquire-ccnl rows carry no acml_vol
-    change: int | None
-    change_rate: float | None
-    sign: str
-    strength: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class ConclusionPage:
-    """One call of ``inquire-time-itemconclusion``: summary + rows, newest first as KIS sends."""
-
-    code: str
-    hour: str
-    price: int | None
-    cum_volume: int | None
-    rows: tuple[ConclusionRow, ...]
-
-
-def _valid_hhmmss(t: str) -> bool:
-    return len(t) == 6 and t.isdigit() and t[:2] <= "23" and t[2:4] <= "59" and t[4:] <= "59"
-
-
-def parse_price(code: str, body: Mapping[str, Any]) -> PriceQuote:
-    out = body.get("output")
-    if not isinstance(out, Mapping):
-        raise KisApiError("inquire-price reply without an 'output' object")
-    return PriceQuote(
-        code=str(out.get("stck_shrn_iscd") or code),
-        price=_req_int(out, "stck_prpr"),
-        change=_int(out.get("prdy_vrss")),
-        change_rate=_float(out.get("prdy_ctrt")),
-        sign=str(out.get("prdy_vrss_sign", "")),
-        cum_volume=_req_int(out, "acml_vol"),
-        open=_int(out.get("stck_oprc")),
-        high=_int(out.get("stck_hgpr")),
-        low=_int(out.get("stck_lwpr")),
-        halted=str(out.get("temp_stop_yn", "")).strip() == "Y",
-        vi=str(out.get("vi_cls_code", "")).strip() == "Y",
-    )
-
-
-def parse_conclusion_row(row: Mapping[str, Any], *, volume_key: str = "cnqn") -> ConclusionRow:
-    hhmmss = str(row.get("stck_cntg_hour", "")).strip()
-    if not _valid_hhmmss(hhmmss):
-        raise KisApiError(f"trade row with a bad time {hhmmss[:12]!r}")
-    price = _int(row.get("stck_prpr"))
-    if price is None:  # the doc's name; the real server says stck_prpr (CLUEFIN erratum)
-        price = _int(row.get("stck_pbpr"))
-    if price is None:
-        raise KisApiError("trade row without a price (stck_prpr)")
-    volume = _int(row.get(volume_key))
-    if volume is None:
-        volume = _int(row.get("cntg_vol" if volume_key == "cnqn" else "cnqn"))
-    if volume is None:
-        raise KisApiError(f"trade row without a volume ({volume_key})")
-    return ConclusionRow(
-        hhmmss=hhmmss, price=price, volume=volume, cum_volume=_int(row.get("acml_vol")),
-        change=_int(row.get("prdy_vrss")), change_rate=_float(row.get("prdy_ctrt")),
-        sign=str(row.get("prdy_vrss_sign", "")), strength=_float(row.get("tday_rltv")),
-    )
-
-
-def parse_time_conclusion(code: str, hour: str, body: Mapping[str, Any]) -> ConclusionPage:
-    out1 = body.get("output1") if isinstance(body.get("output1"), Mapping) else {}
-    out2 = body.get("output2")
-    if out2 is None:
-        out2 = []
-    if isinstance(out2, Mapping):  # the doc types it as an object; the server sends an array
-        out2 = [out2]
-    if not isinstance(out2, list):
-        raise KisApiError("inquire-time-itemconclusion reply: output2 is not a list")
-    rows = []
-    for r in out2:
-        if not isinstance(r, Mapping) or not r.get("stck_cntg_hour"):
-            continue  # KIS pads short pages with empty rows
-        row = parse_conclusion_row(r)
-        if row.cum_volume is None:
-            raise KisApiError("inquire-time-itemconclusion row without acml_vol")
-        rows.append(row)
-    return ConclusionPage(code, hour, _int(out1.get("stck_prpr")), _int(out1.get("acml_vol")),
-                          tuple(rows))
-
-
-def parse_ccnl(body: Mapping[str, Any]) -> list[ConclusionRow]:
-    out = body.get("output")
-    if not isinstance(out, list):
-        raise KisApiError("inquire-ccnl reply: output is not a list")
-    return [parse_conclusion_row(r, volume_key="cntg_vol") for r in out
-            if isinstance(r, Mapping) and r.get("stck_cntg_hour")]
-
-
-def _describe(body: Any) -> tuple[str, str]:
-    """(code, message) from either KIS error shape."""
-    if isinstance(body, Mapping):
-        code = str(body.get("msg_cd") or body.get("error_code") or "")
-        msg = str(body.get("msg1") or body.get("error_description") or "")
-        return code, msg.strip()
-    return "", ""
 
 
 # -- client --------------------------------------------------------------------------------------
@@ -324,7 +133,7 @@ class KisRestClient:
         """POST an OAuth request; classify errors (no rate limiter: these are not quotations)."""
         status, reply = await self._request("POST", path, json_body=body,
                                             headers={"content-type": "application/json; charset=utf-8"})
-        code, msg = _describe(reply)
+        code, msg = describe_reply(reply)
         if status == 200 and isinstance(reply, Mapping) and not code.startswith("EGW") \
                 and str(reply.get("rt_cd", "0")) == "0":
             return reply
@@ -433,7 +242,7 @@ class KisRestClient:
                 "custtype": self.custtype,
             }
             status, reply = await self._request("GET", path, params=params, headers=headers)
-            code, msg = _describe(reply)
+            code, msg = describe_reply(reply)
             if code == CODE_RATE_LIMIT:
                 self.rate_limited += 1
                 rate_retries += 1
@@ -489,14 +298,6 @@ class KisRestClient:
         return vi_status_rows(body)
 
 
-def hhmmss_minus(hhmmss: str, seconds: int) -> str | None:
-    """``HHMMSS`` minus ``seconds``; None before midnight."""
-    total = int(hhmmss[:2]) * 3600 + int(hhmmss[2:4]) * 60 + int(hhmmss[4:]) - seconds
-    if total < 0:
-        return None
-    return f"{total // 3600:02d}{total % 3600 // 60:02d}{total % 60:02d}"
-
-
 def kst_now() -> datetime:
     return datetime.now(KST)
 
@@ -504,6 +305,6 @@ def kst_now() -> datetime:
 __all__ = [
     "CREDENTIAL_CODES", "ConclusionPage", "ConclusionRow", "CredentialError", "KisApiError",
     "KisError", "KisRestClient", "KisTransportError", "PriceQuote", "RateLimitedError",
-    "TokenRateLimitedError", "hhmmss_minus", "kst_now", "parse_ccnl", "parse_conclusion_row",
-    "parse_price", "parse_time_conclusion",
+    "TokenRateLimitedError", "hhmmss_minus", "kst_now", "market_code_refused", "parse_ccnl",
+    "parse_conclusion_row", "parse_price", "parse_time_conclusion",
 ]

@@ -8,8 +8,8 @@ back-off with jitter that resets after a healthy period. KIS specifics (kis-prot
   answered at once by echoing the exact text;
 * frames are received as bytes and decoded leniently: invalid UTF-8 never ends the session
   (§5.3), and ``max_size`` is large (§12: "1009 text message too big");
-* ≤41 registrations; wanted and acknowledged subscriptions are tracked separately; ALREADY IN
-  SUBSCRIBE counts as subscribed; OPSP0008 reports the symbol as not live here;
+* ≤41 registrations on the venue's trade TR; wanted, acknowledged and refused codes and what
+  each control reply means for them are ``subscriptions.py`` (this module is the loop);
 * OPSP8996 (app key in use) waits ``in_use_wait`` (≥ 20 s by default, §3.3) before retrying;
   OPSP0011 (invalid approval) fetches a new approval key once, then backs off;
 * closing is abrupt on a stall (KIS does not answer close frames, §4 "Close handshake").
@@ -29,15 +29,15 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from ..aio import cancel_and_wait
 from ..config import Environment
 from ..core.ticks import Tick, ticks_from_records
-from ..protocol.codec import build_subscription, decode_message
-from ..protocol.fields import TRADE_TR_IDS
-from ..protocol.messages import AckKind, ControlReply, DataFrame, PingPong, ProtocolError
+from ..protocol.codec import decode_message
+from ..protocol.messages import ControlReply, DataFrame, PingPong, ProtocolError
 from ..core.backoff import Backoff, jittered
 from .rest import CredentialError, KisError, KisRestClient
 from .session_types import (  # noqa: F401  (re-exported: the session's vocabulary)
     BACKOFF, CONNECTING, FAILED, LIVE, STALLED, STOPPED, AppKeyInUse, InvalidApproval,
     SessionConfig,
 )
+from .subscriptions import Subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class SessionListener:
     def on_subscribed(self, session: FeedSession, code: str) -> None: ...
     def on_unsubscribed(self, session: FeedSession, code: str) -> None: ...
     def on_rejected(self, session: FeedSession, code: str, reply: ControlReply) -> None: ...
+    def on_tr_refused(self, session: FeedSession, tr_id: str, reply: ControlReply) -> None: ...
     def on_state(self, session: FeedSession, state: str, detail: str,
                  retry_in: float | None) -> None: ...
     def on_protocol_error(self, session: FeedSession, reason: str, excerpt: str) -> None: ...
@@ -56,7 +57,7 @@ class SessionListener:
     def on_disconnected(self, session: FeedSession) -> None: ...
 
 
-class FeedSession:
+class FeedSession(Subscriptions):
     """A self-healing WebSocket session for one app key. Start it once; it runs until stopped."""
 
     def __init__(self, env: Environment, rest: KisRestClient, *, label: str | None = None,
@@ -74,13 +75,11 @@ class FeedSession:
         self.listener = listener or SessionListener()
         self._rng = rng or random.Random()
         self.backoff = Backoff(self.config.backoff, self._rng)
-        self.wanted: dict[str, None] = dict.fromkeys(codes)   # ordered set
-        self.acked: set[str] = set()
-        self.rejected: dict[str, str] = {}                    # code -> msg_cd
+        self._init_subscriptions(codes)
         self.state = STOPPED
         self._keys: dict[str, tuple[str, str]] = {}
         self._ws: websockets.ClientConnection | None = None
-        self._outbox: asyncio.Queue[tuple[str, bool]] = asyncio.Queue()
+        self._outbox: asyncio.Queue[tuple[str, bool, str]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._stopping = False
@@ -115,10 +114,6 @@ class FeedSession:
         """Seconds since the last frame of any kind (0 when not connected)."""
         return time.monotonic() - self._last_frame if self._ws is not None else 0.0
 
-    @property
-    def pending(self) -> set[str]:
-        return set(self.wanted) - self.acked
-
     async def start(self) -> None:
         if self._task is None or self._task.done():
             self._stopping = False
@@ -139,32 +134,6 @@ class FeedSession:
         await cancel_and_wait([self._task])
         self._task = None
         self._set_state(STOPPED, "stopped")
-
-    def add(self, codes: Iterable[str]) -> None:
-        """Want these codes too; subscribes at once when connected."""
-        for c in codes:
-            if c in self.wanted:
-                continue
-            self.wanted[c] = None
-            self.rejected.pop(c, None)
-            if self._ws is not None:
-                self._outbox.put_nowait((c, True))
-
-    def remove(self, codes: Iterable[str]) -> None:
-        """Stop wanting these codes; unsubscribes (tr_type "2") when connected."""
-        for c in codes:
-            if c not in self.wanted:
-                continue
-            del self.wanted[c]
-            self.rejected.pop(c, None)
-            if self._ws is not None and c in self.acked:
-                self._outbox.put_nowait((c, False))
-            self.acked.discard(c)
-
-    def set_codes(self, codes: Iterable[str]) -> None:
-        codes = list(dict.fromkeys(codes))
-        self.remove([c for c in self.wanted if c not in set(codes)])
-        self.add(codes)
 
     def stats(self) -> dict[str, int | float | None]:
         return {
@@ -299,11 +268,8 @@ class FeedSession:
             if self.connects > 1:
                 self.reconnects += 1
             self.backoff.connected(now)
-            self.acked.clear()
             self._keys.clear()
-            self._outbox = asyncio.Queue()
-            for c in self.wanted:
-                self._outbox.put_nowait((c, True))
+            self._queue_all()
             if self.wanted:
                 self._set_state(CONNECTING, f"subscribing {len(self.wanted)} symbols")
             else:
@@ -317,19 +283,6 @@ class FeedSession:
                 sender.cancel()
                 watchdog.cancel()
                 self._ws = None
-
-    async def _send_loop(self, ws: websockets.ClientConnection, approval: str) -> None:
-        cfg = self.config
-        while True:
-            code, subscribe = await self._outbox.get()
-            if subscribe and (code not in self.wanted or code in self.acked):
-                continue
-            if not subscribe and code in self.wanted:
-                continue
-            await ws.send(build_subscription(approval, cfg.tr_id, code, subscribe=subscribe,
-                                             custtype=cfg.custtype))
-            if cfg.subscribe_spacing > 0:
-                await asyncio.sleep(cfg.subscribe_spacing)
 
     async def _watchdog(self, ws: websockets.ClientConnection) -> None:
         cfg = self.config
@@ -351,7 +304,6 @@ class FeedSession:
 
     async def _read_loop(self, ws: websockets.ClientConnection) -> None:
         recv = ws.recv
-        tr_ids = TRADE_TR_IDS
         listener = self.listener
         keys = self._keys
         monotonic, wall = time.monotonic, time.time
@@ -367,8 +319,8 @@ class FeedSession:
                 if msg.errors:
                     for e in msg.errors:
                         self._protocol_error(e, "")
-                if msg.records and msg.tr_id in tr_ids:
-                    ticks = ticks_from_records(msg.records, wall())
+                if msg.records and msg.tr_id == self.tr_id:    # frames of a TR left: dropped
+                    ticks = ticks_from_records(msg.records, wall(), venue=self.venue)
                     self.received += len(ticks)
                     try:
                         listener.on_ticks(self, ticks)
@@ -390,59 +342,3 @@ class FeedSession:
             self.listener.on_protocol_error(self, reason, excerpt)
         except Exception:
             log.exception("%s: protocol-error listener failed", self.label)
-
-    def _on_control(self, ws: websockets.ClientConnection, reply: ControlReply) -> None:
-        kind = reply.kind
-        code = reply.tr_key
-        if kind is AckKind.SUBSCRIBED or kind is AckKind.ALREADY_SUBSCRIBED:
-            if reply.key and reply.iv:
-                self._keys[reply.tr_id] = (reply.key, reply.iv)
-            self._approval_refreshed = False
-            if code in self.wanted:
-                if code not in self.acked:
-                    self.acked.add(code)
-                    self.listener.on_subscribed(self, code)
-                self._check_live()
-            elif code:
-                self._outbox.put_nowait((code, False))   # removed while the ack was in flight
-        elif kind is AckKind.UNSUBSCRIBED or kind is AckKind.NOT_SUBSCRIBED:
-            self.acked.discard(code)
-            self.listener.on_unsubscribed(self, code)
-            self._check_live()
-        elif kind is AckKind.MAX_SUBSCRIPTIONS:
-            self._reject(code, reply, "more registrations than this session allows (OPSP0008)")
-        elif kind is AckKind.APPKEY_IN_USE:
-            raise AppKeyInUse()
-        elif kind is AckKind.INVALID_APPROVAL:
-            raise InvalidApproval()
-        elif kind is AckKind.INVALID_APPKEY:
-            raise CredentialError(f"{self.label}: app key/secret rejected by KIS ({reply.msg_cd})",
-                                  msg_cd=reply.msg_cd)
-        elif kind is AckKind.INTERNAL_ERROR and code in self.wanted:
-            log.warning("%s: %s for %s; retrying the registration", self.label, reply.msg_cd, code)
-            loop = asyncio.get_running_loop()
-            handle = loop.call_later(self.config.internal_error_retry,
-                                     self._outbox.put_nowait, (code, True))
-            self._timers.add(handle)
-        elif code in self.wanted:
-            self._reject(code, reply, f"registration refused ({reply.msg_cd} {reply.msg1})")
-        else:
-            self._protocol_error(f"unexpected control reply {reply.msg_cd} {reply.msg1}"[:200], "")
-
-    def _reject(self, code: str, reply: ControlReply, why: str) -> None:
-        if code not in self.wanted:
-            return
-        del self.wanted[code]
-        self.acked.discard(code)
-        self.rejected[code] = reply.msg_cd
-        log.warning("%s: %s not live on this session: %s", self.label, code, why)
-        self.listener.on_rejected(self, code, reply)
-        self._check_live()
-
-    def _check_live(self) -> None:
-        """Announce LIVE (with the acknowledged symbols) whenever nothing is pending any more."""
-        if self._ws is None or self.pending:
-            return
-        if self.state != LIVE and self._connected_at is not None:
-            self.last_resubscribe_seconds = time.monotonic() - self._connected_at
-        self._set_state(LIVE, f"{len(self.acked)} symbols live")

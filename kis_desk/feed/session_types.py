@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ..core.backoff import BackoffPolicy
 from ..defaults import DEFAULT_SILENCE_TIMEOUT
+from ..protocol.fields import TR_TRADES_KRX
 
 # session states (SessionStateEvent.state); "connecting" covers the subscribe phase too
 CONNECTING, LIVE, BACKOFF, STALLED, STOPPED, FAILED = (
@@ -18,7 +19,7 @@ CONNECTING, LIVE, BACKOFF, STALLED, STOPPED, FAILED = (
 
 @dataclass
 class SessionConfig:
-    tr_id: str = "H0STCNT0"
+    tr_id: str = TR_TRADES_KRX          # the FeedManager sets its venue's (FeedConfig.venue)
     silence_timeout: float = DEFAULT_SILENCE_TIMEOUT   # no frame of any kind for this long → reconnect (upper bound)
     # market-aware watchdog: while the market is in continuous trading and this socket's data
     # frames normally come every few seconds, silence of stall_factor × the usual gap (at least

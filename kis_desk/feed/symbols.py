@@ -23,6 +23,7 @@ class SymbolFeed:
     ever_acked: bool = False
     live_since: str | None = None      # HHMMSS it first went live (back-fill anchor without trades)
     live_from: int | None = None       # cum_volume where the live stream resumed after a gap
+    backfill_since: str | None = None  # HHMMSS to back-fill from while no trade of the venue is known
     state: SymbolFeedState = SymbolFeedState.WAITING
     dark_since: float | None = None    # monotonic start of the current time without a source
     worst_dark: float = 0.0            # longest time without a source so far

@@ -18,8 +18,12 @@ H0STCNT0_FIELDS: tuple[str, ...] = (
 H0STCNT0_WIDTH = len(H0STCNT0_FIELDS)
 assert H0STCNT0_WIDTH == 46
 
+#: The real-time trade TRs (§6, §6.1): KRX, Nextrade, and KIS's integrated KRX + NXT stream.
+TR_TRADES_KRX = "H0STCNT0"
+TR_TRADES_NXT = "H0NXCNT0"
+TR_TRADES_TOTAL = "H0UNCNT0"
 #: TRs whose records use the H0STCNT0 layout and become TradeRecord values.
-TRADE_TR_IDS: frozenset[str] = frozenset({"H0STCNT0", "H0UNCNT0", "H0NXCNT0"})
+TRADE_TR_IDS: frozenset[str] = frozenset({TR_TRADES_KRX, TR_TRADES_TOTAL, TR_TRADES_NXT})
 
 #: Documented minimum widths of other TRs, used only to sanity-check generic frames.
 KNOWN_MIN_WIDTHS: dict[str, int] = {

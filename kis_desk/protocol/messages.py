@@ -107,3 +107,19 @@ class ProtocolError:
 
 
 Message = ControlReply | PingPong | DataFrame | ProtocolError
+
+
+#: Replies that say a whole real-time TR is not offered to this client, not that one symbol is
+#: refused: OPSP8991 "SUBSCRIBE ERROR : invalid tr_id" (what the simulator's mock mode sends for
+#: "모의투자 미지원" TRs; KIS's own answer there is not documented, kis-protocol.md §6.1) and
+#: OPSP0009 "mci send failed" (a feed the account has no access to, §3.2).
+TR_REFUSED_CODES = frozenset({"OPSP8991", "OPSP0009"})
+
+
+def refuses_tr(reply: ControlReply) -> bool:
+    """True when ``reply`` refuses its TR as such (see :data:`TR_REFUSED_CODES`); a message
+    naming ``tr_id`` counts too, whatever its code (the table is not verified)."""
+    if reply.ok:
+        return False
+    text = reply.msg1.lower()
+    return reply.msg_cd in TR_REFUSED_CODES or ("tr_id" in text and "tr_key" not in text)

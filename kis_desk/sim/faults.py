@@ -32,6 +32,9 @@ class Faults:
         self.rest_slow_until: float | None = None
         self.rest_delay = 0.0
         self.rest_fail_until: float | None = None
+        # trade TRs the server does not offer: tr_id -> app keys (None = every key)
+        self.refused_trs: dict[str, set[str | None]] = {}
+        self.muted_trs: dict[str, set[str | None]] = {}
         self._unstalled = asyncio.Event()     # replaced (after being set) whenever a stall ends
         self.counts: dict[str, int] = {}
 
@@ -145,6 +148,37 @@ class Faults:
             s.enqueue(item)
         return len(sessions)
 
+    # -- TRs not offered ("모의투자 미지원", kis-protocol.md §1.1, §6.1) --------------------------------
+    def refuse_tr(self, tr_id: str, app_key: str | None = None) -> None:
+        """From now on registrations of ``tr_id`` (by ``app_key``'s sessions; None = every key)
+        are answered ``OPSP8991 SUBSCRIBE ERROR : invalid tr_id`` (rt_cd 9), as the mock mode
+        answers the TRs the mock server does not offer. Registrations made before stay."""
+        self._count("refuse_tr")
+        self.refused_trs.setdefault(tr_id, set()).add(app_key)
+
+    def mute_tr(self, tr_id: str, app_key: str | None = None) -> None:
+        """The other reading of "not offered": registrations of ``tr_id`` are acknowledged but
+        nothing is ever streamed on it, and REST quotations with its market code (NX / UN) are
+        refused (OPSQ2001 INVALID_CHECK_MRKT_DIV_CODE, as the mock mode answers)."""
+        self._count("mute_tr")
+        self.muted_trs.setdefault(tr_id, set()).add(app_key)
+
+    def offer_tr(self, tr_id: str) -> None:
+        """Undo :meth:`refuse_tr` / :meth:`mute_tr` of ``tr_id`` for every key."""
+        self.refused_trs.pop(tr_id, None)
+        self.muted_trs.pop(tr_id, None)
+
+    @staticmethod
+    def _for(table: dict[str, set[str | None]], tr_id: str, app_key: str | None) -> bool:
+        keys = table.get(tr_id)
+        return bool(keys) and (ALL_KEYS in keys or app_key in keys)
+
+    def tr_refused_for(self, tr_id: str, app_key: str | None) -> bool:
+        return bool(self.refused_trs) and self._for(self.refused_trs, tr_id, app_key)
+
+    def tr_muted_for(self, tr_id: str, app_key: str | None) -> bool:
+        return bool(self.muted_trs) and self._for(self.muted_trs, tr_id, app_key)
+
     # -- market ----------------------------------------------------------------------------------
     def halt(self, code: str, seconds: float | None = None) -> HaltEvent:
         """Halt trading of ``code`` (거래정지) on every venue for ``seconds`` (None = until
@@ -212,6 +246,8 @@ class Faults:
         self.rest_slow_until = None
         self.rest_delay = 0.0
         self.rest_fail_until = None
+        self.refused_trs.clear()
+        self.muted_trs.clear()
 
 
 __all__ = ["ALL_KEYS", "Faults"]

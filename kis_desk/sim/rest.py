@@ -20,6 +20,7 @@ from aiohttp import web
 
 from ..config import is_valid_stock_code
 from ..market.ticks import tick_size
+from ..market.venues import VENUE_TABLE
 from ..protocol.records import KST
 from ..protocol.states import VI_STATUS_TR_ID
 from .config import SimConfig
@@ -211,7 +212,8 @@ class RestServer:
             return auth
         market_code = request.query.get("FID_COND_MRKT_DIV_CODE", "J").strip().upper() or "J"
         venue = MARKET_CODE_VENUE.get(market_code)
-        if venue is None or (self.config.mode == "mock" and venue != VENUE_KRX):
+        if venue is None or (self.config.mode == "mock" and venue != VENUE_KRX) \
+                or self.faults.tr_muted_for(VENUE_TABLE[venue].tr_id, auth):
             return web.json_response({"rt_cd": "1", "msg_cd": "OPSQ2001",
                                       "msg1": "ERROR : INPUT INVALID_CHECK_MRKT_DIV_CODE"}, dumps=_dumps)
         sym = self._symbol_for(request)

@@ -94,6 +94,7 @@ class WsServer:
         any_stall = bool(faults.stall_until)
         if any_stall and faults.stalled:
             return
+        muted = faults.muted_trs
         index = state.trade_index
         for g in generated:
             if g.frames:
@@ -101,6 +102,8 @@ class WsServer:
                 if targets:
                     for sess in tuple(targets):
                         if any_stall and faults.stalled_for(sess.app_key):
+                            continue
+                        if muted and faults.tr_muted_for(g.tr_id, sess.app_key):
                             continue
                         for frame, first, n in g.frames:
                             sess.enqueue((DATA, frame, g.code, first, n, g.tr_id))
@@ -277,7 +280,8 @@ class WsServer:
         if not tr_key:
             reply("9", "OPSP9990", "JSON PARSING ERROR : tr_key not found")
             return
-        if tr_id not in KNOWN_TRS or (self.config.mode == "mock" and tr_id not in MOCK_TRS):
+        if tr_id not in KNOWN_TRS or (self.config.mode == "mock" and tr_id not in MOCK_TRS) \
+                or self.faults.tr_refused_for(tr_id, app_key):
             # the mock server offers only H0STCNT0, H0STASP0 and the order notices ("모의투자
             # 미지원", kis-protocol.md §1.1); its exact refusal is not documented [I]
             reply("9", "OPSP8991", "SUBSCRIBE ERROR : invalid tr_id")

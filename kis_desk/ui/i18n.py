@@ -154,6 +154,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     "env.sim": ("Simulator (built in)", "시뮬레이터 (내장)"),
     "env.mock": ("KIS paper trading (mock)", "한국투자 모의투자"),
     "env.real": ("KIS real account", "한국투자 실전투자"),
+    "settings.venue": ("Trades of", "체결 시장"),
+    "venue.krx": ("KRX", "KRX"),
+    "venue.nxt": ("Nextrade (NXT)", "넥스트레이드(NXT)"),
+    "venue.total": ("Integrated (KRX+NXT)", "통합(KRX+NXT)"),
+    "settings.venue_note": ("KIS paper trading offers KRX trades only: another choice falls back "
+                            "to KRX there, with a notice.",
+                            "모의투자는 KRX 체결만 제공합니다: 다른 선택은 안내와 함께 KRX로 전환됩니다."),
     "settings.keys": ("App keys", "앱키"),
     "settings.app_key": ("App key {n}", "앱키 {n}"),
     "settings.app_secret": ("App secret {n}", "앱 시크릿 {n}"),

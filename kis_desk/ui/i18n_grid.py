@@ -63,6 +63,10 @@ GRID_STRINGS: dict[str, tuple[str, str]] = {
     "err.feed.refused": ("{symbol} refused by KIS: moved to another key or polling",
                          "{symbol} 실시간 등록 거부: 다른 키 또는 조회로 전환"),
     "err.feed.protocol": ("Garbled data from KIS (skipped)", "수신 데이터 오류 (건너뜀)"),
+    "err.feed.venue_fallback": ("NXT/integrated trades are not offered by this server ({tr_id}): "
+                                "KRX trades for this run",
+                                "이 서버는 NXT·통합 체결을 제공하지 않습니다 ({tr_id}): 이번 실행은 "
+                                "KRX 체결로 전환합니다"),
     "err.feed.key_down": ("Key down: its symbols moved to other keys or polling",
                           "연결 끊김: 종목을 다른 키 또는 조회로 전환"),
     "err.redis.down": ("Redis unreachable: {pending} alert(s) queued, sent when it returns",

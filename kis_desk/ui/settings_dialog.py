@@ -26,6 +26,7 @@ from ..settings import (
     ENVIRONMENT_CHOICES,
     MAX_KEYS,
     THEMES,
+    VENUE_CHOICES,
     SettingsStore,
     UserSettings,
     keyring_name,
@@ -53,6 +54,12 @@ class SettingsDialog(QDialog):
         for env in ENVIRONMENT_CHOICES:
             self.environment.addItem(tr(f"env.{env}"), env)
         self.environment.setCurrentIndex(ENVIRONMENT_CHOICES.index(settings.environment))
+        self.venue = QComboBox()
+        self.venue.setObjectName("venueChoice")
+        for venue in VENUE_CHOICES:
+            self.venue.addItem(tr(f"venue.{venue}"), venue)
+        self.venue.setCurrentIndex(VENUE_CHOICES.index(settings.venue))
+        self.venue.setToolTip(tr("settings.venue_note"))
 
         keys_box = QGroupBox(tr("settings.keys"))
         grid = QGridLayout(keys_box)
@@ -155,6 +162,7 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         form0 = QFormLayout()
         form0.addRow(tr("settings.environment"), self.environment)
+        form0.addRow(tr("settings.venue"), self.venue)
         layout.addLayout(form0)
         layout.addWidget(keys_box)
         layout.addWidget(storage_box)
@@ -164,7 +172,7 @@ class SettingsDialog(QDialog):
         self.note.setWordWrap(True)
         layout.addWidget(self.note)
         if remote:
-            for widget in (self.environment, keys_box, self.threshold, self.window_s):
+            for widget in (self.environment, self.venue, keys_box, self.threshold, self.window_s):
                 widget.setEnabled(False)
         layout.addWidget(buttons)
 
@@ -196,6 +204,7 @@ class SettingsDialog(QDialog):
                 raise ValueError(tr("settings.bad_url", what=what, url=text)) from None
             urls[edit] = None if text == stored_bare else text    # None → keep stored password
         s.environment = self.environment.currentData()
+        s.venue = self.venue.currentData()
         s.redis_channel = self.redis_channel.text().strip() or "kis:alerts"
         s.alert_threshold_pct = float(self.threshold.value())
         s.alert_window_seconds = float(self.window_s.value())
