@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from .i18n import error_text, tr
 log = logging.getLogger(__name__)
 
 _CELL = "padding: 0 6px; border-left: 1px solid palette(mid);"
+_ERROR_STYLE = "color: #b00000;"
+_KEY_DOWN, _KEY_SLOW, _KEY_BACK = "feed.key_down", "feed.key_slow", "ui.key_back"
 _STATE_COLOURS = {"live": "#0a8a3c", "connecting": "#b07000", "backoff": "#c05000",
                   "stalled": "#c05000", "failed": "#c00000", "stopped": "#777777"}
 
@@ -39,13 +42,14 @@ class EngineStatusBar(QStatusBar):
         self.redis = QLabel()
         self.phase = QLabel()
         self.error = ElidedLabel()     # never widens the window: elided, full text in the tooltip
-        self.error.setStyleSheet("color: #b00000;")
+        self.error.setStyleSheet(_ERROR_STYLE)
         for w in (self.sessions, self.plan, self.rate, self.storage, self.redis, self.phase):
             w.setStyleSheet(_CELL)
             w.setTextFormat(Qt.TextFormat.RichText if w is self.sessions else Qt.TextFormat.PlainText)
             self.addPermanentWidget(w)
         self.addWidget(self.error, 1)
         self._sessions: dict[str, SessionStateEvent] = {}
+        self._ever_live: set[str] = set()     # sessions seen live in this run
         self.always_open = False      # the built-in simulator: trades whatever the KRX calendar says
         self._last: dict[type, Event] = {}
         self._logged: tuple[Any, str] | None = None
@@ -63,6 +67,14 @@ class EngineStatusBar(QStatusBar):
 
     def on_session(self, event: SessionStateEvent) -> None:
         self._sessions[event.session] = event
+        if event.state == "live":
+            self._ever_live.add(event.session)
+            shown = self._last.get(ErrorEvent)
+            if isinstance(shown, ErrorEvent) and shown.code in (_KEY_DOWN, _KEY_SLOW) \
+                    and shown.source == event.session:      # that warning is over: say so
+                self.on_event(ErrorEvent(event.session, f"{event.session} live again",
+                                         at=datetime.now(timezone.utc), code=_KEY_BACK,
+                                         params={"source": event.session}))
         self._render_sessions()
 
     def on_event(self, event: Event) -> None:
@@ -163,8 +175,14 @@ class EngineStatusBar(QStatusBar):
         """A short text in the UI's language (``i18n.error_text``), elided to the room there is;
         the tooltip has it whole plus the engine's own words, and so does the log."""
         at = event.at.astimezone(KST).strftime("%H:%M:%S")
+        if event.code == _KEY_DOWN and event.source not in self._ever_live:
+            # a key still on its first connection (never live yet) is not "lost"
+            event = dataclasses.replace(event, code=_KEY_SLOW)
         text = error_text(event)
-        self.error.setText(f"{at} " + tr("status.error", source=event.source, message=text))
+        back = event.code == _KEY_BACK
+        self.error.setStyleSheet("" if back else _ERROR_STYLE)
+        self.error.setText(f"{at} " + (text if back else tr("status.error", source=event.source,
+                                                              message=text)))
         self.error.setToolTip(f"{at} {event.source}: {text}" + (f"\n{event.message}" if event.message != text else ""))
         if self._logged != (event.at, event.message):     # once per event (retranslate re-renders)
             self._logged = (event.at, event.message)
