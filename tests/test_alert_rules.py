@@ -202,3 +202,25 @@ async def test_mutes_survive_a_restart_with_their_ends(tmp_path):
         assert kept.is_muted(codes[1], now=rules.muted_for[codes[0]] + 1)
     finally:
         await second.stop()
+
+
+async def test_rules_set_before_the_start_are_applied_and_stored_by_it(tmp_path):
+    codes = default_watchlist()[:2]
+    db = f"sqlite:///{tmp_path / 'ticks.sqlite3'}"
+    cfg = CollectorConfig(env="sim", codes=codes, sim_rate=50, db_url=db, paths=_paths(tmp_path),
+                          sim_spikes=False)
+    first = build_collector(cfg)
+    await first.start()
+    await first.set_alert_rules(first.alert_rules.mute_code(codes[0]))
+    await first.stop()
+    second = build_collector(cfg)
+    early = second.alert_rules.mute_code(codes[1], minutes=30)      # e.g. from a menu while starting
+    await second.set_alert_rules(early)
+    await second.start()
+    await second.stop()
+    from kis_desk.engine.storage import Repository
+    repo = Repository(db)
+    try:
+        assert AlertRules.from_json(repo.get_setting(SETTING_KEY), 5.0, 60.0) == early
+    finally:
+        repo.close()
