@@ -2,10 +2,11 @@
 
 Why coalesce: a busy market delivers thousands of trades per second; repainting per trade is
 what makes other Qt trading screens lag (vnpy #333/#1837). Here a tick only updates the row's
-plain-Python state (``row_state``) and marks the row dirty; a QTimer (8 Hz) rebuilds the dirty
-rows' cells once (``grid_columns.build_row``), compares them with what was shown and emits
-``dataChanged`` for the cells whose text, colour, background or font changed — nothing else
-repaints. The view paints from ``grid_store`` (those cells copied into C++, so a paint never
+plain-Python state (``row_state``) and marks the row dirty; a QTimer (8 Hz) runs the
+``repaint.Repainter``, which rebuilds the dirty rows' cells once (``grid_columns.build_row``),
+compares them with what was shown and emits ``dataChanged`` for the cells whose text, colour,
+background or font changed — nothing else repaints. This module keeps the rows (which codes,
+their history seed, the business date) and answers Qt's model calls. The view paints from ``grid_store`` (those cells copied into C++, so a paint never
 calls back into Python) with Qt's default delegate; only the sparkline column has a Python
 delegate (``sparkline``), drawing a cached pixmap.
 
@@ -35,8 +36,8 @@ from ..core.events import (
 from ..core.ticks import Tick
 from ..protocol.records import KST
 from .feed_state import FeedStates, SymbolFeed
-from .grid_columns import ALIGNMENTS, COLUMNS, NCOLS, TRADE_COLUMNS, Col, build_row, sorted_order
-from .repaint import MAX_CELLS_PER_SIGNAL, changed_runs, row_runs
+from .grid_columns import ALIGNMENTS, COLUMNS, NCOLS, Col, build_row, sorted_order
+from .repaint import REFRESH_HZ, SPARK_EVERY, Repainter
 from .i18n import tr
 from .row_state import SPARK_POINTS, RowState, Sparkline, spark_width
 from .theme import KOREAN, Palette
@@ -51,8 +52,6 @@ SPARK_KEY_ROLE = Qt.ItemDataRole.UserRole + 4  # (code, points version, previous
 ALERT_ROLE = Qt.ItemDataRole.UserRole + 5     # True while the row has unacknowledged alerts
 
 PENDING_SECONDS = 1800   # live seconds buffered per row while its history loads (bounded)
-REFRESH_HZ = 8
-SPARK_EVERY = 8     # a row's sparkline repaints every 8th flush (1 Hz: its finest bucket), rows staggered
 AHEAD_LIMIT = 100_000   # trades of the next day buffered until the engine's DayRolloverEvent
 
 _ROOT = QModelIndex()
@@ -81,13 +80,7 @@ class WatchlistModel(QAbstractTableModel):
         self._flags_of = flags or (lambda code: ())
         self._rows: list[RowState] = []
         self._index: dict[str, int] = {}
-        self._shown: list[tuple | None] = []  # per row: the cells last signalled (None: never)
-        self._dirty: set[int] = set()         # rows with new trades (value columns + sparkline)
-        self._touched: set[int] = set()       # rows to repaint whole (alerts, feed state)
-        self._spark_dirty: set[int] = set()   # rows whose sparkline is not repainted yet
-        self._spark_shown: dict[str, tuple] = {}   # code -> (version, cell) last signalled
-        self._flushes = 0
-        self._flashing: set[int] = set()
+        self.repaint = Repainter(self)
         self.feeds = FeedStates()
         self._natural: dict[str, int] = {}  # code -> position in the watchlist
         self.sort_column = -1               # -1: watchlist order
@@ -104,11 +97,10 @@ class WatchlistModel(QAbstractTableModel):
         self.palette: Palette = KOREAN
         self.bold = QFont()
         self.bold.setBold(True)
-        self.emits = 0                    # dataChanged signals sent (tests, benchmark)
         self.ticks_applied = 0
         self.timer = QTimer(self)
         self.timer.setInterval(int(1000 / refresh_hz))
-        self.timer.timeout.connect(self.flush)
+        self.timer.timeout.connect(self.repaint.flush)
         self.timer.start()
 
     def subscribe(self, bus: EventBus) -> Callable[[], None]:
@@ -127,13 +119,24 @@ class WatchlistModel(QAbstractTableModel):
     def resume(self) -> None:
         """Visible again: repaint everything once, then the normal timer."""
         if not self.timer.isActive():
-            self._dirty.clear()
-            self._touched.clear()
-            self._spark_dirty.clear()
-            self._emit_all()
+            self.repaint.clear()
+            self.repaint.emit_all()
             self.timer.start()
 
+    @property
+    def emits(self) -> int:
+        """``dataChanged`` signals sent so far (tests, benchmark)."""
+        return self.repaint.emits
+
+    def flush(self) -> None:
+        """Repaint what changed since the last flush (``Repainter.flush``)."""
+        self.repaint.flush()
+
     # -- rows ---------------------------------------------------------------------------------
+    def rows(self) -> list[RowState]:
+        """The rows in display order (the repainter's and the column table's view)."""
+        return self._rows
+
     def codes(self) -> list[str]:
         return [r.code for r in self._rows]
 
@@ -160,16 +163,12 @@ class WatchlistModel(QAbstractTableModel):
         self._natural = {r.code: i for i, r in enumerate(self._rows)}
         self._rows = [self._rows[i] for i in self._sorted_order()]
         self._index = {r.code: i for i, r in enumerate(self._rows)}
-        self._shown = [None] * len(self._rows)
+        self.repaint.reset(len(self._rows))
         self._seeded &= self._index.keys()
         self._requested &= self._index.keys()
         for r in self._rows:
             r.feed = self.feeds.of(r.code)
             r.cache = None
-        self._dirty.clear()
-        self._touched.clear()
-        self._spark_dirty.clear()
-        self._flashing.clear()
         self.endResetModel()
 
     def _new_row(self, code: str) -> RowState:
@@ -206,7 +205,7 @@ class WatchlistModel(QAbstractTableModel):
         self._rows[i].seed(last, history, width)
         self._seeded.add(code)
         self._requested.discard(code)
-        self._touch(i)
+        self.repaint.touch(i)
         return True
 
     def end_seed(self, codes: Iterable[str]) -> None:
@@ -219,24 +218,11 @@ class WatchlistModel(QAbstractTableModel):
 
     def set_palette(self, palette: Palette) -> None:
         self.palette = palette
-        self._emit_all()
+        self.repaint.emit_all()
 
     def retranslate(self) -> None:
         self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, NCOLS - 1)
-        self._emit_all()
-
-    def _touch(self, i: int) -> None:
-        """Row ``i`` changed outside the tick path: drop its cached texts, repaint it next flush."""
-        self._rows[i].cache = None
-        self._touched.add(i)
-
-    def _emit_all(self) -> None:
-        for r in self._rows:
-            r.cache = None
-        self._shown = [None] * len(self._rows)
-        if self._rows:
-            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, NCOLS - 1))
-            self.emits += 1
+        self.repaint.emit_all()
 
     # -- sorting (in the model: a proxy in between doubles the cost of every paint) ------------
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
@@ -247,12 +233,9 @@ class WatchlistModel(QAbstractTableModel):
         if order_now == list(range(len(self._rows))):
             return
         self.layoutAboutToBeChanged.emit()
-        new_pos = {old: new for new, old in enumerate(order_now)}
+        new_pos = self.repaint.remap(order_now)
         self._rows = [self._rows[i] for i in order_now]
-        self._shown = [self._shown[i] for i in order_now]
         self._index = {r.code: i for i, r in enumerate(self._rows)}
-        for name in ("_dirty", "_touched", "_spark_dirty", "_flashing"):
-            setattr(self, name, {new_pos[i] for i in getattr(self, name) if i in new_pos})
         persistent = self.persistentIndexList()
         self.changePersistentIndexList(
             persistent, [self.index(new_pos[p.row()], p.column()) if p.row() in new_pos else QModelIndex()
@@ -283,15 +266,14 @@ class WatchlistModel(QAbstractTableModel):
             self._rows[i] = fresh
         self._seeded = set(self._index)     # the old day's history is no row's business now
         self._requested.clear()
-        for pending in (self._dirty, self._touched, self._spark_dirty, self._flashing):
-            pending.clear()
+        self.repaint.clear()
         ahead, self._ahead = list(self._ahead), deque(maxlen=AHEAD_LIMIT)
         self.on_ticks(ahead)                # today's are applied, later ones wait again
-        self._emit_all()
+        self.repaint.emit_all()
 
     # -- engine events (the only input) -------------------------------------------------------
     def on_ticks(self, ticks: Iterable[Tick]) -> None:
-        index, rows, dirty = self._index, self._rows, self._dirty
+        index, rows, dirty = self._index, self._rows, self.repaint.dirty
         if self._day_start is None:         # no clock: the business date of the first trade
             ticks = tuple(ticks)
             if not ticks:
@@ -321,7 +303,7 @@ class WatchlistModel(QAbstractTableModel):
             row = self._rows[i]
             if all(a.alert_id != alert.alert_id for a in row.alerts):
                 row.alerts.append(alert)
-                self._touch(i)
+                self.repaint.touch(i)
         self.alertRaised.emit(alert)
 
     def on_plan(self, plan: SubscriptionPlanEvent) -> None:
@@ -337,7 +319,7 @@ class WatchlistModel(QAbstractTableModel):
                 feed = self.feeds.of(r.code)
                 if feed != r.feed:
                     r.feed = feed
-                    self._touch(i)
+                    self.repaint.touch(i)
 
     def feed(self, row: RowState) -> SymbolFeed:
         return row.feed
@@ -359,79 +341,13 @@ class WatchlistModel(QAbstractTableModel):
             if len(keep) != len(r.alerts):
                 done += [a.alert_id for a in r.alerts if a.alert_id in wanted]
                 r.alerts = keep
-                self._touch(i)
+                self.repaint.touch(i)
         if done:
             self.alertsAcknowledged.emit(done)
         return done
 
     def acknowledge_code(self, code: str) -> list[str]:
         return self.acknowledge(a.alert_id for a in self.pending_alerts(code))
-
-
-    # -- coalesced repaint --------------------------------------------------------------------
-    def flush(self) -> None:
-        """Repaint what changed since the last flush — and only those cells.
-
-        * rows with new trades: their cells are rebuilt once and compared with what was last
-          signalled; one ``dataChanged`` per contiguous block of rows × changed columns (a
-          trade that moves only volume and time repaints those two cells);
-        * their sparklines (the widest cells): when the points or the colour changed, at
-          ``REFRESH_HZ / SPARK_EVERY`` per row, staggered over the flushes;
-        * rows touched otherwise (alert highlight, feed state, palette): the whole row.
-        """
-        now = time.monotonic()
-        rows, shown = self._rows, self._shown
-        n = len(rows)
-        self._flushes += 1
-        self._spark_dirty |= self._dirty          # every row with trades may have a changed line
-        if self._flashing:
-            # rows still fading need a repaint; expired ones get one last repaint, then drop out
-            for i in list(self._flashing):
-                if i >= n or rows[i].flash_until <= now - 1.0 / REFRESH_HZ:
-                    self._flashing.discard(i)
-            self._dirty |= self._flashing
-        touched = sorted(i for i in self._touched if i < n)
-        touched_set = set(touched)
-        self._touched = set()
-        dirty = sorted(i for i in self._dirty if i < n and i not in touched_set)
-        self._dirty = set()
-        for i in touched:
-            rows[i].cache = None
-            shown[i] = build_row(rows[i], self)
-            rows[i].cache = shown[i]
-            if rows[i].flash_until > now:
-                self._flashing.add(i)
-        by_run: dict[tuple[int, int], list[int]] = {}
-        for i in dirty:
-            row = rows[i]
-            row.cache = None              # the fading flash changes the price cell's background
-            new = build_row(row, self, shown[i])
-            row.cache = new
-            for run in changed_runs(shown[i], new, TRADE_COLUMNS):
-                by_run.setdefault(run, []).append(i)
-            shown[i] = new
-            if row.flash_until > now:
-                self._flashing.add(i)
-        self._emit_ranges(touched, 0, NCOLS - 1)
-        for (first, last), run_rows in sorted(by_run.items()):
-            self._emit_ranges(run_rows, first, last)
-        phase = self._flushes % SPARK_EVERY
-        spark = []
-        for i in sorted(self._spark_dirty):
-            if i >= n or i % SPARK_EVERY != phase:
-                continue
-            row = rows[i]
-            key = (row.spark.version, (row.cache or build_row(row, self))[Col.SPARK])
-            if i not in touched_set and self._spark_shown.get(row.code) != key:
-                spark.append(i)
-            self._spark_shown[row.code] = key
-        self._spark_dirty = {i for i in self._spark_dirty if i < n and i % SPARK_EVERY != phase}
-        self._emit_ranges(spark, Col.SPARK, Col.SPARK)
-
-    def _emit_ranges(self, rows: list[int], first_col: int, last_col: int) -> None:
-        for top, bottom in row_runs(rows, max(1, MAX_CELLS_PER_SIGNAL // (last_col - first_col + 1))):
-            self.dataChanged.emit(self.index(top, first_col), self.index(bottom, last_col))
-            self.emits += 1
 
     # -- Qt model API -------------------------------------------------------------------------
     # rowCount/columnCount are called for every index() the views and the proxy make: keep them bare
