@@ -176,14 +176,19 @@ def test_a_symbol_muted_for_minutes_runs_out_on_time_and_its_end_is_kept_in_json
     assert AlertRules.from_json(bad, 5.0, 60.0, now=now).muted_for == {"C": now + 10}
 
 
+def _quiet_config(tmp_path, n: int) -> tuple[list[str], CollectorConfig, str]:
+    """``n`` symbols on a slow simulator without spikes, one SQLite file: (codes, config, url)."""
+    codes = default_watchlist()[:n]
+    db = f"sqlite:///{tmp_path / 'ticks.sqlite3'}"
+    return codes, CollectorConfig(env="sim", codes=codes, sim_rate=50, db_url=db,
+                                  paths=_paths(tmp_path), sim_spikes=False), db
+
+
 async def test_mutes_survive_a_restart_with_their_ends(tmp_path):
     """Set through the running collector (as the desktop does), read back by the next start
     on the same database: the symbol muted for 30 minutes, the one until unmuted and the mute
     of everything are all in force again, with the same ends."""
-    codes = default_watchlist()[:3]
-    db = f"sqlite:///{tmp_path / 'ticks.sqlite3'}"
-    cfg = CollectorConfig(env="sim", codes=codes, sim_rate=50, db_url=db, paths=_paths(tmp_path),
-                          sim_spikes=False)
+    codes, cfg, db = _quiet_config(tmp_path, 3)
     first = build_collector(cfg)
     await first.start()
     try:
@@ -205,10 +210,7 @@ async def test_mutes_survive_a_restart_with_their_ends(tmp_path):
 
 
 async def test_rules_set_before_the_start_are_applied_and_stored_by_it(tmp_path):
-    codes = default_watchlist()[:2]
-    db = f"sqlite:///{tmp_path / 'ticks.sqlite3'}"
-    cfg = CollectorConfig(env="sim", codes=codes, sim_rate=50, db_url=db, paths=_paths(tmp_path),
-                          sim_spikes=False)
+    codes, cfg, db = _quiet_config(tmp_path, 2)
     first = build_collector(cfg)
     await first.start()
     await first.set_alert_rules(first.alert_rules.mute_code(codes[0]))
