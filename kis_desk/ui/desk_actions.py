@@ -184,6 +184,7 @@ class DeskActions(QObject):
             self.history.acknowledged.connect(self._acknowledged_in_history)
         self.history.show()
         self.history.raise_()
+        self.history.table.setFocus()      # arrows and selection at once, not the first date's year
         self.history._spawn(self.history.load())
         return self.history
 

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..engine.handle import SymbolLookup
+from .appearance import text_colour
 from .i18n import tr
 from .symbol_input import InputError, resolve_symbol, symbol_completer
 from .watchlist_codes import CodesModel, csv_text, parse_csv, read_text_file
@@ -153,7 +154,7 @@ class WatchlistEditor(QWidget):
         """Shown for ``MESSAGE_SECONDS`` (a message that stays reads as current when it is not)."""
         self.status.setText(text)
         self.status.setToolTip(text)
-        self.status.setStyleSheet("color: #b00000;" if warning else "color: #206020;")
+        self.status.setStyleSheet(f"color: {text_colour('error' if warning else 'good')};")
         self._message_timer.start(int(MESSAGE_SECONDS * 1000))
         self.message.emit(text, warning)
 
