@@ -25,14 +25,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
-# Real X server (Xvfb) when there is no display; needs xvfb, xauth, fonts-nanum (see .ci/run).
-# Taken at 1366x768 and 1920x1080 (docs/screenshot-{main,chart}-WxH.png), each on a screen that size.
-SHOT_SIZES ?= 1366x768 1920x1080
+# Every picture in docs/: the window at 1366x768 and 1920x1080, light and dark, with an alert
+# showing, its chart, the alert history and the fixed candle chart. Each size on its own Xvfb
+# screen with openbox (needs xvfb, xauth, openbox, fonts-nanum); see tools/screenshots.py.
 screenshots: $(STAMP)
-	@for size in $(SHOT_SIZES); do \
-	  if [ -n "$$DISPLAY" ]; then $(BIN)/python -m tools.screenshots --size $$size --suffix=-$$size; \
-	  else xvfb-run -a -s "-screen 0 $${size}x24" $(BIN)/python -m tools.screenshots --size $$size --suffix=-$$size; fi; \
-	done
+	$(BIN)/python -m tools.screenshots
 
 # dist/kis-desk/{kis-desk,kis-desk-cli} (GUI + console exe, one shared _internal/); see build.spec.
 dist: $(STAMP)

@@ -153,3 +153,76 @@ async def test_collector_applies_rules_live_levels_once_and_mutes(tmp_path, redi
     streamed = [AlertEvent.from_dict(json.loads(fields[b"alert"])) for _, fields in entries]
     assert [a.alert_id for a in streamed] == [a.alert_id for a in alerts]
     assert {a.alert_id for a in streamed if a.muted} == {a.alert_id for a in quiet}
+
+
+def test_a_symbol_muted_for_minutes_runs_out_on_time_and_its_end_is_kept_in_json():
+    now = 1_800_000_000.0
+    rules = AlertRules(5.0, 60.0).mute_code("005930", minutes=30, now=now).mute_code("000660", now=now)
+    assert rules.muted_for == {"005930": now + 1800} and rules.muted_codes == {"000660"}
+    assert rules.is_muted("005930", now=now + 1799) and not rules.is_muted("005930", now=now + 1801)
+    assert rules.code_muted_until("000660", now=now) == float("inf")
+    assert rules.code_muted_until("035420", now=now) is None
+    again = AlertRules.from_json(rules.to_json(), 5.0, 60.0, now=now + 60)
+    assert again == rules
+    # read again after the end: the ended mutes are gone, the one until unmuted stays
+    later = AlertRules.from_json(rules.mute_all(10, now=now).to_json(), 5.0, 60.0, now=now + 3600)
+    assert later.muted_for == {} and later.muted_until == 0.0 and later.muted_codes == {"000660"}
+    # muting again replaces the kind; unmuting ends either
+    assert rules.mute_code("005930", now=now).muted_for == {}
+    assert "005930" in rules.mute_code("005930", now=now).muted_codes
+    off = rules.mute_code("005930", False, now=now).mute_code("000660", False, now=now)
+    assert off.muted_for == {} and off.muted_codes == frozenset()
+    bad = json.dumps({"muted_for": {"A": "x", "B": None, "C": now + 10, "D": "inf"}})
+    assert AlertRules.from_json(bad, 5.0, 60.0, now=now).muted_for == {"C": now + 10}
+
+
+def _quiet_config(tmp_path, n: int) -> tuple[list[str], CollectorConfig, str]:
+    """``n`` symbols on a slow simulator without spikes, one SQLite file: (codes, config, url)."""
+    codes = default_watchlist()[:n]
+    db = f"sqlite:///{tmp_path / 'ticks.sqlite3'}"
+    return codes, CollectorConfig(env="sim", codes=codes, sim_rate=50, db_url=db,
+                                  paths=_paths(tmp_path), sim_spikes=False), db
+
+
+async def test_mutes_survive_a_restart_with_their_ends(tmp_path):
+    """Set through the running collector (as the desktop does), read back by the next start
+    on the same database: the symbol muted for 30 minutes, the one until unmuted and the mute
+    of everything are all in force again, with the same ends."""
+    codes, cfg, db = _quiet_config(tmp_path, 3)
+    first = build_collector(cfg)
+    await first.start()
+    try:
+        rules = first.alert_rules.mute_code(codes[0], minutes=30).mute_code(codes[1]).mute_all(5)
+        await first.set_alert_rules(rules)
+    finally:
+        await first.stop()
+    second = build_collector(cfg)
+    await second.start()
+    try:
+        kept = second.alert_rules
+        assert kept.muted_for == rules.muted_for and kept.muted_codes == {codes[1]}
+        assert kept.muted_until == rules.muted_until
+        assert all(kept.is_muted(c) for c in codes)
+        assert not kept.is_muted(codes[0], now=rules.muted_for[codes[0]] + 1)
+        assert kept.is_muted(codes[1], now=rules.muted_for[codes[0]] + 1)
+    finally:
+        await second.stop()
+
+
+async def test_rules_set_before_the_start_are_applied_and_stored_by_it(tmp_path):
+    codes, cfg, db = _quiet_config(tmp_path, 2)
+    first = build_collector(cfg)
+    await first.start()
+    await first.set_alert_rules(first.alert_rules.mute_code(codes[0]))
+    await first.stop()
+    second = build_collector(cfg)
+    early = second.alert_rules.mute_code(codes[1], minutes=30)      # e.g. from a menu while starting
+    await second.set_alert_rules(early)
+    await second.start()
+    await second.stop()
+    from kis_desk.engine.storage import Repository
+    repo = Repository(db)
+    try:
+        assert AlertRules.from_json(repo.get_setting(SETTING_KEY), 5.0, 60.0) == early
+    finally:
+        repo.close()

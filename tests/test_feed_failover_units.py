@@ -61,6 +61,42 @@ def test_failover_rule_waits_for_after_plus_grace_and_recovers_after_hold():
     assert [(k.label, d) for k, d in f.evaluate(15.0)] == [("key2", False)]
 
 
+def test_a_first_connection_is_judged_by_its_progress_a_dropped_key_by_the_clock():
+    f = Failover(["key1", "key2"], FailoverConfig(after=3.0, recover_hold=5.0))
+    f.started(0.0)
+    f.observe(0, "connecting", "connecting", 0.0, grace=0.5)
+    f.observe(1, "connecting", "connecting", 0.0, grace=0.5)
+    f.observe_progress(0, False, 0, 0.0)
+    f.observe_progress(1, False, 0, 0.0)
+    f.observe(0, "connecting", "subscribing 25 symbols", 2.0, grace=0.5)
+    f.observe(1, "connecting", "subscribing 25 symbols", 2.0, grace=0.5)
+    for step in range(10):                  # a busy start: one acknowledgement every 0.5 s
+        now = 2.0 + 0.5 * step
+        f.observe_progress(0, True, step, now)
+        f.observe_progress(1, True, step if step < 4 else 3, now)    # key2 gets stuck at 3
+        assert f.evaluate(now) == [], now
+    assert [(k.label, d) for k, d in f.evaluate(3.5 + 3.5)] == [("key2", True)]   # 3 s + grace
+    f.observe(0, "live", "25 symbols live", 7.5)
+    assert f.down() == frozenset({1})
+    # once live, the clock rules: a drop and a slow resubscribe are down after 3 s + grace,
+    # however busy its acknowledgements are
+    f.observe(0, "backoff", "connection lost", 20.0, retry_in=0.2)
+    f.observe(0, "connecting", "reconnecting", 20.2, grace=0.5)
+    for step in range(8):
+        now = 20.2 + 0.5 * step
+        f.observe_progress(0, True, step, now)
+        changes = f.evaluate(now)
+        assert (changes == []) == (now < 23.5), (now, changes)
+    # a failed first attempt is not progress: the clock counts from the start
+    g = Failover(["k"], FailoverConfig(after=3.0))
+    g.started(0.0)
+    g.observe(0, "connecting", "connecting", 0.0)
+    g.observe_progress(0, True, 0, 1.0)
+    g.observe(0, "backoff", "cannot connect", 2.0, retry_in=0.5)
+    g.observe(0, "connecting", "connecting", 2.5)
+    assert g.evaluate(2.9) == [] and g.evaluate(3.0) != []
+
+
 def test_failover_acts_at_once_on_the_keys_own_long_wait_a_rejection_or_a_stall():
     f = Failover(["k1", "k2", "k3"], FailoverConfig(after=3.0))
     for i in range(3):

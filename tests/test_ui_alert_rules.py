@@ -100,3 +100,36 @@ def test_settings_threshold_and_window_apply_at_once(qloop, window, engine):
     applied = [args for name, args in engine.calls if name == "apply_settings"]
     assert applied and applied[-1][0].alert_threshold_pct == 0.5
     assert applied[-1][0].alert_window_seconds == 30.0
+
+
+def test_row_menu_mutes_a_symbol_for_30_minutes_and_the_dialog_keeps_its_end(qloop, window, engine):
+    import time
+
+    code = "000660"
+    window.select_code(code)
+    run(qloop, window.idle())
+    mute = window.desk.mute_menu(window.wl_actions.selected_codes())
+    texts = [a.text() for a in mute.actions() if a.text()]
+    assert texts == ["30분", "1시간", "해제할 때까지", "음소거 해제"] and mute.isEnabled()
+    assert not mute.actions()[-1].isEnabled()            # nothing to unmute yet
+    before = time.time()
+    mute.actions()[0].trigger()                           # 30 minutes
+    run(qloop, window.idle())
+    rules = engine.alert_rules
+    assert ("set_alert_rules", rules) in engine.calls
+    end = rules.muted_for[code]
+    assert before + 1800 <= end <= time.time() + 1800 and rules.is_muted(code)
+    assert not rules.is_muted(code, now=end + 1) and rules.muted_codes == frozenset()
+    again = window.desk.mute_menu([code])
+    assert again.title().startswith("알림 음소거 — ") and again.actions()[-1].isEnabled()
+    # the rules dialog shows until when, and OK keeps that end (not "until unmuted")
+    dialog = open_alert_settings(window)
+    row = dialog._row_of(dialog.levels, 0, code)
+    assert row is not None and dialog.levels.item(row, 3).checkState() == Qt.CheckState.Checked
+    assert dialog.levels.item(row, 3).text().endswith("까지")
+    dialog.accept()
+    run(qloop, window.idle())
+    assert engine.alert_rules.muted_for == {code: end} and engine.alert_rules.muted_codes == frozenset()
+    window.desk.mute_menu([code]).actions()[-1].trigger()    # 음소거 해제
+    run(qloop, window.idle())
+    assert not engine.alert_rules.is_muted(code)

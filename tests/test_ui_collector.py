@@ -259,3 +259,33 @@ def test_settings_fix_a_failed_start_without_restarting_the_app(qloop, monkeypat
     assert qloop.run_until_complete(asyncio.wait_for(both(), 120)) == 0
     assert started["simulated"] is True
     assert started["db"] == UserPaths.default().default_demo_database_url
+
+
+def test_a_busy_start_on_two_keys_shows_no_disconnect_warning(qloop):
+    """A normal start of the app (simulator, 2 keys, the default 50) on a congested loop: the
+    second key's acknowledgements take longer than the failover's 3 s, yet the status bar never
+    says a key is down (tests/test_feed_start.py has the stuck key that must)."""
+    from kis_desk.market.symbols import default_watchlist
+    from test_feed_start import congested_loop
+
+    store = SettingsStore()
+    store.save(UserSettings(sound=False))
+    config = CollectorConfig(env="sim", codes=default_watchlist(), sim_rate=300, sim_spikes=False)
+    assert config.sim_keys == 2
+    shown: list[str] = []
+
+    async def script(window) -> None:
+        feed = window.engine.feed
+        await until(feed.all_live, timeout=60, what="all 50 live")
+        shown.append(window.status.error.text())
+        await asyncio.sleep(1.0)
+        shown.append(window.status.error.text())
+        shown.append(f"failovers {feed.stats().failovers}")
+        window.close()
+
+    async def congested() -> int:
+        with congested_loop():
+            return await run_window(config, store=store, on_started=script)
+
+    assert qloop.run_until_complete(asyncio.wait_for(congested(), 120)) == 0
+    assert shown == ["", "", "failovers 0"], shown

@@ -221,6 +221,44 @@ def test_dark_theme_applies_at_once_and_light_restores(qloop, window):
     assert current_theme() == ("dark" if system_is_dark() else "light") and is_dark("system") == system_is_dark()
 
 
+def test_widgets_with_their_own_style_sheet_follow_the_theme_too(qloop, window):
+    """The status bar cells and messages have style sheets of their own; Qt does not re-polish
+    those on a palette change, so they stayed black on light grey inside the dark window."""
+    from kis_desk.core.events import RateEvent
+    from kis_desk.ui.appearance import text_colour
+    from kis_desk.ui.theme import DARK_TEXT, DARK_WINDOW, contrast_ratio
+
+    window.engine.bus.publish(RateEvent(12.0, 12))
+    s = window.settings
+    s.theme = "dark"
+    window.apply_settings(s)
+    QApplication.processEvents()
+    for label in (window.status.rate, window.status.redis, window.status.plan, window.status.sessions):
+        assert label.palette().color(QPalette.ColorRole.WindowText) == DARK_TEXT, label
+        assert label.palette().color(QPalette.ColorRole.Window) == DARK_WINDOW, label
+    assert text_colour("error") in window.status.error.styleSheet()
+    for kind in ("error", "warn", "good", "muted", "pending"):        # status texts stay readable
+        assert contrast_ratio(QColor(text_colour(kind)), DARK_WINDOW) >= 4.5, kind
+    s.theme = "light"
+    window.apply_settings(s)
+    for kind in ("error", "warn", "good", "muted", "pending"):
+        assert contrast_ratio(QColor(text_colour(kind)), QColor(255, 255, 255)) >= 4.5, kind
+
+
+def test_the_alert_dock_fits_its_columns_in_a_small_screens_width(qloop, window):
+    """At 1366×768 the dock is ~450 px wide: the six columns fit without a horizontal scroll bar,
+    the name taking what is left (it was cut off after the price column's first digits)."""
+    window.engine.bus.publish(today_alert("373220", 3))
+    dock = window.alert_dock
+    dock.setFloating(True)
+    dock.resize(450, 300)
+    QApplication.processEvents()
+    view = dock.view
+    assert view.horizontalScrollBar().maximum() == 0
+    total = sum(view.columnWidth(c) for c in range(dock.model.columnCount()))
+    assert total <= view.viewport().width() and view.columnWidth(2) >= 80
+
+
 def test_settings_dialog_applies_volume_sound_and_theme_live(qloop, qtbot, window):
     dialog = window.open_settings()
     assert dialog.volume.value() == 80 and dialog.sound.isChecked()

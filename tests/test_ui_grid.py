@@ -145,7 +145,7 @@ def test_enter_opens_the_chart_and_the_row_menu_offers_add_delete_chart_alert(ql
     qloop.run_until_complete(window.idle())
     assert window.selected_code() == CODES[5] and window.grid.interacting()      # re-sort waits
     texts = [a.text() for a in menu.actions() if a.text()]
-    assert texts == ["차트 보기", "알림 설정…", "종목 추가…", "관심종목에서 삭제", "관심종목 편집 취소"]
+    assert texts == ["차트 보기", "알림 설정…", "알림 음소거", "종목 추가…", "관심종목에서 삭제", "관심종목 편집 취소"]
     hooked: list[str] = []
     window.alertSettingsRequested.connect(hooked.append)     # the alerts feature hooks this
     window.wl_actions.alert_action.trigger()

@@ -279,6 +279,26 @@ def test_status_bar_reports_engine_events(window, engine):
     assert "the server refused the connection" in st.error.text()
 
 
+def test_a_key_on_its_first_connection_is_slow_not_lost_and_its_recovery_is_shown(window, engine):
+    """Start-up: a key the failover moved before it was ever live reads "slow to connect", and
+    the warning is replaced once it is live; a key that was live and dropped reads "lost"."""
+    bus, st = engine.bus, window.status
+    lost = tr("err.feed.key_down")
+    bus.publish(SessionStateEvent("key1", "live", ("005930",)))
+    bus.publish(SessionStateEvent("key2", "connecting", (), "subscribing 25 symbols"))
+    bus.publish(ErrorEvent("key2", "cannot carry its 25 symbol(s)", code="feed.key_down",
+                           params={"label": "key2"}))
+    assert tr("err.feed.key_slow") in st.error.text() and lost not in st.error.text()
+    window.retranslate()
+    assert tr("err.feed.key_slow") in st.error.text()
+    bus.publish(SessionStateEvent("key2", "live", ("000660",)))
+    assert st.error.text().endswith(tr("err.ui.key_back", source="key2"))
+    bus.publish(SessionStateEvent("key2", "backoff", (), "connection lost", 0.5))
+    bus.publish(ErrorEvent("key2", "cannot carry its 25 symbol(s)", code="feed.key_down",
+                           params={"label": "key2"}))
+    assert lost in st.error.text() and "key2" in st.error.text()
+
+
 def test_chart_follows_selection_and_live_ticks(qloop, window, engine):
     window.select_code("000660")
     run(qloop, window.idle())

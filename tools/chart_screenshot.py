@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from kis_desk.core.events import AlertEvent
-    from kis_desk.ui.appearance import style_charts
+    from kis_desk.ui.appearance import apply_theme, style_charts
     from kis_desk.ui.chart import DetailChart, history_arrays
     from kis_desk.ui.i18n import set_language
     from kis_desk.ui.theme import palette_for
@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                        round((surge.price - base.price) / base.price * 100, 2), base.price, base.timestamp,
                        surge.price, surge.timestamp, surge.cum_volume, datetime.now(timezone.utc), 60, 1.0)
     for dark, suffix in ((False, ""), (True, "-dark")):
+        apply_theme("dark" if dark else "light", "korean", app)     # the chart's own widgets too
         chart = DetailChart()
         chart.resize(900, 560)
         style_charts(chart, dark)

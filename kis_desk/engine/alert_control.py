@@ -35,7 +35,7 @@ class AlertControl:
         if self.detector is not None:
             await self._apply_rules(rules)
         else:
-            self.alert_rules = rules                 # applied by start()
+            self.alert_rules = self._rules_to_store = rules     # applied and stored by start()
         if self.repository is not None:
             await asyncio.to_thread(self.repository.set_setting, RULES_KEY, rules.to_json())
 

@@ -77,6 +77,7 @@ class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
         self.market_watch: Any = None     # market_states.MarketStates (halts, VI), from start()
         self.alert_rules = AlertRules(config.threshold_pct, config.window_seconds)
         self._rule_tasks: set[asyncio.Task[Any]] = set()
+        self._rules_to_store: AlertRules | None = None     # set before start(): stored by it
         self.owns_alert_rules = True      # set_alert_rules works here (RemoteEngine: read only)
         self.environment: Environment | None = None
         self.alerts = 0
@@ -157,7 +158,10 @@ class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
         # alerts an earlier run raised today are never raised again (restarts, replays)
         self.detector.seed(raised_today)
         self.levels = PriceLevelWatcher(names=self.symbols.name)
-        if stored_rules:
+        if self._rules_to_store is not None:     # set before the start: they win, and are kept
+            self.alert_rules, self._rules_to_store = self._rules_to_store, None
+            await asyncio.to_thread(self.repository.set_setting, RULES_KEY, self.alert_rules.to_json())
+        elif stored_rules:
             # the stored overrides, levels and mutes; the defaults are the configured ones
             self.alert_rules = AlertRules.from_json(stored_rules, cfg.threshold_pct, cfg.window_seconds)
         await self._apply_rules(self.alert_rules)

@@ -36,8 +36,9 @@ class FailoverConfig:
 
     A session not LIVE for ``after`` seconds (plus the time its resubscribe takes) — OPSP8996,
     failing handshakes — or whose own back-off already says so (OPSP8996's long wait), or
-    whose key was rejected, or that the watchdog declared stalled, is *down*: its symbols go to free registrations on the other keys, the rest to REST
-    polling. It keeps retrying with its own back-off; once LIVE again for ``recover_hold``
+    whose key was rejected, or that the watchdog declared stalled, is *down*: its symbols go to
+    free registrations on the other keys, the rest to REST polling. A key's first connection
+    counts ``after`` from its last progress (handshake, an acknowledgement) instead. It keeps retrying with its own back-off; once LIVE again for ``recover_hold``
     seconds the borrowed registrations are given back (a short hold, so a key that flaps does
     not move symbols back and forth every second)."""
 

@@ -5,6 +5,13 @@ back-off (and keeps wanting its symbols: the first successful subscribe proves i
 its symbols are *also* carried elsewhere meanwhile — on free registrations of the healthy keys
 first, the rest by REST polling — and given back once it has stayed live for a while.
 Duplicates during the overlap are harmless (storage dedupes on cumulative volume).
+
+A key's *first* connection of a run is judged by progress, not by the clock alone: while its
+handshake completes and its subscriptions are being acknowledged it is connecting, not down (on
+a busy start-up 25 acknowledgements can take longer than ``after``; moving them to polling then
+only adds load and a false "disconnected" warning). A first connection that makes no progress
+for ``after`` (+ grace), a refused key or one whose back-off says it will be long is down as
+before; once a key has been live, any drop is judged by the clock from that moment.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .config import FailoverConfig
-from .session_types import FAILED, LIVE, STALLED
+from .session_types import CONNECTING, FAILED, LIVE, STALLED
 
 
 @dataclass
@@ -29,6 +36,10 @@ class KeyHealth:
     silent: bool = False               # live but silent for half its stall limit: suspect
     down: bool = False
     reason: str = ""
+    ever_live: bool = False            # live at least once in this run
+    connected: bool = False            # its socket is open (handshake done)
+    acked: int = 0                     # registrations acknowledged on its current connection
+    progress_at: float | None = None   # when the last one was (first connection only)
 
 
 @dataclass
@@ -52,6 +63,7 @@ class Failover:
             k.stalled = True
         if state == LIVE:
             k.stalled = False
+            k.ever_live = True
             k.not_live_since = None
             if k.live_since is None:
                 k.live_since = now
@@ -59,6 +71,8 @@ class Failover:
             k.live_since = None
             if k.not_live_since is None:
                 k.not_live_since = now
+            if state != CONNECTING:          # this connection is over: its progress with it
+                k.connected, k.acked, k.progress_at = False, 0, None
 
     def observe_silence(self, index: int, silent: bool, now: float) -> None:
         """A live socket that normally trades every few seconds has been silent for half its
@@ -70,6 +84,15 @@ class Failover:
         if silent and not k.silent:
             k.detail = "live but silent (suspected stall)"
         k.silent = silent
+
+    def observe_progress(self, index: int, connected: bool, acked: int, now: float) -> None:
+        """Whether the key's socket is connected and how many of its registrations it has
+        acknowledged so far: while it connects for the first time, the handshake and each
+        acknowledgement are progress (see the module docstring)."""
+        k = self.keys[index]
+        if not k.ever_live and ((connected and not k.connected) or acked > k.acked):
+            k.progress_at = now
+        k.connected, k.acked = connected, acked
 
     def started(self, now: float) -> None:
         for k in self.keys:
@@ -85,6 +108,9 @@ class Failover:
             if not k.down:
                 # stuck for `after` seconds already, or its own back-off says it will be
                 since = k.not_live_since
+                if (since is not None and k.progress_at is not None and not k.ever_live
+                        and k.state == CONNECTING):
+                    since = max(since, k.progress_at)    # first connection, still acknowledging
                 limit = cfg.after + k.grace
                 stuck = since is not None and (now - since >= limit or (
                     k.retry_at is not None and k.retry_at - since >= limit))

@@ -91,6 +91,7 @@ class FeedMonitor:
             return
         for i, sess in enumerate(self.sessions):
             self.failover.observe_silence(i, self._suspect_silent(sess), time.monotonic())
+            self.failover.observe_progress(i, sess.connected, len(sess.acked), time.monotonic())
         changes = self.failover.evaluate(time.monotonic())
         if changes:
             self._route()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from dataclasses import replace
 from datetime import datetime
@@ -195,8 +196,15 @@ class AlertRulesDialog(QDialog):
             self._add_override(KIND_WATCHLIST, name, rule)
         for code, rule in sorted(rules.symbols.items()):
             self._add_override(KIND_SYMBOL, code, rule)
-        for code in sorted(set(rules.levels) | set(rules.muted_codes)):
-            self._add_level(code, rules.levels.get(code, (None, None)), code in rules.muted_codes)
+        now = time.time()
+        timed = {c for c, end in rules.muted_for.items() if end > now}
+        for code in sorted(set(rules.levels) | set(rules.muted_codes) | timed):
+            row = self._add_level(code, rules.levels.get(code, (None, None)),
+                                  rules.code_muted_until(code, now) is not None)
+            end = rules.code_muted_until(code, now)
+            if end is not None and end != math.inf:      # muted for N minutes: until when
+                self.levels.item(row, 3).setText(tr("rules.muted_to", time=datetime.fromtimestamp(
+                    end, KST).strftime("%H:%M")))
         muted = rules.muted_until > time.time()
         self.mute_all.setChecked(muted)
         self.mute_state.setText(tr("rules.muted_until", time=datetime.fromtimestamp(
@@ -218,6 +226,8 @@ class AlertRulesDialog(QDialog):
             (watchlists if kind == KIND_WATCHLIST else symbols)[target] = (float(pct), float(win))
         levels: dict[str, Level] = {}
         muted: set[str] = set()
+        timed: dict[str, float] = {}
+        now = time.time()
         for row in range(self.levels.rowCount()):
             code = self._text(self.levels, row, 0)
             if not code:
@@ -228,9 +238,13 @@ class AlertRulesDialog(QDialog):
                 levels[code] = (above, below)          # type: ignore[assignment]
             check = self.levels.item(row, 3)
             if check is not None and check.checkState() == Qt.CheckState.Checked:
-                muted.add(code)
+                end = self.rules.code_muted_until(code, now)
+                if end is not None and end != math.inf:
+                    timed[code] = end                  # a mute for N minutes keeps its end
+                else:
+                    muted.add(code)
         rules = replace(self.rules, symbols=symbols, watchlists=watchlists, levels=levels,
-                        muted_codes=frozenset(muted))
+                        muted_codes=frozenset(muted), muted_for=timed)
         if self.mute_all.isChecked():
             if rules.muted_until <= time.time():
                 rules = rules.mute_all(self.mute_minutes.value())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QKeySequence, QShortcut
+from PySide6.QtCore import QAbstractTableModel, QEvent, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
@@ -231,10 +231,10 @@ class AlertDock(QDockWidget):
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.verticalHeader().setVisible(False)
         self.view.verticalHeader().setDefaultSectionSize(20)
-        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.view.horizontalHeader().setStretchLastSection(True)
-        for col, width in enumerate((72, 62, 110, 70, 70)):
-            self.view.setColumnWidth(col, width)
+        header = self.view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)    # the name takes the rest
+        header.setStretchLastSection(False)
         self.view.clicked.connect(self._clicked)
         self.view.doubleClicked.connect(lambda idx: self._ack_rows([idx.row()]))
         QShortcut(QKeySequence(Qt.Key.Key_Space), self.view, activated=self.acknowledge_selected)
@@ -259,6 +259,26 @@ class AlertDock(QDockWidget):
         self.ack_button.setText(tr("alert.ack"))
         self.ack_all_button.setText(tr("alert.ack_all"))
         self.model.retranslate()
+        self.fit_columns()
+
+    def changeEvent(self, event) -> None:  # noqa: N802
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self.fit_columns()           # the window's font arrives after construction
+
+    def fit_columns(self) -> None:
+        """Every column but the name as wide as its header or its widest usual value, so the
+        six fit a narrow dock (1366 px screens) without a horizontal scroll bar."""
+        bold = QFont(self.view.font())
+        bold.setBold(True)                # unacknowledged rows are bold
+        fm = QFontMetrics(bold)
+        samples = ("00:00:00", "000000", "", f"{tr('alert.up')} {tr('alert.count', count=9)}",
+                   "+10.00%", "1,000,000")
+        for col, sample in enumerate(samples):
+            if col == 2:
+                continue
+            head = str(self.model.headerData(col, Qt.Orientation.Horizontal) or "")
+            self.view.setColumnWidth(col, max(fm.horizontalAdvance(sample), fm.horizontalAdvance(head)) + 16)
 
     def _clicked(self, index: QModelIndex) -> None:
         alert = self.model.data(index, Qt.ItemDataRole.UserRole)

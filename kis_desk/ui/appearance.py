@@ -67,7 +67,29 @@ def apply_theme(mode: str, scheme: str, app: QApplication | None = None) -> Pale
             app.setStyle(QStyleFactory.create(str(_light["style"])))
         app.setPalette(_light["palette"])      # type: ignore[arg-type]
     app.setProperty("kisDeskTheme", "dark" if dark else "light")
+    for widget in app.allWidgets():
+        # a widget with its own style sheet keeps the palette it was polished with (Qt does not
+        # re-polish it on an application palette change): its text would stay black on dark
+        sheet = widget.styleSheet()
+        if sheet:
+            widget.setStyleSheet(sheet + " ")
+            widget.setStyleSheet(sheet)
     return palette_for(scheme, dark)
+
+
+#: status texts by meaning, readable on the light and on the dark surfaces (≥ 4.5:1 on dark)
+_TEXT_COLOURS = {
+    "light": {"error": "#b00000", "warn": "#c05000", "good": "#08783a", "muted": "#6f6f6f",
+              "pending": "#9a6200"},
+    "dark": {"error": "#ff7070", "warn": "#ffa048", "good": "#46c878", "muted": "#a0a0a0",
+             "pending": "#e0b040"},
+}
+
+
+def text_colour(kind: str) -> str:
+    """The colour (``#rrggbb``) of a status text of ``kind`` — error, warn, good, muted,
+    pending — in the current theme."""
+    return _TEXT_COLOURS[current_theme()][kind]
 
 
 def current_theme(app: QApplication | None = None) -> str:

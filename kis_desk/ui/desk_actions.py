@@ -5,6 +5,8 @@ its own ``retranslate`` and ``apply_settings(settings)`` from its own ``apply_se
 returns the direction colours for the active theme). Everything else lives here:
 
 * an "알림" (Alerts) menu with 테스트 알림 (test alert) and 알림 내역 (alert history, ``Ctrl+H``);
+* mutes: everything for 30 minutes (that menu), a symbol for N minutes or until unmuted (the
+  grid row menu's submenu, :meth:`DeskActions.mute_menu`);
 * the sound volume and the light/dark/system theme, applied at once.
 
 What it uses of the window: ``engine``, ``notifier``, ``menuBar()``, ``help_menu``,
@@ -16,12 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QMainWindow, QMessageBox
+from PySide6.QtWidgets import QMainWindow, QMenu, QMessageBox, QWidget
 
+from ..protocol.records import KST
 from ..settings import UserSettings
 from .alert_check import AlertCheckResult, run_alert_check
 from .alert_history import AlertHistoryDialog
@@ -96,6 +101,38 @@ class DeskActions(QObject):
         if getattr(engine, "owns_alert_rules", False):
             self.window.spawn(engine.set_alert_rules(engine.alert_rules.mute_all(minutes)))
 
+    def mute_codes(self, codes: list[str], minutes: float | None = None, muted: bool = True) -> None:
+        """Mute ``codes`` for ``minutes`` (None: until unmuted) or unmute them — in the engine's
+        rules, which it stores with their ends (a restart keeps them)."""
+        engine = self.window.engine
+        if codes and getattr(engine, "owns_alert_rules", False):
+            rules = engine.alert_rules
+            for code in codes:
+                rules = rules.mute_code(code, muted, minutes)
+            self.window.spawn(engine.set_alert_rules(rules))
+
+    def mute_menu(self, codes: list[str], parent: QWidget | None = None) -> QMenu:
+        """The grid row menu's 알림 음소거 submenu for the selected ``codes`` (owned by
+        ``parent``, the row menu, so it goes with it)."""
+        menu = QMenu(tr("mute.menu"), parent or self.window)
+        menu.setObjectName("muteMenu")
+        rules = self.window.engine.alert_rules
+        ends = [e for e in (rules.code_muted_until(c) for c in codes) if e is not None]
+        if ends:
+            end = max(ends)
+            menu.setTitle(tr("mute.menu") + " — " + (tr("mute.menu_on") if end == math.inf else tr(
+                "mute.menu_until", time=datetime.fromtimestamp(end, KST).strftime("%H:%M"))))
+        for text, minutes in ((tr("mute.minutes", minutes=30), 30), (tr("mute.hours", hours=1), 60),
+                              (tr("mute.forever"), None)):
+            act = menu.addAction(text)
+            act.triggered.connect(lambda _=False, m=minutes: self.mute_codes(codes, m))
+        menu.addSeparator()
+        off = menu.addAction(tr("mute.off"))
+        off.setEnabled(bool(ends))
+        off.triggered.connect(lambda _=False: self.mute_codes(codes, muted=False))
+        menu.setEnabled(bool(codes) and bool(getattr(self.window.engine, "owns_alert_rules", False)))
+        return menu
+
     def apply_settings(self, settings: UserSettings) -> Palette:
         """Volume and theme now; returns the direction colours for the window's views."""
         self.settings = settings
@@ -147,6 +184,7 @@ class DeskActions(QObject):
             self.history.acknowledged.connect(self._acknowledged_in_history)
         self.history.show()
         self.history.raise_()
+        self.history.table.setFocus()      # arrows and selection at once, not the first date's year
         self.history._spawn(self.history.load())
         return self.history
 
@@ -163,8 +201,6 @@ class DeskActions(QObject):
 
 
 def _menu(window: QMainWindow):
-    from PySide6.QtWidgets import QMenu
-
     menu = QMenu(window)
     menu.setObjectName("alertsMenu")
     return menu

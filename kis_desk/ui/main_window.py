@@ -8,6 +8,10 @@ or blocks the GUI thread. While the window is hidden or minimised nothing repain
 The grid, chart and alert dock show one business date; the engine's ``DayRolloverEvent`` starts
 them over at midnight. Settings apply to the running engine at once; closing may only hide the
 window while collecting goes on (``tray``).
+
+This module is layout and wiring: the menus and shortcuts are :mod:`window_menus`, the rows'
+start from stored history :mod:`row_history`, the saved layout :mod:`window_layout`, the
+watchlist switching :mod:`watchlist_controller`, the business-day reset :mod:`business_day`.
 """
 
 from __future__ import annotations
@@ -19,10 +23,8 @@ from datetime import date, datetime
 from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence, QShortcut
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QVBoxLayout, QWidget
 
-from .. import __version__
 from ..core.events import AlertEvent
 from ..engine.handle import EngineHandle
 from ..protocol.records import KST
@@ -31,8 +33,6 @@ from .alerts_view import AlertDock
 from .business_day import BusinessDay
 from .chart import DetailChart
 from .chart_link import ChartLink
-from .desk_actions import DeskActions   # alerts menu (test alert, history), volume, theme
-from .grid_columns import Col
 from .grid_view import GridView
 from .i18n import set_language, tr
 from .icon import app_icon
@@ -41,18 +41,18 @@ from .notifications import AlertBanner, Notifier
 from .settings_dialog import SettingsDialog
 from .settings_flow import apply_to_engine, settings_dialog
 from .status_bar import EngineStatusBar
+from .row_history import RowHistory
+from .row_state import symbol_flags
 from .tray import TrayKeeper
-from .watchlist_actions import WatchlistActions
 from .watchlist_controller import WatchlistController
 from .watchlist_editor import WatchlistEditor
-from .row_state import symbol_flags
-from .watchlist_model import CODE_ROLE, SPARK_POINTS, WatchlistModel
+from .watchlist_model import CODE_ROLE, WatchlistModel
 from .window_layout import PREFERRED_SIZE, clamp_to_screen, encode_layout, restore_layout
+from .window_menus import WindowMenus
 
 log = logging.getLogger(__name__)
 
 RESORT_MS = 2000
-SEED_CHUNK = 10           # symbols per worker-thread round trip when loading history
 
 
 class MainWindow(QMainWindow):
@@ -81,7 +81,7 @@ class MainWindow(QMainWindow):
         self.model = WatchlistModel(engine.symbols.name, self, clock=clock,
                                     flags=(lambda c: symbol_flags(info(c))) if info else None)
         self.grid = GridView(self.model)
-        self.grid.horizontalHeader().customContextMenuRequested.connect(self._header_menu)
+        self.rows = RowHistory(engine, self.model, self.spawn, lambda: self.business_date)
         self.grid.doubleClicked.connect(lambda idx: self.acknowledge_code(idx.data(CODE_ROLE)))
         self.grid.acknowledgeCode.connect(self.acknowledge_code)
         self.resort_timer = QTimer(self)
@@ -138,7 +138,9 @@ class MainWindow(QMainWindow):
 
         self.day = BusinessDay(engine, self.model, self.alert_dock, self.chart, self.status.showMessage,
                                self.spawn, self.charts.load)
-        self._build_menus()
+        self.menus = WindowMenus(self)      # 파일, 보기, 알림, 관심종목, 도움말; Ctrl+K; header menu
+        self.desk, self.wl_actions = self.menus.desk, self.menus.wl_actions
+        self.alertSettingsRequested = self.wl_actions.alertSettingsRequested
         self.apply_settings(self.settings)
         self.resize(PREFERRED_SIZE)
         self._restore_layout()          # fits the screen: saved geometry clamped, else sized to it
@@ -162,41 +164,10 @@ class MainWindow(QMainWindow):
     def watchlist_name(self) -> str:
         return self.watchlists.name
 
-    # -- menus / language ---------------------------------------------------------------------
-    def _build_menus(self) -> None:
-        mb = self.menuBar()
-        self.file_menu = mb.addMenu("")
-        self.settings_action = QAction(self)
-        self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
-        self.settings_action.triggered.connect(self.open_settings)
-        self.quit_action = QAction(self)
-        self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        self.quit_action.triggered.connect(self.quit)
-        self.file_menu.addAction(self.settings_action)
-        self.file_menu.addSeparator()
-        self.file_menu.addAction(self.quit_action)
-        self.view_menu = mb.addMenu("")
-        for dock in (self.editor_dock, self.chart_dock, self.alert_dock):
-            self.view_menu.addAction(dock.toggleViewAction())
-        self.help_menu = mb.addMenu("")
-        self.about_action = QAction(self)
-        self.about_action.triggered.connect(
-            lambda: QMessageBox.about(self, tr("app.title"), tr("about.text", version=__version__)))
-        self.help_menu.addAction(self.about_action)
-        self.desk = DeskActions(self)        # the "알림" menu before 도움말
-        self.wl_actions = WatchlistActions(self)   # 관심종목 menu, shortcuts, row context menu
-        self.alertSettingsRequested = self.wl_actions.alertSettingsRequested
-        self.grid.chartRequested.connect(self.wl_actions.open_chart)
-        QShortcut(QKeySequence("Ctrl+K"), self, activated=self.alert_dock.acknowledge_all)
-
+    # -- language and settings ----------------------------------------------------------------
     def retranslate(self) -> None:
         self.setWindowTitle(tr("app.title"))
-        self.file_menu.setTitle(tr("menu.file"))
-        self.view_menu.setTitle(tr("menu.view"))
-        self.help_menu.setTitle(tr("menu.help"))
-        self.settings_action.setText(tr("action.settings"))
-        self.quit_action.setText(tr("action.quit"))
-        self.about_action.setText(tr("action.about"))
+        self.menus.retranslate()
         self.chart_dock.setWindowTitle(tr("dock.chart"))
         self.editor_dock.setWindowTitle(tr("dock.watchlist"))
         self.alert_dock.retranslate()
@@ -204,9 +175,7 @@ class MainWindow(QMainWindow):
         self.chart.retranslate()
         self.model.retranslate()
         self.status.retranslate()
-        self.desk.retranslate()
         self.tray_keeper.retranslate()
-        self.wl_actions.retranslate()
 
     def apply_settings(self, settings: UserSettings) -> None:
         """Appearance and sound (the engine's part: ``settings_flow.apply_to_engine``)."""
@@ -234,22 +203,6 @@ class MainWindow(QMainWindow):
                                    self.status.showMessage, self.retryStart.emit))
 
     # -- layout persistence -------------------------------------------------------------------
-    def _header_menu(self, pos) -> None:
-        menu = QMenu(self)
-        natural = menu.addAction(tr("grid.natural_order"))
-        natural.triggered.connect(self.natural_order)
-        hh = self.grid.horizontalHeader()
-        for col in Col:
-            act = menu.addAction(self.model.headerData(col, Qt.Orientation.Horizontal))
-            act.setCheckable(True)
-            act.setChecked(not hh.isSectionHidden(col))
-            act.toggled.connect(lambda on, c=col: hh.setSectionHidden(c, not on))
-        menu.popup(hh.mapToGlobal(pos))
-
-    def natural_order(self) -> None:
-        self.grid.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
-        self.model.sort(-1)
-
     def _resort(self, force: bool = False) -> None:
         """The periodic re-sort (selection kept by the model); skipped while the user points
         at, drags over or has a menu open on the grid (``GridView.interacting``)."""
@@ -343,43 +296,12 @@ class MainWindow(QMainWindow):
             self.grid.selectRow(0)
 
     def prepare(self, codes: Sequence[str]) -> None:
-        """Create the rows before the engine starts, so trades it delivers while starting
-        (back-fill of the time the app was closed) are buffered for the history merge."""
-        self.model.set_codes(codes)
-        self.model.buffer_live(codes)
+        """Rows before the engine starts (``RowHistory.prepare``)."""
+        self.rows.prepare(codes)
 
     def show_codes(self, codes: Sequence[str]) -> None:
-        """Put ``codes`` in the grid; rows new to it start loading today's history at once.
-
-        ``begin_seed`` runs in the same GUI-thread step as ``set_codes``, so every live trade
-        for a new row is either in the stored history or in the row's pending buffer.
-        """
-        self.model.set_codes(codes)
-        todo = self.model.begin_seed(codes)
-        if todo and self.engine.has_storage:
-            self.spawn(self.seed_rows(todo))
-        else:
-            self.model.end_seed(todo)
-
-    async def seed_rows(self, todo: Sequence[str]) -> None:
-        """Fill rows with today's stored history: last trade, sparkline, 1-minute change.
-
-        A restart at 11:00 shows the whole morning at once. A few symbols per round trip so
-        the first rows appear quickly; live trades arriving meanwhile are buffered per row and
-        merged without duplicates (model.seed).
-        """
-        today = self.business_date
-        try:
-            for i in range(0, len(todo), SEED_CHUNK):
-                chunk = todo[i:i + SEED_CHUNK]
-                loaded = await self.engine.intraday(chunk, today, SPARK_POINTS)
-                for code in chunk:
-                    if code in loaded:
-                        self.model.seed(code, *loaded[code])
-                    else:
-                        self.model.end_seed([code])
-        finally:
-            self.model.end_seed(todo)       # failures/cancellation: rows stay live-only
+        """Put ``codes`` in the grid; new rows load today's history (``RowHistory``)."""
+        self.rows.show_codes(codes)
 
     # -- events -------------------------------------------------------------------------------
     @property

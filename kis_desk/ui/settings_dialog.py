@@ -32,6 +32,7 @@ from ..settings import (
     keyring_name,
     split_url_password,
 )
+from .appearance import text_colour
 from .i18n import tr
 
 
@@ -85,7 +86,7 @@ class SettingsDialog(QDialog):
             self.keyring_label.setText(tr("settings.keyring_ok", backend=keyring_name()))
         else:
             self.keyring_label.setText(tr("settings.keyring_missing"))
-            self.keyring_label.setStyleSheet("color: #b00000; font-weight: bold;")
+            self.keyring_label.setStyleSheet(f"color: {text_colour('error')}; font-weight: bold;")
         grid.addWidget(self.keyring_label, MAX_KEYS + 1, 0, 1, 4)
 
         storage_box = QGroupBox(tr("settings.storage"))

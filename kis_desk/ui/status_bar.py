@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from collections.abc import Callable
@@ -16,14 +17,22 @@ from ..core.events import (
     StorageStatsEvent, SubscriptionPlanEvent,
 )
 from ..protocol.records import KST
+from .appearance import text_colour
 from .elided_label import ElidedLabel
 from .i18n import error_text, tr
 
 log = logging.getLogger(__name__)
 
 _CELL = "padding: 0 6px; border-left: 1px solid palette(mid);"
-_STATE_COLOURS = {"live": "#0a8a3c", "connecting": "#b07000", "backoff": "#c05000",
-                  "stalled": "#c05000", "failed": "#c00000", "stopped": "#777777"}
+_GAP = "&nbsp;" * 3        # between the sessions (rich text would collapse plain spaces)
+_KEY_DOWN, _KEY_SLOW, _KEY_BACK = "feed.key_down", "feed.key_slow", "ui.key_back"
+#: a session's dot by its state, as a kind of appearance.text_colour (light and dark)
+_STATE_KINDS = {"live": "good", "connecting": "pending", "backoff": "warn", "stalled": "warn",
+                "failed": "error", "stopped": "muted"}
+
+
+def _colour(kind: str) -> str:
+    return f"color: {text_colour(kind)};"
 
 
 class EngineStatusBar(QStatusBar):
@@ -39,13 +48,14 @@ class EngineStatusBar(QStatusBar):
         self.redis = QLabel()
         self.phase = QLabel()
         self.error = ElidedLabel()     # never widens the window: elided, full text in the tooltip
-        self.error.setStyleSheet("color: #b00000;")
+        self.error.setStyleSheet(_colour("error"))
         for w in (self.sessions, self.plan, self.rate, self.storage, self.redis, self.phase):
             w.setStyleSheet(_CELL)
             w.setTextFormat(Qt.TextFormat.RichText if w is self.sessions else Qt.TextFormat.PlainText)
             self.addPermanentWidget(w)
         self.addWidget(self.error, 1)
         self._sessions: dict[str, SessionStateEvent] = {}
+        self._ever_live: set[str] = set()     # sessions seen live in this run
         self.always_open = False      # the built-in simulator: trades whatever the KRX calendar says
         self._last: dict[type, Event] = {}
         self._logged: tuple[Any, str] | None = None
@@ -63,6 +73,14 @@ class EngineStatusBar(QStatusBar):
 
     def on_session(self, event: SessionStateEvent) -> None:
         self._sessions[event.session] = event
+        if event.state == "live":
+            self._ever_live.add(event.session)
+            shown = self._last.get(ErrorEvent)
+            if isinstance(shown, ErrorEvent) and shown.code in (_KEY_DOWN, _KEY_SLOW) \
+                    and shown.source == event.session:      # that warning is over: say so
+                self.on_event(ErrorEvent(event.session, f"{event.session} live again",
+                                         at=datetime.now(timezone.utc), code=_KEY_BACK,
+                                         params={"source": event.session}))
         self._render_sessions()
 
     def on_event(self, event: Event) -> None:
@@ -71,6 +89,9 @@ class EngineStatusBar(QStatusBar):
         self._render(event)
 
     def retranslate(self) -> None:
+        """Texts in the UI's language and colours of the current theme (the window calls it
+        after a language or theme change)."""
+        self.error.setStyleSheet(_colour("error"))
         self._render_sessions()
         if PublisherStatsEvent not in self._last:
             self.redis.setText(tr("status.redis.off"))
@@ -81,16 +102,16 @@ class EngineStatusBar(QStatusBar):
         parts, tips = [], []
         for label in sorted(self._sessions):
             ev = self._sessions[label]
-            colour = _STATE_COLOURS.get(ev.state, "#333333")
+            colour = text_colour(_STATE_KINDS.get(ev.state, "muted"))
             text = tr("status.session", session=label, state=tr(f"state.{ev.state}"))
-            parts.append(f'<span style="color:{colour}">●</span> {text}')
+            parts.append(f'<span style="color:{colour}">●</span>&nbsp;{text}')
             tip = f"{label}: {ev.state} ({len(ev.symbols)})"
             if ev.detail:
                 tip += f" — {ev.detail}"
             if ev.retry_in:
                 tip += f" (retry in {ev.retry_in:.0f}s)"
             tips.append(tip)
-        self.sessions.setText("  ".join(parts))
+        self.sessions.setText(_GAP.join(parts))
         self.sessions.setToolTip("\n".join(tips))
 
     def phase_text(self, event: MarketPhaseEvent, now: datetime | None = None) -> tuple[str, str]:
@@ -101,17 +122,17 @@ class EngineStatusBar(QStatusBar):
         (a trader who sees no prices must not wonder whether the app is broken).
         """
         if self.always_open or event.detail.startswith("simulator"):
-            return tr("status.phase.sim"), "#0a8a3c"
+            return tr("status.phase.sim"), text_colour("good")
         if event.phase in ("closed", "holiday"):
             from ..market.calendar import next_open
 
             try:
                 at = next_open(now or datetime.now(KST)).astimezone(KST)
             except RuntimeError:
-                return tr("status.phase", phase=tr(f"phase.{event.phase}")), "#777777"
+                return tr("status.phase", phase=tr(f"phase.{event.phase}")), text_colour("muted")
             when = tr("status.when", date=at.strftime("%m/%d"), weekday=tr(f"weekday.{at.weekday()}"),
                       time=at.strftime("%H:%M"))
-            return tr(f"status.phase.{event.phase}", when=when), "#777777"
+            return tr(f"status.phase.{event.phase}", when=when), text_colour("muted")
         return tr("status.phase", phase=tr(f"phase.{event.phase}")), ""
 
     def _render(self, event: Event) -> None:
@@ -122,7 +143,7 @@ class EngineStatusBar(QStatusBar):
         self.plan.setText(tr("status.plan", live=live, polled=len(event.polled)))
         self.plan.setToolTip(tr("status.plan.tip", needed=event.keys_needed,
                                 configured=event.keys_configured))
-        self.plan.setStyleSheet(_CELL + ("color: #c05000;" if event.polled else ""))
+        self.plan.setStyleSheet(_CELL + (_colour("warn") if event.polled else ""))
 
     def _render_rate(self, event: RateEvent) -> None:
         self.rate.setText(tr("status.rate", rate=event.ticks_per_second))
@@ -131,7 +152,7 @@ class EngineStatusBar(QStatusBar):
     def _render_storage(self, event: StorageStatsEvent) -> None:
         state = tr("status.ok") if event.database_ok else tr("status.down")
         self.storage.setText(tr("status.storage", state=state, backlog=event.backlog))
-        self.storage.setStyleSheet(_CELL + ("" if event.database_ok else "color: #c00000;"))
+        self.storage.setStyleSheet(_CELL + ("" if event.database_ok else _colour("error")))
         self.storage.setToolTip(tr("status.storage.tip", database=event.database, stored=event.stored,
                                    duplicates=event.duplicates, journaled=event.journaled,
                                    failed=event.failed,
@@ -140,7 +161,7 @@ class EngineStatusBar(QStatusBar):
     def _render_redis(self, event: PublisherStatsEvent) -> None:
         state = tr("status.ok") if event.connected else tr("status.down")
         self.redis.setText(tr("status.redis", state=state, delivered=event.delivered))
-        self.redis.setStyleSheet(_CELL + ("" if event.connected else "color: #c00000;"))
+        self.redis.setStyleSheet(_CELL + ("" if event.connected else _colour("error")))
         self.redis.setToolTip(tr("status.redis.tip", target=event.target, pending=event.pending,
                                  dropped=event.dropped,
                                  error=f"\n{event.last_error}" if event.last_error else ""))
@@ -163,8 +184,14 @@ class EngineStatusBar(QStatusBar):
         """A short text in the UI's language (``i18n.error_text``), elided to the room there is;
         the tooltip has it whole plus the engine's own words, and so does the log."""
         at = event.at.astimezone(KST).strftime("%H:%M:%S")
+        if event.code == _KEY_DOWN and event.source not in self._ever_live:
+            # a key still on its first connection (never live yet) is not "lost"
+            event = dataclasses.replace(event, code=_KEY_SLOW)
         text = error_text(event)
-        self.error.setText(f"{at} " + tr("status.error", source=event.source, message=text))
+        back = event.code == _KEY_BACK
+        self.error.setStyleSheet("" if back else _colour("error"))
+        self.error.setText(f"{at} " + (text if back else tr("status.error", source=event.source,
+                                                              message=text)))
         self.error.setToolTip(f"{at} {event.source}: {text}" + (f"\n{event.message}" if event.message != text else ""))
         if self._logged != (event.at, event.message):     # once per event (retranslate re-renders)
             self._logged = (event.at, event.message)

@@ -7,7 +7,8 @@ Shortcuts (documented in the menu and the README):
 * ``Del`` — remove the selected grid row from the shown watchlist; ``Ctrl+Z`` undoes it;
 * ``Enter`` — open the selected row's chart (and acknowledge its alerts, as before).
 
-The row context menu offers add, delete, chart and "set alert"; the last emits
+The row context menu offers add, delete, chart, "set alert" and a mute submenu (the window's
+``desk.mute_menu``); "set alert" emits
 ``alertSettingsRequested(code)`` so the alerts feature can hook per-symbol thresholds — until
 something connects to it, the window's Settings dialog (global threshold) opens.
 """
@@ -120,6 +121,9 @@ class WatchlistActions(QObject):
         menu = QMenu(self.window)
         menu.addAction(self.chart_action)
         menu.addAction(self.alert_action)
+        desk = getattr(self.window, "desk", None)
+        if desk is not None:                       # mute these symbols (alerts feature)
+            menu.addMenu(desk.mute_menu(self.selected_codes(), menu))
         menu.addSeparator()
         menu.addAction(self.add_action)
         menu.addAction(self.delete_action)

@@ -1,38 +1,22 @@
 """Watchlist editor: named lists, add by code or name (with completion), remove, drag to reorder,
-CSV import/export.
+CSV import/export, undo.
 
 The editor is a view: it validates input and emits *intents* (``codesEdited``,
 ``createRequested`` …); the main window persists them through the repository (off the GUI
 thread) and applies the codes live via ``EngineHandle.set_watchlist``, then calls ``set_lists``.
-
-Unknown codes: the bundled symbol list has only a few hundred names, so a well-formed code that
-is not in it is *accepted with a warning* (KIS may still know it); anything that is neither a
-well-formed code nor a known name is refused.
+What a typed text means is :mod:`symbol_input`'s job; the list's model and its CSV format are
+:mod:`watchlist_codes`'; this module is the widget, the edits' undo and the named-list dialogs.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from PySide6.QtCore import (
-    QAbstractListModel,
-    QByteArray,
-    QMimeData,
-    QModelIndex,
-    QPersistentModelIndex,
-    QStringListModel,
-    Qt,
-    QTimer,
-    Signal,
-)
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QCompleter,
     QFileDialog,
     QHBoxLayout,
     QInputDialog,
@@ -45,151 +29,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..config import is_valid_stock_code
 from ..engine.handle import SymbolLookup
+from .appearance import text_colour
 from .i18n import tr
+from .symbol_input import InputError, resolve_symbol, symbol_completer
+from .watchlist_codes import CodesModel, csv_text, parse_csv, read_text_file
 
-MIME = "application/x-kis-desk-rows"
-
-
-class InputError(ValueError):
-    """User input refused; the message is for the user (already translated)."""
-
-
-def resolve_symbol(text: str, symbols: SymbolLookup) -> tuple[str, str | None]:
-    """Code for user text (a code, a Korean/English name, or a completer entry).
-
-    Returns (code, warning or None); raises InputError when nothing sensible matches.
-    """
-    raw = text.strip()
-    if not raw:
-        raise InputError(tr("wl.invalid", text=text))
-    first = raw.split()[0].upper()
-    if is_valid_stock_code(first):
-        return first, (None if first in symbols else tr("wl.unknown", code=first))
-    matches = symbols.search(raw, 5)
-    lowered = raw.lower()
-    exact = [s for s in matches if s.name_ko.lower() == lowered or s.name_en.lower() == lowered]
-    if exact:
-        return exact[0].code, None
-    if len(matches) == 1:
-        return matches[0].code, None
-    raise InputError(tr("wl.invalid", text=raw))
-
+__all__ = ["InputError", "WatchlistEditor", "parse_csv", "resolve_symbol"]   # (and their homes)
 
 UNDO_DEPTH = 50
 MESSAGE_SECONDS = 10.0
-
-
-def parse_csv(text: str) -> tuple[list[str], list[int]]:
-    """``code[,name]`` per line, optional header, ``#`` comments → (codes, bad line numbers)."""
-    codes: list[str] = []
-    bad: list[int] = []
-    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
-        if not row or not row[0].strip() or row[0].lstrip().startswith("#"):
-            continue
-        code = row[0].strip().upper()
-        if is_valid_stock_code(code):
-            if code not in codes:
-                codes.append(code)
-        elif number == 1 and not any(ch.isdigit() for ch in code):
-            continue   # header line ("code,name")
-        else:
-            bad.append(number)
-    return codes, bad
-
-
-def read_text_file(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp949")   # files saved by Korean Excel
-
-
-class CodesModel(QAbstractListModel):
-    """The current list's codes; drag and drop moves rows within the list."""
-
-    orderChanged = Signal()
-
-    def __init__(self, names, parent=None) -> None:
-        super().__init__(parent)
-        self._name_of = names
-        self.codes: list[str] = []
-
-    def set_codes(self, codes: Sequence[str]) -> None:
-        self.beginResetModel()
-        self.codes = list(dict.fromkeys(codes))
-        self.endResetModel()
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.codes)
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self.codes):
-            return None
-        code = self.codes[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return f"{code}  {self._name_of(code)}"
-        if role == Qt.ItemDataRole.UserRole:
-            return code
-        return None
-
-    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
-        base = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
-        if not index.isValid():
-            return Qt.ItemFlag.ItemIsDropEnabled
-        return base | Qt.ItemFlag.ItemNeverHasChildren
-
-    def supportedDropActions(self) -> Qt.DropAction:
-        return Qt.DropAction.MoveAction
-
-    def supportedDragActions(self) -> Qt.DropAction:
-        return Qt.DropAction.MoveAction
-
-    def mimeTypes(self) -> list[str]:
-        return [MIME]
-
-    def mimeData(self, indexes) -> QMimeData:
-        rows = sorted({i.row() for i in indexes if i.isValid()})
-        mime = QMimeData()
-        mime.setData(MIME, QByteArray(",".join(map(str, rows)).encode()))
-        return mime
-
-    def canDropMimeData(self, data, action, row, column, parent) -> bool:
-        return data.hasFormat(MIME)
-
-    def dropMimeData(self, data: QMimeData, action: Qt.DropAction, row: int, column: int,
-                     parent: QModelIndex | QPersistentModelIndex) -> bool:
-        """Move the dragged rows to ``row``.
-
-        Returns False on purpose after moving: the view then treats the drop as not taken and
-        does not delete the "moved-out" source rows itself (we already moved them).
-        """
-        if not data.hasFormat(MIME):
-            return False
-        text = bytes(data.data(MIME).data()).decode()
-        rows = [int(r) for r in text.split(",") if r]
-        if not rows:
-            return False
-        if row < 0:
-            row = parent.row() if parent.isValid() else len(self.codes)
-        self.move_rows(rows, row)
-        return False
-
-    def move_rows(self, rows: Sequence[int], dest: int) -> None:
-        """Move rows (any selection) so they sit, in order, before original row ``dest``."""
-        rows = sorted(r for r in set(rows) if 0 <= r < len(self.codes))
-        if not rows:
-            return
-        moving = [self.codes[r] for r in rows]
-        before = sum(1 for r in rows if r < dest)
-        rest = [c for i, c in enumerate(self.codes) if i not in set(rows)]
-        dest = max(0, min(len(rest), dest - before))
-        new = rest[:dest] + moving + rest[dest:]
-        if new != self.codes:
-            self.set_codes(new)
-            self.orderChanged.emit()
 
 
 class WatchlistEditor(QWidget):
@@ -219,10 +68,7 @@ class WatchlistEditor(QWidget):
         self.delete_button.clicked.connect(self._delete)
         self.input = QLineEdit()
         self.input.setObjectName("addSymbol")
-        self.completer = QCompleter(self._completions(), self)
-        self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.completer.setFilterMode(Qt.MatchFlag.MatchContains)
-        self.completer.setMaxVisibleItems(12)
+        self.completer = symbol_completer(symbols, self)
         self.input.setCompleter(self.completer)
         self.input.returnPressed.connect(self.add_from_input)
         self.add_button = QPushButton()
@@ -275,12 +121,6 @@ class WatchlistEditor(QWidget):
         layout.addWidget(self.status)
         self.retranslate()
 
-    def _completions(self) -> QStringListModel:
-        entries = []
-        for s in self.symbols:  # type: ignore[attr-defined]
-            entries.append(f"{s.code} {s.name_ko} · {s.name_en}" if s.name_en else f"{s.code} {s.name_ko}")
-        return QStringListModel(entries, self)
-
     def retranslate(self) -> None:
         self.new_button.setText(tr("wl.new"))
         self.rename_button.setText(tr("wl.rename"))
@@ -314,7 +154,7 @@ class WatchlistEditor(QWidget):
         """Shown for ``MESSAGE_SECONDS`` (a message that stays reads as current when it is not)."""
         self.status.setText(text)
         self.status.setToolTip(text)
-        self.status.setStyleSheet("color: #b00000;" if warning else "color: #206020;")
+        self.status.setStyleSheet(f"color: {text_colour('error' if warning else 'good')};")
         self._message_timer.start(int(MESSAGE_SECONDS * 1000))
         self.message.emit(text, warning)
 
@@ -386,12 +226,7 @@ class WatchlistEditor(QWidget):
 
     def export_csv(self, path: str | Path) -> None:
         """``code,name`` with a header; UTF-8 with BOM so Excel shows Hangul."""
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["code", "name"])
-        for c in self.model.codes:
-            w.writerow([c, self.symbols.name(c)])
-        Path(path).write_text(buf.getvalue(), encoding="utf-8-sig")
+        Path(path).write_text(csv_text(self.model.codes, self.symbols.name), encoding="utf-8-sig")
         self.show_message(tr("wl.exported", count=len(self.model.codes), path=str(path)))
 
     def _emit_codes(self, undoing: bool = False) -> None:
