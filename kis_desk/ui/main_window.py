@@ -29,7 +29,7 @@ from ..protocol.records import KST
 from ..settings import SettingsStore, UserSettings
 from .alerts_view import AlertDock
 from .business_day import BusinessDay
-from .chart import DetailChart, history_arrays
+from .chart import DetailChart, history_from_series
 from .desk_actions import DeskActions   # alerts menu (test alert, history), volume, theme
 from .grid_columns import Col
 from .grid_view import GridView
@@ -414,7 +414,8 @@ class MainWindow(QMainWindow):
                 self.spawn(self._load_chart(code))
 
     async def _load_chart(self, code: str) -> None:
-        history = await self.engine.day_trades(code, self.business_date, history_arrays)
+        # the day's bars plus its last minute of trades: the same cost for any day's volume
+        history = await self.engine.day_series(code, self.business_date, history_from_series)
         alerts = [a for a in self.alert_dock.model.alerts if a.stock_code == code]
         self.chart.load_history(code, history, alerts)
 
