@@ -77,7 +77,8 @@ class LiveChanges:
         * database: a new writer takes every trade from now on; the old one is flushed — what
           it had queued goes to the old database — and closed;
         * environment / keys / URLs: the feed is stopped cleanly and started again with the new
-          credentials; its back-fill from the newest trade received closes the gap.
+          credentials; its back-fill from the newest trade received closes the gap;
+        * retention: the writer keeps raw trades that many days from its next idle moment.
 
         Raises ConfigError (nothing changed) when the new environment cannot be prepared.
         """
@@ -105,6 +106,8 @@ class LiveChanges:
             elif db_change:
                 self.config = new
                 await self._switch_database(new.database_url())
+            if "retention_days" in changed and not db_change:   # a new writer has it already
+                self.writer.set_retention_days(new.retention_days)
             self.config = new
             return changed + (["database"] if db_change else [])
 
@@ -127,7 +130,7 @@ class LiveChanges:
         from .storage import Repository, TickWriter
 
         writer = TickWriter(db_url, journal_dir=self.paths.journal_dir_for(db_url), bus=self.bus,
-                            retention_days=self.config.retention_days)
+                            retention_days=self.config.retention_days, today=lambda: today_kst(self.clock))
         try:
             await writer.start()
             repository = await asyncio.to_thread(Repository, db_url)
