@@ -51,7 +51,6 @@ _BAR_RANGE = sa.and_(B.stock_code == _p("code"), B.venue == _p("venue"), B.minut
                      B.minute < _p("hi"))
 _BARS = (sa.select(B.minute, B.open, B.high, B.low, B.close, B.volume, B.first_cum, B.last_cum)
          .where(_BAR_RANGE).order_by(B.minute))
-_EDGE_START = sa.select(sa.func.min(B.first_cum)).where(_BAR_RANGE)
 _FIRST = sa.select(T.ts, T.price, T.cum_volume, T.volume).where(_KEY).order_by(T.cum_volume).limit(1)
 _AFTER = (sa.select(T.cum_volume, T.volume).where(_KEY, T.cum_volume > _p("cum"))
           .order_by(T.cum_volume).limit(1))
@@ -70,22 +69,6 @@ def _bars(conn: sa.Connection, code: str, venue: int, day: date, before: int | N
                                 "hi": hi if before is None else min(hi, before)}).all()
 
 
-def _edge_start(conn: sa.Connection, code: str, venue: int, day: date, minute: int) -> int:
-    """The lowest cumulative volume stored from ``minute`` on (0 when no bar says)."""
-    _, hi = _day_epochs(day)
-    found = conn.execute(_EDGE_START, {"code": code, "venue": venue, "lo": minute, "hi": hi}).scalar()
-    return int(found or 0)
-
-
-#: Per bucket of ``w`` seconds (the grid's power-of-two width; a minute counts at its last
-#: second, ``minute + 59``): the close of its last minute.
-_BUCKET_CLOSES = (sa.select(B.minute, B.close, B.last_cum)
-                  .where(_BAR_RANGE, B.minute.in_(
-                      sa.select(sa.func.max(B.minute)).where(_BAR_RANGE)
-                      .group_by((B.minute + (MINUTE - 1)) / _p("w")).scalar_subquery())))
-_HIGH_BAR = (sa.select(B.high, B.first_cum, B.last_cum).where(_BAR_RANGE)
-             .order_by(B.high.desc(), B.minute).limit(1))
-_LOW_BAR = sa.select(B.low, B.first_cum, B.last_cum).where(_BAR_RANGE).order_by(B.low, B.minute).limit(1)
 #: Per bucket of ``w`` seconds: its last trade (the day's trades: only for buckets under a
 #: minute, i.e. the first two hours of a session, which the bars cannot resolve).
 _BUCKET_LAST = (sa.select(T.ts, T.price, T.cum_volume)
@@ -99,35 +82,52 @@ _AT_PRICE = (sa.select(T.ts, T.price, T.cum_volume)
 
 def _grid_points(conn: sa.Connection, key: dict[str, Any], day: date, first: Any, last_epoch: int,
                  tail_seconds: int, width: int) -> list[Point]:
-    """A symbol's day as grid points ``(epoch, price, cum_volume)`` in trade order:
+    """A symbol's day as grid points ``(epoch, price, cum_volume)`` in trade order, from one
+    read of its ``bars_1m`` rows plus the trades of its last minutes:
 
     * every ``width``-second bucket before the tail's first minute ends on the close of its
-      last minute (``bars_1m``; a minute stands at its last second) — or, for buckets under a
-      minute (a day of less than two hours), on its last trade;
-    * the day's first, highest and lowest trades (real trades: ``RowState.seed`` gets the open,
-      high and low exact; with minute buckets, one before the tail's first minute stands at
-      its minute's last second like the closes);
+      last minute (a minute stands at its last second) — or, for buckets under a minute (a day
+      of less than two hours), on its last trade;
+    * the day's first trade, its high and its low (``RowState.seed`` gets open, high and low
+      exact). Before the tail a high or low stands at its minute's last second, with a
+      cumulative volume inside its minute (the close keeps the minute's last);
     * the last trade of every second of the last ``tail_seconds`` (raw trades, a key range from
       the cumulative volume the bars give) — the 1-minute change and the live end of the line.
     """
     lo, hi = _day_epochs(day)
     tail_from = last_epoch - tail_seconds
     edge = tail_from - tail_from % MINUTE
-    bars = {"code": key["code"], "venue": key["venue"], "lo": lo}
-    if width < MINUTE:
-        points = {cum: (ts, price) for ts, price, cum in conn.execute(_BUCKET_LAST, {**key, "w": width})}
+    bars = _bars(conn, key["code"], key["venue"], day)
+    coarse = width >= MINUTE
+
+    def at(ts: int) -> int:
+        return ts if ts >= edge or not coarse else ts - ts % MINUTE + MINUTE - 1
+
+    if coarse:
+        closes = {}
+        for minute, _o, _h, _lo, close, _v, _f, last in bars:
+            if minute >= edge:
+                break
+            closes[(minute + MINUTE - 1) // width] = (last, minute + MINUTE - 1, close)
+        points = {cum: (epoch, price) for cum, epoch, price in closes.values()}
     else:
-        points = {cum: (minute + MINUTE - 1, price) for minute, price, cum in
-                  conn.execute(_BUCKET_CLOSES, {**bars, "hi": edge, "w": width})}
-    trades = [(first.ts, first.price, first.cum_volume)]
-    for extreme in (_HIGH_BAR, _LOW_BAR):
-        bar = conn.execute(extreme, {**bars, "hi": hi}).first()
-        if bar is not None:
-            price, lo_cum, hi_cum = bar
-            trades.append(conn.execute(_AT_PRICE, {**key, "lo": lo_cum, "hi": hi_cum, "price": price}).first())
-    for ts, price, cum in filter(None, trades):   # at their second, or as their minute is
-        points.setdefault(cum, (ts if ts >= edge or width < MINUTE else ts - ts % MINUTE + MINUTE - 1, price))
-    bound = _edge_start(conn, key["code"], key["venue"], day, edge)
+        points = {cum: (ts, price) for ts, price, cum in conn.execute(_BUCKET_LAST, {**key, "w": width})}
+    points.setdefault(first.cum_volume, (at(first.ts), first.price))
+    for column, pick in ((2, max), (3, min)):           # the high, then the low
+        if not bars:
+            break
+        bar = pick(bars, key=lambda b: b[column])       # the earliest minute with it
+        minute, price, first_cum, last_cum = bar[0], bar[column], bar[6], bar[7]
+        if coarse and minute < edge:
+            inside = (last_cum if price == bar[4] else first_cum if price == bar[1] else
+                      next((c for c in range(first_cum + 1, last_cum) if c not in points), None))
+            if inside is not None:
+                points.setdefault(inside, (minute + MINUTE - 1, price))
+            continue
+        trade = conn.execute(_AT_PRICE, {**key, "lo": first_cum, "hi": last_cum, "price": price}).first()
+        if trade is not None:
+            points.setdefault(trade.cum_volume, (at(trade.ts), price))
+    bound = next((b[6] for b in bars if b[0] >= edge), 0)
     for ts, price, cum in conn.execute(_LAST_PER_SECOND, {**key, "cum": bound, "ts": tail_from}):
         points[cum] = (ts, price)
     return [(int(epoch), int(price), int(cum)) for cum, (epoch, price) in sorted(points.items())]
