@@ -19,6 +19,7 @@ from kis_desk.core.ticks import Tick
 from kis_desk.engine.handle import TAIL_SECONDS, DaySeries, bucket_width, load_intraday
 from kis_desk.engine.storage import Repository, TickWriter
 from kis_desk.engine.storage.day_reads import day_series
+from kis_desk.engine.storage.schema import ticks as ticks_table
 from kis_desk.protocol.records import KST
 from kis_desk.ui.candles import build_candles
 from kis_desk.ui.chart import history_arrays, history_from_series
@@ -128,9 +129,15 @@ async def test_chart_series_gives_the_candles_of_the_trades(db_url, tmp_path):  
     try:
         got = history_from_series(DaySeries(*day_series(repo, "005930", DAY)))
         empty = DaySeries(*day_series(repo, "005930", DAY - timedelta(days=1)))
+        with repo.engine.begin() as conn:               # retention took the raw trades: bars stay
+            conn.execute(sa.delete(ticks_table).where(ticks_table.c.stock_code == "005930"))
+        bars_only = history_from_series(DaySeries(*day_series(repo, "005930", DAY)))
     finally:
         repo.close()
     every = history_arrays(ticks)
+    a, _ = build_candles(bars_only.t, bars_only.p, bars_only.v, 60)
+    b, _ = build_candles(every.t, every.p, every.v, 60)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b)) and bars_only.prev_close is None
     for size in (60, 300):
         a, _ = build_candles(got.t, got.p, got.v, size)
         b, _ = build_candles(every.t, every.p, every.v, size)

@@ -63,10 +63,9 @@ _LAST_PER_SECOND = (sa.select(T.ts, T.price, T.cum_volume)
                     .order_by(T.ts, T.cum_volume))
 
 
-def _bars(conn: sa.Connection, code: str, venue: int, day: date, before: int | None = None) -> list[Any]:
+def _bars(conn: sa.Connection, code: str, venue: int, day: date) -> list[Any]:
     lo, hi = _day_epochs(day)
-    return conn.execute(_BARS, {"code": code, "venue": venue, "lo": lo,
-                                "hi": hi if before is None else min(hi, before)}).all()
+    return conn.execute(_BARS, {"code": code, "venue": venue, "lo": lo, "hi": hi}).all()
 
 
 #: Per bucket of ``w`` seconds: its last trade (the day's trades: only for buckets under a
@@ -162,7 +161,8 @@ def day_series(repo: Any, code: str, day: date,
     the minute, the minute's volume on the close): 1- and 5-minute candles and the downsampled
     tick line come out as from the trades. The last stored minute as its raw trades, so live
     trades that follow join the series exactly where the stored ones end (``last cum_volume``
-    is the newest stored trade's). Empty lists and -1 for a day without trades.
+    is the newest stored trade's). A day whose raw trades retention removed: its bars only.
+    Empty lists and -1 for a day without bars.
     """
     v = layout.venue_code(venue)
     with repo.engine.connect() as conn:
@@ -175,7 +175,7 @@ def day_series(repo: Any, code: str, day: date,
     t: list[float] = []
     p: list[int] = []
     vol: list[int] = []
-    for minute, o, h, lo, c, volume, _first, _last in bars[:-1]:
+    for minute, o, h, lo, c, volume, _first, _last in (bars[:-1] if rows else bars):
         t += [minute + dt for dt in _OHLC_OFFSETS]
         p += [o, h, lo, c]
         vol += [0, 0, 0, volume]
@@ -183,7 +183,7 @@ def day_series(repo: Any, code: str, day: date,
         t.append(ts + ts_us / 1_000_000)
         p.append(price)
         vol.append(volume)
-    if not rows:                        # bars without trades (cannot happen for a kept day)
+    if not rows:                        # a day whose raw trades retention removed: bars only
         return t, p, vol, int(edge.last_cum), None
     newest = rows[-1]
     prev_close = None if newest.change is None else int(newest.price) - int(newest.change)
