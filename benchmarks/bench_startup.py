@@ -29,8 +29,11 @@ of the commit before the change) for a before/after table.
 
 from __future__ import annotations
 
+import gc
 import json
+import logging
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -41,6 +44,7 @@ import uuid
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "benchmarks" / "results" / "startup-cache"
@@ -64,6 +68,7 @@ def _child_app(db_url: str, day: date, timeout: float) -> dict[str, Any]:
     import qasync
     from PySide6.QtWidgets import QApplication
 
+    from kis_desk.core.events import EventBus, SessionStateEvent, TicksEvent
     from kis_desk.engine.collector import Collector, CollectorConfig
     from kis_desk.engine.storage import retention
     from kis_desk.settings import SettingsStore, UserSettings
@@ -72,8 +77,8 @@ def _child_app(db_url: str, day: date, timeout: float) -> dict[str, Any]:
     from kis_desk.ui.watchlist_model import WatchlistModel
 
     clock = _shifted_clock(day)
-    marks: dict[str, float] = {}
-    t0 = [0.0]
+    marks: dict[str, Any] = {}
+    t0, cpu0 = [0.0], [0.0]
 
     def mark(name: str) -> None:
         marks.setdefault(name, round(time.perf_counter() - t0[0], 4))
@@ -119,8 +124,31 @@ def _child_app(db_url: str, day: date, timeout: float) -> dict[str, Any]:
         flush(self)
         if self.ticks_applied and "live" not in marks:
             mark("live")
+            gc_spent["until_live_s"] = round(gc_spent["s"], 3)
+            marks["cpu_until_live_s"] = round(_cpu() - cpu0[0], 3)
 
     WatchlistModel.flush = painted
+    gc_spent = {"s": 0.0, "gen2": 0, "until_live_s": None}
+    gc_began = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:     # the GUI thread's collections
+        if phase == "start":
+            gc_began[0] = time.perf_counter()
+        else:
+            gc_spent["s"] += time.perf_counter() - gc_began[0]
+            gc_spent["gen2"] += info["generation"] == 2
+
+    gc.callbacks.append(on_gc)
+    publish = EventBus.publish
+
+    def noted(self: EventBus, event: Any) -> None:       # where the first live data came from
+        if isinstance(event, TicksEvent) and event.ticks:
+            mark(f"first_trade_{event.ticks[0].source}")
+        elif isinstance(event, SessionStateEvent) and event.state == "live":
+            mark(f"{event.session}_live")
+        publish(self, event)
+
+    EventBus.publish = noted
     app = QApplication.instance() or QApplication([sys.argv[0]])
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
@@ -131,19 +159,37 @@ def _child_app(db_url: str, day: date, timeout: float) -> dict[str, Any]:
         while time.perf_counter() < deadline and not (
                 "live" in marks and "rows_seeded" in marks and "chart_loaded" in marks):
             await asyncio.sleep(0.005)
-        marks["rows"] = window.model.rowCount()
-        marks["seeded_rows"] = sum(1 for c in window.model.codes() if window.model.state(c).price is not None)
+        model = window.model
+        marks["rows"] = model.rowCount()
+        marks["rows_with_history"] = sum(1 for c in model.codes() if model.state(c).open is not None
+                                         and model.state(c).spark.points)
+        marks["errors"] = errors
+        marks["gc_until_live_s"], marks["gc_s"], marks["gc_full"] = (
+            gc_spent["until_live_s"], round(gc_spent["s"], 3), gc_spent["gen2"])
         stop.set()
 
+    errors: list[str] = []
+
+    class Errors(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            errors.append(record.getMessage() + (f" {record.exc_info[1]!r}" if record.exc_info else ""))
+
+    logging.getLogger().addHandler(Errors(logging.ERROR))
     store = SettingsStore()
     store.save(UserSettings(sound=False))
     config = CollectorConfig(env="sim", codes=[], db_url=db_url)
     try:
-        t0[0] = time.perf_counter()
+        t0[0], cpu0[0] = time.perf_counter(), _cpu()
         loop.run_until_complete(ui_app.run_window(config, store=store, on_started=script, stop=stop))
     finally:
         loop.close()
     return marks
+
+
+def _cpu() -> float:
+    """CPU seconds of this process, every thread."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def _median_time(fn: Any, n: int) -> tuple[float, list[float], Any]:
@@ -198,6 +244,9 @@ def _child_reads(db_url: str, day: date, repeat: int) -> dict[str, Any]:
 
 
 def child_main(argv: list[str]) -> int:
+    import kis_desk
+
+    print(f"kis_desk from {Path(kis_desk.__file__).parent.parent}", file=sys.stderr)
     what, db_url, day = argv[0], argv[1], date.fromisoformat(argv[2])
     if what == "app":
         result = _child_app(db_url, day, float(argv[3]))
@@ -210,8 +259,11 @@ def child_main(argv: list[str]) -> int:
 def _run_child(args: list[str], home: Path, tree: Path | None, timeout: float) -> dict[str, Any]:
     env = {**os.environ, "KIS_DESK_HOME": str(home), "QT_QPA_PLATFORM": "offscreen",
            "PYTHONPATH": os.pathsep.join(str(p) for p in (tree, ROOT) if p)}
-    done = subprocess.run([sys.executable, "-m", "benchmarks.bench_startup", CHILD, *args], cwd=ROOT,
+    # the working directory comes first on the child's path: the tree measured (benchmarks/ from ROOT)
+    done = subprocess.run([sys.executable, "-m", "benchmarks.bench_startup", CHILD, *args], cwd=tree or ROOT,
                           env=env, capture_output=True, text=True, timeout=timeout)
+    if tree is not None and f"kis_desk from {tree}" not in done.stderr:
+        raise RuntimeError(f"bench_startup child did not import kis_desk from {tree}: {done.stderr[-500:]}")
     if done.returncode != 0:
         raise RuntimeError(f"bench_startup child {args[0]} failed: {done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -223,7 +275,7 @@ def _load() -> str:
     return " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def _measure(label: str, full_url: str, empty_url: Any, day: date, codes: list[str], runs: int,
+def _measure(label: str, full_url: str, empty_url: Callable[[Path], str], day: date, codes: list[str], runs: int,
              repeat: int, tree: Path | None, work: Path) -> dict[str, Any]:
     """Alternating app runs on the empty and the full table, then the reads alone."""
     from benchmarks.startup_data import clean_after_run
@@ -234,7 +286,7 @@ def _measure(label: str, full_url: str, empty_url: Any, day: date, codes: list[s
         for which in ("empty", "full"):
             home = work / f"{label}-{which}-{k}"
             home.mkdir(parents=True)
-            url = empty_url(home) if callable(empty_url) else full_url
+            url = empty_url(home) if which == "empty" else full_url
             try:
                 app[which].append(_run_child(["app", url, day.isoformat(), "90"], home, tree, 300))
             finally:

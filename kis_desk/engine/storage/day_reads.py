@@ -207,6 +207,18 @@ _FIRST_BREAK = (sa.select(_CHAIN.c.prev_cum)
                 .order_by(_CHAIN.c.cum_volume).limit(1))
 
 
+_RUNNING = (sa.select(B.minute, B.first_cum, B.last_cum,
+                      sa.func.lag(B.last_cum).over(order_by=B.minute).label("prev_last"),
+                      sa.func.sum(B.volume).over(order_by=B.minute, rows=(None, 0)).label("summed"))
+            .where(_BAR_RANGE).subquery())
+#: The first minute whose volumes do not add up to its last cumulative volume (minus ``base``,
+#: the day's first ``cum_volume - volume``), or that overlaps the minute before it.
+_FIRST_UNBALANCED = (sa.select(_RUNNING.c.first_cum, _RUNNING.c.prev_last)
+                     .where(sa.or_(_RUNNING.c.summed != _RUNNING.c.last_cum - _p("base"),
+                                   _RUNNING.c.first_cum <= _RUNNING.c.prev_last))
+                     .order_by(_RUNNING.c.minute).limit(1))
+
+
 def first_gap_start(repo: Any, code: str, day: date, venue: str = VENUE_KRX) -> int | None:
     """The ``cum_volume`` of the trade just before the day's first unexplained break, or None.
 
@@ -219,20 +231,30 @@ def first_gap_start(repo: Any, code: str, day: date, venue: str = VENUE_KRX) -> 
     v = layout.venue_code(venue)
     key = {"code": code, "venue": v, "day": day, "gday": day}     # gday: pending_gaps' date type
     with repo.engine.connect() as conn:
-        bars = _bars(conn, code, v, day)
-        head = conn.execute(_FIRST, key).first() if bars else None
+        head = conn.execute(_FIRST, key).first()
         if head is None:
             return None
 
         def first_break(from_cum: int) -> int | None:
             return conn.execute(_FIRST_BREAK, {**key, "cum": from_cum}).scalar()
 
+        base = int(head.cum_volume) - int(head.volume)
+        known_after = list(dict.fromkeys(conn.execute(_KNOWN_BREAKS, key).scalars()))
+        if not known_after:                 # the usual day: one statement over its bars, in SQL
+            lo, hi = _day_epochs(day)
+            odd = conn.execute(_FIRST_UNBALANCED, {"code": code, "venue": v, "lo": lo, "hi": hi,
+                                                   "base": base}).first()
+            if odd is None:
+                return None
+            if odd.prev_last is not None and odd.first_cum <= odd.prev_last:
+                return first_break(0)
+            return first_break(int(head.cum_volume) if odd.prev_last is None else int(odd.prev_last))
         known = []
-        for after in dict.fromkeys(conn.execute(_KNOWN_BREAKS, key).scalars()):
+        for after in known_after:
             nxt = conn.execute(_AFTER, {**key, "cum": after}).first()
             if nxt is not None:
                 known.append((int(after), int(nxt.cum_volume) - int(nxt.volume) - int(after)))
-        base = int(head.cum_volume) - int(head.volume)
+        bars = _bars(conn, code, v, day)
         summed, prev_last = 0, None
         for _minute, _o, _h, _lo, _c, volume, first, last in bars:
             if prev_last is not None and first <= prev_last:
