@@ -18,7 +18,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-MODULES = ("codec", "writer", "storage", "detector", "pipeline", "alerts_faults", "gui", "fanout")
+MODULES = ("codec", "writer", "storage", "startup", "detector", "pipeline", "alerts_faults", "gui", "fanout")
 
 
 def _fmt(v: object) -> str:

@@ -18,6 +18,7 @@ from .config import UserPaths, credentials_from_env, parse_codes
 from .defaults import DEFAULT_ALERT_STREAM, DEFAULT_TRADE_STREAM, DEFAULT_VENUE
 from .core.events import ErrorEvent, SessionStateEvent, SubscriptionPlanEvent
 from .engine.collector import Collector, CollectorConfig, ConfigError
+from .engine.storage.stats import human_bytes
 from .wiring import build_collector
 
 log = logging.getLogger("kis_desk.collect")
@@ -206,6 +207,7 @@ async def run_collect(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         undo_signals()
         raise
     log.info("collecting %d symbols (%s); stop with Ctrl-C", len(collector.codes), cfg.env)
+    await _log_storage(collector)
     try:
         progress = asyncio.create_task(_progress(collector))
         try:
@@ -228,7 +230,27 @@ async def run_collect(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
                     summary["gaps_unrecovered"], summary["gaps_pending"])
     if summary["alerts_undelivered"]:
         log.warning("%d alert(s) not delivered to Redis", summary["alerts_undelivered"])
+    log.info("database: %s on disk, raw trades kept %s (1-minute bars forever), %d removed by "
+             "retention in this run", human_bytes(summary["database_bytes"]),
+             _kept(summary["retention_days"]), summary["purged"])
     return code, summary
+
+
+def _kept(days: int) -> str:
+    return f"{days} days" if days > 0 else "forever"
+
+
+async def _log_storage(collector: Collector) -> None:
+    """Where the trades go and how long they stay (one line at start; never fails the run)."""
+    try:
+        info = await collector.storage_info()
+    except Exception as exc:  # noqa: BLE001 - informational
+        log.warning("database size unavailable: %s", exc)
+        return
+    days = (f"{info.trade_days} day(s) of raw trades ({info.oldest_trade_day} – {info.newest_trade_day})"
+            if info.oldest_trade_day else "no raw trades yet")
+    log.info("database %s: %s on disk, %s, raw trades kept %s (1-minute bars forever)", info.database,
+             human_bytes(info.size_bytes), days, _kept(collector.config.retention_days))
 
 
 async def _progress(collector: Collector) -> None:

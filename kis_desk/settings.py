@@ -26,7 +26,7 @@ import keyring
 import keyring.errors
 
 from .config import AppCredential, Secret, UserPaths
-from .defaults import DEFAULT_THRESHOLD_PCT, DEFAULT_VENUE, DEFAULT_WINDOW_SECONDS
+from .defaults import DEFAULT_THRESHOLD_PCT, DEFAULT_VENUE, DEFAULT_WINDOW_SECONDS, RETENTION_DAYS
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ VENUE_CHOICES = ("krx", "nxt", "total")   # kis_desk.market.venues (base layer: 
 COLOUR_SCHEMES = ("korean", "western")
 THEMES = ("system", "light", "dark")   # system: follow the desktop's light/dark setting
 MAX_KEYS = 4
+MAX_RETENTION_DAYS = 36_500            # raw trades kept at most 100 years (0: forever)
 SETTINGS_FILE = "settings.json"
 
 
@@ -53,6 +54,7 @@ class UserSettings:
     redis_channel: str = "kis:alerts"
     alert_threshold_pct: float = DEFAULT_THRESHOLD_PCT
     alert_window_seconds: float = DEFAULT_WINDOW_SECONDS
+    retention_days: int = RETENTION_DAYS   # raw trades kept (0: forever); 1-minute bars are kept forever
     colour_scheme: str = "korean"      # korean: up red / down blue; western: up green / down red
     sound: bool = True
     sound_volume: int = 80             # % of the bundled chime's level; 0 = silent
@@ -85,6 +87,12 @@ class UserSettings:
             self.alert_threshold_pct = DEFAULT_THRESHOLD_PCT
         if not 1 <= float(self.alert_window_seconds) <= 3600:
             self.alert_window_seconds = DEFAULT_WINDOW_SECONDS
+        try:
+            self.retention_days = int(self.retention_days)
+        except (TypeError, ValueError):
+            self.retention_days = RETENTION_DAYS
+        if not 0 <= self.retention_days <= MAX_RETENTION_DAYS:
+            self.retention_days = RETENTION_DAYS
         if not isinstance(self.window, dict):
             self.window = {}
 

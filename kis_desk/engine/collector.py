@@ -128,7 +128,7 @@ class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
         db_url = cfg.database_url()
         self.business_date = today_kst(self.clock)
         self.writer = TickWriter(db_url, journal_dir=self.paths.journal_dir_for(db_url), bus=self.bus,
-                                 retention_days=cfg.retention_days)
+                                 retention_days=cfg.retention_days, today=lambda: today_kst(self.clock))
         try:
             await self.writer.start()
             self.repository = await asyncio.to_thread(Repository, db_url)

@@ -59,25 +59,31 @@ def bucket_width(first_epoch: int, last_epoch: int, max_points: int) -> int:
 def load_intraday(repo: Any, codes: Sequence[str], day: date, max_points: int) -> dict[str, Intraday]:
     """Per code with trades on ``day``: its :class:`Intraday` at ≤ ``max_points`` buckets.
 
-    Blocking (database): worker thread only. The day is read as the last trade per
-    power-of-two bucket (a few hundred rows per symbol, grouped in SQL) plus one-second
-    buckets for the last ``TAIL_SECONDS`` before the last trade, whatever the day's volume.
+    Blocking (database): worker thread only. The day is read from its 1-minute bars (the close
+    of each bucket's last minute; the day's open, high and low) plus the last trade of every
+    second for the last ``TAIL_SECONDS`` before the last trade (raw trades, a key range), so a
+    symbol costs its buckets, not its trades (``storage/day_reads.py``).
     """
-    start = datetime(day.year, day.month, day.day, tzinfo=KST)
-    end = start + timedelta(days=1)
+    from .storage.day_reads import day_points
+
     out: dict[str, Intraday] = {}
     for code in codes:
-        last = repo.last_trade(code, day)
-        if last is None:
-            continue
-        first = repo.first_trade(code, day) or last
-        width = bucket_width(int(first.timestamp.timestamp()), int(last.timestamp.timestamp()), max_points)
-        rows = repo.price_buckets(code, start, end, width)
-        if width > 1:
-            tail_from = max(start, last.timestamp - timedelta(seconds=TAIL_SECONDS))
-            rows += repo.price_buckets(code, tail_from, end, 1)
-        out[code] = Intraday(last, [(int(ts.timestamp()), price, cum) for ts, price, cum in rows], width)
+        read = day_points(repo, code, day, TAIL_SECONDS, lambda a, b: bucket_width(a, b, max_points))
+        if read is not None:
+            out[code] = Intraday(*read)
     return out
+
+
+class DaySeries(NamedTuple):
+    """A symbol's day for the chart: times (epoch s), prices, volumes; the newest stored trade's
+    cumulative volume (-1: none) and the previous close. Minutes before the last stored one
+    are four points each (open, high, low, close; see ``storage/day_reads.day_series``)."""
+
+    t: list[float]
+    p: list[int]
+    v: list[int]
+    last_cum: int
+    prev_close: int | None
 
 
 class EngineReads:
@@ -134,6 +140,18 @@ class EngineReads:
         repo = self._repo()
         start = datetime(day.year, day.month, day.day, tzinfo=KST)
         return await self._read(lambda: convert(repo.ticks_between(code, start, start + timedelta(days=1))))
+
+    async def day_series(self, code: str, day: date, convert: Callable[[DaySeries], T]) -> T:
+        """``convert(the day's chart series)`` in the worker thread: the day's 1-minute bars
+        plus the last stored minute's trades, whatever the day's volume."""
+        from .storage.day_reads import day_series
+
+        repo = self._repo()
+        return await self._read(lambda: convert(DaySeries(*day_series(repo, code, day))))
+
+    async def storage_info(self) -> Any:
+        """Database size, retention and the days of raw trades kept (``StorageInfo``)."""
+        return await self._read(self._repo().storage_info)
 
     async def acknowledge_alert(self, alert_id: str) -> None:
         if self.repository is not None:
@@ -208,6 +226,10 @@ class EngineHandle(Protocol):
     async def intraday(self, codes: Sequence[str], day: date, max_points: int) -> dict[str, Intraday]: ...
 
     async def day_trades(self, code: str, day: date, convert: Callable[[list[Tick]], T]) -> T: ...
+
+    async def day_series(self, code: str, day: date, convert: Callable[[DaySeries], T]) -> T: ...
+
+    async def storage_info(self) -> Any: ...               # StorageInfo (engine.storage)
 
     async def alerts_between(self, start_date: date, end_date: date,
                              codes: Sequence[str] | None = None,

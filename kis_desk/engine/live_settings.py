@@ -82,6 +82,7 @@ class LiveChanges:
         * venue: the same, on the new venue's TR and REST market code; each symbol resumes on the
           new venue's chain (``resume_points.py``: its newest stored trade of today, else the alert
           window before the newest trade received), and the detector starts that chain over.
+        * retention: the writer keeps raw trades that many days from its next idle moment.
 
         Raises ConfigError (nothing changed) when the new environment cannot be prepared.
         """
@@ -109,6 +110,8 @@ class LiveChanges:
             elif db_change:
                 self.config = new
                 await self._switch_database(new.database_url())
+            if "retention_days" in changed and not db_change:   # a new writer has it already
+                self.writer.set_retention_days(new.retention_days)
             self.config = new
             return changed + (["database"] if db_change else [])
 
@@ -133,7 +136,7 @@ class LiveChanges:
         from .storage import Repository, TickWriter
 
         writer = TickWriter(db_url, journal_dir=self.paths.journal_dir_for(db_url), bus=self.bus,
-                            retention_days=self.config.retention_days)
+                            retention_days=self.config.retention_days, today=lambda: today_kst(self.clock))
         try:
             await writer.start()
             repository = await asyncio.to_thread(Repository, db_url)

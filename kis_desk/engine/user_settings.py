@@ -39,6 +39,7 @@ def merge_settings(config: CollectorConfig, args: argparse.Namespace | None, set
         config.threshold_pct = settings.alert_threshold_pct
     if not given("window"):
         config.window_seconds = settings.alert_window_seconds
+    config.retention_days = settings.retention_days
     return config
 
 
@@ -72,4 +73,4 @@ def settings_changes(running: CollectorConfig, previous: UserSettings | None, se
 
 #: CollectorConfig fields the Settings dialog decides (keys: see settings_changes).
 _SETTINGS_FIELDS = ("env", "venue", "db_url", "redis_url", "redis_channel", "threshold_pct",
-                    "window_seconds")
+                    "window_seconds", "retention_days")

@@ -1,8 +1,10 @@
 """Detail chart of the selected symbol: 1-minute candles with volume (5-minute candles and a
 tick line as options), the previous close, VI and alert markers, on a KST "HH:MM" time axis.
 
-Candles are built with vectorised numpy from the day's trade arrays (read from storage in the
-worker thread, ``history_arrays``) plus live trades, and kept up to date by rebuilding only the
+Candles are built with vectorised numpy from the day's series (read from storage in the
+worker thread, ``history_from_series``: every stored minute as its open, high, low and close,
+then the last stored minute's trades — the candles of the bars, whatever the day's volume) plus
+live trades, and kept up to date by rebuilding only the
 current candle (ui/candles.py); all candles are one QPicture item (ui/chart_items.py), recorded
 again at most at the 2 Hz redraw. In tick mode the line handed to pyqtgraph is bounded (``MAX_LINE_POINTS``, min/max per time bucket so every
 spike stays visible), and pyqtgraph clips it to the view and downsamples again, so a busy
@@ -69,6 +71,13 @@ def history_arrays(ticks: Sequence[Tick]) -> History:
                    np.fromiter((t.price for t in ticks), float, len(ticks)),
                    np.fromiter((t.volume for t in ticks), float, len(ticks)),
                    ticks[-1].cum_volume if ticks else -1, prev_close)
+
+
+def history_from_series(series) -> History:
+    """The engine's day series (``engine.handle.DaySeries``: 1-minute bars plus the last stored
+    minute's trades) as chart arrays; pure, run off the GUI thread like :func:`history_arrays`."""
+    return History(np.asarray(series.t, dtype=float), np.asarray(series.p, dtype=float),
+                   np.asarray(series.v, dtype=float), series.last_cum, series.prev_close)
 
 
 class _Series:
@@ -272,7 +281,7 @@ class DetailChart(QWidget):
         self._dirty = True
 
     def load_history(self, code: str, history: History, alerts: list[AlertEvent]) -> None:
-        """Stored trades (``history_arrays``) go in front of any live trades already shown."""
+        """Stored history (``history_from_series``) goes in front of any live trades already shown."""
         if code != self.code:
             return
         series = self.series

@@ -16,7 +16,7 @@ from typing import Any
 from PySide6.QtCore import QItemSelection
 
 from ..core.events import DayRolloverEvent, EventBus, MarketStateEvent, TicksEvent
-from .chart import history_arrays
+from .chart import history_from_series
 from .market_badges import ViBook
 from .watchlist_model import CODE_ROLE
 
@@ -77,7 +77,8 @@ class ChartLink:
     async def load(self, code: str) -> None:
         """The day's trades and alerts of ``code`` into the chart (history off the GUI thread)."""
         w = self.w
-        history = await w.engine.day_trades(code, w.business_date, history_arrays)
+        # the day's bars plus its last minute of trades: the same cost for any day's volume
+        history = await w.engine.day_series(code, w.business_date, history_from_series)
         alerts = [a for a in w.alert_dock.model.alerts if a.stock_code == code]
         w.chart.load_history(code, history, alerts)
         if code == w.chart.code:

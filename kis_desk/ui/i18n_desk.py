@@ -7,6 +7,18 @@ Kept apart from :mod:`kis_desk.ui.i18n` so these features merge without touching
 from __future__ import annotations
 
 DESK_STRINGS: dict[str, tuple[str, str]] = {
+    # settings: storage (ui/storage_info.py)
+    "settings.db_size": ("Database size", "데이터베이스 크기"),
+    "settings.trade_days": ("Raw trades kept", "보관 중인 체결 원본"),
+    "settings.trade_days_value": ("{days} day(s): {oldest} – {newest}", "{days}일치: {oldest} – {newest}"),
+    "settings.trade_days_none": ("none yet", "아직 없음"),
+    "settings.storage_loading": ("reading…", "읽는 중…"),
+    "settings.storage_unavailable": ("unavailable (the engine has not started)", "알 수 없음 (엔진이 시작되지 않음)"),
+    "settings.retention": ("Keep raw trades", "체결 원본 보관 기간"),
+    "settings.retention_forever": ("forever", "계속 보관"),
+    "settings.days_suffix": (" days", "일"),
+    "settings.retention_note": ("Older raw trades are removed in small steps; 1-minute bars are kept forever.",
+                                "오래된 체결 원본은 조금씩 삭제되며, 1분봉은 계속 보관됩니다."),
     # settings
     "settings.volume": ("Volume", "소리 크기"),
     "settings.volume_value": ("{volume} %", "{volume} %"),

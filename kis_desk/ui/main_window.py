@@ -39,7 +39,7 @@ from .icon import app_icon
 from .locale_setup import apply_ui_font, install_qt_translations
 from .notifications import AlertBanner, Notifier
 from .settings_dialog import SettingsDialog
-from .settings_flow import apply_to_engine, settings_dialog
+from .settings_flow import apply_to_engine, settings_dialog, show_storage_info
 from .status_bar import EngineStatusBar
 from .row_history import RowHistory
 from .row_state import symbol_flags
@@ -195,6 +195,7 @@ class MainWindow(QMainWindow):
         dialog = settings_dialog(self.engine, self.store, self.settings, self, self.tray is not None)
         dialog.accepted.connect(lambda: self._settings_accepted(self.settings, dialog.settings))
         dialog.open()
+        self.spawn(show_storage_info(self.engine, dialog))     # size and days kept, off the GUI thread
         return dialog
 
     def _settings_accepted(self, previous: UserSettings, settings: UserSettings) -> None:

@@ -10,6 +10,7 @@ once, without a duplicate and without a hole.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 from typing import Any
@@ -55,16 +56,25 @@ class RowHistory:
         rows appear quickly; live trades arriving meanwhile are buffered per row and merged
         without duplicates (``WatchlistModel.seed``)."""
         today = self.business_date()
+        chunks = [list(todo[i:i + SEED_CHUNK]) for i in range(0, len(todo), SEED_CHUNK)]
+
+        async def read(chunk: list[str]) -> tuple[list[str], dict]:
+            return chunk, await self.engine.intraday(chunk, today, SPARK_POINTS)
+
+        # every chunk's read is under way at once (no loop round trip between them while the
+        # start keeps the loop busy); each is shown as it arrives
+        reads = [asyncio.ensure_future(read(c)) for c in chunks]
         try:
-            for i in range(0, len(todo), SEED_CHUNK):
-                chunk = todo[i:i + SEED_CHUNK]
-                loaded = await self.engine.intraday(chunk, today, SPARK_POINTS)
+            for done in asyncio.as_completed(reads):
+                chunk, loaded = await done
                 for code in chunk:
                     if code in loaded:
                         self.model.seed(code, *loaded[code])
                     else:
                         self.model.end_seed([code])
         finally:
+            for r in reads:
+                r.cancel()
             self.model.end_seed(todo)       # failures/cancellation: rows stay live-only
 
 

@@ -34,6 +34,7 @@ from ..settings import (
 )
 from .appearance import text_colour
 from .i18n import tr
+from .storage_info import StorageRows
 
 
 class SettingsDialog(QDialog):
@@ -99,6 +100,8 @@ class SettingsDialog(QDialog):
         form.addRow(tr("settings.db_url"), self.db_url)
         form.addRow(tr("settings.redis_url"), self.redis_url)
         form.addRow(tr("settings.redis_channel"), self.redis_channel)
+        # size, days kept (filled in by show_storage) and the retention
+        self.storage = StorageRows(form, settings.retention_days, remote=remote)
 
         alerts_box = QGroupBox(tr("settings.alerts"))
         form2 = QFormLayout(alerts_box)
@@ -209,6 +212,8 @@ class SettingsDialog(QDialog):
         s.redis_channel = self.redis_channel.text().strip() or "kis:alerts"
         s.alert_threshold_pct = float(self.threshold.value())
         s.alert_window_seconds = float(self.window_s.value())
+        if not self.storage.remote:
+            s.retention_days = int(self.storage.retention.value())
         s.sound = self.sound.isChecked()
         s.sound_volume = int(self.volume.value())
         s.theme = self.theme.currentData()
@@ -221,6 +226,10 @@ class SettingsDialog(QDialog):
         if urls[self.redis_url] is not None:
             self.store.set_redis_url(s, urls[self.redis_url])
         self.store.save(s)
+
+    def show_storage(self, info) -> None:
+        """The engine's ``StorageInfo`` (None: not readable now), read after the dialog opened."""
+        self.storage.show(info)
 
     def accept(self) -> None:
         try:

@@ -60,13 +60,18 @@ class StorageInfo(NamedTuple):
     retention_days: int           # raw trades kept (0: forever); bars_1m are kept forever
     oldest_trade_day: date | None
     newest_trade_day: date | None
+    trade_days: int = 0           # business dates with raw trades kept
 
 
-_SQLITE_DAY_RANGE = SQLITE_CODES + f""", venues(v) AS (VALUES (0), (1), (2))
-    SELECT min(lo), max(hi) FROM (SELECT
-        (SELECT min(business_date) FROM {layout.TICKS} WHERE stock_code = c AND venue = v) AS lo,
-        (SELECT max(business_date) FROM {layout.TICKS} WHERE stock_code = c AND venue = v) AS hi
-        FROM codes, venues WHERE c IS NOT NULL)"""
+# each series' days by key seeks (one seek per code, venue and day kept).
+_SQLITE_DAYS = SQLITE_CODES + f""", venues(v) AS (VALUES (0), (1), (2)),
+    days(c, v, d) AS (
+        SELECT c, v, (SELECT min(business_date) FROM {layout.TICKS} WHERE stock_code = c AND venue = v)
+        FROM codes, venues WHERE c IS NOT NULL
+        UNION ALL SELECT c, v, (SELECT min(business_date) FROM {layout.TICKS}
+                                WHERE stock_code = c AND venue = v AND business_date > d)
+        FROM days WHERE d IS NOT NULL)
+    SELECT min(d), max(d), count(DISTINCT d) FROM days WHERE d IS NOT NULL"""
 
 
 def _gap_rows(gaps: Iterable[PendingGap], status: str, now: datetime) -> list[dict[str, Any]]:
@@ -92,14 +97,15 @@ class Repository(TradeReads, ExportReads, WatchlistStore, AlertStore):
 
     # -- what Settings shows about the database ---------------------------------------------------
     def storage_info(self) -> StorageInfo:
-        """Database size, retention and the stored days, cheaply (key seeks, catalog reads)."""
+        """Database size, retention and the days of raw trades kept, cheaply (key seeks,
+        catalog reads; never a scan of the trades)."""
         from .retention import RETENTION_SETTING
 
         with self.engine.connect() as conn:
             if conn.dialect.name == "sqlite":
                 pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
                 size = int(pages) * int(conn.exec_driver_sql("PRAGMA page_size").scalar_one())
-                lo, hi = conn.execute(sa.text(_SQLITE_DAY_RANGE)).one()
+                lo, hi, kept_days = conn.execute(sa.text(_SQLITE_DAYS)).one()
                 lo, hi = (None if v is None else layout.day_from_number(v) for v in (lo, hi))
             else:
                 size = int(conn.exec_driver_sql(layout.PG_SIZE).scalar_one())
@@ -108,10 +114,11 @@ class Repository(TradeReads, ExportReads, WatchlistStore, AlertStore):
                 used = [d for d in days if conn.exec_driver_sql(
                     f"SELECT EXISTS (SELECT 1 FROM {layout.pg_partition_name(d)})").scalar()]
                 lo, hi = (used[0], used[-1]) if used else (None, None)
+                kept_days = len(used)
             kept = conn.execute(sa.select(settings.c.value)
                                 .where(settings.c.key == RETENTION_SETTING)).scalar()
         return StorageInfo(redact_url(self.url), self.engine.dialect.name, size,
-                           int(kept) if kept is not None else RETENTION_DAYS, lo, hi)
+                           int(kept) if kept is not None else RETENTION_DAYS, lo, hi, int(kept_days or 0))
 
     # -- pending back-fill gaps --------------------------------------------------------------------
     def add_pending_gaps(self, gaps: Iterable[PendingGap], status: str = "pending") -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from ...defaults import RETENTION_DAYS
@@ -69,14 +69,21 @@ class Retention:
 class Housekeeping:
     """The writer thread's work between batches: retention, the size, the retention record."""
 
-    def __init__(self, policy: RetentionPolicy) -> None:
-        self.retention = Retention(policy)
+    def __init__(self, policy: RetentionPolicy, today: Callable[[], date] | None = None) -> None:
+        self.retention = Retention(policy) if today is None else Retention(policy, today=today)
         self.database_bytes = 0
         self._recorded = False
 
     @property
     def retention_days(self) -> int:
         return max(self.retention.policy.days, 0)
+
+    def set_days(self, days: int) -> None:
+        """A new retention, from the loop thread (Settings): the writer thread records it and
+        starts a pass at its next idle moment (plain attribute writes: nothing to lock)."""
+        self.retention.policy = replace(self.retention.policy, days=days)
+        self.retention._next_pass = 0.0
+        self._recorded = False
 
     def after_connect(self, backend: WriterBackend) -> None:
         """Record the retention in effect (Settings reads it) and measure the database."""

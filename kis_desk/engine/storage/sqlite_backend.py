@@ -5,7 +5,8 @@ Inserted rows = the statements' ``rowcount`` (``sqlite3_changes``, which leaves 
 ``ON CONFLICT DO NOTHING`` on the trade identity makes a trade seen twice a duplicate.
 
 Retention: ``purge_step`` deletes at most one bounded chunk of one symbol's oldest day per call
-(a short write lock between the writer's batches, never a long one), found by key seeks, and
+(a short write lock between the writer's batches, never a long one), found by key seeks (a
+pass over a table that has nothing to remove costs two or three seeks per series), and
 then returns up to ``VACUUM_PAGES`` free pages to the file system (``auto_vacuum=INCREMENTAL``,
 set for new databases).
 """
@@ -34,8 +35,12 @@ _SQLITE_ALERT = (f"INSERT INTO alerts ({_ALERT_COLS}) VALUES ({', '.join('?' * l
                  "ON CONFLICT (alert_id) DO NOTHING")
 _SETTING = "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 _T = schema.TICKS
-_NEXT_SERIES = (f"SELECT stock_code, venue FROM {_T} WHERE (stock_code, venue) > (?, ?) "
-                "ORDER BY stock_code, venue LIMIT 1")
+# The next (code, venue) series after one: two seeks. (A row-value ``(stock_code, venue) > (?, ?)``
+# made SQLite step through every row of the current series — with 60 days of a busy symbol,
+# 13M rows and seconds per step, so each retention pass read the whole table.)
+_NEXT_VENUE = (f"SELECT stock_code, venue FROM {_T} WHERE stock_code = ? AND venue > ? "
+               "ORDER BY venue LIMIT 1")
+_NEXT_CODE = f"SELECT stock_code, venue FROM {_T} WHERE stock_code > ? ORDER BY stock_code, venue LIMIT 1"
 _OLDEST_DAY = f"SELECT min(business_date) FROM {_T} WHERE stock_code = ? AND venue = ?"
 _NTH_CUM = (f"SELECT cum_volume FROM {_T} WHERE stock_code = ? AND venue = ? AND business_date = ? "
             "ORDER BY cum_volume LIMIT 1 OFFSET ?")
@@ -179,7 +184,7 @@ class SQLiteBackend(OneConnection):
                 oldest = c.execute(_OLDEST_DAY, (code, venue)).fetchone()[0]
                 if oldest is not None and oldest < cutoff_day:
                     break
-            row = c.execute(_NEXT_SERIES, (code, venue)).fetchone()
+            row = c.execute(_NEXT_VENUE, (code, venue)).fetchone() or c.execute(_NEXT_CODE, (code,)).fetchone()
             if row is None:
                 self._purge_at = ("", -1)
                 return 0, True

@@ -48,3 +48,13 @@ class WriterStats:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def human_bytes(n: int) -> str:
+    """``1,536`` → ``"1.5 KiB"``: a size on disk for people (Settings, ``collect``)."""
+    size = float(max(int(n), 0))
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return f"{size:,.1f} TiB"     # unreachable; keeps type checkers calm

@@ -17,9 +17,9 @@ import sqlalchemy as sa
 
 from ...core.ticks import VENUE_KRX, Tick
 from ...protocol.records import KST
-from . import layout, schema
+from . import day_reads, layout, schema
 from .layout import SOURCE_NAMES, VENUE_NAMES
-from .schema import bars_1m, pending_gaps, ticks
+from .schema import bars_1m, ticks
 
 T = ticks.c
 
@@ -56,8 +56,11 @@ class TradeReads:
 
     @staticmethod
     def _series(code: str, venue: str, first: date, last: date) -> sa.ColumnElement[bool]:
-        return sa.and_(T.stock_code == code, T.venue == layout.venue_code(venue),
-                       T.business_date >= first, T.business_date <= last)
+        # one day: equality on the whole prefix, so ORDER BY cum_volume … LIMIT 1 is a seek
+        # (a range on business_date made SQLite sort the symbol's day to find its last trade)
+        days = T.business_date == first if first == last else sa.and_(
+            T.business_date >= first, T.business_date <= last)
+        return sa.and_(T.stock_code == code, T.venue == layout.venue_code(venue), days)
 
     def ticks_between(self, code: str, start: datetime, end: datetime,
                       venue: str = VENUE_KRX) -> list[Tick]:
@@ -92,22 +95,14 @@ class TradeReads:
         Breaks on record as unrecoverable (``pending_gaps`` status "unrecoverable": a back-fill
         already tried and the server no longer has those trades) are not gaps to chase: without
         this, every clean restart re-fetched them and warned again.
+
+        Found minute by minute from ``bars_1m`` (:func:`.day_reads.first_gap_start`): the
+        trades are read only from the first minute whose volumes do not add up.
         """
-        prev_cum = sa.func.lag(T.cum_volume).over(order_by=T.cum_volume).label("prev_cum")
-        inner = (sa.select(T.cum_volume, T.volume, prev_cum)
-                 .where(self._day(code, business_date, venue)).subquery())
-        known = (sa.select(pending_gaps.c.after_cum)
-                 .where(pending_gaps.c.stock_code == code, pending_gaps.c.business_date == business_date,
-                        pending_gaps.c.status == "unrecoverable", pending_gaps.c.after_cum.is_not(None)))
-        first_break = (sa.select(inner.c.prev_cum)
-                       .where(inner.c.prev_cum.is_not(None),
-                              inner.c.cum_volume - inner.c.volume != inner.c.prev_cum,
-                              inner.c.prev_cum.not_in(known))
-                       .order_by(inner.c.cum_volume).limit(1))
+        before = day_reads.first_gap_start(self, code, business_date, venue)
+        if before is None:
+            return None
         with self.engine.connect() as conn:
-            before = conn.execute(first_break).scalar()
-            if before is None:
-                return None
             row = conn.execute(sa.select(ticks).where(self._day(code, business_date, venue),
                                                       T.cum_volume == before)).first()
         return tick_from_row(row) if row is not None else None

@@ -32,6 +32,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -55,14 +56,16 @@ class TickWriter:
 
     ``retention_days`` > 0 removes raw trades older than that between batches (see
     :mod:`.retention`); the default keeps everything — the application passes
-    ``defaults.RETENTION_DAYS`` (through ``CollectorConfig.retention_days``).
+    ``defaults.RETENTION_DAYS`` (through ``CollectorConfig.retention_days``). ``today``: the
+    KST business date retention counts back from (the collector's clock; None: wall time).
     """
 
     def __init__(self, url: str, *, journal_dir: Path, flush_interval: float = 0.05,
                  max_batch: int = 20000, queue_limit: int = 200_000, bus: EventBus | None = None,
                  spill_after: float = 3.0, busy_timeout: float = 1.0, connect_timeout: float = 3.0,
                  stats_interval: float = 1.0, retention_days: int = 0,
-                 retention: RetentionPolicy | None = None) -> None:
+                 retention: RetentionPolicy | None = None,
+                 today: Callable[[], date] | None = None) -> None:
         self.url = url
         self._sa_url = sa.make_url(url)
         self._backend = open_backend(self._sa_url, busy_timeout, connect_timeout)
@@ -80,7 +83,7 @@ class TickWriter:
         self._count = Counters()
         self._health = Health()
         self._waiters = Waiters()
-        self._house = Housekeeping(retention or RetentionPolicy(days=retention_days))
+        self._house = Housekeeping(retention or RetentionPolicy(days=retention_days), today=today)
         self._db = DatabaseLink(url, self._backend, self._health,
                                 on_error=lambda m: self._to_loop(self._publish_error, m, False),
                                 on_change=lambda: self._to_loop(self._publish_stats))
@@ -164,6 +167,11 @@ class TickWriter:
                  s.database_bytes)
         if self.bus is not None:
             self.bus.publish(s.to_event())
+
+    def set_retention_days(self, days: int) -> None:
+        """Keep raw trades ``days`` days from now on (0: forever); applied between batches."""
+        self._house.set_days(int(days))
+        self._wake.set()
 
     def stats(self) -> WriterStats:
         c, h = self._count, self._health
