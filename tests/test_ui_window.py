@@ -559,6 +559,7 @@ def test_alert_highlight_survives_selection(qloop, window, engine):
     def pixel(code: str, col: int) -> QColor:
         """A background pixel of the cell: away from its (left or right aligned) text."""
         view_idx = window.grid.model().index(window.model.row_of(code), col)   # the model's rows are the view's
+        window.grid.scrollTo(view_idx)     # the cell on screen whatever width the docks leave the grid
         rect = window.grid.visualRect(view_idx)
         x = rect.right() - 2 if col in (Col.CODE, Col.NAME) else rect.left() + 1
         image = window.grid.viewport().grab().toImage()
