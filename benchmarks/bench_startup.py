@@ -91,9 +91,11 @@ def _child_app(db_url: str, day: date, timeout: float) -> dict[str, Any]:
             try:
                 return await original(*args, **kwargs)
             finally:
+                took = round(time.perf_counter() - t0[0] - began, 4)
+                marks.setdefault(label + "_all", []).append(took)
                 if label not in marks:
                     marks[label] = round(time.perf_counter() - t0[0], 4)
-                    marks[label + "_took"] = round(time.perf_counter() - t0[0] - began, 4)
+                    marks[label + "_took"] = took
 
         setattr(owner, name, wrapper)
 
@@ -159,6 +161,15 @@ def _child_app(db_url: str, day: date, timeout: float) -> dict[str, Any]:
         while time.perf_counter() < deadline and not (
                 "live" in marks and "rows_seeded" in marks and "chart_loaded" in marks):
             await asyncio.sleep(0.005)
+        # a chart opened once the window is up (the user selecting a row): another symbol,
+        # then the busiest again
+        await asyncio.sleep(1.0)
+        for code in (window.model.codes()[1], window.model.codes()[0]):
+            loads = len(marks.get("chart_loaded_all", []))
+            window.select_code(code)
+            while len(marks.get("chart_loaded_all", [])) == loads and time.perf_counter() < deadline:
+                await asyncio.sleep(0.005)
+        marks["chart_clicked_took"] = marks["chart_loaded_all"][-1]
         model = window.model
         marks["rows"] = model.rowCount()
         marks["rows_with_history"] = sum(1 for c in model.codes() if model.state(c).open is not None
@@ -335,8 +346,8 @@ def run(quick: bool = False, runs: int | None = None, pg_days: int | None = None
             n = min(pg_days or (days if quick else PG_DAYS), days)
             if n < days:
                 out["notes"].append(f"PostgreSQL: the last {n} of the {days} days (binary COPY takes ~20 s per "
-                                    "1M-trade day on this 2-core machine and ~170 B per trade: all 60 days "
-                                    "would be ~20 min and ~10 GB in the shared server; --pg-days 60 does it)")
+                                    "1M-trade day on this 2-core machine and ~220 B per trade with bars: all "
+                                    "60 days would be ~20 min and ~13 GB in the shared server; --pg-days 60)")
             url, pg_meta = pg_data_set(PG_URL, _pg_schema_url, path, n, per_day, symbols)
             out["pg_data"] = pg_meta
             admin = sa.create_engine(PG_URL, poolclass=sa.NullPool)
@@ -401,8 +412,11 @@ def _rows(out: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append({"metric": f"{db}: same, alone (median)", "value": round(m["reads"]["intraday_s"], 3),
                      "unit": "s", "goal": "<= 1 s"})
         busiest = m["reads"]["busiest_trades"]
-        rows.append({"metric": f"{db}: day chart of the busiest symbol ({busiest:,} trades that day), in the app",
-                     "value": _ms(_median(full, "chart_loaded_took")), "unit": "ms", "goal": "<= 200 ms"})
+        rows.append({"metric": f"{db}: day chart of the busiest symbol ({busiest:,} trades that day), row "
+                               "selected in the running app", "value": _ms(_median(full, "chart_clicked_took")),
+                     "unit": "ms", "goal": "<= 200 ms"})
+        rows.append({"metric": f"{db}: same, the first row's chart during the start (competes with it)",
+                     "value": _ms(_median(full, "chart_loaded_took")), "unit": "ms"})
         rows.append({"metric": f"{db}: same, alone (median)", "value": _ms(m["reads"]["chart_s"]), "unit": "ms",
                      "goal": "<= 200 ms"})
         rows.append({"metric": f"{db}: back-fill resume points of 50 symbols, alone", "unit": "s",
