@@ -24,7 +24,7 @@ def build_collector(config: CollectorConfig, bus: EventBus | None = None, *,
         from .sim.embedded import EmbeddedSimulator
 
         return EmbeddedSimulator(cfg.sim_rate, cfg.sim_keys, cfg.sim_jumps, spikes=cfg.sim_spikes,
-                                 clock=clock)
+                                 clock=clock, always_open=cfg.always_open is not False)
 
     exchange = simulator(config) if config.embedded_sim else None
     return Collector(config, bus=bus, exchange=exchange, exchange_factory=simulator,

@@ -6,6 +6,11 @@ One command takes every picture in ``docs/`` (README and docs point at these fil
   1920×1080, light and dark theme, with an alert showing: the banner, the highlighted row and
   the alert dock (a scripted +6.5 % jump on one symbol);
 * ``screenshot-chart-<W>x<H>.png`` and ``…-dark.png`` — that window's detail chart;
+* ``screenshot-nxt-vi-<W>x<H>.png`` — light theme, venue ``total`` with the market's clock moved
+  into NXT's after-market (16:40 KST: the status bar reads "NXT 애프터마켓", the simulator trades
+  by the session table): a scripted +6.5 % move on one symbol runs into a VI and its auction
+  print raises the alert (the alert dock's VI mark, the chart's VI band), a second symbol is in a
+  VI auction ("VI 16:4x" in the 구분 column) and a third is halted ("정지");
 * ``screenshot-history.png`` — the alert history (1920×1080 run; a week of made-up past alerts
   is put in the demo database first);
 * ``screenshot-chart.png`` and ``…-dark.png`` — the candle chart on a fixed 40-minute day
@@ -14,8 +19,8 @@ One command takes every picture in ``docs/`` (README and docs point at these fil
 Each size runs on its own X server of exactly that size (``xvfb-run``) with openbox as the window
 manager, as a first start on a fresh profile (a throw-away ``KIS_DESK_HOME``: the user's data and
 settings are untouched), so the window sizes itself to the screen as it would for a user. The
-themes are switched live in one run, as Settings → 테마 does. ``--here`` takes one size on the
-current display instead (no Xvfb).
+themes are switched live in one run, as Settings → 테마 does; the NXT scene is a second run per
+size (its own clock and VI rule). ``--here`` takes one size on the current display instead (no Xvfb).
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = ("1366x768", "1920x1080")
 HISTORY_SIZE = "1920x1080"
+SCENES = ("main", "nxt-vi")
+NXT_AT = (16, 40, 0)      # KST: NXT's after-market (15:30–20:00), KRX in its single-price session
+VI_SECONDS = 40.0         # the NXT scene's VI auctions (KRX: 2 minutes + random end; compressed)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,6 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--after", type=float, default=3.0, help="seconds after the first alert")
     p.add_argument("--rate", type=float, default=400.0, help="simulated trades per second")
     p.add_argument("--lang", choices=("ko", "en"), default="ko", help="UI language")
+    p.add_argument("--scenes", nargs="+", choices=SCENES, default=list(SCENES), help="scenes (default all)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -63,19 +72,20 @@ def run_all(args: argparse.Namespace) -> int:
               "frame and no window manager placing it", file=sys.stderr)
         return 2
     for size in args.sizes:
-        width, height = _size(size)
-        inner = " ".join([sys.executable, "-m", "tools.screenshots", "--child", "--sizes", size,
-                          "--out", str(args.out), "--warmup", str(args.warmup), "--after", str(args.after),
-                          "--rate", str(args.rate), "--lang", args.lang])
-        script = f"openbox >/dev/null 2>&1 & sleep 0.5; {inner}; status=$?; kill %1 2>/dev/null; exit $status"
-        env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
-        env["QT_QPA_PLATFORM"] = "xcb"
-        print(f"screenshots: {size} on Xvfb + openbox …", flush=True)
-        done = subprocess.run(["xvfb-run", "-a", "-s", f"-screen 0 {width}x{height}x24", "sh", "-c", script],
-                              env=env, cwd=ROOT, timeout=300)
-        if done.returncode != 0:
-            print(f"screenshots: the {size} run failed (exit {done.returncode})", file=sys.stderr)
-            return done.returncode
+        for scene in args.scenes:
+            width, height = _size(size)
+            inner = " ".join([sys.executable, "-m", "tools.screenshots", "--child", "--sizes", size,
+                              "--scenes", scene, "--out", str(args.out), "--warmup", str(args.warmup),
+                              "--after", str(args.after), "--rate", str(args.rate), "--lang", args.lang])
+            script = f"openbox >/dev/null 2>&1 & sleep 0.5; {inner}; status=$?; kill %1 2>/dev/null; exit $status"
+            env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
+            env["QT_QPA_PLATFORM"] = "xcb"
+            print(f"screenshots: {size} {scene} on Xvfb + openbox …", flush=True)
+            done = subprocess.run(["xvfb-run", "-a", "-s", f"-screen 0 {width}x{height}x24", "sh", "-c", script],
+                                  env=env, cwd=ROOT, timeout=300)
+            if done.returncode != 0:
+                print(f"screenshots: the {size} {scene} run failed (exit {done.returncode})", file=sys.stderr)
+                return done.returncode
     done = subprocess.run([sys.executable, "-m", "tools.chart_screenshot", "--out", str(args.out)], cwd=ROOT,
                           env={**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")})
     return done.returncode
@@ -171,6 +181,8 @@ def run_child(args: argparse.Namespace) -> int:
     store = SettingsStore()
     store.save(UserSettings(language=args.lang, sound=False, theme="light"))
     codes = default_watchlist()
+    if args.scenes[0] == "nxt-vi":
+        return run_nxt_vi(args, store, codes)
     history = size == HISTORY_SIZE
     if history:
         seed_history(UserPaths.default().ensure().default_demo_database_url, codes, default_directory().name)
@@ -219,6 +231,62 @@ def run_child(args: argparse.Namespace) -> int:
     # demo spikes off: their VI auctions would hold the scripted jump for two minutes
     config = CollectorConfig(env="sim", codes=[], sim_rate=args.rate, sim_spikes=False)
     code = run_app([sys.argv[0]], config, store=store, on_started=script)
+    return code if written else 1
+
+
+def nxt_clock():
+    """A KST clock that runs from ``NXT_AT`` on the last trading day up to today (the calendar's)."""
+    from kis_desk.market.calendar import MarketPhase, default_calendar
+    from kis_desk.protocol.records import KST
+
+    cal = default_calendar()
+    day = datetime.now(KST).date()
+    start = datetime(day.year, day.month, day.day, *NXT_AT, tzinfo=KST)
+    while cal.phase_at(start, "total") is not MarketPhase.AFTER_MARKET:
+        start -= timedelta(days=1)
+    shift = start - datetime.now(KST)
+    return lambda: datetime.now(KST) + shift
+
+
+def run_nxt_vi(args: argparse.Namespace, store, codes: list[str]) -> int:
+    """The NXT scene: venue total at 16:40, a VI that ends in an alert, one in progress, a halt."""
+    from kis_desk.engine.collector import CollectorConfig
+    from kis_desk.sim.config import ViSpec
+    from kis_desk.ui.app import run_app
+
+    size = args.sizes[0]
+    vi_code, auction_code, halt_code = codes[2], codes[4], codes[6]
+    path = args.out / f"screenshot-nxt-vi-{size}.png"
+    args.out.mkdir(parents=True, exist_ok=True)
+    written: list[str] = []
+
+    async def script(window) -> None:
+        engine = window.engine
+        sim = engine.exchange.simulator
+        sim.config.vi = ViSpec(seconds=VI_SECONDS, random_end=0.0)   # the VI rule, compressed
+        await _until(engine.feed.all_live, 30, "every symbol live")
+        await asyncio.sleep(args.warmup)
+        sim.faults.halt(halt_code)                 # until resumed: 정지
+        sim.jump(vi_code, 6.5, 6.0)                # runs into a dynamic VI; its print alerts
+        await asyncio.sleep(VI_SECONDS / 2)
+        sim.jump(auction_code, 6.5, 6.0)           # in its VI auction when the picture is taken
+        await _until(lambda: window.alert_dock.model.rowCount() > 0, VI_SECONDS + 40, "the VI's alert")
+        states = engine.market_states
+        await _until(lambda: {auction_code, halt_code} <= set(states()), 30, "the VI and halt badges")
+        await asyncio.sleep(args.after)
+        window.select_code(vi_code)
+        window.status.clearMessage()
+        await asyncio.sleep(1.5)
+        window.banner.hide_timer.stop()
+        await _grab({str(path): window})
+        written.append(str(path))
+        print(f"{size} nxt-vi: states {dict((c, e.state) for c, e in states().items())}, "
+              f"alerts {window.alert_dock.model.rowCount()}, phase {window.status.phase.text()!r}", flush=True)
+        window.close()
+
+    config = CollectorConfig(env="sim", codes=[], sim_rate=args.rate, sim_spikes=False, venue="total",
+                             always_open=False)
+    code = run_app([sys.argv[0]], config, store=store, on_started=script, clock=nxt_clock())
     return code if written else 1
 
 

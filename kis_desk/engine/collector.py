@@ -116,6 +116,11 @@ class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
         """Runs on the built-in market (trades around the clock, whatever the KRX calendar says)."""
         return self.exchange is not None
 
+    @property
+    def always_open(self) -> bool:
+        """The built-in market trading around the clock (unless told to follow the session table)."""
+        return self.exchange is not None and self.config.always_open is not False
+
     # -- life cycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         """Start everything; raises ConfigError with a user-facing reason when it cannot."""
@@ -379,7 +384,7 @@ class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
     async def _report_loop(self) -> None:
         from .phase import PhaseWatcher
 
-        phases = PhaseWatcher(self.bus, simulated=self.exchange is not None, venue=self.venue,
+        phases = PhaseWatcher(self.bus, simulated=self.always_open, venue=self.venue,
                               clock=self.clock)
         last_total, last_time = self.ticks_total, time.monotonic()
         while True:
@@ -388,7 +393,7 @@ class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
             rate = (self.ticks_total - last_total) / max(now - last_time, 1e-6)
             last_total, last_time = self.ticks_total, now
             self.bus.publish(RateEvent(round(rate, 1), self.ticks_total))
-            phases.simulated = self.simulated
+            phases.simulated = self.always_open
             phases.venue = self.venue
             phases.check()
             if not self.market_was_open:

@@ -55,7 +55,7 @@ class MarketStates:
         clock = collector.clock
         self.watch = MarketStateWatch(
             self._probe, self._publish, clock=clock, details=self._details,
-            active=lambda: self._always_open() or _calendar_continuous(clock()))
+            active=lambda: self._always_open() or _calendar_continuous(clock(), collector.venue))
         self.relay: MarketStateRelay | None = None
         self._off: Callable[[], None] | None = None
 

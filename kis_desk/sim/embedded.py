@@ -21,14 +21,15 @@ class EmbeddedSimulator:
                  jumps: Sequence[tuple[str, float, float]] = (), spikes: bool = True,
                  clock: Callable[[], datetime] | None = None,
                  tick_interval: float | None = None,
-                 vi: ViSpec | bool | None = True, nxt: bool = True) -> None:
+                 vi: ViSpec | bool | None = True, nxt: bool = True, always_open: bool = True) -> None:
         """``spikes``: the demo's news-like moves and VI auctions (off where a test counts exact
         alerts); ``clock``: the market's KST clock (None: wall time; tests run across midnight);
         ``tick_interval``: the market's step (None = ``SimConfig``'s default; the benchmark
         compares steps). ``vi``: True = the rule below; a ``ViSpec`` = that VI rule whatever the
         rest (tests compress its 2 minutes); None/False = no VI. ``nxt``: NXT trades too (a test
         that follows one KRX stream turns it off: a VI the simulator starts on an NXT trade
-        prints its auction on NXT)."""
+        prints its auction on NXT). ``always_open``: False = the venues trade by the session
+        table on ``clock`` (``CollectorConfig.always_open`` False), not around the clock."""
         self.rate = rate
         self.keys = max(1, keys)
         self.jumps = list(jumps)
@@ -36,6 +37,7 @@ class EmbeddedSimulator:
         self.vi = vi
         self.nxt = nxt
         self.clock = clock
+        self.always_open = always_open
         self.tick_interval = tick_interval
         self.simulator: Simulator | None = None
 
@@ -48,7 +50,8 @@ class EmbeddedSimulator:
         if isinstance(self.vi, ViSpec) or not self.vi:
             vi = self.vi or None
         step = {} if self.tick_interval is None else {"tick_interval": self.tick_interval}
-        self.simulator = Simulator(SimConfig(codes=list(codes), rate=self.rate, always_open=True,
+        self.simulator = Simulator(SimConfig(codes=list(codes), rate=self.rate,
+                                             always_open=self.always_open,
                                              resume=dict(resume), nxt=self.nxt,
                                              spikes=DEMO_SPIKES if self.spikes else None, vi=vi,
                                              clock=self.clock, **step))

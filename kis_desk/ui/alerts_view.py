@@ -203,6 +203,8 @@ class AlertLogModel(QAbstractTableModel):
             return self._bold
         elif role == Qt.ItemDataRole.BackgroundRole and not seen and not a.muted:
             return QColor(self.palette.alert)
+        elif role == Qt.ItemDataRole.ToolTipRole and col == 3 and group.count == 1:
+            return self.data(index)          # "▲ 급등 · 동적 VI 발동" may not fit a narrow dock
         elif role == Qt.ItemDataRole.ToolTipRole and group.count > 1:
             return "\n".join(f"{x.trigger_time.astimezone(KST):%H:%M:%S} {x.change_pct:+.2f}% "
                              f"{x.trigger_price:,}" for x in group.alerts)

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from ..aio import on_stop_signals
@@ -62,8 +63,10 @@ def resolve_watchlist(db_url: str, requested: str | None, cli_codes: Sequence[st
 
 async def run_window(config: CollectorConfig, *, store: SettingsStore | None = None,
                      watchlist: str | None = None, on_started: Callable[[Any], Any] | None = None,
-                     stop: asyncio.Event | None = None, instance: Any = None) -> int:
-    """Create the collector and the window, run until closed/signalled, stop cleanly."""
+                     stop: asyncio.Event | None = None, instance: Any = None,
+                     clock: Callable[[], datetime] | None = None) -> int:
+    """Create the collector and the window, run until closed/signalled, stop cleanly.
+    ``clock``: the market's KST clock (None: wall time; the screenshots' NXT scene moves it)."""
     from PySide6.QtWidgets import QMessageBox
 
     from .main_window import MainWindow
@@ -98,7 +101,7 @@ async def run_window(config: CollectorConfig, *, store: SettingsStore | None = N
                                       trade_stream=config.redis_trade_stream,
                                       alert_stream=(config.redis_stream or DEFAULT_ALERT_STREAM) if streams else None)
     else:
-        collector = build_collector(config)
+        collector = build_collector(config, clock=clock)
     window = MainWindow(collector, store, settings)
     window.closeRequested.connect(stop.set)
     retry = asyncio.Event()
@@ -159,7 +162,7 @@ async def _first(*waits: Any) -> None:
 
 def run_app(argv: Sequence[str], config: CollectorConfig, *, watchlist: str | None = None,
             store: SettingsStore | None = None, on_started: Callable[[Any], Any] | None = None,
-            single_instance: bool = False) -> int:
+            single_instance: bool = False, clock: Callable[[], datetime] | None = None) -> int:
     """QApplication + qasync loop + window + collector; returns the exit code.
 
     ``single_instance``: if the app already runs for this profile (same data directory), ask it
@@ -189,7 +192,8 @@ def run_app(argv: Sequence[str], config: CollectorConfig, *, watchlist: str | No
     asyncio.set_event_loop(loop)
     try:
         return loop.run_until_complete(run_window(config, store=store, watchlist=watchlist,
-                                                  on_started=on_started, instance=instance))
+                                                  on_started=on_started, instance=instance,
+                                                  clock=clock))
     finally:
         loop.close()                 # joins the worker threads of asyncio.to_thread
         asyncio.set_event_loop(None)

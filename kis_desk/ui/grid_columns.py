@@ -247,7 +247,7 @@ COLUMNS: tuple[Column, ...] = (
            lambda r, k: _level_colour(r, r.high, k), hidden=True),
     Column(Col.LOW, "col.low", _RIGHT, 70, _valued(lambda r: _won(r.low)), lambda r, k: _number(r.low),
            lambda r, k: _level_colour(r, r.low, k), hidden=True),
-    Column(Col.BADGE, "col.badge", _CENTER, 64, _badge_text, lambda r, k: _badge_text(r, k) or "",
+    Column(Col.BADGE, "col.badge", _CENTER, 96, _badge_text, lambda r, k: _badge_text(r, k) or "",  # "통합 VI 16:40"
            _badge_colour, tooltip=_badge_tooltip),
     Column(Col.TIME, "col.time", _CENTER, 60,
            _valued(lambda r: None if r.time is None else r.time.strftime("%H:%M:%S")),

@@ -104,11 +104,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     "state.stalled": ("stalled", "수신 정지"),
     "state.stopped": ("stopped", "중지"),
     "state.failed": ("failed", "실패"),
+    "phase.pre_market": ("NXT pre-market", "NXT 프리마켓"),
     "phase.pre_open": ("pre-open", "장 시작 전"),
     "phase.open": ("open", "정규장"),
     "phase.continuous": ("open", "정규장"),
     "phase.closing_auction": ("closing auction", "장 마감 동시호가"),
     "phase.after_hours": ("after hours", "시간외"),
+    "phase.after_market": ("NXT after-market", "NXT 애프터마켓"),
     "phase.closed": ("closed", "장 마감"),
     "phase.holiday": ("holiday", "휴장"),
     # watchlist editor
