@@ -183,7 +183,10 @@ def test_value_ohlc_and_badge_columns(window, engine):
     r.flags, r.venue, r.price = ("admin",), "nxt", 1
     r.market = MarketStateEvent("999999", "vi", datetime(2026, 3, 3, 9, 31, 5, tzinfo=KST))
     from kis_desk.ui.grid_columns import COLUMNS
-    assert COLUMNS[Col.BADGE].text(r, window.model) == "NXT VI 09:31 관리"      # with its start
+    assert COLUMNS[Col.BADGE].text(r, window.model) == "VI 09:31 관리"          # with its start
+    assert "NXT" in COLUMNS[Col.BADGE].tooltip(r, window.model)            # the venue: in the tooltip
+    r.flags, r.market = (), None
+    assert COLUMNS[Col.BADGE].text(r, window.model) == "NXT"                # nothing else to say
 
 
 def test_dialog_buttons_are_korean_and_names_share_one_font(window):

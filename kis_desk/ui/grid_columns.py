@@ -174,14 +174,13 @@ _BADGE_WARN = QColor(200, 80, 0)
 
 
 def _badge_parts(row: RowState) -> list[str]:
-    parts = []
-    venue = _VENUES.get(row.venue.lower())
-    if venue and venue != "KRX":                   # KRX is the default: no badge for it
-        parts.append(tr(venue) if venue.startswith("col.") else venue)
+    """A VI/halt state or a warning flag says more than the venue: with one, the venue is left
+    to the tooltip (so the column stays narrow enough for the sparkline at 1366 px)."""
     state = badge_text(row.market)                 # "VI 09:31" / "정지" (ui/market_badges)
-    if state:
-        parts.append(state)
-    parts += [tr(f"flag.{f}") for f in row.flags]
+    parts = ([state] if state else []) + [tr(f"flag.{f}") for f in row.flags]
+    venue = _VENUES.get(row.venue.lower())
+    if not parts and venue and venue != "KRX":     # KRX is the default: no badge for it
+        parts.append(tr(venue) if venue.startswith("col.") else venue)
     return parts
 
 
@@ -197,7 +196,8 @@ def _badge_colour(row: RowState, look: Look) -> QColor | None:
 def _badge_tooltip(row: RowState, look: Look) -> str | None:
     words = []
     if row.venue:
-        words.append(tr("col.badge.venue_tip", venue=row.venue))
+        label = _VENUES.get(row.venue.lower(), row.venue)
+        words.append(tr("col.badge.venue_tip", venue=tr(label) if label.startswith("col.") else label))
     state = badge_tooltip(row.market)
     if state:
         words.append(state)
@@ -247,7 +247,7 @@ COLUMNS: tuple[Column, ...] = (
            lambda r, k: _level_colour(r, r.high, k), hidden=True),
     Column(Col.LOW, "col.low", _RIGHT, 70, _valued(lambda r: _won(r.low)), lambda r, k: _number(r.low),
            lambda r, k: _level_colour(r, r.low, k), hidden=True),
-    Column(Col.BADGE, "col.badge", _CENTER, 96, _badge_text, lambda r, k: _badge_text(r, k) or "",  # "통합 VI 16:40"
+    Column(Col.BADGE, "col.badge", _CENTER, 72, _badge_text, lambda r, k: _badge_text(r, k) or "",  # "VI 16:40"
            _badge_colour, tooltip=_badge_tooltip),
     Column(Col.TIME, "col.time", _CENTER, 60,
            _valued(lambda r: None if r.time is None else r.time.strftime("%H:%M:%S")),
