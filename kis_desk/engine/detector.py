@@ -362,9 +362,16 @@ class MoveDetector:
         out: list[AlertEvent] = []
         one = self._one
         pending = self._pending
+        states = self._states
         for t in ticks:
+            # late trades of a symbol wait until its next in-order trade (or the batch's end)
+            # and are merged together: merging each as it comes would judge the windows on a
+            # part of the stretch they fill and alert a move whose start is still on its way
+            # (the same move alerted twice across a restart's back-fill)
             if pending and t.stock_code in pending:
-                self._merge(t.stock_code, out)
+                st = states.get(t.stock_code)
+                if st is None or t.cum_volume > st.last_cum or t.timestamp.date() != st.day:
+                    self._merge(t.stock_code, out)
             r = one(t)
             if r:
                 out.extend(r)
