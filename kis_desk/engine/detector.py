@@ -24,7 +24,9 @@ Rules (the tests in ``tests/test_detector*.py`` pin every one of them):
   the trades are judged in ``cum_volume`` order (the exchange's own order), however they arrive:
   live, polled, back-filled after a drop or stall, or replayed. A trade whose ``cum_volume`` is
   below the highest seen and that is not known yet is *late*: it is merged into the day's
-  ordered trades (``_SymbolState.hist``) and only the windows it touches are evaluated again
+  ordered trades (``_SymbolState.hist``) — the late trades of one batch together, before the
+  symbol's next in-order trade or at the batch's end, so a back-fill is judged as the whole
+  stretch it is, never piece by piece — and only the windows it touches are evaluated again
   (from the late trade until the state equals the earlier evaluation again: no late trade in
   the window and the same episode levels). An alert that evaluation finds and that was not
   raised before is raised then (late; see below). A trade seen already (``(code, date,
