@@ -701,3 +701,24 @@ def test_late_spurious_free_merge_suppresses_same_episode_alert():
     assert (a.step, a.trigger_cum_volume) == (1, 30)
     assert d.process([t2]) == []
     assert d.stats()["suppressed"] == 1
+
+
+def test_late_trades_of_one_batch_are_judged_together_not_one_by_one():
+    """A restart's back-fill arrives after the new run's first live trades (all of it late).
+    Merged one trade at a time, the windows were judged on a part of the stretch: the pre-jump
+    trades alone made the first live trade look like a fresh +8 % crossing, and the move run 1
+    had alerted (seeded) was alerted again under a new id. Judged as one stretch, the move's
+    real start lies in the back-fill and the seeded alert covers the episode: no second alert
+    (the e2e case: test_alert_completeness clean stop mid back-fill)."""
+    before = [tick("000660", at(s * 0.5), 210_000, 100 + s) for s in range(26)]          # 09:00:00–12
+    jump = [tick("000660", at(13 + s * 0.5), 227_000, 200 + s) for s in range(20)]     # +8.1 %
+    live = [tick("000660", at(30 + s * 0.5), 227_000, 400 + s) for s in range(20)]
+    run1_alert = f"000660:{T0:%Y%m%d}:up:1:{jump[5].cum_volume}"       # run 1 saw it live, later
+    d = det()
+    d.seed([run1_alert])
+    assert d.process(live) == []                       # the new run's live trades first
+    assert d.process(before + jump) == []              # then the back-fill, all late, in one call
+    assert d.stats()["late"] == len(before) + len(jump)
+    # the same trades complete and in order: the move's one alert is run 1's
+    ref = det()
+    assert [a.alert_id for a in ref.process(before + jump + live)] == [f"000660:{T0:%Y%m%d}:up:1:200"]

@@ -154,3 +154,24 @@ async def test_trades_poller_hands_what_its_page_bound_cannot_reach_to_the_back_
     assert ticks and ticks[0].cum_volume - ticks[0].volume > after   # the page did not reach it
     assert requested == [("005930", after)]
     assert p.gaps == 0 and p.gap_volume == 0
+
+
+async def test_an_empty_page_while_the_day_counts_more_than_we_hold_is_a_gap():
+    """A day the server resumed at cumulative volume 5,000 (a restarted simulator, or any
+    server missing the earlier trades) and nothing traded since: no row, but ``acml_vol`` says
+    5,000. From 4,200 that is a break of 800 shares — reported, not read as "nothing missed"
+    (which hid a restart's unfillable hole: the restart-quiet race). From 5,000 nothing is missing."""
+    from datetime import datetime
+
+    from kis_desk.protocol.records import KST
+
+    today = datetime.now(KST)
+    resume = {"005930": (today.strftime("%Y%m%d"), 70_000, 5_000, 70_000 * 5_000)}
+    async with Simulator(SimConfig(codes=["005930"], rate=0.0, resume=resume)) as sim:
+        assert sim.history("005930") == []
+        async with KisRestClient(env_for(sim), cred()) as rest:
+            bf = Backfiller()
+            lost = await bf.fill(rest, "005930", today.date(), after_cum=4_200)
+            assert (lost.ticks, lost.reached, lost.gap_ranges, lost.gap_volume) == ([], False, [(4_200, 5_000)], 800)
+            quiet = await bf.fill(rest, "005930", today.date(), after_cum=5_000)
+            assert (quiet.ticks, quiet.gap_ranges) == ([], [])

@@ -36,7 +36,9 @@ Rules (the tests in ``tests/test_detector*.py`` pin every one of them):
   the trades are judged in ``cum_volume`` order (the exchange's own order), however they arrive:
   live, polled, back-filled after a drop or stall, or replayed. A trade whose ``cum_volume`` is
   below the highest seen and that is not known yet is *late*: it is merged into the day's
-  ordered trades (``_SymbolState.hist``) and only the windows it touches are evaluated again
+  ordered trades (``_SymbolState.hist``) — the late trades of one batch together, before the
+  symbol's next in-order trade or at the batch's end, so a back-fill is judged as the whole
+  stretch it is, never piece by piece — and only the windows it touches are evaluated again
   (from the late trade until the state equals the earlier evaluation again: no late trade in
   the window and the same episode levels). An alert that evaluation finds and that was not
   raised before is raised then (late; see below). A trade seen already (``(code, date,
@@ -237,9 +239,16 @@ class MoveDetector(AlertBook, LateTrades):
         out: list[AlertEvent] = []
         one = self._one
         pending = self._pending
+        states = self._states
         for t in ticks:
+            # late trades of a symbol wait until its next in-order trade (or the batch's end)
+            # and are merged together: merging each as it comes would judge the windows on a
+            # part of the stretch they fill and alert a move whose start is still on its way
+            # (the same move alerted twice across a restart's back-fill)
             if pending and t.stock_code in pending:
-                self._merge(t.stock_code, out)
+                st = states.get(t.stock_code)
+                if st is None or t.cum_volume > st.last_cum or t.timestamp.date() != st.day:
+                    self._merge(t.stock_code, out)
             r = one(t)
             if r:
                 out.extend(r)

@@ -10,7 +10,10 @@ If one second holds more trades than a page, the rows of that second beyond the 
 reached (there is no finer time key): we step back one second and carry on. Whatever is missing
 shows up as a break in the cumulative-volume chain (``acml_vol - cnqn`` of each row must equal
 the previous row's ``acml_vol``) and is reported — counted, never silently dropped, and never
-retried forever: every query asks for a strictly earlier time.
+retried forever: every query asks for a strictly earlier time. A page without rows while the
+day's ``acml_vol`` (output1) is beyond what we hold is such a break too: it used to read as
+"nothing missed", which hid a restart's unfillable hole whenever the back-fill ran before the
+server's first trade of the run (the restart-quiet race).
 
 Venue: the pages come from the venue's REST market code (J / NX / UN, ``market.venues``) and
 the trades carry that venue; one run keeps the venue it started with (a feed that falls back to
@@ -99,9 +102,12 @@ class Backfiller:
         hour: str | None = until_hhmmss or self.start_hour()
         found: dict[int, ConclusionRow] = {}
         result = BackfillResult(code, [], venue=venue.name)
+        day_cum: int | None = None          # the day's cumulative volume when the first page came
         while hour is not None and result.pages < limit:
             page = await rest.inquire_time_itemconclusion(code, hour, venue.market_code)
             result.pages += 1
+            if day_cum is None:
+                day_cum = page.cum_volume
             rows = page.rows
             if not rows:
                 break
@@ -135,6 +141,10 @@ class Backfiller:
         rows_sorted = [found[k] for k in sorted(found)]
         if after_cum is not None:
             result.gap_ranges = chain_gaps(rows_sorted, after_cum)
+            if not rows_sorted and not result.reached and day_cum is not None and day_cum > after_cum:
+                # the server counts trades after ``after_cum`` but lists none of them: as lost as
+                # a break before the first row (a resumed day whose earlier trades it never had)
+                result.gap_ranges = [(after_cum, day_cum)]
         elif since_hhmmss is not None:
             result.gap_ranges = chain_gaps(rows_sorted, None)
         result.gaps = len(result.gap_ranges)

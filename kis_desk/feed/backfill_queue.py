@@ -32,7 +32,6 @@ from .symbols import SymbolTable
 log = logging.getLogger(__name__)
 
 QUICK_RETRY = BackoffPolicy(initial=1.0, cap=10.0, jitter=0.2)
-CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -290,8 +289,9 @@ class BackfillScheduler:
         if ticks:
             sym.advance(ticks[-1].cum_volume)
             self.backfilled += len(ticks)
-            for k in range(0, len(ticks), CHUNK):
-                self.deliver(ticks[k:k + CHUNK], SOURCE_BACKFILL)
+            # one delivery: the detector must see the stretch whole (split in pieces, a piece
+            # holding a move's base but not its start made it alert the move again later on)
+            self.deliver(ticks, SOURCE_BACKFILL)
 
 
 __all__ = ["BackfillScheduler", "Job"]

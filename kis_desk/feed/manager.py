@@ -182,6 +182,8 @@ class FeedManager(FeedMonitor, VenueFallback, SessionListener):
         (default ``config.backfill.drain_timeout``) to finish. Returns the gaps still unfilled:
         the caller records them and hands them to the next ``start``."""
         await cancel_and_wait([self._monitor, self._probe])
+        if self._started:      # the states the stats report are those of now, not of the last look
+            self._refresh_states(time.monotonic())
         for p in self.pollers:
             await p.stop()
         await asyncio.gather(*(s.stop() for s in self.sessions), return_exceptions=True)
