@@ -281,6 +281,21 @@ async def test_collect_with_a_rejected_app_key_exits_with_a_clear_reason(tmp_pat
     assert json.loads(out.decode().strip().splitlines()[-1])["stored"] == 0
 
 
+def punch_hole(conn: sa.Connection, code: str, lo: int, hi: int) -> None:
+    """Make a stored SQLite day look as a crash mid back-fill leaves it: the trades with
+    ``lo < cum_volume < hi`` missing, from the trades and from their 1-minute bars (the writer
+    builds bars from the trades it inserts, in the same transaction; a deleted trade would keep
+    its bar), so the bars are rebuilt from what is left (the trigger)."""
+    conn.execute(sa.text("DELETE FROM stock_prices_realtime WHERE stock_code = :c AND "
+                         "cum_volume > :lo AND cum_volume < :hi"), {"c": code, "lo": lo, "hi": hi})
+    conn.execute(sa.text("CREATE TEMP TABLE kept AS SELECT * FROM stock_prices_realtime WHERE stock_code = :c"),
+                 {"c": code})
+    conn.execute(sa.text("DELETE FROM stock_prices_realtime WHERE stock_code = :c"), {"c": code})
+    conn.execute(sa.text("DELETE FROM bars_1m WHERE stock_code = :c"), {"c": code})
+    conn.execute(sa.text("INSERT INTO stock_prices_realtime SELECT * FROM kept"))
+    conn.execute(sa.text("DROP TABLE kept"))
+
+
 async def test_restart_back_fills_a_hole_an_interrupted_run_left_behind(tmp_path):
     """A crash mid back-fill leaves later trades stored but the outage's missing: the next start
     must back-fill from before the hole, not from the newest stored trade."""
@@ -301,8 +316,7 @@ async def test_restart_back_fills_a_hole_an_interrupted_run_left_behind(tmp_path
                 {"c": codes[0]})]
             assert len(cums) > 20
             lo, hi = cums[5], cums[15]
-            conn.execute(sa.text("DELETE FROM stock_prices_realtime WHERE stock_code = :c AND "
-                                 "cum_volume > :lo AND cum_volume < :hi"), {"c": codes[0], "lo": lo, "hi": hi})
+            punch_hole(conn, codes[0], lo, hi)
         engine.dispose()
         with pytest.raises(AssertionError, match="gap"):
             _assert_no_gaps(_stored_rows(db))

@@ -18,6 +18,7 @@ from kis_desk.core.events import ErrorEvent
 from kis_desk.engine.collector import CollectorConfig
 from kis_desk.market.symbols import default_watchlist
 from kis_desk.wiring import build_collector
+from test_collector import punch_hole
 
 GAP_WORDS = ("gap", "could not be recovered", "back-fill")
 
@@ -80,8 +81,7 @@ async def test_an_unfillable_hole_is_reported_once_then_left_alone(tmp_path):
             "SELECT cum_volume FROM stock_prices_realtime WHERE stock_code = :c ORDER BY cum_volume"),
             {"c": codes[0]})]
         assert len(cums) > 20
-        conn.execute(sa.text("DELETE FROM stock_prices_realtime WHERE stock_code = :c AND "
-                             "cum_volume > :lo AND cum_volume < :hi"), {"c": codes[0], "lo": cums[5], "hi": cums[15]})
+        punch_hole(conn, codes[0], cums[5], cums[15])
     second = await _run(tmp_path, db, codes, 0.5)
     assert second and all(codes[0] in s or "gap" in s for s in second), second    # said once, clearly
     with engine.connect() as conn:

@@ -226,7 +226,11 @@ def first_gap_start(repo: Any, code: str, day: date, venue: str = VENUE_KRX) -> 
     its last cumulative volume minus the day's first ``cum_volume - volume`` (unrecoverable
     breaks on record add their known size). The trades are read only from the first minute
     where that fails — none at all on a day without a hole. Bars out of cumulative-volume
-    order (not seen from KIS) fall back to reading the whole day.
+    order (not seen from KIS) fall back to reading the whole day. Relies on the day's bars
+    holding exactly its stored trades, which the writer guarantees (bars are built from the
+    trades it inserts, in the same transaction; retention removes only older days): a hole a
+    crash left has no bars either. Trades deleted by hand keep their bars, so such a hole is
+    not seen here.
     """
     v = layout.venue_code(venue)
     key = {"code": code, "venue": v, "day": day, "gday": day}     # gday: pending_gaps' date type
