@@ -69,6 +69,9 @@ class _Engine(EngineReads):
 
     async def set_watchlist(self, codes) -> None: ...
 
+    def market_states(self) -> dict:
+        return {}                  # no halts or VI in this synthetic market
+
 
 class _Market:
     """Random-walk trades for 50 codes with growing cumulative volume (cheap to generate)."""
