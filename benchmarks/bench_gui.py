@@ -60,7 +60,7 @@ class _Engine(EngineReads):
         self.bus = EventBus()
         self.symbols = default_directory()
         self.repository = Repository(db_url)
-        self.simulated = False
+        self.simulated = self.always_open = False
 
     async def start(self) -> None: ...
 

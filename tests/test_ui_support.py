@@ -48,7 +48,7 @@ class RecordingEngine(EngineReads):
         self.symbols = default_directory()
         self.repository = Repository(db_url)
         self.calls: list[tuple[str, object]] = []
-        self.simulated = False
+        self.simulated = self.always_open = False
         self.attached = False
         from kis_desk.engine.alert_rules import AlertRules
 

@@ -182,7 +182,10 @@ class EngineHandle(Protocol):
     symbols: SymbolLookup
 
     @property
-    def simulated(self) -> bool: ...                       # built-in market, always open
+    def simulated(self) -> bool: ...                       # built-in market
+
+    @property
+    def always_open(self) -> bool: ...                     # ... trading around the clock (status bar)
 
     @property
     def attached(self) -> bool: ...                        # shows a collector on another host

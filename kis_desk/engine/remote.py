@@ -66,6 +66,7 @@ class RemoteEngine(EngineReads):
         self.symbols = default_directory()
         self.repository: Any = None
         self.simulated = False          # whatever feeds the remote collector, this host trades nothing
+        self.always_open = False        # the session table decides what the status bar says
         self.attached = True            # the alert rule, environment and keys are the remote's
         self.codes: list[str] = list(dict.fromkeys(codes))
         self.received = 0

@@ -288,7 +288,7 @@ class MainWindow(QMainWindow):
     # -- start-up -----------------------------------------------------------------------------
     async def start(self, watchlist: str, codes: Sequence[str]) -> None:
         """Show ``watchlist`` (already applied to the engine) and today's stored alerts."""
-        self.status.always_open = bool(getattr(self.engine, "always_open", self.engine.simulated))
+        self.status.always_open = self.engine.always_open
         self.show_codes(codes)
         self.charts.seed(self.engine.market_states())     # halts / VI already under way
         await self.watchlists.open(watchlist, codes)
