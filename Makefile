@@ -18,8 +18,12 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/kis-desk
 
+# The suite in parallel (pytest-xdist), one worker per core up to 4, whole files per worker
+# (module fixtures such as the PyInstaller bundle are built once): most fault tests wait on
+# compressed but real time, so two workers on two cores halve the wall time. PYTEST_ARGS adds.
+TEST_WORKERS ?= -n auto --maxprocesses=4 --dist loadfile
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # bench_gui re-runs itself under xvfb-run (+ openbox) when there is no display: see its docstring.
 bench: $(STAMP)
