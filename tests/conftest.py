@@ -69,6 +69,13 @@ def qloop(qapp):
     loop = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(loop)
     yield loop
+    # a task a test left behind (a dialog's storage read, say) must not run on a later test's
+    # event processing with no loop (noise: "no running event loop" logged to a closed stream)
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+    if pending and not loop.is_closed():
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
     loop.close()
     asyncio.set_event_loop(None)
     guard.stop()
