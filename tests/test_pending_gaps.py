@@ -116,3 +116,37 @@ async def test_pending_gap_of_a_past_business_day_is_recorded_unrecoverable(tmp_
     assert repo.list_pending_gaps() == []
     assert repo.list_pending_gaps("unrecoverable") == [PendingGap(codes[0], yesterday, 1000, None, 5000)]
     repo.close()
+
+
+async def test_a_pending_gap_waits_for_a_run_on_its_own_venue(tmp_path):
+    """Each venue has its own cumulative-volume chain: a KRX gap is not chased on the integrated
+    stream (its numbers mean nothing there) and stays pending; the next KRX run fills it."""
+    codes = default_watchlist()[:2]
+    db = f"sqlite:///{tmp_path / 'ticks.sqlite3'}"
+    krx_gap = PendingGap(codes[0], today_kst(), 0, None, None, "krx")
+    repo = Repository(db)
+    repo.add_pending_gaps([krx_gap])
+    repo.close()
+    async with Simulator(SimConfig(codes=codes, rate=100, always_open=True)) as sim:
+        await asyncio.sleep(0.5)                  # KRX trades the gap stands for
+        for venue in ("total", "krx"):
+            collector = build_collector(CollectorConfig(
+                env="sim", ws_url=sim.ws_url, rest_url=sim.rest_url, codes=codes, db_url=db,
+                venue=venue, paths=_paths(tmp_path)))
+            await collector.start()
+            try:
+                await _wait(lambda: collector.feed.all_live(), "live")
+                await _wait(lambda: collector.feed.backfills_pending() == 0, "back-fills done")
+                await asyncio.sleep(0.3)
+            finally:
+                await collector.stop()
+            repo = Repository(db)
+            left = repo.list_pending_gaps()
+            first_krx = repo.first_trade(codes[0], today_kst(), "krx")
+            repo.close()
+            if venue == "total":
+                assert left == [krx_gap]              # kept, not chased, not marked lost
+                assert collector.summary()["gaps_unrecovered"] == 0
+            else:
+                assert left == []
+                assert first_krx is not None and first_krx.cum_volume == first_krx.volume   # from the day's first trade

@@ -454,9 +454,29 @@ def test_migration_7_adds_alert_kind_and_keeps_alerts(db_url):
         engine.dispose()
 
 
+def test_migration_9_gives_pending_gaps_their_venue_and_keeps_them(db_url):
+    from kis_desk.core.events import PendingGap
+    assert LATEST_VERSION == 9
+    engine = create_engine(db_url)
+    try:
+        assert migrate(engine, target=8) == (0, 8)
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO pending_gaps (stock_code, business_date, after_cum, "
+                                 "until_cum, status, recorded_at) VALUES ('005930', :d, 100, 200, "
+                                 "'pending', :now)"), {"d": DAY, "now": datetime.now(timezone.utc)})
+        assert migrate(engine) == (8, 9)
+        repo = Repository(db_url, engine=engine)
+        assert repo.list_pending_gaps() == [PendingGap("005930", DAY, 100, None, 200, "krx")]
+        nxt = PendingGap("000660", DAY, 5, None, None, "nxt")
+        repo.add_pending_gaps([nxt])
+        assert repo.list_pending_gaps()[1] == nxt
+    finally:
+        engine.dispose()
+
+
 def test_migration_8_adds_alert_vi_and_keeps_alerts(db_url):
     from kis_desk.engine.storage.schema import ALERT_COLUMNS, MIGRATIONS
-    assert [n for n, _, _ in MIGRATIONS][-2:] == [7, 8] and LATEST_VERSION == 8   # 6 stays unused
+    assert [n for n, _, _ in MIGRATIONS][-3:-1] == [7, 8] and LATEST_VERSION >= 8   # 6 stays unused
     engine = create_engine(db_url)
     try:
         assert migrate(engine, target=7) == (0, 7)

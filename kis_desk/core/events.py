@@ -15,6 +15,7 @@ from datetime import date, datetime, timezone
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
+from ..market.venues import VENUE_KRX
 from .ticks import Tick
 
 log = logging.getLogger(__name__)
@@ -217,13 +218,16 @@ class FeedStats:
 class PendingGap:
     """A stretch of one symbol's trades still to back-fill (left by a stop mid back-fill): from
     after ``after_cum`` (or from ``since_hhmmss``) up to ``until_cum`` (None = up to the live
-    stream). The engine stores these and hands them to the next run, which back-fills them first."""
+    stream). The engine stores these and hands them to the next run, which back-fills them first.
+    ``venue``: whose cumulative-volume chain the numbers belong to (each venue has its own); a
+    run on another venue keeps the gap for a run on its own venue."""
 
     code: str
     business_date: date
     after_cum: int | None = None
     since_hhmmss: str | None = None
     until_cum: int | None = None
+    venue: str = VENUE_KRX
 
 
 @dataclass(frozen=True)

@@ -204,10 +204,11 @@ class Collector(LiveChanges, AlertControl, ResumePoints, EngineReads):
 
     async def _save_pending_gaps(self, left: list[PendingGap]) -> None:
         """What the feed could not back-fill before stopping becomes the pending set (gaps of
-        symbols no longer watched are kept for a later run); past-day ones are kept on record
-        as unrecoverable."""
-        watched = set(self.collected)
-        keep = left + [g for g in self._pending_gaps if g.code not in watched]
+        symbols no longer watched, and today's gaps on another venue, are kept for a later run);
+        past-day ones are kept on record as unrecoverable."""
+        watched, venue = set(self.collected), self.config.venue
+        keep = left + [g for g in self._pending_gaps if g.code not in watched
+                       or (g.venue != venue and g.business_date == self.business_date)]
         self.gaps_left = len(keep)
         try:
             await asyncio.to_thread(self.repository.replace_pending_gaps, keep,

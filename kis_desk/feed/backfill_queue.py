@@ -123,12 +123,13 @@ class BackfillScheduler:
         for d in (self._running, self._pending, self._again, self._waiting, self._deferred):
             d.clear()
         day = self.business_date()
+        venue = self.backfiller.venue.name
         gaps = []
         for code, job in left.items():
             assert job is not None
             sym = self.symbols.get(code)
             gaps.append(PendingGap(code, day, job.after_cum, job.since,
-                                   sym.live_from if sym is not None else None))
+                                   sym.live_from if sym is not None else None, venue))
         if gaps:
             self.report("backfill", f"stop cut {len(gaps)} back-fill(s) short "
                         f"({', '.join(g.code for g in gaps[:8])}{' …' if len(gaps) > 8 else ''}); "
@@ -153,14 +154,19 @@ class BackfillScheduler:
     # -- requests --------------------------------------------------------------------------------
     def submit_pending(self, gaps: Sequence[PendingGap]) -> list[PendingGap]:
         """Gaps a previous run left: queued before anything else. Returns those of an earlier
-        business day, which the REST API cannot reach (reported, counted as unrecoverable)."""
+        business day, which the REST API cannot reach on any venue (reported, counted as
+        unrecoverable). Gaps in another venue's chain are left alone (its cumulative volumes are
+        not this venue's): the engine keeps them for a run on that venue."""
         today = self.business_date()
+        venue = self.backfiller.venue.name
         lost: list[PendingGap] = []
         for g in gaps:
             if g.code not in self.symbols:
                 continue
             if g.business_date != today:
                 lost.append(g)
+                continue
+            if g.venue != venue:
                 continue
             self.request(g.code, g.after_cum, g.since_hhmmss)
         if lost:
@@ -276,7 +282,7 @@ class BackfillScheduler:
             volume = sum(b - a for a, b in gaps)
             self.gaps_unrecovered += len(gaps)
             day = self.business_date()
-            self.lost_today += [PendingGap(code, day, a, None, b) for a, b in gaps]
+            self.lost_today += [PendingGap(code, day, a, None, b, result.venue) for a, b in gaps]
             self.gap_volume_unrecovered += volume
             self.report(rest.label, f"{code}: {volume} share(s) of trades could not be "
                         f"recovered ({len(gaps)} gap(s), first after cumulative volume "

@@ -196,7 +196,8 @@ _PREV_CUM = sa.func.lag(T.cum_volume).over(order_by=T.cum_volume).label("prev_cu
 _CHAIN = sa.select(T.cum_volume, T.volume, _PREV_CUM).where(_KEY, T.cum_volume >= _p("cum")).subquery()
 _KNOWN_BREAKS = (sa.select(pending_gaps.c.after_cum)
                  .where(pending_gaps.c.stock_code == _p("code"), pending_gaps.c.business_date == _p("gday"),
-                        pending_gaps.c.status == "unrecoverable", pending_gaps.c.after_cum.is_not(None)))
+                        pending_gaps.c.venue == _p("gvenue"), pending_gaps.c.status == "unrecoverable",
+                        pending_gaps.c.after_cum.is_not(None)))
 #: The cumulative volume just before the first break in the chain at or after ``cum`` (a trade
 #: whose ``cum_volume - volume`` is not the previous stored ``cum_volume``), skipping breaks on
 #: record as unrecoverable. Reads the trades from ``cum`` on.
@@ -233,7 +234,8 @@ def first_gap_start(repo: Any, code: str, day: date, venue: str = VENUE_KRX) -> 
     not seen here.
     """
     v = layout.venue_code(venue)
-    key = {"code": code, "venue": v, "day": day, "gday": day}     # gday: pending_gaps' date type
+    # gday, gvenue: pending_gaps' date type and venue name (trades store the venue's number)
+    key = {"code": code, "venue": v, "day": day, "gday": day, "gvenue": venue}
     with repo.engine.connect() as conn:
         head = conn.execute(_FIRST, key).first()
         if head is None:

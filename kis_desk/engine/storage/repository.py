@@ -76,8 +76,8 @@ _SQLITE_DAYS = SQLITE_CODES + f""", venues(v) AS (VALUES (0), (1), (2)),
 
 def _gap_rows(gaps: Iterable[PendingGap], status: str, now: datetime) -> list[dict[str, Any]]:
     return [{"stock_code": g.code, "business_date": g.business_date, "after_cum": g.after_cum,
-             "since_hhmmss": g.since_hhmmss, "until_cum": g.until_cum, "status": status,
-             "recorded_at": now} for g in gaps]
+             "since_hhmmss": g.since_hhmmss, "until_cum": g.until_cum, "venue": g.venue,
+             "status": status, "recorded_at": now} for g in gaps]
 
 
 class Repository(TradeReads, ExportReads, WatchlistStore, AlertStore):
@@ -133,7 +133,7 @@ class Repository(TradeReads, ExportReads, WatchlistStore, AlertStore):
         with self.engine.connect() as conn:
             return [PendingGap(r.stock_code, r.business_date,
                                None if r.after_cum is None else int(r.after_cum), r.since_hhmmss,
-                               None if r.until_cum is None else int(r.until_cum))
+                               None if r.until_cum is None else int(r.until_cum), r.venue)
                     for r in conn.execute(q)]
 
     def clear_pending_gaps(self, status: str = "pending") -> int:

@@ -198,7 +198,7 @@ def _alerts_table(md: sa.MetaData, *, late_columns: bool = True, kind_column: bo
     )
 
 
-def _pending_gaps_table(md: sa.MetaData) -> sa.Table:
+def _pending_gaps_table(md: sa.MetaData, venue_column: bool = True) -> sa.Table:
     """Trades still to back-fill, left by a stop mid back-fill (the next run fills them first);
     status "unrecoverable" keeps a record of those no API can fetch any more (a past day)."""
     return sa.Table(
@@ -211,8 +211,13 @@ def _pending_gaps_table(md: sa.MetaData) -> sa.Table:
         sa.Column("until_cum", sa.BigInteger),
         sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
         sa.Column("recorded_at", TZDateTime, nullable=False),
+        *([_pending_gap_venue_column()] if venue_column else []),
         sa.Index("ix_pending_gaps_status", "status"),
     )
+
+
+def _pending_gap_venue_column() -> sa.Column:
+    return sa.Column("venue", sa.String(8), nullable=False, server_default="krx")
 
 
 ticks = layout.ticks_table(metadata)
@@ -263,7 +268,7 @@ def _m3_alert_lateness(conn: Connection) -> None:
 def _m4_pending_gaps(conn: Connection) -> None:
     """v4: back-fill gaps a clean stop left (migration 3 belongs to the alerts' late columns)."""
     md = sa.MetaData()
-    _pending_gaps_table(md)
+    _pending_gaps_table(md, venue_column=False)
     md.create_all(conn)
 
 
@@ -310,6 +315,13 @@ def _m8_alert_vi(conn: Connection) -> None:
     conn.execute(sa.text(f"ALTER TABLE alerts ADD COLUMN {spec}"))
 
 
+def _m9_pending_gap_venue(conn: Connection) -> None:
+    """v9: pending_gaps.venue (rows before it: "krx", the only venue then)."""
+    column = sa.Table("pending_gaps", sa.MetaData(), _pending_gap_venue_column()).c.venue
+    spec = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+    conn.execute(sa.text(f"ALTER TABLE pending_gaps ADD COLUMN {spec}"))
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 MIGRATIONS: list[Migration] = [
     (1, "initial: stock_prices_realtime, settings, watchlists", _m1_initial),
@@ -319,6 +331,7 @@ MIGRATIONS: list[Migration] = [
     (5, "compact trades with venue (integer times, identity as key), bars_1m", _m5_compact_ticks),
     (7, "alerts: kind", _m7_alert_kind),
     (8, "alerts: vi", _m8_alert_vi),
+    (9, "pending_gaps: venue", _m9_pending_gap_venue),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 
