@@ -106,3 +106,29 @@ async def test_remote_engine_survives_an_unreachable_redis(tmp_path):
     await _wait(lambda: any(s.state == "backoff" for s in states), "backoff reported")
     await remote.stop()
     assert states[-1].state == "stopped"
+
+
+async def test_attached_desktop_shows_the_phase_of_the_venue_its_trades_come_from():
+    """At 19:00 KST on a weekday KRX is closed and Nextrade's after-market trades: the status
+    bar follows the venue the collectors' trades carry, not this desktop's own setting."""
+    from datetime import datetime
+
+    from kis_desk.core.events import MarketPhaseEvent
+    from kis_desk.core.ticks import Tick
+    from kis_desk.protocol.records import KST
+
+    evening = datetime(2026, 12, 2, 19, 0, tzinfo=KST)           # a Wednesday
+    remote = RemoteEngine("redis://unused", "sqlite://", venue="krx", clock=lambda: evening)
+    phases: list[MarketPhaseEvent] = []
+    remote.bus.subscribe(MarketPhaseEvent, phases.append)
+    task = asyncio.create_task(remote._report_phases())
+    try:
+        await _wait(lambda: len(phases) == 1, "KRX's phase")
+        krx = phases[0].phase
+        remote._deliver_event(TicksEvent((Tick("005930", evening, 70000, 1, 1, None, None, None,
+                                               0.0, "ws", "nxt"),)))
+        await _wait(lambda: len(phases) == 2, "NXT's phase", limit=5)
+    finally:
+        task.cancel()
+    assert krx == "closed" and remote.venue == "nxt"
+    assert phases[1].phase != "closed"

@@ -62,9 +62,10 @@ class PhaseWatcher:
             cal = self.calendar or default_calendar()
             wall = wall or self.clock()
             phase = cal.phase_at(wall, self.venue)
-            if phase == self._last:
+            seen = (phase, self.venue, self.simulated)     # a venue switch says its own phase
+            if seen == self._last:
                 return
-            self._last = phase
+            self._last = seen
             detail = "simulator: always open" if self.simulated else ""
             if not self.simulated and not phase.trading:
                 detail = phase_detail(wall, self.venue, cal)

@@ -28,6 +28,7 @@ from ..core.events import (
     AlertEvent, DayRolloverEvent, ErrorEvent, EventBus, MarketStateEvent, SessionStateEvent,
     SubscriptionPlanEvent, TicksEvent, event_from_json,
 )
+from ..market.venues import VENUE_KRX
 from ..protocol.records import KST
 from .alert_rules import SETTING_KEY as RULES_KEY
 from .alert_rules import AlertRules
@@ -49,8 +50,10 @@ class RemoteEngine(EngineReads):
     def __init__(self, redis_url: str, db_url: str, *, alert_channel: str = "kis:alerts",
                  tick_channel: str | None = "kis:ticks", codes: Sequence[str] = (),
                  bus: EventBus | None = None, trade_stream: str | None = None,
-                 alert_stream: str | None = None, stream_start: str = "$",
+                 alert_stream: str | None = None, stream_start: str = "$", venue: str = VENUE_KRX,
                  clock: Callable[[], datetime] = lambda: datetime.now(KST)) -> None:
+        """``venue``: the phase shown until trades arrive; then the venue the collectors'
+        trades carry (they, not this desktop, choose it)."""
         from ..market.symbols import default_directory
 
         self.redis_url = redis_url
@@ -68,6 +71,7 @@ class RemoteEngine(EngineReads):
         self.simulated = False          # whatever feeds the remote collector, this host trades nothing
         self.always_open = False        # the session table decides what the status bar says
         self.attached = True            # the alert rule, environment and keys are the remote's
+        self.venue = venue
         self.codes: list[str] = list(dict.fromkeys(codes))
         self.received = 0
         self._seen: set[str] = set()
@@ -184,8 +188,9 @@ class RemoteEngine(EngineReads):
     async def _report_phases(self) -> None:
         from .phase import PhaseWatcher
 
-        phases = PhaseWatcher(self.bus, clock=self.clock)   # the exchange's phase
+        phases = PhaseWatcher(self.bus, venue=self.venue, clock=self.clock)   # the exchange's phase
         while True:
+            phases.venue = self.venue
             phases.check()
             today = self.clock().date()
             if today != self.business_date:     # the remote collector rolls over at the same time
@@ -282,6 +287,8 @@ class RemoteEngine(EngineReads):
 
     def _note_ticks(self, event: TicksEvent) -> None:
         self.received += len(event.ticks)
+        if event.ticks:
+            self.venue = event.ticks[-1].venue
         new = {t.stock_code for t in event.ticks} - self._seen
         if new:
             self._seen |= new

@@ -98,7 +98,7 @@ async def run_window(config: CollectorConfig, *, store: SettingsStore | None = N
         streams = config.redis_trade_stream is not None       # else pub/sub (--redis-ticks)
         collector: Any = RemoteEngine(config.redis_url or "", db_url, alert_channel=config.redis_channel,
                                       tick_channel=config.redis_tick_channel, codes=config.codes,
-                                      trade_stream=config.redis_trade_stream,
+                                      trade_stream=config.redis_trade_stream, venue=config.venue,
                                       alert_stream=(config.redis_stream or DEFAULT_ALERT_STREAM) if streams else None)
     else:
         collector = build_collector(config, clock=clock)
