@@ -42,8 +42,12 @@ statements: list[str] = []
 
 
 def _counting(dbapi_conn, _record) -> None:  # noqa: ANN001
-    """psycopg connections whose cursors note every statement they execute."""
+    """Connections that note every statement they execute (psycopg: its cursors)."""
     import psycopg
+
+    if not isinstance(dbapi_conn, psycopg.Connection):
+        dbapi_conn.set_trace_callback(statements.append)             # sqlite3
+        return
 
     class Counting(psycopg.Cursor):
         def execute(self, query, params=None, **kw):  # noqa: ANN001, ANN003, ANN201
@@ -70,10 +74,10 @@ async def test_many_symbols_at_once_equal_one_at_a_time_on_both_backends(pg_sche
         repo = Repository(url)
         try:
             one = {c: r for c in codes if (r := day_points(repo, c, DAY, TAIL_SECONDS, _width)) is not None}
-            statements.clear()
-            if name == "postgresql":          # the batch runs on the driver's cursors: count there
-                sa.event.listen(repo.engine, "connect", _counting)
-                repo.engine.dispose()
+            sa.event.listen(repo.engine, "connect", _counting)   # the batch runs on the driver's cursors
+            repo.engine.dispose()
+            with repo.engine.connect():
+                statements.clear()                                 # not the connection's pragmas
             many = many_day_points(repo, codes, DAY, TAIL_SECONDS, _width)
             counted = list(statements)
             loaded = load_intraday(repo, codes, DAY, SPARK_POINTS)
@@ -83,8 +87,7 @@ async def test_many_symbols_at_once_equal_one_at_a_time_on_both_backends(pg_sche
         assert list(many) == list(day), name                     # the codes with trades, in order
         assert many == one, name
         assert {c: tuple(v) for c, v in loaded.items()} == many, name
-        if name == "postgresql":        # heads, bars, tails, the tail's high and low, a short day
-            assert len(counted) == 5, counted
+        assert len(counted) == 5, counted       # heads, bars, tails, the tail's high and low, a short day
         results[name] = many
     assert results["sqlite"] == results["postgresql"]
     rows = results["postgresql"]
