@@ -15,7 +15,8 @@ per-symbol ones exactly. SQLite pays no round trip, but the batch still takes a 
 
 The tails end at the last trade the heads read (a trade stored meanwhile is in the row's live
 buffer, ``WatchlistModel.seed``); on a table nobody writes to, the points equal the per-symbol
-ones. Other drivers than psycopg 3 and the standard sqlite3 keep the per-symbol reads.
+ones. Other drivers than psycopg 3 and the standard sqlite3 (with SQLite ≥ 3.38: ``->>``) keep
+the per-symbol reads.
 
 Blocking (database): call from a worker thread (``EngineReads`` does).
 """
@@ -23,6 +24,7 @@ Blocking (database): call from a worker thread (``EngineReads`` does).
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections import defaultdict, namedtuple
 from collections.abc import Callable, Sequence
 from contextlib import closing
@@ -140,7 +142,9 @@ GROUP BY k.code, t.ts""",
     day=layout.day_number,
 )
 
-_DIALECTS = {("postgresql", "psycopg"): _PG, ("sqlite", "pysqlite"): _SQLITE}
+_DIALECTS = {("postgresql", "psycopg"): _PG}
+if sqlite3.sqlite_version_info >= (3, 38):     # JSON built in, and its ->> operator
+    _DIALECTS[("sqlite", "pysqlite")] = _SQLITE
 
 
 class _Trade(NamedTuple):
