@@ -21,10 +21,13 @@ same number of runs, alternating, medians reported):
 
 PostgreSQL: the same on a binary COPY of the last generated days (``--pg-days``; default 10 of
 the 60 — COPY runs at ~20 s per 1M-trade day here — and all of them in ``--quick``).
-``--before PATH`` runs the same children on another tree's ``kis_desk`` (e.g. ``git archive``
-of the commit before the change) for a before/after table.
+``--before PATH`` runs the same children (both backends) on another tree's ``kis_desk`` (e.g.
+``git archive`` of the commit before the change) for a before/after table.
 
-``python -m benchmarks.bench_startup [--quick] [--pg-days N] [--runs N] [--before PATH]``.
+``--db sqlite|postgresql`` measures one backend (the SQLite file is still the source of the
+PostgreSQL copy).
+
+``python -m benchmarks.bench_startup [--quick] [--pg-days N] [--runs N] [--before PATH] [--db D]``.
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ def _median(runs: list[dict[str, Any]], key: str) -> float | None:
 
 
 def run(quick: bool = False, runs: int | None = None, pg_days: int | None = None,
-        before: Path | None = None) -> dict[str, Any]:
+        before: Path | None = None, db: str = "both") -> dict[str, Any]:
     from benchmarks.bench_writer import PG_URL, _pg_available
     from benchmarks.startup_data import pg_data_set, plan, sqlite_data_set
 
@@ -112,11 +115,11 @@ def run(quick: bool = False, runs: int | None = None, pg_days: int | None = None
         day = date.fromisoformat(meta["last_day"])
         codes = plan(days, per_day, symbols)["codes"]
         trees = {"after": None} if before is None else {"after": None, "before": before}
-        for name, tree in trees.items():
+        for name, tree in trees.items() if db in ("both", "sqlite") else ():
             out[f"sqlite_{name}"] = _measure(
                 f"sqlite-{name}", f"sqlite:///{path}", lambda home: f"sqlite:///{home / 'empty.sqlite3'}",
                 day, codes, runs, repeat, tree, work)
-        skip = _pg_available(PG_URL)
+        skip = _pg_available(PG_URL) if db in ("both", "postgresql") else "PostgreSQL: not measured (--db sqlite)"
         if skip:
             out["notes"].append(skip)
         else:
@@ -141,7 +144,8 @@ def run(quick: bool = False, runs: int | None = None, pg_days: int | None = None
                 return _pg_schema_url(name)
 
             try:
-                out["pg_after"] = _measure("pg", url, empty_schema, day, codes, runs, repeat, None, work)
+                for name, tree in trees.items():
+                    out[f"pg_{name}"] = _measure(f"pg-{name}", url, empty_schema, day, codes, runs, repeat, tree, work)
             finally:
                 with admin.begin() as conn:
                     for name in empties:
@@ -171,7 +175,8 @@ def _rows(out: dict[str, Any]) -> list[dict[str, Any]]:
         p = out["pg_data"]
         rows.append({"metric": f"postgresql: COPY {p['days']} days ({p['trades']:,} trades) + bars + VACUUM"
                                f"{' (cached)' if p['cached'] else ''}", "value": p["generation_s"], "unit": "s"})
-    for key, db in (("sqlite_before", "sqlite (before)"), ("sqlite_after", "sqlite"), ("pg_after", "postgresql")):
+    for key, db in (("sqlite_before", "sqlite (before)"), ("sqlite_after", "sqlite"),
+                    ("pg_before", "postgresql (before)"), ("pg_after", "postgresql")):
         m = out.get(key)
         if not m:
             continue
@@ -223,8 +228,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--runs", type=int)
     parser.add_argument("--pg-days", type=int)
     parser.add_argument("--before", type=Path, help="a tree whose kis_desk to measure too")
+    parser.add_argument("--db", choices=("both", "sqlite", "postgresql"), default="both",
+                        help="measure one backend only (PostgreSQL still copies from the SQLite file)")
     args = parser.parse_args(argv)
-    result = run(args.quick, args.runs, args.pg_days, args.before)
+    result = run(args.quick, args.runs, args.pg_days, args.before, args.db)
     for row in result["results"]:
         extra = f"  (empty {row['baseline']}, +{row['difference']})" if row.get("difference") is not None else ""
         print(f"{row['metric']:<92} {row['value']!s:>10} {row['unit']}{extra}")

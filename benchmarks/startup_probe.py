@@ -73,7 +73,7 @@ def _child_app(db_url: str, day: date, timeout: float) -> dict[str, Any]:
 
     # the benchmark's day everywhere (these work on the tree before the change too)
     build = ui_app.build_collector
-    ui_app.build_collector = lambda config, *a, **kw: build(config, *a, clock=clock, **kw)
+    ui_app.build_collector = lambda config, *a, **kw: build(config, *a, **{**kw, "clock": clock})
     window_init = MainWindow.__init__
     MainWindow.__init__ = lambda self, *a, **kw: window_init(self, *a, **{**kw, "clock": clock})
     retention_init = retention.Retention.__init__
@@ -90,8 +90,17 @@ def _child_app(db_url: str, day: date, timeout: float) -> dict[str, Any]:
     ui_app.resolve_watchlist = resolve
     timed(Collector, "start", "collector_started")
     timed(MainWindow, "start", "window_started")
-    timed(MainWindow, "seed_rows", "rows_seeded")
-    timed(MainWindow, "_load_chart", "chart_loaded")
+    # the window's jobs moved to helper classes (ui/row_history.py, ui/chart_link.py); older trees
+    # have them on the window
+    if hasattr(MainWindow, "seed_rows"):
+        timed(MainWindow, "seed_rows", "rows_seeded")
+        timed(MainWindow, "_load_chart", "chart_loaded")
+    else:
+        from kis_desk.ui.chart_link import ChartLink
+        from kis_desk.ui.row_history import RowHistory
+
+        timed(RowHistory, "seed_rows", "rows_seeded")
+        timed(ChartLink, "load", "chart_loaded")
     flush = WatchlistModel.flush
 
     def painted(self: WatchlistModel) -> None:

@@ -62,16 +62,13 @@ def load_intraday(repo: Any, codes: Sequence[str], day: date, max_points: int) -
     Blocking (database): worker thread only. The day is read from its 1-minute bars (the close
     of each bucket's last minute; the day's open, high and low) plus the last trade of every
     second for the last ``TAIL_SECONDS`` before the last trade (raw trades, a key range), so a
-    symbol costs its buckets, not its trades (``storage/day_reads.py``).
+    symbol costs its buckets, not its trades (``storage/day_reads.py``); on PostgreSQL all
+    ``codes`` together in a few statements (``storage/grid_reads.py``).
     """
-    from .storage.day_reads import day_points
+    from .storage.grid_reads import many_day_points
 
-    out: dict[str, Intraday] = {}
-    for code in codes:
-        read = day_points(repo, code, day, TAIL_SECONDS, lambda a, b: bucket_width(a, b, max_points))
-        if read is not None:
-            out[code] = Intraday(*read)
-    return out
+    reads = many_day_points(repo, codes, day, TAIL_SECONDS, lambda a, b: bucket_width(a, b, max_points))
+    return {code: Intraday(*read) for code, read in reads.items()}
 
 
 class DaySeries(NamedTuple):

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
 
@@ -79,10 +80,66 @@ _AT_PRICE = (sa.select(T.ts, T.price, T.cum_volume)
              .order_by(T.cum_volume).limit(1))
 
 
-def _grid_points(conn: sa.Connection, key: dict[str, Any], day: date, first: Any, last_epoch: int,
-                 tail_seconds: int, width: int) -> list[Point]:
-    """A symbol's day as grid points ``(epoch, price, cum_volume)`` in trade order, from one
-    read of its ``bars_1m`` rows plus the trades of its last minutes:
+class EdgeReads(Protocol):
+    """The raw-trade reads of one symbol's day that the bars cannot answer (see
+    :func:`grid_points`): per statement (:class:`_OneSymbol`) or prefetched for many symbols
+    (:mod:`.grid_reads`)."""
+
+    def buckets(self, width: int) -> list[Any]: ...          # (ts, price, cum) per bucket
+
+    def at_price(self, lo: int, hi: int, price: int) -> Any: ...  # first trade at price, or None
+
+    def tail(self, bound: int, since: int) -> list[Any]: ...  # (ts, price, cum) per second
+
+
+class _OneSymbol:
+    """:class:`EdgeReads` of one symbol, a statement each (SQLite: no round trip to pay)."""
+
+    def __init__(self, conn: sa.Connection, key: dict[str, Any]) -> None:
+        self.conn, self.key = conn, key
+
+    def buckets(self, width: int) -> list[Any]:
+        return self.conn.execute(_BUCKET_LAST, {**self.key, "w": width}).all()
+
+    def at_price(self, lo: int, hi: int, price: int) -> Any:
+        return self.conn.execute(_AT_PRICE, {**self.key, "lo": lo, "hi": hi, "price": price}).first()
+
+    def tail(self, bound: int, since: int) -> list[Any]:
+        return self.conn.execute(_LAST_PER_SECOND, {**self.key, "cum": bound, "ts": since}).all()
+
+
+class EdgePlan(NamedTuple):
+    """What :func:`grid_points` will ask its :class:`EdgeReads`, from the bars alone."""
+
+    width: int                           # the sparkline's bucket width (s)
+    edge: int                            # the tail's first minute
+    since: int                           # the tail's first second
+    coarse: bool                         # buckets of a minute or more: from the bars
+    bound: int                           # the tail's first cum_volume (a key range)
+    extremes: list[tuple[Any, int]]      # (bar, price) of the high, then the low
+    lookups: list[tuple[int, int, int]]  # (lo, hi, price): the extremes read from the trades
+
+
+def edge_plan(bars: list[Any], last_epoch: int, tail_seconds: int, width: int) -> EdgePlan:
+    since = last_epoch - tail_seconds
+    edge = since - since % MINUTE
+    coarse = width >= MINUTE
+    extremes, lookups = [], []
+    for column, pick in ((2, max), (3, min)):           # the high, then the low
+        if not bars:
+            break
+        bar = pick(bars, key=itemgetter(column))        # the earliest minute with it
+        extremes.append((bar, bar[column]))
+        if not (coarse and bar[0] < edge):
+            lookups.append((bar[6], bar[7], bar[column]))
+    bound = next((b[6] for b in bars if b[0] >= edge), 0)
+    return EdgePlan(width, edge, since, coarse, bound, extremes, lookups)
+
+
+def grid_points(bars: list[Any], first: Any, last_epoch: int, tail_seconds: int, width: int,
+                reads: EdgeReads, plan: EdgePlan | None = None) -> list[Point]:
+    """A symbol's day as grid points ``(epoch, price, cum_volume)`` in trade order, from its
+    ``bars_1m`` rows (``_BARS``' columns) plus the trades of its last minutes (``reads``):
 
     * every ``width``-second bucket before the tail's first minute ends on the close of its
       last minute (a minute stands at its last second) — or, for buckets under a minute (a day
@@ -92,12 +149,12 @@ def _grid_points(conn: sa.Connection, key: dict[str, Any], day: date, first: Any
       cumulative volume inside its minute (the close keeps the minute's last);
     * the last trade of every second of the last ``tail_seconds`` (raw trades, a key range from
       the cumulative volume the bars give) — the 1-minute change and the live end of the line.
+
+    ``first``: the day's first trade (``ts``, ``price``, ``cum_volume``); ``plan``: this
+    :func:`edge_plan`, when the caller has made it already.
     """
-    lo, hi = _day_epochs(day)
-    tail_from = last_epoch - tail_seconds
-    edge = tail_from - tail_from % MINUTE
-    bars = _bars(conn, key["code"], key["venue"], day)
-    coarse = width >= MINUTE
+    plan = plan or edge_plan(bars, last_epoch, tail_seconds, width)
+    edge, coarse = plan.edge, plan.coarse
 
     def at(ts: int) -> int:
         return ts if ts >= edge or not coarse else ts - ts % MINUTE + MINUTE - 1
@@ -110,24 +167,20 @@ def _grid_points(conn: sa.Connection, key: dict[str, Any], day: date, first: Any
             closes[(minute + MINUTE - 1) // width] = (last, minute + MINUTE - 1, close)
         points = {cum: (epoch, price) for cum, epoch, price in closes.values()}
     else:
-        points = {cum: (ts, price) for ts, price, cum in conn.execute(_BUCKET_LAST, {**key, "w": width})}
+        points = {cum: (ts, price) for ts, price, cum in reads.buckets(width)}
     points.setdefault(first.cum_volume, (at(first.ts), first.price))
-    for column, pick in ((2, max), (3, min)):           # the high, then the low
-        if not bars:
-            break
-        bar = pick(bars, key=lambda b: b[column])       # the earliest minute with it
-        minute, price, first_cum, last_cum = bar[0], bar[column], bar[6], bar[7]
+    for bar, price in plan.extremes:
+        minute, first_cum, last_cum = bar[0], bar[6], bar[7]
         if coarse and minute < edge:
             inside = (last_cum if price == bar[4] else first_cum if price == bar[1] else
                       next((c for c in range(first_cum + 1, last_cum) if c not in points), None))
             if inside is not None:
                 points.setdefault(inside, (minute + MINUTE - 1, price))
             continue
-        trade = conn.execute(_AT_PRICE, {**key, "lo": first_cum, "hi": last_cum, "price": price}).first()
+        trade = reads.at_price(first_cum, last_cum, price)
         if trade is not None:
             points.setdefault(trade.cum_volume, (at(trade.ts), price))
-    bound = next((b[6] for b in bars if b[0] >= edge), 0)
-    for ts, price, cum in conn.execute(_LAST_PER_SECOND, {**key, "cum": bound, "ts": tail_from}):
+    for ts, price, cum in reads.tail(plan.bound, plan.since):
         points[cum] = (ts, price)
     return [(int(epoch), int(price), int(cum)) for cum, (epoch, price) in sorted(points.items())]
 
@@ -137,7 +190,8 @@ def day_points(repo: Any, code: str, day: date, tail_seconds: int,
     """``(last trade, points, bucket width)`` of ``code``'s KRX day, or None without trades.
 
     ``width_of(first epoch, last epoch)``: the sparkline's bucket width. Points: see
-    :func:`_grid_points` — a day costs its buckets and its last minutes, not its trades.
+    :func:`grid_points` — a day costs its buckets and its last minutes, not its trades.
+    A few statements per symbol: for many symbols on PostgreSQL see :mod:`.grid_reads`.
     """
     last = repo.last_trade(code, day)
     if last is None:
@@ -149,7 +203,8 @@ def day_points(repo: Any, code: str, day: date, tail_seconds: int,
         if first is None:                    # removed meanwhile (retention of an old day)
             return None
         width = width_of(int(first.ts), last_epoch)
-        points = _grid_points(conn, key, day, first, last_epoch, tail_seconds, width)
+        bars = _bars(conn, code, key["venue"], day)
+        points = grid_points(bars, first, last_epoch, tail_seconds, width, _OneSymbol(conn, key))
     return last, points, width
 
 
