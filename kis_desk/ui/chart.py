@@ -346,6 +346,13 @@ class DetailChart(QWidget):
     def redraw(self) -> None:
         self._dirty = False
         self.redraws += 1
+        self._draw()
+        # settle the auto-ranges now, as the scene would at the start of its paint: a range
+        # that changes *during* the paint re-invalidates the axes and costs a second full paint
+        for plot in (self.price_plot, self.volume_plot):
+            plot.getViewBox().prepareForPaint()
+
+    def _draw(self) -> None:
         s = self.series
         n = s.n
         t, p, v = s.t[:n], s.p[:n], s.v[:n]

@@ -3,8 +3,10 @@
 Qt's default delegate asks its model for ~7 roles per cell on every paint; asked of a Python
 model that is ~7 Python calls per cell, which was the largest Python cost left in the GUI thread.
 Here the view's model is C++: ``WatchlistModel`` (all logic, all tests) stays the source, and
-only the cells it signals as changed (``dataChanged``, already per changed cell) are copied in,
-one ``setItemData`` per cell. Paints then never enter Python for text cells.
+only the cells it signals as changed (``dataChanged``, already per changed cell) are copied in.
+The store keeps what it last copied per cell, so a trade's cell costs one ``setData`` per role
+that differs (usually the text alone), not a map of every role. Paints never enter Python for
+text cells.
 
 Rows are always in the source's order; when the source re-sorts, the rows are rewritten and the
 view's persistent indexes (the selection) move with their codes.
@@ -22,6 +24,7 @@ from .watchlist_model import ALERT_ROLE, CODE_ROLE, SPARK_KEY_ROLE, SPARK_ROLE, 
 
 _ROLES = (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.BackgroundRole,
           Qt.ItemDataRole.FontRole)
+_TOOLTIP = Qt.ItemDataRole.ToolTipRole
 _FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
 
 
@@ -32,6 +35,9 @@ class GridStore(QStandardItemModel):
         super().__init__(0, NCOLS, parent)
         self.source = source
         self.copies = 0                    # cells copied in (tests, benchmark)
+        self._items: list[list[QStandardItem]] = []     # [row][column], as placed by _fill
+        self._held: list[list[tuple | None]] = []       # [row][column]: the cell last copied in
+        self._spark_held: list[tuple | None] = []       # [row]: SPARK_KEY_ROLE last copied in
         source.modelReset.connect(self._reset)
         source.dataChanged.connect(self._changed)
         source.layoutChanged.connect(self._relayout)
@@ -46,24 +52,14 @@ class GridStore(QStandardItemModel):
         self.source.sort(column, order)      # the source sorts; _relayout follows
 
     # -- copying ------------------------------------------------------------------------------
-    def _roles(self, r: int, c: int) -> dict[int, Any]:
-        source = self.source
-        row = source.state_at(r)
-        cell = source.cells(r)[c]
-        roles: dict[int, Any] = {role: value for role, value in zip(_ROLES, cell)}
-        roles[Qt.ItemDataRole.ToolTipRole] = COLUMNS[c].tooltip(row, source)
-        roles[ALERT_ROLE] = bool(row.alerts)
-        if c == Col.SPARK:
-            roles[SPARK_KEY_ROLE] = (row.code, row.spark.version, row.prev_close)
-            roles[SPARK_ROLE] = (tuple(row.spark.points), row.prev_close)
-        return roles
-
     def _fill(self) -> None:
         """Every cell, rows in the source's order (reset, re-sort)."""
         self.blockSignals(True)
         try:
+            self._items, self._held, self._spark_held = [], [], []
             for r in range(self.rowCount()):
                 code = self.source.state_at(r).code
+                items = []
                 for c in range(NCOLS):
                     item = self.item(r, c)
                     if item is None:
@@ -72,7 +68,11 @@ class GridStore(QStandardItemModel):
                         item.setData(ALIGNMENTS[c], Qt.ItemDataRole.TextAlignmentRole)
                         self.setItem(r, c, item)
                     item.setData(code, CODE_ROLE)
-                    self.setItemData(self.index(r, c), self._roles(r, c))
+                    items.append(item)
+                self._items.append(items)
+                self._held.append([None] * NCOLS)
+                self._spark_held.append(None)
+                self._copy_row(r, 0, NCOLS - 1)
         finally:
             self.blockSignals(False)
 
@@ -85,18 +85,70 @@ class GridStore(QStandardItemModel):
         self._fill()
         self.endResetModel()
 
+    def _copy_row(self, r: int, left: int, right: int) -> None:
+        """Every role of row ``r``'s cells ``left..right`` (whole-row changes: alerts, feed, palette)."""
+        source = self.source
+        row = source.state_at(r)
+        cells = source.cells(r)
+        items, held = self._items[r], self._held[r]
+        alert = bool(row.alerts)
+        for c in range(left, right + 1):
+            item, cell = items[c], cells[c]
+            for role, value in zip(_ROLES, cell):
+                item.setData(value, role)
+            item.setData(COLUMNS[c].tooltip(row, source), _TOOLTIP)
+            item.setData(alert, ALERT_ROLE)
+            held[c] = cell
+        if left <= Col.SPARK <= right:
+            self._copy_spark(r, row)
+
+    def _copy_spark(self, r: int, row) -> None:
+        key = (row.code, row.spark.version, row.prev_close)
+        if key != self._spark_held[r]:
+            item = self._items[r][Col.SPARK]
+            item.setData(key, SPARK_KEY_ROLE)
+            item.setData((tuple(row.spark.points), row.prev_close), SPARK_ROLE)
+            self._spark_held[r] = key
+
+    def _copy_changed(self, r: int, left: int, right: int) -> int:
+        """Row ``r``'s cells ``left..right`` after trades (the model signals only cells that
+        changed): the roles that differ from what was copied last, and the tooltip."""
+        source = self.source
+        row = source.state_at(r)
+        cells = source.cells(r)
+        items, held = self._items[r], self._held[r]
+        for c in range(left, right + 1):
+            cell, old, item = cells[c], held[c], items[c]
+            if old is None:
+                for role, value in zip(_ROLES, cell):
+                    item.setData(value, role)
+            elif cell != old:
+                for role, value, was in zip(_ROLES, cell, old):
+                    if value is not was and value != was:
+                        item.setData(value, role)
+            item.setData(COLUMNS[c].tooltip(row, source), _TOOLTIP)
+            held[c] = cell
+        if left <= Col.SPARK <= right:
+            self._copy_spark(r, row)
+        return right - left + 1
+
     def _changed(self, top_left: QModelIndex, bottom_right: QModelIndex, _roles=()) -> None:
         if not top_left.isValid() or not bottom_right.isValid():
             return
         top, bottom, left, right = top_left.row(), bottom_right.row(), top_left.column(), bottom_right.column()
+        whole = left == 0 and right == NCOLS - 1      # a touched row or everything: every role
+        copied = 0
         self.blockSignals(True)
         try:
             for r in range(top, bottom + 1):
-                for c in range(left, right + 1):
-                    self.setItemData(self.index(r, c), self._roles(r, c))
+                if whole:
+                    self._copy_row(r, left, right)
+                    copied += NCOLS
+                else:
+                    copied += self._copy_changed(r, left, right)
         finally:
             self.blockSignals(False)
-        self.copies += (bottom - top + 1) * (right - left + 1)
+        self.copies += copied
         self.dataChanged.emit(self.index(top, left), self.index(bottom, right))
 
     def _relayout(self) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import QEvent, QRect, Qt, Signal
+from PySide6.QtGui import QAccessible
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from .grid_columns import COLUMNS, Col
@@ -22,6 +23,20 @@ from .watchlist_model import ALERT_ROLE, CODE_ROLE, WatchlistModel
 ROW_HEIGHT = 18
 #: the periodic re-sort waits this long after the last mouse move, press or wheel over the grid
 CALM_SECONDS = 3.0
+
+
+def column_spans(header: QHeaderView, first: int, last: int) -> list[tuple[int, int]]:
+    """Viewport x ranges ``(x, width)`` of logical sections ``first..last`` (hidden ones left
+    out), adjacent sections merged: one range per visually contiguous piece."""
+    cols = sorted((header.sectionViewportPosition(c), header.sectionSize(c))
+                  for c in range(first, last + 1) if not header.isSectionHidden(c))
+    spans: list[tuple[int, int]] = []
+    for x, width in cols:
+        if spans and spans[-1][0] + spans[-1][1] == x:
+            spans[-1] = (spans[-1][0], spans[-1][1] + width)
+        elif width > 0:
+            spans.append((x, width))
+    return spans
 
 
 class GridView(QTableView):
@@ -89,6 +104,33 @@ class GridView(QTableView):
             self.setItemDelegateForRow(row, self.spark_delegate)
         self._alert_row = row
         self.viewport().update()
+
+    # -- repaint exactly the changed cells ----------------------------------------------------
+    def dataChanged(self, top_left, bottom_right, roles=()) -> None:  # noqa: N802 (Qt API)
+        """Repaint the changed cells' columns where they are *shown*, not their bounding box.
+
+        Qt repaints the rectangle spanning a changed range, in visual order. The default layout
+        moves sections (the sparkline sits between volume and value, ``Column.after``), so the
+        logical run PRICE..TIME that a trade changes spans the sparkline on screen: every flush
+        repainted every row's sparkline too (400 Python delegate paints/s at 2,000 trades/s,
+        for 50 changed lines a second). Here each visually contiguous piece of the range's
+        columns is one update rectangle, exactly the cells' area (Qt's own rectangles reach one
+        pixel into the next column and row, which repainted the unchanged 체결강도 column with
+        every change of its neighbour). The grid has no editors to refresh; with a screen reader
+        active Qt's own slot runs (it also sends the accessibility event)."""
+        if not top_left.isValid() or not bottom_right.isValid() or QAccessible.isActive():
+            super().dataChanged(top_left, bottom_right, roles)
+            return
+        if not self.isVisible():
+            return
+        y = self.rowViewportPosition(top_left.row())
+        bottom = bottom_right.row()
+        height = self.rowViewportPosition(bottom) + self.rowHeight(bottom) - y
+        viewport = self.viewport()
+        if y >= viewport.height() or y + height <= 0:
+            return
+        for x, width in column_spans(self.horizontalHeader(), top_left.column(), bottom_right.column()):
+            viewport.update(QRect(x, y, width, height))
 
     # -- calm re-sort: rows do not move under a user who is pointing at them ----------------
     def viewportEvent(self, event) -> bool:  # noqa: N802

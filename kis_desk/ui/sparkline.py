@@ -9,9 +9,11 @@ selected *and* has an unacknowledged alert (the window sets it for that one row)
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QModelIndex, QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from pyqtgraph.functions import arrayToQPolygonF
 
 from .grid_columns import Col
 from .watchlist_model import ALERT_ROLE, SPARK_KEY_ROLE, SPARK_ROLE
@@ -56,24 +58,26 @@ def downsample(points: tuple[float, ...] | list[float], width: int) -> list[floa
 
 
 def sparkline_polygon(points, rect: QRect, baseline: float | None = None) -> tuple[QPolygonF, float | None]:
-    """The polyline for ``points`` scaled into ``rect``; also the baseline's y (or None)."""
-    values = downsample(points, max(1, rect.width()))
-    lo, hi = min(values), max(values)
+    """The polyline for ``points`` scaled into ``rect``; also the baseline's y (or None).
+
+    Built with numpy straight into the polygon's memory: a ``QPointF`` per point from Python
+    cost ~1 µs each, most of a render."""
+    values = np.asarray(downsample(points, max(1, rect.width())), dtype=float)
+    lo, hi = float(values.min()), float(values.max())
     if baseline is not None:
         lo, hi = min(lo, baseline), max(hi, baseline)
     span = hi - lo
     left, top, w, h = rect.left(), rect.top(), rect.width(), rect.height()
     n = len(values)
     dx = w / (n - 1) if n > 1 else 0.0
+    xs = left + np.arange(n) * dx
     if span <= 0:
         y = top + h / 2
-        poly = QPolygonF([QPointF(left + i * dx, y) for i in range(n)])
-        return poly, (y if baseline is not None else None)
+        return arrayToQPolygonF(xs, np.full(n, float(y))), (y if baseline is not None else None)
     scale = (h - 1) / span
     bottom = top + h - 1
-    poly = QPolygonF([QPointF(left + i * dx, bottom - (v - lo) * scale) for i, v in enumerate(values)])
     base_y = bottom - (baseline - lo) * scale if baseline is not None else None
-    return poly, base_y
+    return arrayToQPolygonF(xs, bottom - (values - lo) * scale), base_y
 
 
 class SparkCache:
