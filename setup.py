@@ -1,19 +1,49 @@
 """Optional compiled hot path; everything else is configured in pyproject.toml.
 
 ``kis_desk/core/_frame_ticks.pyx`` (frame → Ticks, see kis_desk/core/frame_ticks.py) is built
-with Cython when a C compiler is there. ``optional=True``: a machine without one installs all
-the same and runs the pure-Python path (same results, slower).
+with Cython when a C compiler is there. Without Cython or a working compiler the install goes
+on without it (a warning says so) and the pure-Python path runs: same results, slower.
 """
 
+import sys
+
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
-try:
-    from Cython.Build import cythonize
-except ImportError:          # no Cython in the build environment: pure Python
-    ext_modules = []
-else:
-    ext_modules = cythonize(
-        [Extension("kis_desk.core._frame_ticks", ["kis_desk/core/_frame_ticks.pyx"], optional=True)],
-        compiler_directives={"language_level": 3}, quiet=True)
 
-setup(ext_modules=ext_modules)
+class OptionalBuildExt(build_ext):
+    """build_ext that never fails the install: a failed extension is left out."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:  # noqa: BLE001 - no compiler, no headers, …
+            self._skip(exc)
+
+    def build_extension(self, ext: Extension) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # noqa: BLE001
+            self._skip(exc, ext.name)
+
+    @staticmethod
+    def _skip(exc: BaseException, name: str = "the compiled extensions") -> None:
+        print(f"WARNING: not building {name} ({exc}); kis-desk runs its pure-Python path",
+              file=sys.stderr)
+
+
+def _extensions() -> list:
+    try:
+        from Cython.Build import cythonize
+    except ImportError:          # no Cython in the build environment: pure Python
+        return []
+    try:
+        return cythonize(
+            [Extension("kis_desk.core._frame_ticks", ["kis_desk/core/_frame_ticks.pyx"])],
+            compiler_directives={"language_level": 3}, quiet=True)
+    except Exception as exc:  # noqa: BLE001 - a Cython that cannot translate it: pure Python
+        OptionalBuildExt._skip(exc)
+        return []
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
