@@ -1,7 +1,8 @@
 """Optional compiled hot path; everything else is configured in pyproject.toml.
 
-``kis_desk/core/_frame_ticks.pyx`` (frame → Ticks, see kis_desk/core/frame_ticks.py) is built
-with Cython when a C compiler is there. Without Cython or a working compiler the install goes
+``kis_desk/core/_frame_ticks.pyx`` (frame → Ticks, see kis_desk/core/frame_ticks.py) and
+``kis_desk/engine/_detector_step.pyx`` (the move detector's per-trade step, see
+kis_desk/engine/detector_kernel.py) are built with Cython when a C compiler is there. Without Cython or a working compiler the install goes
 on without it (a warning says so) and the pure-Python path runs: same results, slower.
 """
 
@@ -39,7 +40,8 @@ def _extensions() -> list:
         return []
     try:
         return cythonize(
-            [Extension("kis_desk.core._frame_ticks", ["kis_desk/core/_frame_ticks.pyx"])],
+            [Extension("kis_desk.core._frame_ticks", ["kis_desk/core/_frame_ticks.pyx"]),
+             Extension("kis_desk.engine._detector_step", ["kis_desk/engine/_detector_step.pyx"])],
             compiler_directives={"language_level": 3}, quiet=True)
     except Exception as exc:  # noqa: BLE001 - a Cython that cannot translate it: pure Python
         OptionalBuildExt._skip(exc)
