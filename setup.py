@@ -2,7 +2,8 @@
 
 ``kis_desk/core/_frame_ticks.pyx`` (frame → Ticks, see kis_desk/core/frame_ticks.py) and
 ``kis_desk/engine/_detector_step.pyx`` (the move detector's per-trade step, see
-kis_desk/engine/detector_kernel.py) are built with Cython when a C compiler is there. Without Cython or a working compiler the install goes
+kis_desk/engine/detector_kernel.py) and ``kis_desk/engine/storage/_trade_values.pyx`` (the SQLite
+writer's rows, see sqlite_backend.py) are built with Cython when a C compiler is there. Without Cython or a working compiler the install goes
 on without it (a warning says so) and the pure-Python path runs: same results, slower.
 """
 
@@ -41,7 +42,9 @@ def _extensions() -> list:
     try:
         return cythonize(
             [Extension("kis_desk.core._frame_ticks", ["kis_desk/core/_frame_ticks.pyx"]),
-             Extension("kis_desk.engine._detector_step", ["kis_desk/engine/_detector_step.pyx"])],
+             Extension("kis_desk.engine._detector_step", ["kis_desk/engine/_detector_step.pyx"]),
+             Extension("kis_desk.engine.storage._trade_values",
+                       ["kis_desk/engine/storage/_trade_values.pyx"])],
             compiler_directives={"language_level": 3}, quiet=True)
     except Exception as exc:  # noqa: BLE001 - a Cython that cannot translate it: pure Python
         OptionalBuildExt._skip(exc)

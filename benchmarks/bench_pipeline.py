@@ -5,8 +5,9 @@
   ratio = our trades/s ÷ bare trades/s (goal ≥ 0.5), and CPU µs per trade of the whole process
   (``getrusage``: every thread, plus any child process reaped meanwhile) from the first trade to
   the last one received (bare) or committed (ours). The collector runs twice per round: with the
-  compiled frame decoder (kis_desk/core/_frame_ticks.pyx) when it is built, and with the
-  pure-Python decoder (``before``), alternating so load changes hit both.
+  compiled kernels (frame decoder kis_desk/core/_frame_ticks.pyx, detector step
+  kis_desk/engine/_detector_step.pyx) when they are built, and pure Python (what runs without a
+  C compiler), alternating so load changes hit both.
 * latency: the stream paced at 2,000 and 20,000 trades/s; trade sent by the server → row
   committed in SQLite, p50/p99 (goal p99 < 100 ms at 2,000/s).
 * resubscribe: simulator drops every socket; time until every symbol is acknowledged again
@@ -74,6 +75,24 @@ def _paths(tmp: str) -> UserPaths:
     return UserPaths(base / "data", base / "logs", base / "config")
 
 
+def _use_compiled(compiled: bool) -> Any:
+    """Run the compiled kernels (frame decoder, detector step) when built, or the pure-Python
+    ones (``compiled=False``: the tree as it runs without a C compiler); returns the undo."""
+    from kis_desk.core.frame_ticks import FRAME_TICKS
+    from kis_desk.engine.detector import MoveDetector
+    from kis_desk.engine.detector_window import SymbolState
+    from kis_desk.feed import session as feed_session
+
+    saved = feed_session.FRAME_TICKS, MoveDetector._one, MoveDetector._state_class
+    if not compiled:
+        feed_session.FRAME_TICKS = None
+        MoveDetector._one, MoveDetector._state_class = MoveDetector._one_python, SymbolState
+
+    def restore() -> None:
+        feed_session.FRAME_TICKS, MoveDetector._one, MoveDetector._state_class = saved
+    return restore
+
+
 def _cpu_now() -> float:
     """CPU seconds of this process (all threads) and of its reaped children."""
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -114,10 +133,7 @@ async def _collector_receive(frames: list[tuple[str, int]], n_trades: int, tmp: 
                              rate: float | None = None, compiled: bool = True) -> dict[str, Any]:
     """Our pipeline on the same stream: time (and CPU) from the first tick to the last row
     committed. ``compiled=False``: the feed decodes with the pure-Python path."""
-    from kis_desk.core.frame_ticks import FRAME_TICKS
-    from kis_desk.feed import session as feed_session
-
-    feed_session.FRAME_TICKS = FRAME_TICKS if compiled else None
+    restore = _use_compiled(compiled)
     server = _server(frames, rate) if rate is None else BurstServer(
         frames, rate=rate, expected_subscriptions=len(CODES))
     await server.start()
@@ -162,7 +178,7 @@ async def _collector_receive(frames: list[tuple[str, int]], n_trades: int, tmp: 
     finally:
         await collector.stop()
         await server.stop()
-        feed_session.FRAME_TICKS = FRAME_TICKS
+        restore()
     return {"elapsed": elapsed, "cpu": cpu, "latencies_ms": latencies,
             "stored": collector.writer.stats().stored}
 
@@ -170,11 +186,9 @@ async def _collector_receive(frames: list[tuple[str, int]], n_trades: int, tmp: 
 async def _feed_receive(frames: list[tuple[str, int]], n_trades: int, compiled: bool = True) -> float:
     """The feed alone (socket → decode → Tick → on_ticks), to show where the time goes."""
     from kis_desk.config import AppCredential, Secret, custom_environment
-    from kis_desk.core.frame_ticks import FRAME_TICKS
-    from kis_desk.feed import session as feed_session
     from kis_desk.feed.manager import FeedManager
 
-    feed_session.FRAME_TICKS = FRAME_TICKS if compiled else None
+    restore = _use_compiled(compiled)
 
     server = _server(frames)
     await server.start()
@@ -198,7 +212,7 @@ async def _feed_receive(frames: list[tuple[str, int]], n_trades: int, compiled: 
     finally:
         await feed.stop()
         await server.stop()
-        feed_session.FRAME_TICKS = FRAME_TICKS
+        restore()
 
 
 async def _ingest(quick: bool, tmp: str) -> list[dict[str, Any]]:
@@ -231,7 +245,7 @@ async def _ingest(quick: bool, tmp: str) -> list[dict[str, Any]]:
     med = {k: statistics.median(v) for k, v in rate.items()}
     cpu = {k: statistics.median(v) for k, v in cpu_us.items()}
     b = med["bare"]
-    decoder = "compiled decoder" if compiled else "pure-Python decoder: extension not built"
+    decoder = "compiled kernels" if compiled else "pure Python: extensions not built"
     rows = [
         {"metric": f"bare websockets receive (producer: {PRODUCER})", "value": b, "unit": "trades/s",
          "cpu_us_per_trade": cpu["bare"], "load_avg": round(load, 2)},
@@ -239,13 +253,13 @@ async def _ingest(quick: bool, tmp: str) -> list[dict[str, Any]]:
          "baseline": b, "ratio": med["feed"] / b},
     ]
     if compiled:
-        rows.append({"metric": "feed only (decode → Tick; pure-Python decoder)", "value": med["feed_py"],
+        rows.append({"metric": "feed only (decode → Tick; pure Python)", "value": med["feed_py"],
                      "unit": "trades/s", "baseline": b, "ratio": med["feed_py"] / b})
     rows.append({"metric": f"collector ingest (parse+detect+store; {decoder})", "value": med["ours"],
                  "unit": "trades/s", "baseline": b, "ratio": med["ours"] / b, "goal": ">= 0.5",
                  "cpu_us_per_trade": cpu["ours"], "bare_cpu_us_per_trade": cpu["bare"]})
     if compiled:
-        rows.append({"metric": "collector ingest (parse+detect+store; pure-Python decoder)",
+        rows.append({"metric": "collector ingest (parse+detect+store; pure Python)",
                      "value": med["ours_py"], "unit": "trades/s", "baseline": b,
                      "ratio": med["ours_py"] / b, "goal": ">= 0.5", "cpu_us_per_trade": cpu["ours_py"],
                      "bare_cpu_us_per_trade": cpu["bare"]})
