@@ -3,7 +3,7 @@ same alerts, counters and window state on the same arrivals (in order, late, dup
 out of order, across business dates, with overrides changed mid-stream).
 
 test_detector.py checks the detector against a brute-force reference with whichever step is
-built; run it with ``KIS_DESK_PURE_PYTHON=1`` for the Python one (the CI script does both).
+built; ``KIS_DESK_PURE_PYTHON=1`` runs it (and everything else) on the Python one.
 """
 
 from __future__ import annotations
