@@ -2,7 +2,12 @@
 
 * ingest: the same pre-built stream (burst_server) consumed by a bare ``websockets`` receive
   loop vs by the whole collector (decode → Tick → detector → bus → writer committed to SQLite);
-  ratio = our trades/s ÷ bare trades/s (goal ≥ 0.5).
+  ratio = our trades/s ÷ bare trades/s (goal ≥ 0.5), and CPU µs per trade of the whole process
+  (``getrusage``: every thread, plus any child process reaped meanwhile) from the first trade to
+  the last one received (bare) or committed (ours). The collector runs twice per round: with the
+  compiled kernels (frame decoder kis_desk/core/_frame_ticks.pyx, detector step
+  kis_desk/engine/_detector_step.pyx) when they are built, and pure Python (what runs without a
+  C compiler), alternating so load changes hit both.
 * latency: the stream paced at 2,000 and 20,000 trades/s; trade sent by the server → row
   committed in SQLite, p50/p99 (goal p99 < 100 ms at 2,000/s).
 * resubscribe: simulator drops every socket; time until every symbol is acknowledged again
@@ -17,7 +22,8 @@
   SQLite writer in one process) at the demo's 200 trades/s and at 2,000 trades/s: CPU % of one
   core (``getrusage`` of the process) and µs of CPU per stored trade, with the simulator's old
   10 ms market step measured in the same run as the baseline (issue 14).
-  ``python -m benchmarks.bench_pipeline --headless`` runs only this part.
+  ``python -m benchmarks.bench_pipeline --headless`` runs only this part, ``--ingest`` only the
+  ingest part.
 """
 
 from __future__ import annotations
@@ -69,7 +75,31 @@ def _paths(tmp: str) -> UserPaths:
     return UserPaths(base / "data", base / "logs", base / "config")
 
 
-async def _bare_receive(frames: list[tuple[str, int]]) -> float:
+def _use_compiled(compiled: bool) -> Any:
+    """Run the compiled kernels (frame decoder, detector step) when built, or the pure-Python
+    ones (``compiled=False``: the tree as it runs without a C compiler); returns the undo."""
+    from kis_desk.core.frame_ticks import FRAME_TICKS
+    from kis_desk.engine.detector import MoveDetector
+    from kis_desk.engine.detector_window import SymbolState
+    from kis_desk.feed import session as feed_session
+
+    saved = feed_session.FRAME_TICKS, MoveDetector._one, MoveDetector._state_class
+    if not compiled:
+        feed_session.FRAME_TICKS = None
+        MoveDetector._one, MoveDetector._state_class = MoveDetector._one_python, SymbolState
+
+    def restore() -> None:
+        feed_session.FRAME_TICKS, MoveDetector._one, MoveDetector._state_class = saved
+    return restore
+
+
+def _cpu_now() -> float:
+    """CPU seconds of this process (all threads) and of its reaped children."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+async def _bare_receive(frames: list[tuple[str, int]], cpu: list[float] | None = None) -> float:
     """Baseline: approval + subscribe + a bare recv loop counting data frames."""
     server = _server(frames)
     await server.start()
@@ -84,20 +114,26 @@ async def _bare_receive(frames: list[tuple[str, int]]) -> float:
             expected = len(frames)
             got = 0
             first = 0.0
+            cpu0 = 0.0
             while got < expected:
                 msg = await ws.recv(decode=False)
                 if msg[:1] == b"0":
                     if got == 0:
-                        first = time.perf_counter()
+                        first, cpu0 = time.perf_counter(), _cpu_now()
                     got += 1
-            return time.perf_counter() - first
+            elapsed = time.perf_counter() - first
+            if cpu is not None:
+                cpu.append(_cpu_now() - cpu0)
+            return elapsed
     finally:
         await server.stop()
 
 
 async def _collector_receive(frames: list[tuple[str, int]], n_trades: int, tmp: str,
-                             rate: float | None = None) -> dict[str, Any]:
-    """Our pipeline on the same stream: time from the first tick to the last row committed."""
+                             rate: float | None = None, compiled: bool = True) -> dict[str, Any]:
+    """Our pipeline on the same stream: time (and CPU) from the first tick to the last row
+    committed. ``compiled=False``: the feed decodes with the pure-Python path."""
+    restore = _use_compiled(compiled)
     server = _server(frames, rate) if rate is None else BurstServer(
         frames, rate=rate, expected_subscriptions=len(CODES))
     await server.start()
@@ -113,9 +149,12 @@ async def _collector_receive(frames: list[tuple[str, int]], n_trades: int, tmp: 
             for j in range(0, len(payload), 46):
                 frame_of[(payload[j], int(payload[j + 13]))] = i
 
+    cpu0: list[float] = []
+
     def on_event(event: Any) -> None:
         if isinstance(event, TicksEvent) and not first:
             first.append(time.perf_counter())
+            cpu0.append(_cpu_now())
 
     def on_committed(batch: Any, commit_wall: float) -> None:
         if rate is None or isinstance(batch, int):
@@ -135,16 +174,21 @@ async def _collector_receive(frames: list[tuple[str, int]], n_trades: int, tmp: 
                 raise TimeoutError("collector did not store the stream within 300 s")
             await asyncio.sleep(0.005)
         elapsed = time.perf_counter() - first[0]
+        cpu = _cpu_now() - cpu0[0]
     finally:
         await collector.stop()
         await server.stop()
-    return {"elapsed": elapsed, "latencies_ms": latencies, "stored": collector.writer.stats().stored}
+        restore()
+    return {"elapsed": elapsed, "cpu": cpu, "latencies_ms": latencies,
+            "stored": collector.writer.stats().stored}
 
 
-async def _feed_receive(frames: list[tuple[str, int]], n_trades: int) -> float:
+async def _feed_receive(frames: list[tuple[str, int]], n_trades: int, compiled: bool = True) -> float:
     """The feed alone (socket → decode → Tick → on_ticks), to show where the time goes."""
     from kis_desk.config import AppCredential, Secret, custom_environment
     from kis_desk.feed.manager import FeedManager
+
+    restore = _use_compiled(compiled)
 
     server = _server(frames)
     await server.start()
@@ -168,24 +212,58 @@ async def _feed_receive(frames: list[tuple[str, int]], n_trades: int) -> float:
     finally:
         await feed.stop()
         await server.stop()
+        restore()
 
 
 async def _ingest(quick: bool, tmp: str) -> list[dict[str, Any]]:
+    from kis_desk.core.frame_ticks import IMPLEMENTATION
+
     n = 40_000 if quick else 200_000
     frames = make_frames(CODES, n)
-    bare, feed_only, ours = [], [], []
+    compiled = IMPLEMENTATION == "compiled"
+    rate: dict[str, list[float]] = {}
+    cpu_us: dict[str, list[float]] = {}
+
+    def note(key: str, elapsed: float, cpu: float | None = None) -> None:
+        rate.setdefault(key, []).append(n / elapsed)
+        if cpu is not None:
+            cpu_us.setdefault(key, []).append(cpu / n * 1e6)
+
+    load0 = os.getloadavg()[0]
     for _ in range(1 if quick else 3):
-        bare.append(n / await _bare_receive(frames))
-        feed_only.append(n / await _feed_receive(frames, n))
-        ours.append(n / (await _collector_receive(frames, n, tmp))["elapsed"])
-    b, f, o = statistics.median(bare), statistics.median(feed_only), statistics.median(ours)
-    return [
-        {"metric": f"bare websockets receive (producer: {PRODUCER})", "value": b, "unit": "trades/s"},
-        {"metric": "feed only (decode → Tick)", "value": f, "unit": "trades/s", "baseline": b,
-         "ratio": f / b},
-        {"metric": "collector ingest (parse+detect+store)", "value": o, "unit": "trades/s",
-         "baseline": b, "ratio": o / b, "goal": ">= 0.5"},
+        bare_cpu: list[float] = []
+        note("bare", await _bare_receive(frames, bare_cpu), bare_cpu[0])
+        note("feed", await _feed_receive(frames, n, compiled))
+        if compiled:
+            note("feed_py", await _feed_receive(frames, n, False))
+        r = await _collector_receive(frames, n, tmp, compiled=compiled)
+        note("ours", r["elapsed"], r["cpu"])
+        if compiled:
+            r = await _collector_receive(frames, n, tmp, compiled=False)
+            note("ours_py", r["elapsed"], r["cpu"])
+    load = (load0 + os.getloadavg()[0]) / 2
+    med = {k: statistics.median(v) for k, v in rate.items()}
+    cpu = {k: statistics.median(v) for k, v in cpu_us.items()}
+    b = med["bare"]
+    decoder = "compiled kernels" if compiled else "pure Python: extensions not built"
+    rows = [
+        {"metric": f"bare websockets receive (producer: {PRODUCER})", "value": b, "unit": "trades/s",
+         "cpu_us_per_trade": cpu["bare"], "load_avg": round(load, 2)},
+        {"metric": f"feed only (decode → Tick; {decoder})", "value": med["feed"], "unit": "trades/s",
+         "baseline": b, "ratio": med["feed"] / b},
     ]
+    if compiled:
+        rows.append({"metric": "feed only (decode → Tick; pure Python)", "value": med["feed_py"],
+                     "unit": "trades/s", "baseline": b, "ratio": med["feed_py"] / b})
+    rows.append({"metric": f"collector ingest (parse+detect+store; {decoder})", "value": med["ours"],
+                 "unit": "trades/s", "baseline": b, "ratio": med["ours"] / b, "goal": ">= 0.5",
+                 "cpu_us_per_trade": cpu["ours"], "bare_cpu_us_per_trade": cpu["bare"]})
+    if compiled:
+        rows.append({"metric": "collector ingest (parse+detect+store; pure Python)",
+                     "value": med["ours_py"], "unit": "trades/s", "baseline": b,
+                     "ratio": med["ours_py"] / b, "goal": ">= 0.5", "cpu_us_per_trade": cpu["ours_py"],
+                     "bare_cpu_us_per_trade": cpu["bare"]})
+    return rows
 
 
 async def _latency(quick: bool, tmp: str) -> list[dict[str, Any]]:
@@ -409,7 +487,8 @@ def run(quick: bool = False, parts: tuple[str, ...] | None = None) -> dict[str, 
 
 if __name__ == "__main__":
     report = run(quick="--quick" in os.sys.argv,
-                 parts=("headless",) if "--headless" in os.sys.argv else None)
+                 parts=("headless",) if "--headless" in os.sys.argv
+                 else ("ingest",) if "--ingest" in os.sys.argv else None)
     for r in report["results"]:
         print(r)
     print(json.dumps(report, default=str))

@@ -312,6 +312,24 @@ def _check_kis_desk() -> str:
     return f"{len(names)} modules import"
 
 
+def _check_frame_decoder() -> str:
+    """The compiled frame decoder (a binary PyInstaller must carry) gives the Python path's ticks."""
+    from kis_desk.core.frame_ticks import FRAME_TICKS, IMPLEMENTATION, frame_ticks_python
+    from kis_desk.protocol.codec import build_data_frame
+
+    fields = ("005930^112616^62700^2^400^0.64^62700.41^62700^63000^62300^62700^62600^125^9694968^"
+              "607878273600^25807^15918^-9889^93.01^4614191^4291558^1^0.45^63.03^090013^3^0^090646^"
+              "5^-300^100741^2^400^20230324^20^N^71292^244009^2795345^2044512^0.16^5367918^180.61^0^"
+              "^62700").split("^")
+    raw = build_data_frame("H0STCNT0", [fields, fields]).encode()
+    expected = frame_ticks_python(raw, "H0STCNT0", 1.0, "krx")
+    if expected is None or len(expected) != 2:
+        raise RuntimeError("the Python frame decoder rejected a valid frame")
+    if FRAME_TICKS is not None and FRAME_TICKS(raw, "H0STCNT0", 1.0, "krx") != expected:
+        raise RuntimeError("compiled and Python frame decoders disagree")
+    return IMPLEMENTATION
+
+
 CHECKS: dict[str, Callable[[], str]] = {
     "qt": _check_qt,
     "pyqtgraph": _check_pyqtgraph,
@@ -326,6 +344,7 @@ CHECKS: dict[str, Callable[[], str]] = {
     "resources": _check_resources,
     "single_instance": _check_single_instance,
     "kis_desk_modules": _check_kis_desk,
+    "frame_decoder": _check_frame_decoder,
 }
 
 

@@ -117,6 +117,9 @@ def test_frozen_probe(bundle: Path, tmp_path: Path) -> None:
                                     "keyring", "crypto", "holidays", "resources", "single_instance"}
     # The bundle's resources are used, not the checkout's.
     assert str(bundle) in report["items"]["resources"]["detail"]
+    # The compiled frame decoder travels with the bundle when the checkout has it built.
+    from kis_desk.core.frame_ticks import IMPLEMENTATION
+    assert report["items"]["frame_decoder"]["detail"] == IMPLEMENTATION
 
 
 @pytest.mark.slow

@@ -100,6 +100,7 @@ from ..core.events import AlertEvent
 from ..core.ticks import Tick
 from .detector_alerts import LATE_AFTER_S, SOURCE_JOURNAL, AlertBook, now_utc
 from .detector_late import LateTrades
+from .detector_kernel import COMPILED_ONE, STATE, bind
 from .detector_window import DOWN, UP, Params, SymbolState, rebuild_window, restart_window
 
 
@@ -260,7 +261,11 @@ class MoveDetector(AlertBook, LateTrades):
     def on_tick(self, tick: Tick) -> list[AlertEvent]:
         return self.process((tick,))
 
-    def _one(self, tick: Tick) -> list[AlertEvent] | None:
+    #: per-symbol state class: SymbolState, or its compiled twin (detector_kernel)
+    _state_class: type = STATE
+
+    def _one_python(self, tick: Tick) -> list[AlertEvent] | None:
+        """One trade in exchange order (the hot path); ``_one`` is this or its compiled twin."""
         code = tick.stock_code
         ts = tick.timestamp
         st = self._states.get(code)
@@ -367,6 +372,10 @@ class MoveDetector(AlertBook, LateTrades):
                     alerts.append(a)
         return alerts
 
+    _one = COMPILED_ONE if COMPILED_ONE is not None else _one_python
+
+
+bind(MoveDetector._one_python)
 
 __all__ = ["DEFAULT_THRESHOLD_PCT", "DEFAULT_WINDOW_SECONDS", "DOWN", "LATE_AFTER_S", "SOURCE_JOURNAL",
            "UP", "MoveDetector", "now_utc"]

@@ -48,6 +48,7 @@ class AlertBook:
     """Mixed into :class:`~kis_desk.engine.detector.MoveDetector` (its state and counters)."""
 
     _states: dict[str, SymbolState]
+    _state_class: type = SymbolState                        # the detector may use its compiled twin
     _ids: set[str]                                          # alert ids raised (or seeded)
     _seeded: dict[tuple[str, date], list[tuple[str, int, int]]]
     _names: Callable[[str], str] | None
@@ -79,7 +80,7 @@ class AlertBook:
         return n
 
     def _new_state(self, code: str, day: date) -> SymbolState:
-        st = SymbolState(day)
+        st = self._state_class(day)
         seeded = self._seeded.pop((code, day), None)
         if seeded:
             st.emitted.extend(seeded)

@@ -28,6 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from ..aio import cancel_and_wait
 from ..config import Environment
+from ..core.frame_ticks import FRAME_TICKS
 from ..core.ticks import Tick, ticks_from_records
 from ..protocol.codec import decode_message
 from ..protocol.messages import ControlReply, DataFrame, PingPong, ProtocolError
@@ -308,9 +309,21 @@ class FeedSession(Subscriptions):
         keys = self._keys
         monotonic, wall = time.monotonic, time.time
         data_times = self._data_times
+        fast = FRAME_TICKS        # compiled frame → ticks (None: not built); None back = not handled
         while True:
             raw = await recv(decode=False)
             self._last_frame = monotonic()
+            if fast is not None:
+                ticks = fast(raw, self.tr_id, wall(), self.venue)
+                if ticks is not None:
+                    self.frames += 1
+                    data_times.append(self._last_frame)
+                    self.received += len(ticks)
+                    try:
+                        listener.on_ticks(self, ticks)
+                    except Exception:   # a consumer bug must not cost the connection
+                        log.exception("%s: tick listener failed", self.label)
+                    continue
             msg = decode_message(raw, keys)
             cls = msg.__class__
             if cls is DataFrame:

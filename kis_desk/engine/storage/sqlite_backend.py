@@ -13,6 +13,7 @@ set for new databases).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -59,6 +60,24 @@ SQLITE_MIN_ROWS_PER_STATEMENT = 16
 def sqlite_rows(ticks: Sequence[Tick]) -> list[tuple]:
     """Tick → row in ``layout.TICK_COLUMNS`` order (see :func:`.layout.trade_rows`)."""
     return layout.trade_rows(ticks)
+
+
+def _load_flat_values():
+    """The compiled flat ``trade_rows`` (_trade_values.pyx), or None (not built, or
+    ``KIS_DESK_PURE_PYTHON=1``)."""
+    if os.environ.get("KIS_DESK_PURE_PYTHON") == "1":
+        return None
+    try:
+        from ._trade_values import flat_trade_values  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    venues, sources, parts, kst = layout.VENUE_CODES, layout.SOURCE_CODES, layout.epoch_parts, layout.KST_SECONDS
+    return lambda ticks: flat_trade_values(ticks, venues, sources, parts, kst)
+
+
+#: ticks → the values of their rows one after the other (compiled), or None: build rows in Python.
+FLAT_VALUES = _load_flat_values()
+_WIDTH = len(schema.TICK_COLUMNS)
 
 
 @contextmanager
@@ -159,14 +178,37 @@ class SQLiteBackend(OneConnection):
             inserted += c.executemany(SQLITE_INSERT, rows[i:] if i else rows).rowcount
         return inserted
 
+    def _insert_flat(self, values: list) -> int:
+        """:meth:`_insert_ticks` on the compiled flat values (no row tuples, no flattening)."""
+        c = self.conn
+        assert c is not None
+        w = _WIDTH
+        n = len(values) // w
+        i = inserted = 0
+        for k in self._statement_sizes():
+            if n - i < k:
+                continue
+            full = (n - i) // k * k
+            inserted += c.executemany(self._sql[k], [values[j * w:(j + k) * w]
+                                                     for j in range(i, i + full, k)]).rowcount
+            i += full
+        if i < n:
+            inserted += c.executemany(SQLITE_INSERT, [values[j * w:(j + 1) * w]
+                                                      for j in range(i, n)]).rowcount
+        return inserted
+
     def write(self, ticks: Sequence[Tick], alerts: Sequence[AlertEvent]) -> tuple[int, int]:
-        rows = sqlite_rows(ticks)
+        flat = FLAT_VALUES
+        values = flat(ticks) if flat is not None and ticks else None
+        rows = sqlite_rows(ticks) if values is None else None
         arows = [alert_row(a, True) for a in alerts]
         c = self.conn
         assert c is not None
         inserted = alerts_inserted = 0
         with _write_transaction(c):
-            if rows:
+            if values:
+                inserted = self._insert_flat(values)
+            elif rows:
                 inserted = self._insert_ticks(rows)
             if arows:
                 alerts_inserted = c.executemany(_SQLITE_ALERT, arows).rowcount
