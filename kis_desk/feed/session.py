@@ -305,7 +305,6 @@ class FeedSession(Subscriptions):
 
     async def _read_loop(self, ws: websockets.ClientConnection) -> None:
         recv = ws.recv
-        listener = self.listener
         keys = self._keys
         monotonic, wall = time.monotonic, time.time
         data_times = self._data_times
@@ -318,11 +317,7 @@ class FeedSession(Subscriptions):
                 if ticks is not None:
                     self.frames += 1
                     data_times.append(self._last_frame)
-                    self.received += len(ticks)
-                    try:
-                        listener.on_ticks(self, ticks)
-                    except Exception:   # a consumer bug must not cost the connection
-                        log.exception("%s: tick listener failed", self.label)
+                    self._deliver(ticks)
                     continue
             msg = decode_message(raw, keys)
             cls = msg.__class__
@@ -333,12 +328,7 @@ class FeedSession(Subscriptions):
                     for e in msg.errors:
                         self._protocol_error(e, "")
                 if msg.records and msg.tr_id == self.tr_id:    # frames of a TR left: dropped
-                    ticks = ticks_from_records(msg.records, wall(), venue=self.venue)
-                    self.received += len(ticks)
-                    try:
-                        listener.on_ticks(self, ticks)
-                    except Exception:   # a consumer bug must not cost the connection
-                        log.exception("%s: tick listener failed", self.label)
+                    self._deliver(ticks_from_records(msg.records, wall(), venue=self.venue))
             elif cls is PingPong:
                 self.pingpongs += 1
                 # echo the exact text back at once (§4)
@@ -348,6 +338,14 @@ class FeedSession(Subscriptions):
             else:
                 assert isinstance(msg, ProtocolError)
                 self._protocol_error(msg.reason, msg.excerpt)
+
+    def _deliver(self, ticks: list[Tick]) -> None:
+        """A data frame's trades to the listener, whichever decoder made them."""
+        self.received += len(ticks)
+        try:
+            self.listener.on_ticks(self, ticks)
+        except Exception:   # a consumer bug must not cost the connection
+            log.exception("%s: tick listener failed", self.label)
 
     def _protocol_error(self, reason: str, excerpt: str) -> None:
         self.protocol_errors += 1

@@ -72,7 +72,7 @@ class GridStore(QStandardItemModel):
                 self._items.append(items)
                 self._held.append([None] * NCOLS)
                 self._spark_held.append(None)
-                self._copy_row(r, 0, NCOLS - 1)
+                self._copy(r, 0, NCOLS - 1, True)
         finally:
             self.blockSignals(False)
 
@@ -85,19 +85,27 @@ class GridStore(QStandardItemModel):
         self._fill()
         self.endResetModel()
 
-    def _copy_row(self, r: int, left: int, right: int) -> None:
-        """Every role of row ``r``'s cells ``left..right`` (whole-row changes: alerts, feed, palette)."""
+    def _copy(self, r: int, left: int, right: int, whole: bool) -> None:
+        """Row ``r``'s cells ``left..right``. ``whole`` (a touched row: alerts, feed, palette):
+        every role and the alert flag. Otherwise (trades: the model signals only the cells that
+        changed) only the roles that differ from what was copied last, and the tooltip."""
         source = self.source
         row = source.state_at(r)
         cells = source.cells(r)
         items, held = self._items[r], self._held[r]
         alert = bool(row.alerts)
         for c in range(left, right + 1):
-            item, cell = items[c], cells[c]
-            for role, value in zip(_ROLES, cell):
-                item.setData(value, role)
+            cell, old, item = cells[c], held[c], items[c]
+            if whole or old is None:
+                for role, value in zip(_ROLES, cell):
+                    item.setData(value, role)
+            elif cell != old:
+                for role, value, was in zip(_ROLES, cell, old):
+                    if value is not was and value != was:
+                        item.setData(value, role)
             item.setData(COLUMNS[c].tooltip(row, source), _TOOLTIP)
-            item.setData(alert, ALERT_ROLE)
+            if whole:
+                item.setData(alert, ALERT_ROLE)
             held[c] = cell
         if left <= Col.SPARK <= right:
             self._copy_spark(r, row)
@@ -110,45 +118,18 @@ class GridStore(QStandardItemModel):
             item.setData((tuple(row.spark.points), row.prev_close), SPARK_ROLE)
             self._spark_held[r] = key
 
-    def _copy_changed(self, r: int, left: int, right: int) -> int:
-        """Row ``r``'s cells ``left..right`` after trades (the model signals only cells that
-        changed): the roles that differ from what was copied last, and the tooltip."""
-        source = self.source
-        row = source.state_at(r)
-        cells = source.cells(r)
-        items, held = self._items[r], self._held[r]
-        for c in range(left, right + 1):
-            cell, old, item = cells[c], held[c], items[c]
-            if old is None:
-                for role, value in zip(_ROLES, cell):
-                    item.setData(value, role)
-            elif cell != old:
-                for role, value, was in zip(_ROLES, cell, old):
-                    if value is not was and value != was:
-                        item.setData(value, role)
-            item.setData(COLUMNS[c].tooltip(row, source), _TOOLTIP)
-            held[c] = cell
-        if left <= Col.SPARK <= right:
-            self._copy_spark(r, row)
-        return right - left + 1
-
     def _changed(self, top_left: QModelIndex, bottom_right: QModelIndex, _roles=()) -> None:
         if not top_left.isValid() or not bottom_right.isValid():
             return
         top, bottom, left, right = top_left.row(), bottom_right.row(), top_left.column(), bottom_right.column()
         whole = left == 0 and right == NCOLS - 1      # a touched row or everything: every role
-        copied = 0
         self.blockSignals(True)
         try:
             for r in range(top, bottom + 1):
-                if whole:
-                    self._copy_row(r, left, right)
-                    copied += NCOLS
-                else:
-                    copied += self._copy_changed(r, left, right)
+                self._copy(r, left, right, whole)
         finally:
             self.blockSignals(False)
-        self.copies += copied
+        self.copies += (bottom - top + 1) * (right - left + 1)
         self.dataChanged.emit(self.index(top, left), self.index(bottom, right))
 
     def _relayout(self) -> None:

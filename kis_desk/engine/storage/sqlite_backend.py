@@ -155,31 +155,16 @@ class SQLiteBackend(OneConnection):
             self._sql = {k: _multi_insert(k) for k in self._sizes}
         return self._sizes
 
-    def _insert_ticks(self, rows: list[tuple]) -> int:
-        """All rows in as few statements as possible; returns the rows inserted.
+    def _insert_values(self, values: list) -> int:
+        """Rows given as one flat list of their values (``_WIDTH`` a row: the compiled
+        ``flat_trade_values``, or ``trade_rows`` flattened) in as few statements as possible;
+        returns the rows inserted.
 
         Why: ``executemany`` of a one-row INSERT steps SQLite once per row, and every step
         releases and re-takes the GIL; while the event loop thread is busy, each re-take can
         wait a whole switch interval (5 ms). A multi-row INSERT does the same work (same
         ``ON CONFLICT DO NOTHING`` per row) in one step per hundreds of rows, with the B-tree
         work running outside the GIL."""
-        c = self.conn
-        assert c is not None
-        n = len(rows)
-        i = inserted = 0
-        for k in self._statement_sizes():
-            if n - i < k:
-                continue
-            full = (n - i) // k * k
-            inserted += c.executemany(self._sql[k], [list(chain.from_iterable(rows[j:j + k]))
-                                                     for j in range(i, i + full, k)]).rowcount
-            i += full
-        if i < n:
-            inserted += c.executemany(SQLITE_INSERT, rows[i:] if i else rows).rowcount
-        return inserted
-
-    def _insert_flat(self, values: list) -> int:
-        """:meth:`_insert_ticks` on the compiled flat values (no row tuples, no flattening)."""
         c = self.conn
         assert c is not None
         w = _WIDTH
@@ -199,17 +184,19 @@ class SQLiteBackend(OneConnection):
 
     def write(self, ticks: Sequence[Tick], alerts: Sequence[AlertEvent]) -> tuple[int, int]:
         flat = FLAT_VALUES
-        values = flat(ticks) if flat is not None and ticks else None
-        rows = sqlite_rows(ticks) if values is None else None
+        if not ticks:
+            values: list = []
+        elif flat is not None:
+            values = flat(ticks)
+        else:
+            values = list(chain.from_iterable(sqlite_rows(ticks)))
         arows = [alert_row(a, True) for a in alerts]
         c = self.conn
         assert c is not None
         inserted = alerts_inserted = 0
         with _write_transaction(c):
             if values:
-                inserted = self._insert_flat(values)
-            elif rows:
-                inserted = self._insert_ticks(rows)
+                inserted = self._insert_values(values)
             if arows:
                 alerts_inserted = c.executemany(_SQLITE_ALERT, arows).rowcount
         return inserted, alerts_inserted
