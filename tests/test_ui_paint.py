@@ -192,8 +192,7 @@ def test_grid_store_holds_what_the_model_shows_and_copies_only_changed_cells(qtb
 
     store = GridStore(model)
     roles = (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.BackgroundRole,
-             Qt.ItemDataRole.FontRole, Qt.ItemDataRole.TextAlignmentRole, Qt.ItemDataRole.ToolTipRole,
-             CODE_ROLE, ALERT_ROLE)
+             Qt.ItemDataRole.FontRole, Qt.ItemDataRole.TextAlignmentRole, CODE_ROLE, ALERT_ROLE)
 
     def same() -> bool:
         return all(store.index(r, c).data(role) == model.index(r, c).data(role)
@@ -221,3 +220,32 @@ def test_grid_store_holds_what_the_model_shows_and_copies_only_changed_cells(qtb
     assert view.selectionModel().selectedRows()[0].data(CODE_ROLE) == "035420"
     model.set_codes(CODES[:3])
     assert store.rowCount() == 3 and same()
+
+
+def test_grid_tooltips_come_from_the_source_when_the_pointer_rests_on_a_cell(qtbot, model):
+    """The C++ store holds no tooltips (computing one per copied cell cost more than the copy):
+    the view asks the source model for the cell under the pointer."""
+    from PySide6.QtCore import QEvent, QPoint
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QToolTip
+
+    from kis_desk.ui.grid_view import GridView
+
+    view = GridView(model)
+    view.resize(1000, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    model.on_ticks([tick(c, 10_100, second=1, cum=1) for c in CODES])
+    model.flush()
+    row = model.row_of("000660")
+    assert view.store.index(row, Col.VALUE).data(Qt.ItemDataRole.ToolTipRole) is None
+    want = model.index(row, Col.VALUE).data(Qt.ItemDataRole.ToolTipRole)
+    assert want
+    at = view.visualRect(view.store.index(row, Col.VALUE)).center()
+    QApplication.sendEvent(view.viewport(), QHelpEvent(QEvent.Type.ToolTip, at, view.viewport().mapToGlobal(at)))
+    qtbot.waitUntil(QToolTip.isVisible, timeout=2000)
+    assert QToolTip.text() == want
+    outside = QPoint(5, view.viewport().height() - 2)          # below the last row: no cell
+    QApplication.sendEvent(view.viewport(), QHelpEvent(QEvent.Type.ToolTip, outside,
+                                                       view.viewport().mapToGlobal(outside)))
+    qtbot.waitUntil(lambda: not QToolTip.isVisible(), timeout=2000)

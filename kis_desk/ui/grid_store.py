@@ -6,7 +6,8 @@ Here the view's model is C++: ``WatchlistModel`` (all logic, all tests) stays th
 only the cells it signals as changed (``dataChanged``, already per changed cell) are copied in.
 The store keeps what it last copied per cell, so a trade's cell costs one ``setData`` per role
 that differs (usually the text alone), not a map of every role. Paints never enter Python for
-text cells.
+text cells. Tooltips are not copied: the view asks the source when the pointer rests on a cell
+(``GridView.viewportEvent``), instead of every copy computing text nobody may ever see.
 
 Rows are always in the source's order; when the source re-sorts, the rows are rewritten and the
 view's persistent indexes (the selection) move with their codes.
@@ -19,12 +20,11 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 
-from .grid_columns import ALIGNMENTS, COLUMNS, NCOLS, Col
+from .grid_columns import ALIGNMENTS, NCOLS, Col
 from .watchlist_model import ALERT_ROLE, CODE_ROLE, SPARK_KEY_ROLE, SPARK_ROLE, WatchlistModel
 
 _ROLES = (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.BackgroundRole,
           Qt.ItemDataRole.FontRole)
-_TOOLTIP = Qt.ItemDataRole.ToolTipRole
 _FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
 
 
@@ -88,7 +88,7 @@ class GridStore(QStandardItemModel):
     def _copy(self, r: int, left: int, right: int, whole: bool) -> None:
         """Row ``r``'s cells ``left..right``. ``whole`` (a touched row: alerts, feed, palette):
         every role and the alert flag. Otherwise (trades: the model signals only the cells that
-        changed) only the roles that differ from what was copied last, and the tooltip."""
+        changed) only the roles that differ from what was copied last."""
         source = self.source
         row = source.state_at(r)
         cells = source.cells(r)
@@ -103,7 +103,6 @@ class GridStore(QStandardItemModel):
                 for role, value, was in zip(_ROLES, cell, old):
                     if value is not was and value != was:
                         item.setData(value, role)
-            item.setData(COLUMNS[c].tooltip(row, source), _TOOLTIP)
             if whole:
                 item.setData(alert, ALERT_ROLE)
             held[c] = cell

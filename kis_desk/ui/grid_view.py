@@ -13,7 +13,7 @@ import time
 
 from PySide6.QtCore import QEvent, QRect, Qt, Signal
 from PySide6.QtGui import QAccessible
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QToolTip
 
 from .grid_columns import COLUMNS, Col
 from .grid_store import GridStore
@@ -145,7 +145,22 @@ class GridView(QTableView):
             self._last_interaction = time.monotonic()
         elif kind == QEvent.Type.Leave:
             self._last_interaction = -1e9     # pointer gone: re-sort at the next tick
+        elif kind == QEvent.Type.ToolTip:
+            self._show_tooltip(event)
+            return True
         return super().viewportEvent(event)
+
+    def _show_tooltip(self, event) -> None:
+        """The cell's tooltip, asked of the source model when the pointer rests on it (the C++
+        store holds no tooltips: computing one per copied cell cost more than the copy)."""
+        index = self.indexAt(event.pos())
+        text = (self.source.index(index.row(), index.column()).data(Qt.ItemDataRole.ToolTipRole)
+                if index.isValid() else None)
+        if text:
+            QToolTip.showText(event.globalPos(), text, self.viewport(), self.visualRect(index))
+        else:
+            QToolTip.hideText()
+            event.ignore()
 
     def interacting(self, now: float | None = None) -> bool:
         """The user is pointing at, dragging over or has a menu open on the grid: a re-sort now
