@@ -45,6 +45,7 @@ from ..market.venues import venue as venue_named
 from ..protocol.messages import ControlReply
 from .backfill import Backfiller
 from .backfill_queue import BackfillScheduler
+from .coalesce import LiveTradeCoalescer
 from .config import FeedConfig
 from .failover import Failover, Routing, route
 from .monitor import FeedMonitor
@@ -84,6 +85,7 @@ class FeedManager(FeedMonitor, VenueFallback, SessionListener):
         self.credentials = list(credentials)
         self.config = config or FeedConfig()
         self._emit = on_ticks
+        self._live_trades = LiveTradeCoalescer(self._emit_live)
         self.bus = bus
         self.last_seen = last_seen
         self.clock = clock
@@ -187,6 +189,7 @@ class FeedManager(FeedMonitor, VenueFallback, SessionListener):
         for p in self.pollers:
             await p.stop()
         await asyncio.gather(*(s.stop() for s in self.sessions), return_exceptions=True)
+        self._live_trades.flush()
         left = await self.scheduler.drain(drain_timeout)
         if self._own_http and self._http is not None:
             await self._http.close()
@@ -376,6 +379,17 @@ class FeedManager(FeedMonitor, VenueFallback, SessionListener):
     def _deliver(self, ticks: Sequence[Tick], source: str) -> None:
         if ticks and ticks[0].venue != self.venue.name:
             return      # fetched on the venue the feed fell back from: another chain
+        if source == SOURCE_WS:
+            if ticks:
+                self._live_trades.add(ticks)      # one call per event-loop pass (coalesce)
+            return
+        self._live_trades.flush()             # live trades read before these keep their place
+        self._emit_now(ticks, source)
+
+    def _emit_live(self, ticks: list[Tick]) -> None:
+        self._emit_now(ticks, SOURCE_WS)
+
+    def _emit_now(self, ticks: Sequence[Tick], source: str) -> None:
         try:
             self._emit(ticks, source)
         except Exception:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -50,6 +51,13 @@ from .writer_state import Counters, Health, Waiters, Work
 log = logging.getLogger(__name__)
 
 CommittedHook = Callable[[Sequence[Tick] | int, float], None]
+
+#: The interpreter's thread switch interval while a writer runs (seconds; CPython's default is
+#: 0.005). The writer thread gives up the GIL inside every SQLite step and the journal's fsync;
+#: taking it back, it waits until the busy event loop thread is made to yield — up to a whole
+#: interval each time, so at 5 ms a burst's batches queued behind those waits (measured: ingest
+#: 60k → 71–80k trades/s with 1 ms). Only ever lowered, never raised.
+WRITER_SWITCH_INTERVAL = 0.001
 
 class TickWriter:
     """Batching, journaling trade writer. See the module docstring for the guarantees.
@@ -104,6 +112,8 @@ class TickWriter:
         if self._started:
             raise RuntimeError("TickWriter already started")
         self._loop = asyncio.get_running_loop()
+        if sys.getswitchinterval() > WRITER_SWITCH_INTERVAL:
+            sys.setswitchinterval(WRITER_SWITCH_INTERVAL)
         await asyncio.to_thread(self.journal.open)
         self._count.recovered = self.journal.pending
         self._started = True
