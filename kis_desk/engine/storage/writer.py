@@ -59,6 +59,7 @@ CommittedHook = Callable[[Sequence[Tick] | int, float], None]
 #: 60k → 71–80k trades/s with 1 ms). Only ever lowered, never raised.
 WRITER_SWITCH_INTERVAL = 0.001
 
+
 class TickWriter:
     """Batching, journaling trade writer. See the module docstring for the guarantees.
 
