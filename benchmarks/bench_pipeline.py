@@ -42,6 +42,7 @@ import aiohttp
 from websockets.asyncio.client import connect
 
 from kis_desk.config import UserPaths
+from kis_desk.core.heap import freeze_startup_heap, thaw_heap
 from kis_desk.engine.collector import Collector, CollectorConfig
 from kis_desk.wiring import build_collector
 from kis_desk.core.events import AlertEvent, Event, TicksEvent
@@ -108,6 +109,7 @@ async def _bare_receive(frames: list[tuple[str, int]], cpu: list[float] | None =
             async with http.post(server.rest_url + "/oauth2/Approval",
                                  json=build_approval_request("k", "s")) as r:
                 approval = (await r.json())["approval_key"]
+        freeze_startup_heap()                 # the same heap as the collector runs with
         async with connect(server.ws_url, ping_interval=None, max_size=None, compression=None) as ws:
             for code in CODES:
                 await ws.send(build_subscription(approval, "H0STCNT0", code))
@@ -127,6 +129,7 @@ async def _bare_receive(frames: list[tuple[str, int]], cpu: list[float] | None =
             return elapsed
     finally:
         await server.stop()
+        thaw_heap()
 
 
 async def _collector_receive(frames: list[tuple[str, int]], n_trades: int, tmp: str,
@@ -166,6 +169,7 @@ async def _collector_receive(frames: list[tuple[str, int]], n_trades: int, tmp: 
 
     collector.bus.subscribe(Event, on_event)
     await collector.start()
+    freeze_startup_heap()                     # as ``kis-desk collect`` and the app do
     collector.writer.on_committed.append(on_committed)
     try:
         deadline = time.perf_counter() + 300
@@ -179,6 +183,7 @@ async def _collector_receive(frames: list[tuple[str, int]], n_trades: int, tmp: 
         await collector.stop()
         await server.stop()
         restore()
+        thaw_heap()
     return {"elapsed": elapsed, "cpu": cpu, "latencies_ms": latencies,
             "stored": collector.writer.stats().stored}
 

@@ -16,6 +16,7 @@ from typing import Any
 from .aio import on_stop_signals
 from .config import UserPaths, credentials_from_env, parse_codes
 from .defaults import DEFAULT_ALERT_STREAM, DEFAULT_TRADE_STREAM, DEFAULT_VENUE
+from .core.heap import freeze_startup_heap, thaw_heap
 from .core.events import ErrorEvent, SessionStateEvent, SubscriptionPlanEvent
 from .engine.collector import Collector, CollectorConfig, ConfigError
 from .engine.storage.stats import human_bytes
@@ -206,6 +207,7 @@ async def run_collect(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     except BaseException:
         undo_signals()
         raise
+    freeze_startup_heap()      # the trade stream's collections walk only what it makes
     log.info("collecting %d symbols (%s); stop with Ctrl-C", len(collector.codes), cfg.env)
     await _log_storage(collector)
     try:
@@ -218,6 +220,7 @@ async def run_collect(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     finally:
         await collector.stop()
         undo_signals()
+        thaw_heap()
     summary = collector.summary()
     for message in fatal:
         print(f"kis-desk collect: {message}", file=sys.stderr)

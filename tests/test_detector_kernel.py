@@ -71,3 +71,21 @@ def test_a_python_state_is_stepped_by_python():
              for i, p in enumerate([1000, 1010, 1060])]
     alerts = d.process(ticks)
     assert [a.direction for a in alerts] == ["up"] and d.processed == 3
+
+
+def test_compiled_window_entries_are_kept_out_of_the_cyclic_gc():
+    """The day's window history holds an entry per trade, of atomic values only: the compiled
+    step untracks each at once instead of leaving it to the next young collection."""
+    import gc
+
+    from kis_desk.core.ticks import Tick
+    from kis_desk.protocol.records import KST
+
+    if detector_kernel.IMPLEMENTATION != "compiled":
+        pytest.skip("compiled step not built")
+    d = MoveDetector(5.0, 60.0)
+    t0 = datetime(2026, 12, 2, 9, 0, tzinfo=KST)
+    d.process([Tick("005930", t0.replace(second=i), 1000 + i, 1, i + 1, None, None, None, 0.0, "ws")
+               for i in range(5)])
+    hist = d._states["005930"].hist
+    assert len(hist) == 5 and not any(gc.is_tracked(e) for e in hist)

@@ -174,6 +174,19 @@ def test_timestamps_are_the_shared_objects(impl):
     assert (b[0].received_at, b[0].venue, b[0].source) == (2.0, "nxt", "ws")
 
 
+def test_compiled_ticks_are_kept_out_of_the_cyclic_gc():
+    """Every value of a Tick is atomic, so it can be in no cycle: the compiled decoder untracks
+    it (CPython would never untrack a tuple subclass by itself), and collections triggered by
+    the trade stream no longer re-visit every trade waiting in the writer's queue."""
+    import gc
+
+    if COMPILED is None:
+        pytest.skip("compiled kernel not built (no C compiler when installed)")
+    ticks = COMPILED(frame(record(), record(f1="090001")), TR, 1.0, "krx")
+    assert ticks and not any(gc.is_tracked(t) for t in ticks)
+    assert same(ticks, reference(frame(record(), record(f1="090001")), received_at=1.0))
+
+
 # -- properties -------------------------------------------------------------------------------
 
 digits = st.integers(min_value=0, max_value=10**20).map(str)

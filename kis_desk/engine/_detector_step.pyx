@@ -13,6 +13,10 @@ from collections import deque
 from cpython.ref cimport PyObject
 from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
 
+
+cdef extern from "Python.h":
+    void PyObject_GC_UnTrack(void *op)
+
 cdef object _UP = None
 cdef object _DOWN = None
 cdef object _python_one = None
@@ -99,6 +103,10 @@ def one(self, tick):
 
     entry = (ts, price, cum, <object>PyTuple_GET_ITEM(tick, 9), <object>PyTuple_GET_ITEM(tick, 11),
              cum - <object>PyTuple_GET_ITEM(tick, 3))
+    # atomic values only (datetime, int, str): in no cycle, so kept out of the cyclic GC at
+    # once: the day's window history holds one per trade, and each would otherwise be
+    # visited by the next young-generation collection before CPython untracked it
+    PyObject_GC_UnTrack(<void *>entry)
     cdef list hist = st.hist
     hist.append(entry)
     mins, maxs = st.mins, st.maxs

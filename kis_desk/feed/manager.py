@@ -298,20 +298,9 @@ class FeedManager(FeedMonitor, VenueFallback, SessionListener):
 
     # -- session callbacks (SessionListener) ---------------------------------------------------
     def on_ticks(self, session: FeedSession, ticks: list[Tick]) -> None:
-        symbols = self.symbols
-        for t in ticks:
-            sym = symbols.get(t.stock_code)
-            if sym is None:
-                continue      # unsubscribed a moment ago; keep no state for it
-            start = t.cum_volume - t.volume
-            if sym.resync:
-                sym.resync = False
-                sym.live_from = start
-            elif sym.last_cum is not None and start > sym.last_cum:
-                self.gaps_detected_live += 1
-                sym.live_from = start
-                self.scheduler.request_gap(sym.code, sym.last_cum)
-            sym.advance(t.cum_volume)
+        for code, last_cum in self.symbols.follow_live(ticks):
+            self.gaps_detected_live += 1
+            self.scheduler.request_gap(code, last_cum)
         self._business_date = ticks[-1].timestamp.date()
         self._deliver(ticks, SOURCE_WS)
 

@@ -18,6 +18,8 @@ import gc
 
 from PySide6.QtCore import QObject, QTimer
 
+from ..core.heap import freeze_startup_heap, thaw_heap
+
 
 class GuiThreadGarbageCollector(QObject):
     """Disables automatic GC while alive and collects from a timer on the GUI thread."""
@@ -37,8 +39,7 @@ class GuiThreadGarbageCollector(QObject):
 
     def _freeze_startup(self) -> None:
         if self._timer.isActive() and not self._frozen:
-            gc.collect()
-            gc.freeze()
+            freeze_startup_heap()
             self._frozen = True
 
     def check(self) -> None:
@@ -52,7 +53,7 @@ class GuiThreadGarbageCollector(QObject):
     def stop(self) -> None:
         self._timer.stop()
         if self._frozen:
-            gc.unfreeze()
+            thaw_heap()
             self._frozen = False
         gc.collect()
         if self._was_enabled:
