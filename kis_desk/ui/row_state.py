@@ -119,13 +119,6 @@ def symbol_flags(info: object | None) -> tuple[str, ...]:
     return tuple(flags)
 
 
-def tick_venue(t: Tick) -> str:
-    """The venue badge's source. A trade's ``Tick.state`` is not read here: whether a symbol
-    is halted or in VI is the engine's word (``MarketStateEvent``, set by the model), since the
-    print that ends a VI says VI when the VI is over."""
-    return t.venue or ""
-
-
 class RowState:
     """Everything shown for one symbol (plain Python: updated per tick, read per paint)."""
 
@@ -166,37 +159,62 @@ class RowState:
         self.market: MarketStateEvent | None = None   # halted / in VI now (the engine's event)
         self.flags: tuple[str, ...] = ()   # symbol-directory flags (admin/caution/warning/danger/halted)
 
-    def apply(self, t: Tick, now: float) -> None:
-        """One trade. Back-filled trades older than the current one only feed history."""
+    def apply(self, t: Tick, now: float, epoch: int | None = None) -> None:
+        """One trade. Back-filled trades older than the current one only feed history.
+
+        ``epoch``: the trade's epoch second if the caller knows it (trades of one second share
+        their timestamp; the model converts each once). Every trade of the grid passes here:
+        the open/high/low, value and 1-minute steps are written out inline.
+        """
         self.cache = None
-        epoch = int(t.timestamp.timestamp())
+        if epoch is None:
+            epoch = int(t.timestamp.timestamp())
+        price, cum = t.price, t.cum_volume
         pending = self.pending
         if pending is not None:
-            if pending and pending[-1][0] == epoch and pending[-1][2] < t.cum_volume:
-                pending[-1][1:] = (t.price, t.cum_volume)
+            if pending and pending[-1][0] == epoch and pending[-1][2] < cum:
+                pending[-1][1:] = (price, cum)
             else:
-                pending.append([epoch, t.price, t.cum_volume])
-        if self.cum_volume is not None and t.cum_volume < self.cum_volume:
-            self.spark.add(epoch, t.price)
-            self._extremes(t.price)
+                pending.append([epoch, price, cum])
+        last_cum = self.cum_volume
+        if last_cum is not None and cum < last_cum:
+            self.spark.add(epoch, price)
+            self._extremes(price)
             return
-        if self.price is not None and t.price != self.price:
+        shown = self.price
+        if shown is not None and price != shown:
             self.flash_until = now + FLASH_SECONDS
-            self.flash_sign = 1 if t.price > self.price else -1
-        self._ohlc(t.price, t.cum_volume)
-        self.venue = tick_venue(t)
-        self.price = t.price
+            self.flash_sign = 1 if price > shown else -1
+        # open / high / low / traded value
+        if self.open is None:
+            self.open = price
+        if self.high is None or price > self.high:
+            self.high = price
+        if self.low is None or price < self.low:
+            self.low = price
+        step = cum if last_cum is None else cum - last_cum
+        if step > 0:
+            self.value += price * step
+        # the venue badge's source; a trade's ``Tick.state`` is not read here: whether a symbol
+        # is halted or in VI is the engine's word (MarketStateEvent, set by the model), since
+        # the print that ends a VI says VI when the VI is over
+        self.venue = t.venue or ""
+        self.price = price
         if t.change is not None:
             self.change = t.change
         if t.change_rate is not None:
             self.change_rate = t.change_rate
-        self.cum_volume = t.cum_volume
+        self.cum_volume = cum
         if t.strength is not None:
             self.strength = t.strength
         self.time = t.timestamp
         self.epoch = epoch
-        minute_add(self.minute, epoch, t.price)
-        self.spark.add(epoch, t.price)
+        minute = self.minute
+        if minute and minute[-1][0] >= epoch:      # the same second: minute_add's first case
+            minute[-1][1] = price
+        else:
+            minute_add(minute, epoch, price)
+        self.spark.add(epoch, price)
 
     def seed(self, last: Tick | None, history: Sequence[tuple[int, int, int]], width: int = 1) -> None:
         """Merge today's stored history into this row (restart, watchlist switch, added symbol).
@@ -241,14 +259,6 @@ class RowState:
             self.high = price
         if self.low is None or price < self.low:
             self.low = price
-
-    def _ohlc(self, price: int, cum: int) -> None:
-        if self.open is None:
-            self.open = price
-        self._extremes(price)
-        step = cum if self.cum_volume is None else cum - self.cum_volume
-        if step > 0:
-            self.value += price * step
 
     def _seed_ohlc(self, order: Sequence[tuple[int, tuple[int, int]]]) -> None:
         """From stored history (last trade per bucket, by cumulative volume): open = the first

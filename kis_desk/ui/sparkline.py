@@ -9,6 +9,8 @@ selected *and* has an unacknowledged alert (the window sets it for that one row)
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from PySide6.QtCore import QModelIndex, QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPixmap, QPolygonF
@@ -49,14 +51,23 @@ def downsample(points: tuple[float, ...] | list[float], width: int) -> list[floa
 
     The first and last points are always kept, so the line starts and ends where the data does.
     """
-    n = len(points)
+    return _downsampled(np.asarray(points, dtype=float), width).tolist()
+
+
+def _downsampled(values: np.ndarray, width: int) -> np.ndarray:
+    n = len(values)
     if width <= 0 or n <= width + 1:
-        return list(points)
+        return values
+    return values[_slice_ends(n, width)]
+
+
+@lru_cache(maxsize=64)
+def _slice_ends(n: int, width: int) -> np.ndarray:
+    """Indexes of the kept points (a few (count, width) pairs recur: cached; a Python loop
+    over them was most of a sparkline's render)."""
     step = n / width
-    out = [points[0]]
-    out += [points[min(n - 1, int((i + 1) * step) - 1)] for i in range(1, width)]
-    out.append(points[-1])
-    return out
+    inner = np.minimum(n - 1, ((np.arange(1, width) + 1) * step).astype(np.int64) - 1)
+    return np.concatenate(([0], inner, [n - 1]))
 
 
 def sparkline_polygon(points, rect: QRect, baseline: float | None = None) -> tuple[QPolygonF, float | None]:
@@ -64,7 +75,7 @@ def sparkline_polygon(points, rect: QRect, baseline: float | None = None) -> tup
 
     Built with numpy straight into the polygon's memory: a ``QPointF`` per point from Python
     cost ~1 µs each, most of a render."""
-    values = np.asarray(downsample(points, max(1, rect.width())), dtype=float)
+    values = _downsampled(np.asarray(points, dtype=float), max(1, rect.width()))
     lo, hi = float(values.min()), float(values.max())
     if baseline is not None:
         lo, hi = min(lo, baseline), max(hi, baseline)

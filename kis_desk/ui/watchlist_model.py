@@ -302,17 +302,21 @@ class WatchlistModel(QAbstractTableModel, RowInputs, CoalescedRepaint):
         start, end = self._day_start, self._day_end
         now = time.monotonic()
         n = 0
+        last_ts = epoch = None       # trades of one second share their timestamp object
         for t in ticks:
             i = index.get(t.stock_code)
             if i is None:
                 continue
-            if not start <= t.timestamp < end:   # type: ignore[operator]
-                if t.timestamp >= end:           # type: ignore[operator]
-                    self._ahead.append(t)
-                else:
-                    self.old_day_dropped += 1
-                continue
-            rows[i].apply(t, now)
+            ts = t.timestamp
+            if ts is not last_ts:
+                if not start <= ts < end:   # type: ignore[operator]
+                    if ts >= end:           # type: ignore[operator]
+                        self._ahead.append(t)
+                    else:
+                        self.old_day_dropped += 1
+                    continue
+                last_ts, epoch = ts, int(ts.timestamp())
+            rows[i].apply(t, now, epoch)
             dirty.add(i)
             n += 1
         self.ticks_applied += n
