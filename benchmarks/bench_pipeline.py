@@ -84,13 +84,16 @@ def _use_compiled(compiled: bool) -> Any:
     from kis_desk.engine.detector_window import SymbolState
     from kis_desk.feed import session as feed_session
 
-    saved = feed_session.FRAME_TICKS, MoveDetector._one, MoveDetector._state_class
+    saved = (feed_session.FRAME_TICKS, MoveDetector._one, MoveDetector._state_class,
+             MoveDetector.process)
     if not compiled:
         feed_session.FRAME_TICKS = None
         MoveDetector._one, MoveDetector._state_class = MoveDetector._one_python, SymbolState
+        MoveDetector.process = MoveDetector._process_python
 
     def restore() -> None:
-        feed_session.FRAME_TICKS, MoveDetector._one, MoveDetector._state_class = saved
+        (feed_session.FRAME_TICKS, MoveDetector._one, MoveDetector._state_class,
+         MoveDetector.process) = saved
     return restore
 
 

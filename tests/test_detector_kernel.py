@@ -30,6 +30,15 @@ class PythonDetector(MoveDetector):
 
     _one = MoveDetector._one_python
     _state_class = SymbolState
+    process = MoveDetector._process_python
+
+
+class CompiledLoopPythonStep(MoveDetector):
+    """The compiled batch loop around the Python step (a detector whose step is not the
+    compiled one keeps its own step)."""
+
+    _one = MoveDetector._one_python
+    _state_class = SymbolState
 
 
 def test_compiled_step_is_built_here():
@@ -55,8 +64,9 @@ def _run(cls, batches, pct, window, override_at):
        window=st.sampled_from([1.0, 30.0, 60.0]), override_at=st.integers(-1, 6))
 def test_compiled_and_python_steps_agree(case, pct, window, override_at):
     _trades, batches = case
-    assert _run(MoveDetector, batches, pct, window, override_at) == \
-        _run(PythonDetector, batches, pct, window, override_at)
+    python = _run(PythonDetector, batches, pct, window, override_at)
+    assert _run(MoveDetector, batches, pct, window, override_at) == python
+    assert _run(CompiledLoopPythonStep, batches, pct, window, override_at) == python
 
 
 def test_a_python_state_is_stepped_by_python():

@@ -59,6 +59,35 @@ cdef class SymbolState:
 
 def one(self, tick):
     """MoveDetector._one: one trade in exchange order; the alerts it raises, or None."""
+    return _step(self, tick)
+
+
+def process(self, ticks):
+    """MoveDetector.process line for line (late trades of a symbol wait for its next in-order
+    trade or the batch's end, then are merged), with the per-trade loop and the step's call
+    in C: the Python loop around the compiled step cost about a fifth of the detector's time.
+    A detector whose ``_one`` is not the compiled step (the pure-Python twin) is stepped by it."""
+    cdef list out = []
+    step = type(self)._one
+    compiled = step is one
+    pending = self._pending
+    states = self._states
+    for t in ticks:
+        if pending and t.stock_code in pending:
+            found = states.get(t.stock_code)
+            if (found is None or t.cum_volume > found.last_cum
+                    or t.timestamp.date() != found.day):
+                self._merge(t.stock_code, out)
+        r = _step(self, t) if compiled else step(self, t)
+        if r:
+            out.extend(r)
+    if pending:
+        for code in list(pending):
+            self._merge(code, out)
+    return out
+
+
+cdef object _step(self, tick):
     cdef SymbolState st
     cdef bint same_ts
     if not PyTuple_Check(tick) or PyTuple_GET_SIZE(tick) < 12:

@@ -100,7 +100,7 @@ from ..core.events import AlertEvent
 from ..core.ticks import Tick
 from .detector_alerts import LATE_AFTER_S, SOURCE_JOURNAL, AlertBook, now_utc
 from .detector_late import LateTrades
-from .detector_kernel import COMPILED_ONE, STATE, bind
+from .detector_kernel import COMPILED_ONE, COMPILED_PROCESS, STATE, bind
 from .detector_window import DOWN, UP, Params, SymbolState, rebuild_window, restart_window
 
 
@@ -235,8 +235,10 @@ class MoveDetector(AlertBook, LateTrades):
 
     # -- hot path --------------------------------------------------------------------------------
 
-    def process(self, ticks: Iterable[Tick]) -> list[AlertEvent]:
-        """Feed trades (any order); returns the alerts they raised, in order of detection."""
+    def _process_python(self, ticks: Iterable[Tick]) -> list[AlertEvent]:
+        """Feed trades (any order); returns the alerts they raised, in order of detection.
+
+        ``process`` is this or its compiled twin (the same loop in C, detector_kernel)."""
         out: list[AlertEvent] = []
         one = self._one
         pending = self._pending
@@ -257,6 +259,8 @@ class MoveDetector(AlertBook, LateTrades):
             for code in list(pending):
                 self._merge(code, out)
         return out
+
+    process = COMPILED_PROCESS if COMPILED_PROCESS is not None else _process_python
 
     def on_tick(self, tick: Tick) -> list[AlertEvent]:
         return self.process((tick,))

@@ -6,7 +6,7 @@ compiled ``one`` is ``MoveDetector._one_python`` line for line on a ``SymbolStat
 fields; ``KIS_DESK_PURE_PYTHON=1`` (or no C compiler at install) selects the Python pair.
 
 ``STATE`` is the per-symbol state class the detector creates, ``COMPILED_ONE`` the compiled
-step or None; :func:`bind` hands the kernel the Python step (for states of the Python class).
+step or None, ``COMPILED_PROCESS`` the compiled batch loop around it or None; :func:`bind` hands the kernel the Python step (for states of the Python class).
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ _KERNEL = _load()
 STATE: type = _KERNEL.SymbolState if _KERNEL is not None else SymbolState
 #: The compiled ``MoveDetector._one``, or None.
 COMPILED_ONE: Callable[..., Any] | None = _KERNEL.one if _KERNEL is not None else None
+#: The compiled ``MoveDetector.process`` (the batch loop around the step), or None.
+COMPILED_PROCESS: Callable[..., Any] | None = _KERNEL.process if _KERNEL is not None else None
 #: "compiled" or "python" (benchmarks, self-check).
 IMPLEMENTATION = "compiled" if _KERNEL is not None else "python"
 
@@ -46,4 +48,4 @@ def bind(python_one: Callable[..., Any]) -> None:
         _KERNEL.configure(UP, DOWN, python_one)
 
 
-__all__ = ["COMPILED_ONE", "IMPLEMENTATION", "STATE", "bind"]
+__all__ = ["COMPILED_ONE", "COMPILED_PROCESS", "IMPLEMENTATION", "STATE", "bind"]
