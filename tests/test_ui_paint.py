@@ -249,3 +249,49 @@ def test_grid_tooltips_come_from_the_source_when_the_pointer_rests_on_a_cell(qtb
     QApplication.sendEvent(view.viewport(), QHelpEvent(QEvent.Type.ToolTip, outside,
                                                        view.viewport().mapToGlobal(outside)))
     qtbot.waitUntil(lambda: not QToolTip.isVisible(), timeout=2000)
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_an_alerted_row_is_framed_until_acknowledged_and_the_frame_follows_a_sort(qtbot, model, dark):
+    """The dark highlight must stay dark (up/down keep 4.5:1 on it), so an alerted row also gets
+    a frame in the palette's ``alert_edge`` colour: on screen, on its row after a re-sort, and
+    gone once the alert is acknowledged."""
+    from datetime import timezone
+
+    from kis_desk.core.events import AlertEvent
+    from kis_desk.ui.grid_view import GridView
+    from kis_desk.ui.theme import palette_for
+
+    pal = palette_for("korean", dark)
+    model.set_palette(pal)
+    view = GridView(model)
+    view.resize(1000, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    model.on_ticks([tick(c, 10_000 + 100 * i, second=i, cum=1) for i, c in enumerate(CODES)])
+    model.flush()
+
+    def edge_pixels(code: str) -> int:
+        """Pixels of the edge colour on the row's top frame line (x from 10 to 500)."""
+        QApplication.processEvents()
+        image = view.viewport().grab().toImage()
+        y = view.rowViewportPosition(model.row_of(code)) + 1
+        want = pal.alert_edge.rgb()
+        return sum(image.pixelColor(x, y).rgb() == want for x in range(10, 500))
+
+    assert edge_pixels("035420") == 0
+    t = T0 + timedelta(seconds=10)
+    alert = AlertEvent(alert_id="035420:x:up:1:1", stock_code="035420", stock_name="NAVER", direction="up",
+                       change_pct=5.1, base_price=10_000, base_time=t - timedelta(seconds=30),
+                       trigger_price=10_510, trigger_time=t, trigger_cum_volume=2,
+                       detected_at=datetime.now(timezone.utc), window_seconds=60, threshold_pct=5)
+    model.on_alert(alert)
+    model.flush()
+    assert edge_pixels("035420") == 490
+    assert edge_pixels("005930") == 0
+    view.sortByColumn(Col.CODE, Qt.SortOrder.DescendingOrder)     # the row moves: so does its frame
+    assert model.row_of("035420") != 2
+    assert edge_pixels("035420") == 490 and edge_pixels(model.codes()[2]) == 0
+    model.acknowledge([alert.alert_id])
+    model.flush()
+    assert edge_pixels("035420") == 0

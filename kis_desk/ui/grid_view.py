@@ -5,6 +5,9 @@ cells are painted by Qt's default delegate from its roles (text, colour, font,
 alignment, background — the price flash is a background). The sparkline column has the
 caching :class:`~.sparkline.SparklineDelegate`; the same delegate takes the selected row only
 while that row has an unacknowledged alert, so the selection never hides the alert colour.
+An alerted row also gets a frame in the palette's ``alert_edge`` colour, drawn over the cells
+after Qt's own paint: on the dark theme the highlight itself must stay dark (up and down keep
+4.5:1 on it), so the frame is what catches the eye.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QEvent, QRect, Qt, Signal
-from PySide6.QtGui import QAccessible
+from PySide6.QtGui import QAccessible, QPainter, QPen
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QToolTip
 
 from .grid_columns import COLUMNS, Col
@@ -54,6 +57,7 @@ class GridView(QTableView):
         self.spark_delegate = SparklineDelegate(self)
         self.setItemDelegateForColumn(Col.SPARK, self.spark_delegate)
         self._alert_row: int | None = None          # view row handed to the spark delegate
+        self._framed_rows: list[int] = []           # rows with an unacknowledged alert
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -88,11 +92,18 @@ class GridView(QTableView):
         self.selectionModel().selectionChanged.connect(self.sync_alert_row)
         self.store.layoutChanged.connect(self.sync_alert_row)
         self.store.modelReset.connect(self.sync_alert_row)
+        self.store.rowsInserted.connect(self.sync_alert_row)
+        self.store.rowsRemoved.connect(self.sync_alert_row)
         model.alertRaised.connect(self.sync_alert_row)
         model.alertsAcknowledged.connect(self.sync_alert_row)
 
     def sync_alert_row(self, *_args) -> None:
-        """The selected row with an alert is painted by the spark delegate (alert colour kept)."""
+        """The selected row with an alert is painted by the spark delegate (alert colour kept);
+        the alerted rows' frames follow the source's alerts."""
+        framed = self.source.alerted_rows()
+        if framed != self._framed_rows:
+            self._framed_rows = framed
+            self.viewport().update()
         rows = self.selectionModel().selectedRows() if self.selectionModel() else []
         # read from the source: the store copies an alert in at the next flush, this runs at once
         row = rows[0].row() if rows and self.source.index(rows[0].row(), 0).data(ALERT_ROLE) else None
@@ -104,6 +115,25 @@ class GridView(QTableView):
             self.setItemDelegateForRow(row, self.spark_delegate)
         self._alert_row = row
         self.viewport().update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().paintEvent(event)
+        if self._framed_rows:
+            self._paint_alert_frames(event.rect())
+
+    def _paint_alert_frames(self, area: QRect) -> None:
+        """A 2-px frame around each alerted row that meets ``area`` (the paint is clipped to
+        the update region, so a repainted cell gets its piece of the frame back)."""
+        header = self.horizontalHeader()
+        x, width = -header.offset(), header.length()
+        painter = QPainter(self.viewport())
+        painter.setPen(QPen(self.source.palette.alert_edge, 2))
+        for row in self._framed_rows:
+            y = self.rowViewportPosition(row)
+            frame = QRect(x + 1, y + 1, width - 2, self.rowHeight(row) - 2)
+            if frame.intersects(area) and not self.isRowHidden(row):
+                painter.drawRect(frame)
+        painter.end()
 
     # -- repaint exactly the changed cells ----------------------------------------------------
     def dataChanged(self, top_left, bottom_right, roles=()) -> None:  # noqa: N802 (Qt API)

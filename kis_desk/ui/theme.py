@@ -17,6 +17,7 @@ class Palette:
     flash_down: QColor
     alert: QColor          # row highlight until acknowledged
     marker_text: QColor    # text on a filled limit marker
+    alert_edge: QColor     # frame around an alerted row (the highlight alone is dim on dark)
 
     def direction(self, sign: int) -> QColor:
         return self.up if sign > 0 else self.down if sign < 0 else self.flat
@@ -24,10 +25,10 @@ class Palette:
 
 KOREAN = Palette("korean", QColor(214, 32, 32), QColor(25, 84, 220), QColor(90, 90, 90),
                  QColor(255, 120, 120), QColor(120, 160, 255), QColor(255, 214, 90),
-                 QColor(255, 255, 255))
+                 QColor(255, 255, 255), QColor(232, 140, 0))
 WESTERN = Palette("western", QColor(0, 150, 60), QColor(214, 32, 32), QColor(90, 90, 90),
                   QColor(110, 220, 140), QColor(255, 120, 120), QColor(255, 214, 90),
-                  QColor(255, 255, 255))
+                  QColor(255, 255, 255), QColor(232, 140, 0))
 PALETTES = {"korean": KOREAN, "western": WESTERN}
 
 
@@ -47,10 +48,10 @@ DARK_TEXT = QColor(222, 222, 222)
 
 KOREAN_DARK = Palette("korean", QColor(255, 99, 99), QColor(100, 150, 255), QColor(170, 170, 170),
                       QColor(120, 30, 30), QColor(30, 50, 120), QColor(56, 46, 12),
-                      QColor(16, 16, 16))
+                      QColor(16, 16, 16), QColor(255, 190, 40))
 WESTERN_DARK = Palette("western", QColor(60, 200, 110), QColor(255, 99, 99), QColor(170, 170, 170),
                        QColor(20, 70, 35), QColor(120, 30, 30), QColor(56, 46, 12),
-                       QColor(16, 16, 16))
+                       QColor(16, 16, 16), QColor(255, 190, 40))
 DARK_PALETTES = {"korean": KOREAN_DARK, "western": WESTERN_DARK}
 
 

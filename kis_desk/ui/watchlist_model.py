@@ -146,6 +146,10 @@ class WatchlistModel(QAbstractTableModel, RowInputs, CoalescedRepaint):
     def state_at(self, row: int) -> RowState:
         return self._rows[row]
 
+    def alerted_rows(self) -> list[int]:
+        """Rows with an unacknowledged alert, in display order."""
+        return [i for i, r in enumerate(self._rows) if r.alerts]
+
     def cells(self, row: int) -> tuple:
         """Row ``row``'s cells as painted: per column (text, colour, background, font)."""
         r = self._rows[row]
