@@ -289,3 +289,33 @@ def test_a_busy_start_on_two_keys_shows_no_disconnect_warning(qloop):
 
     assert qloop.run_until_complete(asyncio.wait_for(congested(), 120)) == 0
     assert shown == ["", "", "failovers 0"], shown
+
+
+def test_the_grid_and_chart_follow_the_engines_market_clock_not_the_wall_clock(qloop):
+    """A market clock two days behind wall time (the screenshots' NXT scene on a weekend, a
+    replayed day): the grid's business day is the engine's, so its trades are shown, not
+    dropped as another day's (they were: the window kept wall time)."""
+    from datetime import datetime, timedelta
+
+    from kis_desk.protocol.records import KST
+
+    store = SettingsStore()
+    store.save(UserSettings(sound=False))
+    shift = timedelta(days=-2)
+    clock = lambda: datetime.now(KST) + shift  # noqa: E731
+    config = CollectorConfig(env="sim", codes=["005930", "000660"], sim_rate=200, sim_keys=1, sim_spikes=False)
+    seen: dict[str, object] = {}
+
+    async def script(window) -> None:
+        model = window.model
+        await until(lambda: all(model.state(c).price is not None for c in ("005930", "000660")),
+                    what="first prices")
+        seen["day"], seen["dropped"] = model.business_date, model.old_day_dropped
+        window.select_code("005930")
+        await until(lambda: window.chart.series.n > 0, what="chart data")
+        window.close()
+
+    code = qloop.run_until_complete(asyncio.wait_for(
+        run_window(config, store=store, on_started=script, clock=clock), 120))
+    assert code == 0
+    assert seen["day"] == clock().date() and seen["dropped"] == 0

@@ -61,9 +61,9 @@ class MainWindow(QMainWindow):
 
     def __init__(self, engine: EngineHandle, store: SettingsStore | None = None,
                  settings: UserSettings | None = None, parent=None, *, tray_available: bool | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(KST)) -> None:
-        """``tray_available``: None → ask Qt (offscreen has no tray); ``clock``: KST wall time,
-        which fixes the business date the grid starts on."""
+                 clock: Callable[[], datetime] | None = None) -> None:
+        """``tray_available``: None → ask Qt (offscreen has no tray); ``clock``: the market's KST
+        clock, the engine's own (None: wall time), which fixes the business date the grid starts on."""
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.engine = engine
@@ -78,7 +78,7 @@ class MainWindow(QMainWindow):
 
         # grid
         info = getattr(engine.symbols, "get", None)
-        self.model = WatchlistModel(engine.symbols.name, self, clock=clock,
+        self.model = WatchlistModel(engine.symbols.name, self, clock=clock or (lambda: datetime.now(KST)),
                                     flags=(lambda c: symbol_flags(info(c))) if info else None)
         self.grid = GridView(self.model)
         self.rows = RowHistory(engine, self.model, self.spawn, lambda: self.business_date)
