@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QFontMetrics
 
 from kis_desk.core.events import AlertEvent, MarketStateEvent, TicksEvent
 from kis_desk.core.ticks import Tick
@@ -158,8 +159,13 @@ def test_alert_dock_says_the_move_went_through_a_vi(qloop, qtbot, engine):
         engine.bus.publish(vi_alert("000660", datetime.now(KST).replace(microsecond=0), "static_vi", cum=7))
         qloop.run_until_complete(asyncio.sleep(0))
         model = win.alert_dock.model
-        texts = [model.index(r, 3).data() for r in range(model.rowCount())]
-        assert any("정적 VI 발동" in t for t in texts), texts
+        row = next(r for r in range(model.rowCount()) if model.index(r, 1).data() == "000660")
+        cell = model.index(row, 3)
+        assert cell.data().endswith(" · VI"), cell.data()                 # short: fits the column
+        assert "정적 VI 발동" in cell.data(Qt.ItemDataRole.ToolTipRole)     # the kind in the tooltip
+        bold = QFont(win.alert_dock.view.font())
+        bold.setBold(True)                                                # unacknowledged: bold
+        assert QFontMetrics(bold).horizontalAdvance(cell.data()) <= win.alert_dock.view.columnWidth(3) - 8
 
 
 def test_time_axis_zoomed_out_to_days_labels_a_few_ticks(qtbot):

@@ -65,6 +65,20 @@ class AlertGroup:
         self.ids.add(a.alert_id)
 
 
+def direction_text(group: AlertGroup, short: bool) -> str:
+    """The 방향 cell: direction, repeat count, VI, muted, late. ``short``: "VI" instead of
+    "동적 VI 발동", so the cell fits the dock's narrow column at 1366 px (the tooltip has it all)."""
+    a = group.latest
+    text = tr(f"alert.level_{a.direction}" if a.kind == "level" else f"alert.{a.direction}")
+    if group.count > 1:
+        text += " " + tr("alert.count", count=group.count)
+    if a.vi:
+        text += " · " + tr("alert.vi_mark" if short else f"alert.vi.{a.vi}")
+    if a.muted:
+        text += " · " + tr("alert.muted")
+    return f"{text} · {tr('alert.late', delay=a.delay_s)}" if a.late else text
+
+
 class AlertLogModel(QAbstractTableModel):
     """Rows = alert groups (repeated alerts of one move are one row with a count), newest
     first. ``acked`` keeps which alerts the user has seen; a row is seen when all its alerts
@@ -182,14 +196,7 @@ class AlertLogModel(QAbstractTableModel):
             if col == 2:
                 return a.stock_name
             if col == 3:
-                text = tr(f"alert.level_{a.direction}" if a.kind == "level" else f"alert.{a.direction}")
-                if group.count > 1:
-                    text += " " + tr("alert.count", count=group.count)
-                if a.vi:
-                    text += " · " + tr(f"alert.vi.{a.vi}")
-                if a.muted:
-                    text += " · " + tr("alert.muted")
-                return f"{text} · {tr('alert.late', delay=a.delay_s)}" if a.late else text
+                return direction_text(group, short=True)
             if col == 4:
                 return f"{a.change_pct:+.2f}%"
             if col == 5:
@@ -204,7 +211,7 @@ class AlertLogModel(QAbstractTableModel):
         elif role == Qt.ItemDataRole.BackgroundRole and not seen and not a.muted:
             return QColor(self.palette.alert)
         elif role == Qt.ItemDataRole.ToolTipRole and col == 3 and group.count == 1:
-            return self.data(index)          # "▲ 급등 · 동적 VI 발동" may not fit a narrow dock
+            return direction_text(group, short=False)     # "VI" in the cell, "동적 VI 발동" here
         elif role == Qt.ItemDataRole.ToolTipRole and group.count > 1:
             return "\n".join(f"{x.trigger_time.astimezone(KST):%H:%M:%S} {x.change_pct:+.2f}% "
                              f"{x.trigger_price:,}" for x in group.alerts)
@@ -274,11 +281,13 @@ class AlertDock(QDockWidget):
         bold = QFont(self.view.font())
         bold.setBold(True)                # unacknowledged rows are bold
         fm = QFontMetrics(bold)
-        samples = ("00:00:00", "000000", "", f"{tr('alert.up')} {tr('alert.count', count=9)}",
+        up = tr("alert.up")
+        samples = ("00:00:00", "000000", "", (f"{up} {tr('alert.count', count=9)}", f"{up} · {tr('alert.vi_mark')}"),
                    "+10.00%", "1,000,000")
         for col, sample in enumerate(samples):
             if col == 2:
                 continue
+            sample = max(sample, key=fm.horizontalAdvance) if isinstance(sample, tuple) else sample
             head = str(self.model.headerData(col, Qt.Orientation.Horizontal) or "")
             self.view.setColumnWidth(col, max(fm.horizontalAdvance(sample), fm.horizontalAdvance(head)) + 16)
 

@@ -66,6 +66,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "alert.late": ("late alert · {delay:.0f} s late", "지연 알림 · {delay:.0f}초 늦음"),
     "alert.vi.static_vi": ("static VI triggered", "정적 VI 발동"),     # AlertEvent.vi
     "alert.vi.dynamic_vi": ("dynamic VI triggered", "동적 VI 발동"),
+    "alert.vi_mark": ("VI", "VI"),                                # the same, in the dock's narrow cell
     "toast.close": ("Close", "닫기"),
     # status bar
     "status.session": ("{session}: {state}", "{session}: {state}"),
