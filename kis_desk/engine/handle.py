@@ -91,6 +91,13 @@ class EngineReads:
 
     repository: Any
 
+    @staticmethod
+    def clock() -> datetime:
+        """The market's KST clock: wall time here; Collector and RemoteEngine keep the one they
+        were built with (the screenshots' NXT scene and the tests move it). The window's business
+        day follows it, so the grid never disagrees with the engine about which day it is."""
+        return datetime.now(KST)
+
     def _repo(self) -> Any:
         repo = self.repository
         if repo is None:
@@ -177,6 +184,7 @@ class EngineHandle(Protocol):
 
     bus: EventBus
     symbols: SymbolLookup
+    clock: Callable[[], datetime]                          # the market's KST clock (EngineReads.clock)
 
     @property
     def simulated(self) -> bool: ...                       # built-in market

@@ -282,14 +282,13 @@ class AlertDock(QDockWidget):
         bold.setBold(True)                # unacknowledged rows are bold
         fm = QFontMetrics(bold)
         up = tr("alert.up")
-        samples = ("00:00:00", "000000", "", (f"{up} {tr('alert.count', count=9)}", f"{up} · {tr('alert.vi_mark')}"),
-                   "+10.00%", "1,000,000")
-        for col, sample in enumerate(samples):
+        direction = (f"{up} {tr('alert.count', count=9)}", f"{up} · {tr('alert.vi_mark')}")
+        samples = (("00:00:00",), ("000000",), (), direction, ("+10.00%",), ("1,000,000",))
+        for col, texts in enumerate(samples):
             if col == 2:
                 continue
-            sample = max(sample, key=fm.horizontalAdvance) if isinstance(sample, tuple) else sample
             head = str(self.model.headerData(col, Qt.Orientation.Horizontal) or "")
-            self.view.setColumnWidth(col, max(fm.horizontalAdvance(sample), fm.horizontalAdvance(head)) + 16)
+            self.view.setColumnWidth(col, max(map(fm.horizontalAdvance, (head, *texts))) + 16)
 
     def _clicked(self, index: QModelIndex) -> None:
         alert = self.model.data(index, Qt.ItemDataRole.UserRole)

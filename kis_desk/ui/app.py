@@ -102,7 +102,7 @@ async def run_window(config: CollectorConfig, *, store: SettingsStore | None = N
                                       alert_stream=(config.redis_stream or DEFAULT_ALERT_STREAM) if streams else None)
     else:
         collector = build_collector(config, clock=clock)
-    window = MainWindow(collector, store, settings, clock=clock)    # the grid's day = the engine's
+    window = MainWindow(collector, store, settings)
     window.closeRequested.connect(stop.set)
     retry = asyncio.Event()
     window.retryStart.connect(retry.set)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QToolT
 from .grid_columns import COLUMNS, Col
 from .grid_store import GridStore
 from .sparkline import SparklineDelegate
-from .watchlist_model import ALERT_ROLE, CODE_ROLE, WatchlistModel
+from .watchlist_model import CODE_ROLE, WatchlistModel
 
 ROW_HEIGHT = 18
 #: the periodic re-sort waits this long after the last mouse move, press or wheel over the grid
@@ -92,28 +92,25 @@ class GridView(QTableView):
         self.selectionModel().selectionChanged.connect(self.sync_alert_row)
         self.store.layoutChanged.connect(self.sync_alert_row)
         self.store.modelReset.connect(self.sync_alert_row)
-        self.store.rowsInserted.connect(self.sync_alert_row)
-        self.store.rowsRemoved.connect(self.sync_alert_row)
         model.alertRaised.connect(self.sync_alert_row)
         model.alertsAcknowledged.connect(self.sync_alert_row)
 
     def sync_alert_row(self, *_args) -> None:
-        """The selected row with an alert is painted by the spark delegate (alert colour kept);
-        the alerted rows' frames follow the source's alerts."""
+        """The alerted rows (framed) and the selected one among them (painted by the spark
+        delegate, alert colour kept), read from the source: the store copies an alert in at the
+        next flush, this runs at once."""
         framed = self.source.alerted_rows()
-        if framed != self._framed_rows:
-            self._framed_rows = framed
-            self.viewport().update()
         rows = self.selectionModel().selectedRows() if self.selectionModel() else []
-        # read from the source: the store copies an alert in at the next flush, this runs at once
-        row = rows[0].row() if rows and self.source.index(rows[0].row(), 0).data(ALERT_ROLE) else None
-        if row == self._alert_row:
+        row = rows[0].row() if rows and rows[0].row() in framed else None
+        if framed == self._framed_rows and row == self._alert_row:
             return
-        if self._alert_row is not None:
-            self.setItemDelegateForRow(self._alert_row, None)
-        if row is not None:
-            self.setItemDelegateForRow(row, self.spark_delegate)
-        self._alert_row = row
+        if row != self._alert_row:
+            if self._alert_row is not None:
+                self.setItemDelegateForRow(self._alert_row, None)
+            if row is not None:
+                self.setItemDelegateForRow(row, self.spark_delegate)
+            self._alert_row = row
+        self._framed_rows = framed
         self.viewport().update()
 
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt API)

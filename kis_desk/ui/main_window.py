@@ -27,7 +27,6 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QVBoxLayout, QWidget
 
 from ..core.events import AlertEvent
 from ..engine.handle import EngineHandle
-from ..protocol.records import KST
 from ..settings import SettingsStore, UserSettings
 from .alerts_view import AlertDock
 from .business_day import BusinessDay
@@ -62,8 +61,8 @@ class MainWindow(QMainWindow):
     def __init__(self, engine: EngineHandle, store: SettingsStore | None = None,
                  settings: UserSettings | None = None, parent=None, *, tray_available: bool | None = None,
                  clock: Callable[[], datetime] | None = None) -> None:
-        """``tray_available``: None → ask Qt (offscreen has no tray); ``clock``: the market's KST
-        clock, the engine's own (None: wall time), which fixes the business date the grid starts on."""
+        """``tray_available``: None → ask Qt (offscreen has no tray); ``clock``: the KST clock
+        that fixes the business date the grid starts on (None: the engine's ``clock``)."""
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.engine = engine
@@ -78,7 +77,7 @@ class MainWindow(QMainWindow):
 
         # grid
         info = getattr(engine.symbols, "get", None)
-        self.model = WatchlistModel(engine.symbols.name, self, clock=clock or (lambda: datetime.now(KST)),
+        self.model = WatchlistModel(engine.symbols.name, self, clock=clock or engine.clock,
                                     flags=(lambda c: symbol_flags(info(c))) if info else None)
         self.grid = GridView(self.model)
         self.rows = RowHistory(engine, self.model, self.spawn, lambda: self.business_date)
@@ -307,7 +306,7 @@ class MainWindow(QMainWindow):
     # -- events -------------------------------------------------------------------------------
     @property
     def business_date(self) -> date:
-        return self.model.business_date or datetime.now(KST).date()   # always set: clock given
+        return self.model.business_date or self.engine.clock().date()   # always set: clock given
 
     def _on_alert(self, event: AlertEvent) -> None:
         # a muted alert (engine.alert_rules) is logged greyed, never sounded or bannered
