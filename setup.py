@@ -3,7 +3,8 @@
 ``kis_desk/core/_frame_ticks.pyx`` (frame → Ticks, see kis_desk/core/frame_ticks.py) and
 ``kis_desk/engine/_detector_step.pyx`` (the move detector's per-trade step, see
 kis_desk/engine/detector_kernel.py) and ``kis_desk/engine/storage/_trade_values.pyx`` (the SQLite
-writer's rows, see sqlite_backend.py) are built with Cython when a C compiler is there. Without Cython or a working compiler the install goes
+writer's rows, see sqlite_backend.py) and ``kis_desk/engine/storage/_trade_insert.pyx`` (its
+INSERT binding without the GIL, see raw_sqlite.py) are built with Cython when a C compiler is there. Without Cython or a working compiler the install goes
 on without it (a warning says so) and the pure-Python path runs: same results, slower.
 """
 
@@ -44,7 +45,9 @@ def _extensions() -> list:
             [Extension("kis_desk.core._frame_ticks", ["kis_desk/core/_frame_ticks.pyx"]),
              Extension("kis_desk.engine._detector_step", ["kis_desk/engine/_detector_step.pyx"]),
              Extension("kis_desk.engine.storage._trade_values",
-                       ["kis_desk/engine/storage/_trade_values.pyx"])],
+                       ["kis_desk/engine/storage/_trade_values.pyx"]),
+             Extension("kis_desk.engine.storage._trade_insert",
+                       ["kis_desk/engine/storage/_trade_insert.pyx"])],
             compiler_directives={"language_level": 3}, quiet=True)
     except Exception as exc:  # noqa: BLE001 - a Cython that cannot translate it: pure Python
         OptionalBuildExt._skip(exc)

@@ -6,8 +6,9 @@
   (``getrusage``: every thread, plus any child process reaped meanwhile) from the first trade to
   the last one received (bare) or committed (ours). The collector runs twice per round: with the
   compiled kernels (frame decoder kis_desk/core/_frame_ticks.pyx, detector step
-  kis_desk/engine/_detector_step.pyx) when they are built, and pure Python (what runs without a
-  C compiler), alternating so load changes hit both.
+  kis_desk/engine/_detector_step.pyx, the SQLite writer's rows _trade_values.pyx and its GIL-free
+  INSERT _trade_insert.pyx) when they are built, and pure Python (what runs without a C
+  compiler), alternating so load changes hit both.
 * latency: the stream paced at 2,000 and 20,000 trades/s; trade sent by the server → row
   committed in SQLite, p50/p99 (goal p99 < 100 ms at 2,000/s).
 * resubscribe: simulator drops every socket; time until every symbol is acknowledged again
@@ -77,23 +78,26 @@ def _paths(tmp: str) -> UserPaths:
 
 
 def _use_compiled(compiled: bool) -> Any:
-    """Run the compiled kernels (frame decoder, detector step) when built, or the pure-Python
-    ones (``compiled=False``: the tree as it runs without a C compiler); returns the undo."""
+    """Run the compiled kernels (frame decoder, detector step, the SQLite writer's rows and its
+    GIL-free INSERT) when built, or the pure-Python ones (``compiled=False``: the tree as it runs
+    without a C compiler); returns the undo."""
     from kis_desk.core.frame_ticks import FRAME_TICKS
     from kis_desk.engine.detector import MoveDetector
     from kis_desk.engine.detector_window import SymbolState
+    from kis_desk.engine.storage import raw_sqlite, sqlite_backend
     from kis_desk.feed import session as feed_session
 
     saved = (feed_session.FRAME_TICKS, MoveDetector._one, MoveDetector._state_class,
-             MoveDetector.process)
+             MoveDetector.process, sqlite_backend.FLAT_VALUES, raw_sqlite._KERNEL)
     if not compiled:
         feed_session.FRAME_TICKS = None
         MoveDetector._one, MoveDetector._state_class = MoveDetector._one_python, SymbolState
         MoveDetector.process = MoveDetector._process_python
+        sqlite_backend.FLAT_VALUES = raw_sqlite._KERNEL = None
 
     def restore() -> None:
         (feed_session.FRAME_TICKS, MoveDetector._one, MoveDetector._state_class,
-         MoveDetector.process) = saved
+         MoveDetector.process, sqlite_backend.FLAT_VALUES, raw_sqlite._KERNEL) = saved
     return restore
 
 

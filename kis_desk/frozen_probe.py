@@ -330,6 +330,41 @@ def _check_frame_decoder() -> str:
     return IMPLEMENTATION
 
 
+def _check_trade_insert() -> str:
+    """The SQLite writer stores trades through its GIL-free INSERT (a compiled module that finds
+    SQLite's functions in the bundled ``_sqlite3``) when the checkout has it built."""
+    import tempfile
+    from datetime import datetime
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
+    from kis_desk.core.ticks import Tick
+    from kis_desk.engine.storage import raw_sqlite, schema
+    from kis_desk.engine.storage.sqlite_backend import SQLiteBackend
+    from kis_desk.protocol.records import KST
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = sa.make_url(f"sqlite:///{Path(tmp) / 'probe.sqlite3'}")
+        engine = sa.create_engine(url)
+        schema.migrate(engine)
+        engine.dispose()
+        backend = SQLiteBackend(url, 5.0, 5.0)
+        backend.connect()
+        try:
+            t = datetime(2026, 3, 5, 9, 0, tzinfo=KST)
+            ticks = [Tick("005930", t, 70000 + i, 1, i + 1, 0, 0.5, 100.0, 1.7e9, "ws")
+                     for i in range(100)]
+            if backend.write(ticks, []) != (100, 0) or backend.write(ticks, []) != (0, 0):
+                raise RuntimeError("trades not stored exactly once")
+            used = bool(backend._inserter)
+        finally:
+            backend.close()
+    if used != (raw_sqlite.IMPLEMENTATION == "compiled"):
+        raise RuntimeError(f"inserter {raw_sqlite.IMPLEMENTATION} but used={used}")
+    return raw_sqlite.IMPLEMENTATION
+
+
 CHECKS: dict[str, Callable[[], str]] = {
     "qt": _check_qt,
     "pyqtgraph": _check_pyqtgraph,
@@ -345,6 +380,7 @@ CHECKS: dict[str, Callable[[], str]] = {
     "single_instance": _check_single_instance,
     "kis_desk_modules": _check_kis_desk,
     "frame_decoder": _check_frame_decoder,
+    "trade_insert": _check_trade_insert,
 }
 
 

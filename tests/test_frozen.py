@@ -120,6 +120,9 @@ def test_frozen_probe(bundle: Path, tmp_path: Path) -> None:
     # The compiled frame decoder travels with the bundle when the checkout has it built.
     from kis_desk.core.frame_ticks import IMPLEMENTATION
     assert report["items"]["frame_decoder"]["detail"] == IMPLEMENTATION
+    # So does the SQLite writer's GIL-free INSERT, and it finds SQLite inside the bundle.
+    from kis_desk.engine.storage import raw_sqlite
+    assert report["items"]["trade_insert"]["detail"] == raw_sqlite.IMPLEMENTATION
 
 
 @pytest.mark.slow

@@ -19,12 +19,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from itertools import chain
+from typing import Any
 
 import sqlalchemy as sa
 
 from ...core.events import AlertEvent
 from ...core.ticks import Tick
-from . import layout, schema
+from . import layout, raw_sqlite, schema
 from .backend import OneConnection, alert_row
 
 _COLS = ", ".join(schema.TICK_COLUMNS)
@@ -115,6 +116,9 @@ class SQLiteBackend(OneConnection):
         self._sql: dict[int, str] = {}
         self._purge_at: tuple[str, int] = ("", -1)       # the (code, venue) series being purged
         self._incremental_vacuum = False
+        # the GIL-free trade INSERT (raw_sqlite) on a second connection of this thread, opened
+        # at the first write (its statements need the migrated table); False: not available
+        self._inserter: Any = None
 
     def connect(self) -> None:
         self._sizes = None
@@ -132,6 +136,12 @@ class SQLiteBackend(OneConnection):
             conn.close()
             raise
         self.conn = conn
+
+    def close(self) -> None:
+        if self._inserter:
+            self._inserter.close()
+        self._inserter = None
+        super().close()
 
     def probe(self) -> None:
         """Can we take the write lock right now? (a connection alone proves nothing)"""
@@ -185,7 +195,22 @@ class SQLiteBackend(OneConnection):
                                                       for j in range(i, n)]).rowcount
         return inserted
 
+    def _raw_inserter(self) -> Any:
+        if self._inserter is None:
+            self._inserter = raw_sqlite.open_inserter(
+                self.url.database, int(self.busy_timeout * 1000), SQLITE_INSERT, _multi_insert,
+                SQLITE_MAX_ROWS_PER_STATEMENT, SQLITE_MIN_ROWS_PER_STATEMENT, layout.VENUE_CODES,
+                layout.SOURCE_CODES, layout.epoch_parts, layout.KST_SECONDS) or False
+        return self._inserter
+
     def write(self, ticks: Sequence[Tick], alerts: Sequence[AlertEvent]) -> tuple[int, int]:
+        arows = [alert_row(a, True) for a in alerts]
+        inserter = self._raw_inserter()
+        if inserter:
+            done = inserter.write(ticks, _SQLITE_ALERT, arows)
+            if done is not None:
+                return done
+            # a tick out of the ordinary: bound through sqlite3, which raises what trade_rows does
         flat = FLAT_VALUES
         if not ticks:
             values: list = []
@@ -193,7 +218,6 @@ class SQLiteBackend(OneConnection):
             values = flat(ticks)
         else:
             values = list(chain.from_iterable(sqlite_rows(ticks)))
-        arows = [alert_row(a, True) for a in alerts]
         c = self.conn
         assert c is not None
         inserted = alerts_inserted = 0

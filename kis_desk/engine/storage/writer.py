@@ -132,9 +132,9 @@ class TickWriter:
         n = len(ticks)
         if not n:
             return
-        self._work.queue.extend(ticks)
+        self._work.put(ticks if type(ticks) is tuple else tuple(ticks))
         self._count.received += n
-        if len(self._work.queue) >= self.max_batch:
+        if self._work.queued >= self.max_batch:
             self._wake.set()
 
     def submit_alert(self, alert: AlertEvent) -> None:
@@ -345,7 +345,7 @@ class TickWriter:
         while True:
             stopping = self._stop_requested
             urgent = stopping or bool(self._waiters)
-            if not urgent and not w.pending and len(w.queue) < self.max_batch:
+            if not urgent and not w.pending and w.queued < self.max_batch:
                 self._wake.wait(self.flush_interval)
                 self._wake.clear()
                 stopping = self._stop_requested
@@ -404,8 +404,8 @@ class TickWriter:
 
     def _declare_lost(self) -> None:
         w = self._work
-        w.take(len(w.queue) + len(w.pending) + 1)
-        n = len(w.pending) + len(w.queue)
+        w.take(w.queued + len(w.pending) + 1)
+        n = len(w.pending) + w.queued
         na = len(w.pending_alerts) + len(w.alert_queue)
         self._count.failed += n
         msg = (f"LOST {n} trades and {na} alerts at shutdown: neither the database "
@@ -415,8 +415,7 @@ class TickWriter:
         self._health.last_error = msg
         self._settle(n, na)
         w.clear_batch()
-        w.queue.clear()
-        w.alert_queue.clear()
+        w.drop_queued()
         self._to_loop(self._publish_error, msg, True)
 
 

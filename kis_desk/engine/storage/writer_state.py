@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ...core.backoff import Backoff, BackoffPolicy
@@ -50,23 +51,59 @@ class Health:
 
 @dataclass
 class Work:
-    """Submitted items (queues, filled by the loop thread) and the batch being written."""
+    """Submitted items (queues, filled by the loop thread) and the batch being written.
 
-    queue: deque[Tick] = field(default_factory=deque)
+    The loop thread queues whole batches (one ``append`` a batch, not one a trade) and counts
+    them in ``submitted``; the writer thread moves trades into ``pending`` and counts them in
+    ``taken``: each counter has one writer, so neither needs a lock."""
+
+    queue: deque[Sequence[Tick]] = field(default_factory=deque)
     alert_queue: deque[AlertEvent] = field(default_factory=deque)
     pending: list[Tick] = field(default_factory=list)
     pending_alerts: list[AlertEvent] = field(default_factory=list)
+    submitted: int = 0                # trades queued so far (loop thread)
+    taken: int = 0                    # trades moved into ``pending`` so far (writer thread)
+    head: int = 0                     # trades of ``queue[0]`` already taken
+
+    def put(self, ticks: Sequence[Tick]) -> None:
+        """Queue a batch (loop thread; the batch is kept, not copied: pass a tuple)."""
+        self.queue.append(ticks)
+        self.submitted += len(ticks)
+
+    @property
+    def queued(self) -> int:
+        """Trades queued and not yet taken (may lag a batch being queued right now)."""
+        return max(0, self.submitted - self.taken)
 
     def take(self, limit: int) -> None:
         """Move up to ``limit`` queued ticks (and every queued alert) into the batch (FIFO)."""
         q, pending = self.queue, self.pending
-        n = min(len(q), limit - len(pending))
-        if n > 0:
-            pop = q.popleft
-            pending.extend([pop() for _ in range(n)])
+        room = limit - len(pending)
+        while room > 0 and q:
+            batch, head = q[0], self.head
+            rest = len(batch) - head
+            if rest <= room:
+                pending.extend(batch[head:] if head else batch)
+                q.popleft()
+                self.head = 0
+                moved = rest
+            else:
+                pending.extend(batch[head:head + room])
+                self.head = head + room
+                moved = room
+            self.taken += moved
+            room -= moved
         aq = self.alert_queue
         while aq:
             self.pending_alerts.append(aq.popleft())
+
+    def drop_queued(self) -> None:
+        """Forget every queued trade and alert (shutdown with nowhere to put them)."""
+        while self.queue:
+            batch = self.queue.popleft()
+            self.taken += len(batch) - self.head
+            self.head = 0
+        self.alert_queue.clear()
 
     @property
     def has_pending(self) -> bool:
