@@ -14,7 +14,6 @@ Python (the reference the kernel is tested against). Pure functions, no I/O.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 
 from ..protocol.codec import decode_message
@@ -25,6 +24,7 @@ from ..protocol.fields import (
 from ..protocol.messages import DataFrame
 from ..protocol.records import KST_TIMESTAMP_CACHE, kst_timestamp
 from ..protocol.states import IDX_HALT, IDX_HOUR_CLS, IDX_MKOP
+from .compiled import compiled_module
 from .ticks import SOURCE_WS, Tick, _state_of, ticks_from_records
 
 log = logging.getLogger(__name__)
@@ -49,11 +49,8 @@ def frame_ticks_python(raw: bytes | str, tr_id: str, received_at: float, venue: 
 
 
 def _load_compiled() -> FrameTicks | None:
-    if os.environ.get("KIS_DESK_PURE_PYTHON") == "1":
-        return None
-    try:
-        from . import _frame_ticks  # type: ignore[attr-defined]
-    except ImportError:
+    _frame_ticks = compiled_module("kis_desk.core._frame_ticks")
+    if _frame_ticks is None:
         return None
     if tuple(_frame_ticks.FIELD_POSITIONS) != _POSITIONS:   # built from an older field table
         log.warning("compiled frame decoder does not match the field table; using Python")

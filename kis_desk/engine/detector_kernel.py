@@ -11,19 +11,16 @@ step or None, ``COMPILED_PROCESS`` the compiled batch loop around it or None; :f
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
+from ..core.compiled import compiled_module
 from .detector_window import DOWN, UP, SymbolState
 
 
 def _load() -> Any:
-    if os.environ.get("KIS_DESK_PURE_PYTHON") == "1":
-        return None
-    try:
-        from . import _detector_step  # type: ignore[attr-defined]
-    except ImportError:
+    _detector_step = compiled_module("kis_desk.engine._detector_step")
+    if _detector_step is None:
         return None
     names = set(SymbolState.__slots__)
     if not all(hasattr(_detector_step.SymbolState(None), n) for n in names):

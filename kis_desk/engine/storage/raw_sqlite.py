@@ -21,6 +21,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ...core.compiled import compiled_module
+
 log = logging.getLogger(__name__)
 
 FUNCTIONS = ("sqlite3_open_v2", "sqlite3_close_v2", "sqlite3_prepare_v2", "sqlite3_step",
@@ -91,11 +93,8 @@ def find_functions() -> dict[str, int] | None:
 
 
 def _load() -> Any:
-    if os.environ.get("KIS_DESK_PURE_PYTHON") == "1":
-        return None
-    try:
-        from . import _trade_insert  # type: ignore[attr-defined]
-    except ImportError:
+    _trade_insert = compiled_module("kis_desk.engine.storage._trade_insert")
+    if _trade_insert is None:
         return None
     functions = find_functions()
     if functions is None:
