@@ -1,25 +1,19 @@
-"""Finding an optional compiled module (the Cython kernels setup.py builds when it can).
+"""The rule for running the optional compiled kernels (the Cython modules setup.py builds).
 
 Why one place: every kernel has a pure-Python twin that runs when the extension was not built
 (no C compiler at install) or when ``KIS_DESK_PURE_PYTHON=1`` asks for the reference path (tests,
-benchmarks, a suspected kernel bug); the rule for choosing must be the same for all of them.
+benchmarks, a suspected kernel bug). Each loader keeps its own ``from . import _kernel`` in a
+``try``: a static import is what tells PyInstaller to carry the extension.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
-from types import ModuleType
 
 
-def compiled_module(name: str) -> ModuleType | None:
-    """The extension module ``name`` (absolute), or None: not built, or pure Python asked for."""
-    if os.environ.get("KIS_DESK_PURE_PYTHON") == "1":
-        return None
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
+def pure_python_requested() -> bool:
+    """``KIS_DESK_PURE_PYTHON=1``: use the pure-Python twins even where kernels are built."""
+    return os.environ.get("KIS_DESK_PURE_PYTHON") == "1"
 
 
-__all__ = ["compiled_module"]
+__all__ = ["pure_python_requested"]

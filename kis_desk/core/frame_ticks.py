@@ -24,7 +24,7 @@ from ..protocol.fields import (
 from ..protocol.messages import DataFrame
 from ..protocol.records import KST_TIMESTAMP_CACHE, kst_timestamp
 from ..protocol.states import IDX_HALT, IDX_HOUR_CLS, IDX_MKOP
-from .compiled import compiled_module
+from .compiled import pure_python_requested
 from .ticks import SOURCE_WS, Tick, _state_of, ticks_from_records
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,11 @@ def frame_ticks_python(raw: bytes | str, tr_id: str, received_at: float, venue: 
 
 
 def _load_compiled() -> FrameTicks | None:
-    _frame_ticks = compiled_module("kis_desk.core._frame_ticks")
-    if _frame_ticks is None:
+    if pure_python_requested():
+        return None
+    try:
+        from . import _frame_ticks  # type: ignore[attr-defined]
+    except ImportError:
         return None
     if tuple(_frame_ticks.FIELD_POSITIONS) != _POSITIONS:   # built from an older field table
         log.warning("compiled frame decoder does not match the field table; using Python")

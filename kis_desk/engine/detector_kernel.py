@@ -14,13 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..core.compiled import compiled_module
+from ..core.compiled import pure_python_requested
 from .detector_window import DOWN, UP, SymbolState
 
 
 def _load() -> Any:
-    _detector_step = compiled_module("kis_desk.engine._detector_step")
-    if _detector_step is None:
+    if pure_python_requested():
+        return None
+    try:
+        from . import _detector_step  # type: ignore[attr-defined]
+    except ImportError:
         return None
     names = set(SymbolState.__slots__)
     if not all(hasattr(_detector_step.SymbolState(None), n) for n in names):

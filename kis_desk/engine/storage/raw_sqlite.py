@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ...core.compiled import compiled_module
+from ...core.compiled import pure_python_requested
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,11 @@ def find_functions() -> dict[str, int] | None:
 
 
 def _load() -> Any:
-    _trade_insert = compiled_module("kis_desk.engine.storage._trade_insert")
-    if _trade_insert is None:
+    if pure_python_requested():
+        return None
+    try:
+        from . import _trade_insert  # type: ignore[attr-defined]
+    except ImportError:
         return None
     functions = find_functions()
     if functions is None:

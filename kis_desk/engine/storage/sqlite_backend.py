@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ...core.compiled import compiled_module
+from ...core.compiled import pure_python_requested
 from ...core.events import AlertEvent
 from ...core.ticks import Tick
 from . import layout, raw_sqlite, schema
@@ -69,10 +69,12 @@ def sqlite_rows(ticks: Sequence[Tick]) -> list[tuple]:
 def _load_flat_values():
     """The compiled flat ``trade_rows`` (_trade_values.pyx), or None (not built, or
     ``KIS_DESK_PURE_PYTHON=1``)."""
-    kernel = compiled_module("kis_desk.engine.storage._trade_values")
-    if kernel is None:
+    if pure_python_requested():
         return None
-    flat_trade_values = kernel.flat_trade_values
+    try:
+        from ._trade_values import flat_trade_values  # type: ignore[import-not-found]
+    except ImportError:
+        return None
     venues, sources, parts, kst = layout.VENUE_CODES, layout.SOURCE_CODES, layout.epoch_parts, layout.KST_SECONDS
     return lambda ticks: flat_trade_values(ticks, venues, sources, parts, kst)
 
