@@ -1,5 +1,6 @@
 """Nothing lost: database down and back (real PostgreSQL cluster stopped/restarted, backends
-terminated), locked SQLite, journal spill + replay, kill -9 mid-stream, disk full for the journal."""
+terminated), locked SQLite, the SQLite database's disk full, journal spill + replay, kill -9 mid-stream, disk
+full for the journal."""
 
 from __future__ import annotations
 
@@ -203,6 +204,56 @@ async def test_sqlite_locked_by_another_connection_loses_nothing(tmp_path):
     assert w.stats().failed == 0
     repo = Repository(url)
     assert repo.count_ticks() == 12_000
+    repo.close()
+
+
+@pytest.fixture
+def tiny_filesystem(tmp_path):
+    """A 640 KiB tmpfs (root only: skipped elsewhere); ``grow()`` remounts it at 16 MiB."""
+    where = tmp_path / "tiny"
+    where.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root to mount a small tmpfs (a really full disk for the database)")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=640k", "tmpfs", str(where)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+
+    def grow() -> None:
+        subprocess.run(["mount", "-o", "remount,size=16m", str(where)], check=True)
+
+    try:
+        yield where, grow
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+async def test_sqlite_disk_full_says_so_journals_and_stores_everything_once_there_is_room(
+        tmp_path, tiny_filesystem):
+    """The database's own disk fills up mid-stream: one plain error, trades spill to the journal
+    (on another disk), and once there is room again every trade is stored, none twice."""
+    where, grow = tiny_filesystem
+    url = f"sqlite:///{(where / 'ticks.sqlite3').as_posix()}"
+    bus = EventBus()
+    errors: list[str] = []
+    bus.subscribe(ErrorEvent, lambda e: errors.append(e.message))
+    w = TickWriter(url, journal_dir=tmp_path / "journal", spill_after=0.3, bus=bus)
+    await w.start()
+    ticks = make_ticks(60_000)                 # ≈ 3 MB of rows and bars: far more than 640 KiB
+    await stream(w, ticks[:40_000], 2000, 0.02)
+    await wait_until(lambda: w.stats().journaled > 0, "spill to the journal once the disk is full")
+    s = w.stats()
+    assert s.database_ok is False and "full" in s.last_error
+    assert any("full" in m and "\n" not in m for m in errors), errors
+    grow()
+    await stream(w, ticks[40_000:], 2000, 0.01)
+    await w.flush()
+    await wait_until(lambda: w.stats().database_ok and w.stats().journal_pending == 0,
+                     "replay once there is room")
+    await w.stop()
+    s = w.stats()
+    assert s.failed == 0 and s.stored == 60_000 and s.duplicates == 0, s
+    repo = Repository(url)
+    assert repo.count_ticks() == 60_000
     repo.close()
 
 
