@@ -21,7 +21,7 @@ from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_CheckExact
 from libc.math cimport isfinite, rint
 from libc.stdlib cimport free, malloc
-from libc.stdint cimport int64_t, uintptr_t
+from libc.stdint cimport uintptr_t
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
@@ -46,7 +46,6 @@ ctypedef int (*exec_f)(kd_sqlite3*, const char*, void*, void*, char**) noexcept 
 ctypedef int (*db_int_f)(kd_sqlite3*) noexcept nogil
 ctypedef const char* (*errmsg_f)(kd_sqlite3*) noexcept nogil
 ctypedef int (*busy_timeout_f)(kd_sqlite3*, int) noexcept nogil
-ctypedef int (*limit_f)(kd_sqlite3*, int, int) noexcept nogil
 
 cdef open_v2_f c_open_v2 = NULL
 cdef close_v2_f c_close_v2 = NULL
@@ -63,14 +62,11 @@ cdef db_int_f c_changes = NULL
 cdef db_int_f c_errcode = NULL
 cdef errmsg_f c_errmsg = NULL
 cdef busy_timeout_f c_busy_timeout = NULL
-cdef limit_f c_limit = NULL
 
 #: SQLite's own constants (sqlite3.h)
 DEF OK = 0
 DEF DONE = 101
 DEF OPEN_READWRITE = 0x2
-DEF LIMIT_VARIABLE_NUMBER = 9
-DEF WIDTH = 13                   # layout.TICK_COLUMNS
 DEF INTS = 12                    # the integer columns before stock_code
 DEF MAX_SIZES = 16
 
@@ -81,7 +77,7 @@ def install(dict addresses, raise_error):
     """Take the SQLite functions' addresses (from raw_sqlite) and the error mapper."""
     global c_open_v2, c_close_v2, c_prepare_v2, c_step, c_reset, c_finalize, c_bind_int64
     global c_bind_double, c_bind_null, c_bind_text, c_exec, c_changes, c_errcode, c_errmsg
-    global c_busy_timeout, c_limit, _raise_error
+    global c_busy_timeout, _raise_error
     c_open_v2 = <open_v2_f><uintptr_t>addresses["sqlite3_open_v2"]
     c_close_v2 = <close_v2_f><uintptr_t>addresses["sqlite3_close_v2"]
     c_prepare_v2 = <prepare_v2_f><uintptr_t>addresses["sqlite3_prepare_v2"]
@@ -97,7 +93,6 @@ def install(dict addresses, raise_error):
     c_errcode = <db_int_f><uintptr_t>addresses["sqlite3_errcode"]
     c_errmsg = <errmsg_f><uintptr_t>addresses["sqlite3_errmsg"]
     c_busy_timeout = <busy_timeout_f><uintptr_t>addresses["sqlite3_busy_timeout"]
-    c_limit = <limit_f><uintptr_t>addresses["sqlite3_limit"]
     _raise_error = raise_error
 
 
@@ -165,10 +160,10 @@ cdef class TradeInserter:
         self.one = NULL
         self.n_sizes = 0
 
-    def __init__(self, str path, int busy_timeout_ms, str insert_one, multi_insert, int max_rows,
-                 int min_rows, dict venues, dict sources, epoch_parts, long long kst_seconds):
+    def __init__(self, str path, int busy_timeout_ms, str insert_one, dict multi_inserts,
+                 dict venues, dict sources, epoch_parts, long long kst_seconds):
         """Open ``path`` (it exists: the sqlite3 connection made it) and prepare the INSERTs:
-        ``insert_one`` and ``multi_insert(k)`` for k = max_rows, max_rows/2, … ≥ min_rows."""
+        ``insert_one`` and ``multi_inserts`` ({rows: SQL}, the backend's statement sizes)."""
         if c_open_v2 == NULL:
             raise RuntimeError("SQLite functions not installed")
         self.venues, self.sources = venues, sources
@@ -182,15 +177,10 @@ cdef class TradeInserter:
             self._fail(rc)
         c_busy_timeout(self.db, busy_timeout_ms)
         self._exec(b"PRAGMA synchronous=NORMAL")
-        cdef int limit = c_limit(self.db, LIMIT_VARIABLE_NUMBER, -1)
-        cdef int top = min(max_rows, limit // WIDTH)
-        cdef int k = min_rows
-        cdef list ks = []
-        while k <= top and len(ks) < MAX_SIZES:
-            ks.append(k)
-            k *= 2
-        for k in reversed(ks):
-            self.stmts[self.n_sizes] = self._prepare(multi_insert(k))
+        if len(multi_inserts) > MAX_SIZES:
+            raise ValueError(f"at most {MAX_SIZES} statement sizes")
+        for k in sorted(multi_inserts, reverse=True):      # largest first
+            self.stmts[self.n_sizes] = self._prepare(multi_inserts[k])
             self.sizes[self.n_sizes] = k
             self.n_sizes += 1
         self.one = self._prepare(insert_one)
@@ -222,7 +212,7 @@ cdef class TradeInserter:
 
     cdef bint _fill(self, object t, Row* row) except -1:
         """Tick → C row with trade_rows' conversions; False: not an ordinary tick."""
-        cdef long long x, sec, us, total
+        cdef long long sec, us
         cdef double r
         cdef Py_ssize_t size
         cdef int got

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 FUNCTIONS = ("sqlite3_open_v2", "sqlite3_close_v2", "sqlite3_prepare_v2", "sqlite3_step",
              "sqlite3_reset", "sqlite3_finalize", "sqlite3_bind_int64", "sqlite3_bind_double",
              "sqlite3_bind_null", "sqlite3_bind_text", "sqlite3_exec", "sqlite3_changes",
-             "sqlite3_errcode", "sqlite3_errmsg", "sqlite3_busy_timeout", "sqlite3_limit")
+             "sqlite3_errcode", "sqlite3_errmsg", "sqlite3_busy_timeout")
 
 # SQLite primary result codes → the exception the sqlite3 module raises for them
 # (CPython Modules/_sqlite/util.c, _pysqlite_seterror).
@@ -112,15 +112,15 @@ _KERNEL = _load()
 IMPLEMENTATION = "compiled" if _KERNEL is not None else "python"
 
 
-def open_inserter(path: str, busy_timeout_ms: int, insert_one: str,
-                  multi_insert: Callable[[int], str], max_rows: int, min_rows: int,
+def open_inserter(path: str, busy_timeout_ms: int, insert_one: str, multi_inserts: dict[int, str],
                   venues: dict[str, int], sources: dict[str, int],
                   epoch_parts: Callable[..., tuple[int, int]], kst_seconds: int) -> Any:
-    """A ``TradeInserter`` on ``path``, or None where the compiled inserter is not available."""
+    """A ``TradeInserter`` on ``path`` with the given INSERTs ({rows: SQL} besides the one-row
+    one), or None where the compiled inserter is not available."""
     if _KERNEL is None:
         return None
-    return _KERNEL.TradeInserter(path, busy_timeout_ms, insert_one, multi_insert, max_rows,
-                                 min_rows, venues, sources, epoch_parts, kst_seconds)
+    return _KERNEL.TradeInserter(path, busy_timeout_ms, insert_one, multi_inserts, venues,
+                                 sources, epoch_parts, kst_seconds)
 
 
 __all__ = ["IMPLEMENTATION", "find_functions", "open_inserter", "raise_sqlite_error"]

@@ -197,10 +197,11 @@ class SQLiteBackend(OneConnection):
 
     def _raw_inserter(self) -> Any:
         if self._inserter is None:
+            self._statement_sizes()                 # the same statements as _insert_values
             self._inserter = raw_sqlite.open_inserter(
-                self.url.database, int(self.busy_timeout * 1000), SQLITE_INSERT, _multi_insert,
-                SQLITE_MAX_ROWS_PER_STATEMENT, SQLITE_MIN_ROWS_PER_STATEMENT, layout.VENUE_CODES,
-                layout.SOURCE_CODES, layout.epoch_parts, layout.KST_SECONDS) or False
+                self.url.database, int(self.busy_timeout * 1000), SQLITE_INSERT, self._sql,
+                layout.VENUE_CODES, layout.SOURCE_CODES, layout.epoch_parts,
+                layout.KST_SECONDS) or False
         return self._inserter
 
     def write(self, ticks: Sequence[Tick], alerts: Sequence[AlertEvent]) -> tuple[int, int]:
