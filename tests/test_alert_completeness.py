@@ -384,3 +384,70 @@ async def test_clean_stop_mid_backfill_pending_gap_filled_next_run_and_its_move_
     assert s1["alerts_late"] == int(raised[0].late) and s2["alerts_late"] == 0
     assert s1["alerts_delivered"] + s2["alerts_delivered"] == len(on_redis) == 1
     assert s1["symbols_dark"] == s2["symbols_dark"] == 0 and s2["gaps_unrecovered"] == 0
+
+
+async def test_database_locked_during_a_jump_alert_is_live_no_symbol_dark_and_everything_stored(
+        tmp_path):
+    """The SQLite writer's database is locked by another process's write for 8 s (the writer's
+    bound in C, off the GIL): the feed and the detector must not notice. The jump inside the
+    lock is alerted live, no symbol goes without data, and once the lock is gone every trade
+    and the alert are stored (journaled meanwhile), none twice."""
+    import sqlite3
+    import threading
+
+    codes = default_watchlist()[:50]
+    collector = build_collector(_config(tmp_path, codes))
+    watch = CollectorWatch(collector.bus)
+    await collector.start()
+    sim = collector.exchange.simulator
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        other = sqlite3.connect(tmp_path / "ticks.sqlite3", isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        locked.set()
+        release.wait(60)
+        other.execute("ROLLBACK")
+        other.close()
+
+    holder = threading.Thread(target=hold_lock)
+    try:
+        await _wait(lambda: collector.feed.all_live(), "all live")
+        await asyncio.sleep(1.0)
+        b0 = time.monotonic()
+        await asyncio.sleep(8.0)                 # the same span unlocked: the quietest symbol's gaps
+        b1 = time.monotonic()
+        holder.start()
+        assert await asyncio.to_thread(locked.wait, 10)
+        t0 = time.monotonic()
+        await asyncio.sleep(2.0)
+        target = codes[7]
+        jumped_at = time.time()
+        sim.jump(target, JUMP_PCT, 1.0)
+        await _wait(lambda: watch.alerts_of(target), "the jump's alert", limit=30)
+        await asyncio.sleep(max(0.0, 8.0 - (time.monotonic() - t0)))
+        t1 = time.monotonic()
+        during = collector.writer.stats()
+        release.set()
+        await asyncio.to_thread(holder.join)
+        await _wait(lambda: collector.writer.stats().database_ok
+                    and collector.writer.stats().journal_pending == 0, "journal replayed", limit=60)
+    finally:
+        release.set()
+        await _stop_quietly(collector)
+    worst, who = watch.worst_gap(codes, t0, t1)
+    baseline, _ = watch.worst_gap(codes, b0, b1)
+    made, stored = _assert_stored_is_history(collector)
+    alerts = _assert_alerts_complete(collector, watch, [target])
+    alert = alerts[0]
+    since_jump = alert.detected_at.timestamp() - jumped_at
+    s = collector.writer.stats()
+    print(f"\ndatabase locked 8 s: writer {'down' if not during.database_ok else 'up'} "
+          f"({during.last_error}), {s.journaled} journaled; worst per-symbol data gap {worst:.2f} s "
+          f"({who}; unlocked {baseline:.2f} s); jump on {target} alerted {since_jump:.2f} s after it began, late {alert.late}; "
+          f"made {made} stored {stored}; moves 1 alerts {len(alerts)}")
+    assert not during.database_ok and "locked" in during.last_error
+    assert s.journaled > 0 and s.failed == 0 and s.duplicates == 0
+    assert worst <= min(10.0, baseline + 2.0), (worst, who, baseline)   # the lock adds no darkness
+    assert not alert.late and alert.source == "ws" and since_jump <= 2.0
+    assert made == stored == s.stored
